@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Maps, settings and helpers shared by the gate and origin programs. */
+#ifndef ENOSPCD_COMMON_BPF_H
+#define ENOSPCD_COMMON_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "enospcd/abi.h"
+
+#ifndef likely
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#endif
+
+#define ENOSPCD_PF_KTHREAD 0x00200000 /* include/linux/sched.h */
+
+/* Watched errno set, fixed at load time. With one errno the test is a single compare. */
+const volatile __u32 watch_single_errno = 28; /* ENOSPC; 0 when errno_mask holds several */
+const volatile __u64 errno_mask[ENOSPCD_ERRNO_MAX / 64] = {};
+
+static __always_inline bool errno_watched(long ret)
+{
+	if (watch_single_errno)
+		return ret == -(long)watch_single_errno;
+	if (ret >= 0 || ret <= -ENOSPCD_ERRNO_MAX)
+		return false;
+	__u32 e = (__u32)-ret;
+	return (errno_mask[(e / 64) % (ENOSPCD_ERRNO_MAX / 64)] >> (e % 64)) & 1;
+}
+
+/* Per-CPU loss counters, indexed by enum enospcd_loss; shared between objects by fd reuse. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ENOSPCD_LOSS_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} losses SEC(".maps");
+
+static __always_inline void count_loss(__u32 reason)
+{
+	__u64 *v = bpf_map_lookup_elem(&losses, &reason);
+	if (v)
+		*v += 1;
+}
+
+/* Per-thread chains of origin functions that returned the watched error. Shared by fd reuse. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct enospcd_chain);
+} chains SEC(".maps");
+
+/*
+ * Number of chains that exist. The gate only looks up per-thread state while this is non-zero, so
+ * a host whose origins never fire pays one load and one compare per syscall exit.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __s64);
+} chain_pending SEC(".maps");
+
+static __always_inline __s64 *pending_counter(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&chain_pending, &zero);
+}
+
+#endif /* ENOSPCD_COMMON_BPF_H */

@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The syscall gate: one program body on syscall exit, in three attach flavours (tp_btf, raw_tp, tp) of
+ * which the loader autoloads exactly one. Fast path: the return value compared with the watched errno.
+ * On a match: an exact per-(tgid, syscall, errno, cgroup) counter, and a rate-limited event record with
+ * the evidence that is gone once the process exits.
+ */
+#include "common.bpf.h"
+#include "core_fixes.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+const volatile __u32 self_tgid = 0;        /* the daemon's own failures are never traced */
+const volatile __u32 origins_enabled = 0;  /* chains are consumed only when origin probes are attached */
+const volatile __u64 rl_rate = 0;          /* detailed events per second per counter key; 0 = unlimited */
+const volatile __u64 rl_burst = 0;         /* bucket depth in events */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct enospcd_count_key);
+	__type(value, struct enospcd_count_val);
+} counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ENOSPCD_SYSCALL_MAX);
+	__type(key, __u32);
+	__type(value, struct enospcd_path_args);
+} path_args SEC(".maps");
+
+#define TMPFS_MAGIC 0x01021994
+
+/* All zeroes, copied over a fresh ring-buffer reservation (too large for an inline memset). */
+const volatile struct enospcd_event zero_event = {};
+
+#if defined(__TARGET_ARCH_x86)
+static __always_inline void read_syscall_args(struct pt_regs *regs, __u64 *args)
+{
+	args[0] = BPF_CORE_READ(regs, di);
+	args[1] = BPF_CORE_READ(regs, si);
+	args[2] = BPF_CORE_READ(regs, dx);
+	args[3] = BPF_CORE_READ(regs, r10);
+	args[4] = BPF_CORE_READ(regs, r8);
+	args[5] = BPF_CORE_READ(regs, r9);
+}
+static __always_inline long syscall_nr_of(struct pt_regs *regs)
+{
+	return BPF_CORE_READ(regs, orig_ax);
+}
+#elif defined(__TARGET_ARCH_arm64)
+static __always_inline void read_syscall_args(struct pt_regs *regs, __u64 *args)
+{
+	args[0] = BPF_CORE_READ(regs, orig_x0);
+	for (int i = 1; i < 6; i++)
+		args[i] = BPF_CORE_READ(regs, regs[i]);
+}
+static __always_inline long syscall_nr_of(struct pt_regs *regs)
+{
+	return BPF_CORE_READ(regs, syscallno);
+}
+#else
+#error "unsupported architecture"
+#endif
+
+/* Throw away this thread's chain; return it copied into *out when want is set. */
+static __always_inline bool take_chain(__u32 tid, struct enospcd_event *out)
+{
+	__s64 *pending = pending_counter();
+	if (!pending || *pending <= 0)
+		return false;
+	struct enospcd_chain *c = bpf_map_lookup_elem(&chains, &tid);
+	if (!c)
+		return false;
+	bool used = false;
+	if (out) {
+		__u16 len = c->len;
+		if (len > ENOSPCD_CHAIN_MAX)
+			len = ENOSPCD_CHAIN_MAX;
+		__u16 slen = c->stack_len;
+		if (slen > ENOSPCD_STACK_MAX)
+			slen = ENOSPCD_STACK_MAX;
+		__builtin_memcpy(out->chain, c->links, sizeof(out->chain));
+		__builtin_memcpy(out->kstack, c->kstack, sizeof(out->kstack));
+		out->chain_len = len;
+		out->stack_len = slen;
+		used = true;
+	}
+	if (bpf_map_delete_elem(&chains, &tid) == 0)
+		__sync_fetch_and_add(pending, -1);
+	return used;
+}
+
+/* Token bucket per counter key: true when a detailed event may be sent. */
+static __always_inline bool rate_allows(struct enospcd_count_val *v, __u64 now)
+{
+	if (!rl_rate)
+		return true;
+	__u64 cap = rl_burst * 1000;
+	__u64 elapsed = now - v->refill_ktime_ns;
+	/* rate events/s = rate*1000 milli-events per 1e9 ns */
+	__u64 add = elapsed / 1000000 * rl_rate;
+	__u64 tokens = v->tokens_milli + add;
+	if (tokens > cap)
+		tokens = cap;
+	if (add)
+		v->refill_ktime_ns = now;
+	if (tokens < 1000) {
+		v->tokens_milli = tokens;
+		return false;
+	}
+	v->tokens_milli = tokens - 1000;
+	return true;
+}
+
+/* Exact count for this failure; returns false when the detailed event is to be suppressed. */
+static __always_inline bool count_failure(__u32 tgid, long nr, __u32 err, __u64 cgid, __u64 now)
+{
+	struct enospcd_count_key key = {
+		.tgid = tgid, .syscall_nr = (__u32)nr, .err = err, .cgroup_id = cgid,
+	};
+	struct enospcd_count_val *v = bpf_map_lookup_elem(&counts, &key);
+	if (!v) {
+		struct enospcd_count_val init = {
+			.tokens_milli = rl_burst * 1000, .refill_ktime_ns = now,
+		};
+		bpf_get_current_comm(init.comm, sizeof(init.comm));
+		long rc = bpf_map_update_elem(&counts, &key, &init, BPF_NOEXIST);
+		if (rc && rc != -17 /* EEXIST: another CPU created it */) {
+			count_loss(ENOSPCD_LOSS_COUNTER_MAP_FULL);
+			return true;
+		}
+		v = bpf_map_lookup_elem(&counts, &key);
+		if (!v)
+			return true;
+	}
+	__sync_fetch_and_add(&v->count, 1);
+	v->last_ktime_ns = now;
+	if (rate_allows(v, now))
+		return true;
+	__sync_fetch_and_add(&v->suppressed, 1);
+	count_loss(ENOSPCD_LOSS_RATE_LIMITED);
+	return false;
+}
+
+static __always_inline void fill_task(struct enospcd_event *e, struct task_struct *task)
+{
+	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	struct mnt_namespace *mnt_ns = BPF_CORE_READ(task, nsproxy, mnt_ns);
+	if (mnt_ns) {
+		e->mntns_inum = BPF_CORE_READ(mnt_ns, ns.inum);
+		e->mnt_count = mnt_ns_mount_count(mnt_ns);
+		e->mnt_pending = BPF_CORE_READ(mnt_ns, pending_mounts);
+		e->flags |= ENOSPCD_EF_HAS_MNTNS;
+	}
+	const char *cgname = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, name);
+	if (cgname)
+		bpf_probe_read_kernel_str(e->cgroup_name, sizeof(e->cgroup_name), cgname);
+}
+
+/* Describe the file behind fd: superblock, fs type, and for tmpfs its inode and block accounting. */
+static __always_inline void fill_file(struct enospcd_event *e, struct task_struct *task, __u64 fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd & 0xffffff]);
+	if (!f)
+		return;
+	struct inode *inode = BPF_CORE_READ(f, f_inode);
+	struct super_block *sb = BPF_CORE_READ(inode, i_sb);
+	if (!sb)
+		return;
+	e->file.dev = BPF_CORE_READ(sb, s_dev);
+	e->file.magic = BPF_CORE_READ(sb, s_magic);
+	e->file.ino = BPF_CORE_READ(inode, i_ino);
+	const char *fstype = BPF_CORE_READ(sb, s_type, name);
+	if (fstype)
+		bpf_probe_read_kernel_str(e->file.fstype, sizeof(e->file.fstype), fstype);
+	if (e->file.magic == TMPFS_MAGIC) {
+		struct shmem_sb_info *si = BPF_CORE_READ(sb, s_fs_info);
+		if (si) {
+			e->file.shmem_max_blocks = BPF_CORE_READ(si, max_blocks);
+			e->file.shmem_used_blocks = BPF_CORE_READ(si, used_blocks.count);
+			e->file.shmem_max_inodes = BPF_CORE_READ(si, max_inodes);
+			e->file.shmem_free_inodes = shmem_free_inodes(si);
+		}
+	}
+	e->flags |= ENOSPCD_EF_HAS_FILE;
+}
+
+/* Syscall argument by 1-based index (0 = none), written so the verifier sees the bound. */
+static __always_inline __u64 arg_at(struct enospcd_event *e, __u8 one_based)
+{
+	__u32 i = one_based;
+	if (i < 1 || i > 6)
+		return 0;
+	i -= 1;
+	barrier_var(i);
+	if (i >= 6)
+		return 0;
+	return e->args[i];
+}
+
+static __always_inline int gate(struct pt_regs *regs, long nr, long ret)
+{
+	if (likely(!errno_watched(ret))) {
+		if (origins_enabled)
+			take_chain((__u32)bpf_get_current_pid_tgid(), NULL);
+		return 0;
+	}
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
+	if (tgid == self_tgid) {
+		if (origins_enabled)
+			take_chain(tid, NULL);
+		return 0;
+	}
+	__u64 now = bpf_ktime_get_ns();
+	__u64 cgid = bpf_get_current_cgroup_id();
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	if (regs)
+		nr = syscall_nr_of(regs);
+	__u32 err = (__u32)-ret;
+
+	if (!count_failure(tgid, nr, err, cgid, now)) {
+		if (origins_enabled)
+			take_chain(tid, NULL);
+		return 0;
+	}
+
+	struct enospcd_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_loss(ENOSPCD_LOSS_RINGBUF_FULL);
+		if (origins_enabled)
+			take_chain(tid, NULL);
+		return 0;
+	}
+	/* The reservation is not zeroed; clear it so no stale bytes reach user space. */
+	bpf_probe_read_kernel(e, sizeof(*e), (const void *)&zero_event);
+	e->hdr.kind = ENOSPCD_KIND_SYSCALL_FAILURE;
+	e->hdr.size = sizeof(*e);
+	e->hdr.ktime_ns = now;
+	e->pid = tgid;
+	e->tid = tid;
+	__u64 ugid = bpf_get_current_uid_gid();
+	e->uid = (__u32)ugid;
+	e->gid = ugid >> 32;
+	e->syscall_nr = (__u32)nr;
+	e->ret = ret;
+	e->err = err;
+	e->cgroup_id = cgid;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	fill_task(e, task);
+
+	if (regs) {
+		read_syscall_args(regs, e->args);
+		e->flags |= ENOSPCD_EF_ARGS_VALID;
+		__u32 idx = (__u32)nr;
+		struct enospcd_path_args *pa = bpf_map_lookup_elem(&path_args, &idx);
+		if (pa) {
+			const void *p1 = (const void *)arg_at(e, pa->path1);
+			const void *p2 = (const void *)arg_at(e, pa->path2);
+			if (p1 && bpf_probe_read_user_str(e->path, sizeof(e->path), p1) == sizeof(e->path))
+				e->flags |= ENOSPCD_EF_PATH_TRUNCATED;
+			if (p2)
+				bpf_probe_read_user_str(e->path2, sizeof(e->path2), p2);
+			if (pa->fd_arg)
+				fill_file(e, task, arg_at(e, pa->fd_arg));
+		}
+	}
+	if (origins_enabled)
+		take_chain(tid, e);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("?tp_btf/sys_exit")
+int BPF_PROG(gate_tp_btf, struct pt_regs *regs, long ret)
+{
+	return gate(regs, -1, ret);
+}
+
+SEC("?raw_tp/sys_exit")
+int BPF_PROG(gate_raw_tp, struct pt_regs *regs, long ret)
+{
+	return gate(regs, -1, ret);
+}
+
+SEC("?tp/raw_syscalls/sys_exit")
+int gate_tp(struct trace_event_raw_sys_exit *ctx)
+{
+	long ret = ctx->ret;
+	if (likely(!errno_watched(ret)) && !origins_enabled)
+		return 0;
+	/* bpf_task_pt_regs() (v5.15) gives the saved user registers where the tracepoint does not. */
+	struct pt_regs *regs = NULL;
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs))
+		regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	return gate(regs, ctx->id, ret);
+}

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The one header shared by the BPF programs and the C++ daemon. Every field is fixed-width, padding is
+ * explicit, and there are no pointers, longs, bools or enum-typed fields, so both compilers agree on the
+ * layout (checked by static_assert in abi_check.h and, in the unit tests, against the BTF of the built
+ * object).
+ */
+#ifndef ENOSPCD_ABI_H
+#define ENOSPCD_ABI_H
+
+#ifdef __BPF__
+/* vmlinux.h provides the __u* types on the BPF side. */
+#else
+#include <linux/types.h>
+#endif
+
+#define ENOSPCD_COMM_LEN 16
+#define ENOSPCD_PATH_LEN 256
+#define ENOSPCD_CGNAME_LEN 64
+#define ENOSPCD_FSTYPE_LEN 16
+#define ENOSPCD_CHAIN_MAX 8
+#define ENOSPCD_STACK_MAX 32
+/* errnos 1..ENOSPCD_ERRNO_MAX-1 can be watched (the kernel's errno space ends at 133, EHWPOISON). */
+#define ENOSPCD_ERRNO_MAX 192
+#define ENOSPCD_ORIGIN_MAX 64
+/* Syscall numbers below this get per-syscall path-argument metadata. */
+#define ENOSPCD_SYSCALL_MAX 512
+
+/* Record kinds in the ring buffer. 0 is never valid, so a zeroed record is detectable. */
+enum enospcd_kind {
+	ENOSPCD_KIND_INVALID = 0,
+	ENOSPCD_KIND_SYSCALL_FAILURE = 1,
+};
+
+/* How the gate program is attached to syscall exit. */
+enum enospcd_gate_mode {
+	ENOSPCD_GATE_NONE = 0,
+	ENOSPCD_GATE_TP_BTF = 1,
+	ENOSPCD_GATE_RAW_TP = 2,
+	ENOSPCD_GATE_TP = 3,
+};
+
+/* Reasons a failure did not reach user space in full; per-CPU counters indexed by these. */
+enum enospcd_loss {
+	ENOSPCD_LOSS_RINGBUF_FULL = 0,    /* ring buffer reserve failed: event lost, count kept */
+	ENOSPCD_LOSS_COUNTER_MAP_FULL = 1,/* exact-counter hash full: count lost for a new key */
+	ENOSPCD_LOSS_RATE_LIMITED = 2,    /* event suppressed by the per-key token bucket, count kept */
+	ENOSPCD_LOSS_CHAIN_MAP_FULL = 3,  /* per-thread chain could not be created */
+	ENOSPCD_LOSS_CHAIN_OVERFLOW = 4,  /* chain longer than ENOSPCD_CHAIN_MAX: outer links dropped */
+	ENOSPCD_LOSS_CHAIN_DISCARDED = 5, /* chain from a syscall that ended otherwise, thrown away */
+	ENOSPCD_LOSS_MAX = 6,
+};
+
+/* Event flags. */
+#define ENOSPCD_EF_PATH_TRUNCATED (1u << 0)
+#define ENOSPCD_EF_ARGS_VALID (1u << 1)   /* args[] came from the task's saved registers */
+#define ENOSPCD_EF_HAS_FILE (1u << 2)     /* file evidence was captured for the fd argument */
+#define ENOSPCD_EF_HAS_MNTNS (1u << 3)
+
+/* Path-argument metadata per syscall number: which argument (1-based, 0 = none) is a user path. */
+struct enospcd_path_args {
+	__u8 path1; /* argument index + 1 of the first user path, 0 if none */
+	__u8 path2; /* argument index + 1 of a second path (mount target, rename new name), 0 if none */
+	__u8 fd_arg; /* argument index + 1 of an fd whose file to describe, 0 if none */
+	__u8 pad;
+};
+
+struct enospcd_hdr {
+	__u32 kind;
+	__u32 size;
+	__u64 ktime_ns;
+};
+
+/* One origin function returning the watched error, appended innermost first. */
+struct enospcd_chain_link {
+	__s64 ret;
+	__u64 ktime_ns;
+	__u32 origin_id; /* index into the loader's origin table */
+	__u32 pad;
+};
+
+/* Superblock evidence of the file behind an fd argument (or the path's mount, where cheap). */
+struct enospcd_file_info {
+	__u32 dev;       /* kernel dev_t (MAJOR << 20 | MINOR) */
+	__u32 magic;     /* s_magic */
+	__u64 ino;
+	__u64 shmem_max_blocks;
+	__u64 shmem_used_blocks;
+	__u64 shmem_max_inodes;
+	__u64 shmem_free_inodes;
+	char fstype[ENOSPCD_FSTYPE_LEN];
+};
+
+struct enospcd_event {
+	struct enospcd_hdr hdr;
+	__u32 pid;        /* tgid */
+	__u32 tid;
+	__u32 ppid;
+	__u32 uid;
+	__u32 gid;
+	__u32 syscall_nr;
+	__s64 ret;
+	__u64 cgroup_id;
+	__u64 args[6];
+	__u32 mntns_inum;
+	__u32 mnt_count;  /* mounts in the task's mount namespace at failure time */
+	__u32 mnt_pending;
+	__u32 flags;      /* ENOSPCD_EF_* */
+	__u32 err;        /* positive errno */
+	__u16 chain_len;
+	__u16 stack_len;
+	struct enospcd_chain_link chain[ENOSPCD_CHAIN_MAX];
+	__u64 kstack[ENOSPCD_STACK_MAX];
+	struct enospcd_file_info file;
+	char comm[ENOSPCD_COMM_LEN];
+	char cgroup_name[ENOSPCD_CGNAME_LEN];
+	char path[ENOSPCD_PATH_LEN];
+	char path2[ENOSPCD_PATH_LEN];
+};
+
+/* Key of the exact in-kernel failure counters (syscount -P with errno and cgroup). */
+struct enospcd_count_key {
+	__u32 tgid;
+	__u32 syscall_nr;
+	__u32 err;
+	__u32 pad;
+	__u64 cgroup_id;
+};
+
+struct enospcd_count_val {
+	__u64 count;          /* exact: atomically incremented for every failure */
+	__u64 last_ktime_ns;
+	__u64 tokens_milli;   /* token bucket for detailed events, in thousandths of an event */
+	__u64 refill_ktime_ns;
+	__u64 suppressed;     /* failures counted but not sent as events (rate limit) */
+	char comm[ENOSPCD_COMM_LEN];
+};
+
+/* Per-thread chain, filled by origin probes, consumed (and always deleted) by the gate. */
+struct enospcd_chain {
+	__u16 len;
+	__u16 stack_len;
+	__u32 pad;
+	struct enospcd_chain_link links[ENOSPCD_CHAIN_MAX];
+	__u64 kstack[ENOSPCD_STACK_MAX];
+};
+
+#endif /* ENOSPCD_ABI_H */

@@ -1,0 +1,90 @@
+#include "common/names.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+#include "common/names_gen.h"
+#include "common/strings.h"
+
+namespace enospcd {
+namespace {
+
+struct Table {
+  const gen::NameEntry* entries;
+  std::size_t len;
+};
+
+Table syscall_table(Arch arch) {
+  if (arch == Arch::aarch64) return {gen::kSyscallsAarch64, gen::kSyscallsAarch64Len};
+  return {gen::kSyscallsX86_64, gen::kSyscallsX86_64Len};
+}
+
+const char* find_name(Table t, uint32_t nr) {
+  for (std::size_t i = 0; i < t.len; i++)
+    if (t.entries[i].number == nr) return t.entries[i].name;
+  return nullptr;
+}
+
+std::optional<uint32_t> find_number(Table t, std::string_view name) {
+  for (std::size_t i = 0; i < t.len; i++)
+    if (name == t.entries[i].name) return t.entries[i].number;
+  return std::nullopt;
+}
+
+}  // namespace
+
+Arch native_arch() {
+#if defined(__aarch64__)
+  return Arch::aarch64;
+#else
+  return Arch::x86_64;
+#endif
+}
+
+std::string syscall_name(uint32_t nr, Arch arch) {
+  if (const char* n = find_name(syscall_table(arch), nr)) return n;
+  return "syscall_" + std::to_string(nr);
+}
+
+std::optional<uint32_t> syscall_number(std::string_view name, Arch arch) {
+  return find_number(syscall_table(arch), name);
+}
+
+std::string errno_name(int err) {
+  if (err > 0)
+    if (const char* n = find_name({gen::kErrnos, gen::kErrnosLen}, static_cast<uint32_t>(err))) return n;
+  return "E" + std::to_string(err);
+}
+
+std::optional<int> errno_number(std::string_view name) {
+  std::string upper = to_upper(name);
+  if (auto n = find_number({gen::kErrnos, gen::kErrnosLen}, upper)) return static_cast<int>(*n);
+  // EDEADLOCK and EWOULDBLOCK are aliases the tables do not list by number.
+  if (upper == "EWOULDBLOCK") return find_number({gen::kErrnos, gen::kErrnosLen}, "EAGAIN");
+  if (upper == "EDEADLOCK") return find_number({gen::kErrnos, gen::kErrnosLen}, "EDEADLK");
+  return std::nullopt;
+}
+
+Result<std::vector<int>> parse_errno_list(std::string_view text) {
+  std::vector<int> out;
+  for (std::string_view item : split(text, ',')) {
+    item = trim(item);
+    if (item.empty()) return make_error("empty errno in list \"" + std::string(text) + "\"");
+    int value = 0;
+    auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), value);
+    if (ec == std::errc() && p == item.data() + item.size()) {
+      if (value <= 0 || value >= 192)
+        return make_error("errno " + std::string(item) + " is out of range (1..191)");
+    } else if (auto n = errno_number(item)) {
+      value = *n;
+    } else {
+      return make_error("unknown errno name \"" + std::string(item) + "\" (expected names like ENOSPC or numbers)");
+    }
+    if (std::find(out.begin(), out.end(), value) == out.end()) out.push_back(value);
+  }
+  if (out.empty()) return make_error("no errno given");
+  return out;
+}
+
+}  // namespace enospcd

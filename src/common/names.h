@@ -1,0 +1,30 @@
+// Syscall and errno names, both directions.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace enospcd {
+
+enum class Arch { x86_64, aarch64 };
+
+// The architecture this binary was built for (the kernel's syscall table is the same one).
+Arch native_arch();
+
+// "openat" for 257 on x86_64; "syscall_<nr>" when unknown.
+std::string syscall_name(uint32_t nr, Arch arch = native_arch());
+std::optional<uint32_t> syscall_number(std::string_view name, Arch arch = native_arch());
+
+// "ENOSPC" for 28; "E<nr>" when unknown.
+std::string errno_name(int err);
+std::optional<int> errno_number(std::string_view name);
+
+// Parses "ENOSPC,EDQUOT" or "28,122" (mixed allowed, case-insensitive names, duplicates folded).
+Result<std::vector<int>> parse_errno_list(std::string_view text);
+
+}  // namespace enospcd

@@ -1,0 +1,217 @@
+#include "daemon/daemon.h"
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "common/names.h"
+#include "common/strings.h"
+
+namespace enospcd {
+namespace {
+
+std::string read_first_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string s;
+  std::getline(in, s);
+  return s;
+}
+
+std::string read_cmdline(uint32_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!s.empty() && s.back() == '\0') s.pop_back();
+  for (char& c : s)
+    if (c == '\0') c = ' ';
+  return s;
+}
+
+const char* loss_name(int i) {
+  switch (i) {
+    case ENOSPCD_LOSS_RINGBUF_FULL: return "ringbuf_full";
+    case ENOSPCD_LOSS_COUNTER_MAP_FULL: return "counter_map_full";
+    case ENOSPCD_LOSS_RATE_LIMITED: return "rate_limited";
+    case ENOSPCD_LOSS_CHAIN_MAP_FULL: return "chain_map_full";
+    case ENOSPCD_LOSS_CHAIN_OVERFLOW: return "chain_overflow";
+    case ENOSPCD_LOSS_CHAIN_DISCARDED: return "chain_discarded";
+    default: return "unknown";
+  }
+}
+
+}  // namespace
+
+Daemon::Daemon(DaemonOptions opts) : opts_(std::move(opts)), store_(opts_.history) {
+  for (const auto& f : opts_.no_features) probe_.disable(f);
+}
+
+Daemon::~Daemon() {
+  if (signal_fd_ >= 0) close(signal_fd_);
+}
+
+Result<void> Daemon::start() {
+  started_ = std::chrono::steady_clock::now();
+  realtime_offset_ns_ = monotonic_to_realtime_offset_ns();
+  GateConfig cfg;
+  cfg.errnos = opts_.errnos;
+  cfg.force_mode = opts_.gate_mode;
+  cfg.self_tgid = static_cast<uint32_t>(getpid());
+  cfg.rate_limit = opts_.rate_limit;
+  cfg.rate_burst = opts_.rate_burst;
+  cfg.ringbuf_bytes = opts_.ringbuf_bytes;
+  auto gate = GateTracer::start(cfg, probe_);
+  if (!gate) return gate.error();
+  gate_ = std::move(*gate);
+  auto h = gate_->set_handler([this](const void* d, std::size_t n) { on_record(d, n); });
+  if (!h) return h.error();
+  tracing_since_ = std::chrono::steady_clock::now();
+  for (const auto& a : gate_->attempts())
+    if (!a.error.empty()) spdlog::info("syscall gate: {} unavailable: {}", gate_mode_name(a.mode), a.error);
+  spdlog::info("tracing {} on syscall exit ({}), attached in {} ms", [&] {
+    std::string s;
+    for (int e : opts_.errnos) s += (s.empty() ? "" : ",") + errno_name(e);
+    return s;
+  }(), gate_mode_name(gate_->mode()), gate_->attach_time().count() / 1000.0);
+  spdlog::info("gate-only mode: origin probes are not loaded, so events carry no kernel call chain");
+  return {};
+}
+
+void Daemon::enrich(Event& e) const {
+  // Only while the process exists; a short-lived one is gone, and the BPF evidence stands alone.
+  std::string proc = "/proc/" + std::to_string(e.pid);
+  char buf[4096];
+  ssize_t n = readlink((proc + "/exe").c_str(), buf, sizeof(buf) - 1);
+  if (n > 0) e.exe.assign(buf, static_cast<std::size_t>(n));
+  e.cmdline = read_cmdline(e.pid);
+  std::string cg = read_first_line(proc + "/cgroup");
+  // cgroup v2 line "0::/path"; on a hybrid layout the unified line is the one starting with "0::".
+  std::ifstream in(proc + "/cgroup");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("0::", 0) == 0) e.cgroup_path = line.substr(3);
+}
+
+void Daemon::on_record(const void* data, std::size_t size) {
+  records_++;
+  auto e = decode_event(data, size, realtime_offset_ns_, origin_names_);
+  if (!e) {
+    malformed_++;
+    return;
+  }
+  enrich(*e);
+  store_.add(std::move(*e));
+}
+
+void Daemon::run(std::optional<std::chrono::steady_clock::time_point> deadline) {
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
+  if (signal_fd_ < 0) signal_fd_ = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = signal_fd_;
+  epoll_ctl(ep, EPOLL_CTL_ADD, signal_fd_, &ev);
+  ev.data.fd = gate_->ring_epoll_fd();
+  epoll_ctl(ep, EPOLL_CTL_ADD, gate_->ring_epoll_fd(), &ev);
+  bool stop = false;
+  while (!stop) {
+    int timeout = 200;
+    if (deadline) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      timeout = static_cast<int>(std::min<int64_t>(left.count(), 200));
+    }
+    epoll_event out[4];
+    int n = epoll_wait(ep, out, 4, timeout);
+    for (int i = 0; i < n; i++) {
+      if (out[i].data.fd == signal_fd_) {
+        signalfd_siginfo si{};
+        while (read(signal_fd_, &si, sizeof(si)) == sizeof(si)) {
+          spdlog::info("received {}, stopping", strsignal(static_cast<int>(si.ssi_signo)));
+          stop = true;
+        }
+      } else {
+        gate_->consume();
+      }
+    }
+  }
+  gate_->consume();  // what the kernel produced before we stopped still counts
+  close(ep);
+}
+
+nlohmann::json Daemon::status_json() const {
+  nlohmann::json attempts = nlohmann::json::array();
+  for (const auto& a : gate_->attempts())
+    attempts.push_back({{"mode", gate_mode_name(a.mode)}, {"live", a.error.empty()}, {"error", a.error}});
+  nlohmann::json losses = nlohmann::json::object();
+  auto l = gate_->read_losses();
+  for (int i = 0; i < ENOSPCD_LOSS_MAX; i++) losses[loss_name(i)] = l[i];
+  uint64_t counted = 0;
+  for (const auto& c : gate_->read_counts()) counted += c.val.count;
+  nlohmann::json errnos = nlohmann::json::array();
+  for (int e : opts_.errnos) errnos.push_back(errno_name(e));
+  auto now = std::chrono::steady_clock::now();
+  return {
+      {"version", ENOSPCD_VERSION},
+      {"kernel", FeatureProbe().kernel_release()},
+      {"pid", getpid()},
+      {"mode", "gate-only"},
+      {"mode_reason", "origin probes not loaded"},
+      {"gate", {{"mode", gate_mode_name(gate_->mode())}, {"attempts", attempts},
+                {"attach_ms", gate_->attach_time().count() / 1000.0}}},
+      {"errnos", errnos},
+      {"uptime_s", std::chrono::duration<double>(now - started_).count()},
+      {"tracing_s", std::chrono::duration<double>(now - tracing_since_).count()},
+      {"counters",
+       {{"failures_counted", counted},
+        {"events_received", records_},
+        {"events_malformed", malformed_},
+        {"events_stored", store_.size()},
+        {"losses", losses}}},
+  };
+}
+
+std::vector<TopRow> Daemon::top() const { return top_rows(gate_->read_counts()); }
+
+nlohmann::json Daemon::report_json() const {
+  EventFilter f;
+  f.limit = opts_.report_events;
+  auto events = store_.query(f);
+  nlohmann::json ev = nlohmann::json::array();
+  for (auto it = events.rbegin(); it != events.rend(); ++it) ev.push_back(to_json(*it));
+  return {{"status", status_json()}, {"top", top_json(top())}, {"events", ev}};
+}
+
+std::string Daemon::report_text() const {
+  std::ostringstream out;
+  auto st = status_json();
+  auto rows = top();
+  uint64_t total = st["counters"]["failures_counted"].get<uint64_t>();
+  out << "enospcd " << ENOSPCD_VERSION << " on " << st["kernel"].get<std::string>() << ": traced "
+      << fmt::format("{:.1f}", st["tracing_s"].get<double>()) << " s with the " << st["gate"]["mode"].get<std::string>()
+      << " gate (gate-only: no kernel call chains)\n";
+  out << total << " failing syscall" << (total == 1 ? "" : "s") << " with "
+      << fmt::format("{}", fmt::join(st["errnos"].get<std::vector<std::string>>(), ",")) << "\n";
+  for (auto& [k, v] : st["counters"]["losses"].items())
+    if (v.get<uint64_t>() > 0) out << "  " << k << ": " << v.get<uint64_t>() << "\n";
+  out << "\n";
+  if (!rows.empty()) out << format_top(rows) << "\n";
+  EventFilter f;
+  f.limit = opts_.report_events;
+  auto events = store_.query(f);
+  std::reverse(events.begin(), events.end());
+  if (!events.empty()) {
+    out << "Last " << events.size() << " event" << (events.size() == 1 ? "" : "s") << ":\n";
+    out << format_events(events);
+  }
+  return out.str();
+}
+
+}  // namespace enospcd

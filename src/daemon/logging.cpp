@@ -1,0 +1,42 @@
+#include "daemon/logging.h"
+
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+#include "loader/libbpf_log.h"
+
+namespace enospcd {
+namespace {
+
+// %* flag: the message as a JSON string literal, escaped by nlohmann::json.
+class JsonMessageFlag : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    std::string payload(msg.payload.data(), msg.payload.size());
+    std::string quoted = nlohmann::json(payload).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    dest.append(quoted.data(), quoted.data() + quoted.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessageFlag>(); }
+};
+
+}  // namespace
+
+void setup_logging(LogFormat format, int verbosity) {
+  auto logger = spdlog::stderr_color_mt("enospcd");
+  spdlog::set_default_logger(logger);
+  if (format == LogFormat::Json) {
+    auto f = std::make_unique<spdlog::pattern_formatter>();
+    f->add_flag<JsonMessageFlag>('*').set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%f%z","level":"%l","msg":%*})");
+    logger->set_formatter(std::move(f));
+  } else {
+    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  }
+  logger->set_level(verbosity >= 2 ? spdlog::level::trace : verbosity == 1 ? spdlog::level::debug : spdlog::level::info);
+  logger->flush_on(spdlog::level::info);
+  route_libbpf_log(verbosity >= 1);
+}
+
+}  // namespace enospcd

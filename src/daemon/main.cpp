@@ -1,0 +1,43 @@
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include <spdlog/spdlog.h>
+
+#include "daemon/daemon.h"
+#include "daemon/logging.h"
+#include "daemon/options.h"
+
+int main(int argc, char** argv) {
+  auto parsed = enospcd::parse_daemon_options(argc, argv);
+  if (!parsed.options) {
+    (parsed.exit_code == 0 ? std::cout : std::cerr) << parsed.message;
+    return parsed.exit_code;
+  }
+  const auto& opts = *parsed.options;
+  enospcd::setup_logging(opts.log_format, opts.verbosity);
+
+  // Termination signals are taken through a signalfd by the run loop; block them before any thread starts.
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+
+  enospcd::Daemon daemon(opts);
+  if (auto r = daemon.start(); !r) {
+    std::fprintf(stderr, "enospcd: %s\n", r.error().message.c_str());
+    return 1;
+  }
+  if (opts.once) {
+    daemon.run(std::chrono::steady_clock::now() + opts.duration);
+    if (opts.output == enospcd::OutputFormat::Json)
+      std::cout << daemon.report_json().dump(2) << std::endl;
+    else
+      std::cout << daemon.report_text() << std::flush;
+    return 0;
+  }
+  daemon.run(std::nullopt);
+  return 0;
+}

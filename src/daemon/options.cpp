@@ -1,0 +1,109 @@
+#include "daemon/options.h"
+
+#include <CLI/CLI.hpp>
+
+#include "common/names.h"
+#include "common/strings.h"
+#include "loader/feature_probe.h"
+
+namespace enospcd {
+namespace {
+
+Result<uint32_t> parse_size(const std::string& s) {
+  std::string_view v = trim(s);
+  uint64_t mult = 1;
+  if (!v.empty() && (v.back() == 'K' || v.back() == 'k')) mult = 1024, v.remove_suffix(1);
+  else if (!v.empty() && (v.back() == 'M' || v.back() == 'm')) mult = 1024 * 1024, v.remove_suffix(1);
+  uint64_t n = 0;
+  for (char c : v) {
+    if (c < '0' || c > '9' || n > (1ull << 40)) return make_error("invalid size \"" + s + "\" (expected e.g. 4M, 512K)");
+    n = n * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (v.empty()) return make_error("invalid size \"" + s + "\"");
+  n *= mult;
+  // The kernel wants a power of two that is a multiple of the page size.
+  if (n < 4096 || n > (1ull << 30) || (n & (n - 1)))
+    return make_error("ring buffer size " + s + " must be a power of two between 4K and 1G");
+  return static_cast<uint32_t>(n);
+}
+
+}  // namespace
+
+ParseOutcome parse_daemon_options(int argc, const char* const* argv) {
+  DaemonOptions o;
+  CLI::App app{"enospcd: catches every syscall failing with ENOSPC, finds the kernel code and the limit behind it, "
+               "and answers queries over a local Unix socket.",
+               "enospcd"};
+  app.set_version_flag("--version", std::string("enospcd ") + ENOSPCD_VERSION);
+  std::string duration = "30s", errnos = "ENOSPC", gate = "auto", output = "text", log_format = "text";
+  std::string ringbuf = "4M";
+  app.add_flag("--once", o.once, "Trace in the foreground for --duration (or until Ctrl-C), print a report, exit");
+  app.add_option("--duration", duration, "How long --once traces (e.g. 30s, 2m; bare numbers are seconds)");
+  app.add_option("--errno", errnos, "Errnos to watch, names or numbers, comma-separated (default ENOSPC)");
+  app.add_option("--gate", gate, "Syscall-exit hook: auto, tp_btf, raw_tp or tp (auto probes in that order)");
+  app.add_option("--no-feature", o.no_features, "Pretend the kernel lacks a feature: tp_btf, raw_tp, tp, fexit, kprobe")
+      ->check(CLI::IsMember(FeatureProbe::known_features()));
+  app.add_option("-o,--output", output, "Report format for --once: text or json")
+      ->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--events", o.report_events, "How many recent events the --once report lists")
+      ->check(CLI::Range(0, 100000));
+  app.add_flag("-v,--verbose", o.verbosity, "More logging; -v also shows libbpf's own messages");
+  app.add_option("--log-format", log_format, "Log format: text or json")->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--socket", o.socket_path, "Unix socket the query API listens on");
+  app.add_option("--group", o.group, "Group allowed to query the socket (default enospc, if it exists)");
+  app.add_option("--state-dir", o.state_dir, "Directory of the event journal");
+  app.add_option("--metrics-listen", o.metrics_listen, "Also serve /metrics on this loopback address, e.g. 127.0.0.1:9633");
+  app.add_option("--rate-limit", o.rate_limit,
+                 "Detailed events per second per (pid, syscall, errno, cgroup); counts stay exact beyond it")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1000000}));
+  app.add_option("--rate-burst", o.rate_burst, "Token-bucket depth for --rate-limit")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{10000000}));
+  app.add_option("--ringbuf-size", ringbuf, "Ring buffer size (power of two, e.g. 4M)");
+  app.add_option("--history", o.history, "Events kept in memory")->check(CLI::Range(1, 10000000));
+  app.add_option("--probe", o.extra_probes, "Also trace this kernel function as an ENOSPC origin (repeatable)");
+  app.add_flag("--kretprobe", o.force_kretprobe, "Attach origin probes with kretprobes even where fexit works");
+  app.add_flag("--no-origins", o.no_origins, "Do not attach origin probes (gate only)");
+
+  ParseOutcome out;
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    out.exit_code = 0;
+    out.message = app.help();
+    return out;
+  } catch (const CLI::CallForVersion& e) {
+    out.exit_code = 0;
+    out.message = std::string("enospcd ") + ENOSPCD_VERSION + "\n";
+    return out;
+  } catch (const CLI::ParseError& e) {
+    out.exit_code = 2;
+    out.message = std::string("enospcd: ") + e.what() + "\n(run enospcd --help for usage)\n";
+    return out;
+  }
+  auto fail = [&](const std::string& msg) {
+    out.exit_code = 2;
+    out.message = "enospcd: " + msg + "\n";
+    return out;
+  };
+  auto d = parse_duration(duration);
+  if (!d) return fail(d.error().message);
+  if (d->count() == 0) return fail("--duration must be greater than zero");
+  o.duration = *d;
+  auto e = parse_errno_list(errnos);
+  if (!e) return fail(e.error().message);
+  o.errnos = *e;
+  auto g = parse_gate_mode(gate);
+  if (!g) return fail(g.error().message);
+  o.gate_mode = *g;
+  auto rb = parse_size(ringbuf);
+  if (!rb) return fail(rb.error().message);
+  o.ringbuf_bytes = *rb;
+  o.output = output == "json" ? OutputFormat::Json : OutputFormat::Text;
+  o.log_format = log_format == "json" ? LogFormat::Json : LogFormat::Text;
+  if (o.socket_path.empty()) return fail("--socket must not be empty");
+  if (o.rate_burst < o.rate_limit) o.rate_burst = o.rate_limit;
+  out.options = o;
+  return out;
+}
+
+}  // namespace enospcd

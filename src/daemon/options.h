@@ -1,0 +1,49 @@
+// Command-line options of enospcd, parsed and validated in one place.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "loader/gate.h"
+
+namespace enospcd {
+
+enum class OutputFormat { Text, Json };
+enum class LogFormat { Text, Json };
+
+struct DaemonOptions {
+  bool once = false;
+  std::chrono::nanoseconds duration{std::chrono::seconds(30)};
+  std::vector<int> errnos{28};
+  GateMode gate_mode = GateMode::Auto;
+  std::vector<std::string> no_features;
+  OutputFormat output = OutputFormat::Text;
+  std::size_t report_events = 20;
+  int verbosity = 0;
+  LogFormat log_format = LogFormat::Text;
+  std::string socket_path = "/run/enospcd/enospcd.sock";
+  std::string group = "enospc";
+  std::string state_dir = "/var/lib/enospcd";
+  std::optional<std::string> metrics_listen;
+  uint64_t rate_limit = 200;  // events per second per (pid, syscall, errno, cgroup)
+  uint64_t rate_burst = 1000;
+  uint32_t ringbuf_bytes = 4u << 20;
+  std::size_t history = 10000;
+  std::vector<std::string> extra_probes;
+  bool force_kretprobe = false;
+  bool no_origins = false;
+};
+
+struct ParseOutcome {
+  std::optional<DaemonOptions> options;  // set when the daemon should run
+  int exit_code = 0;                     // otherwise exit with this (0 for --help/--version)
+  std::string message;                   // printed to stdout (help) or stderr (errors)
+};
+
+ParseOutcome parse_daemon_options(int argc, const char* const* argv);
+
+}  // namespace enospcd

@@ -1,0 +1,37 @@
+// What this kernel and this process can do for tracing, probed once and cached. Tests fake it; an override
+// set (`--no-feature`) forces fallbacks so every rung of every ladder can be exercised on one kernel.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+
+namespace enospcd {
+
+class FeatureProbe {
+ public:
+  FeatureProbe() = default;
+  virtual ~FeatureProbe() = default;
+
+  // Names accepted by disable(): tp_btf raw_tp tp fexit kprobe.
+  static const std::set<std::string>& known_features();
+  void disable(const std::string& feature) { disabled_.insert(feature); }
+  bool disabled(const std::string& feature) const { return disabled_.count(feature) != 0; }
+
+  virtual bool has_vmlinux_btf();
+  // CAP_BPF (or CAP_SYS_ADMIN) and CAP_PERFMON (or CAP_SYS_ADMIN) in the effective set.
+  virtual bool can_load_bpf();
+  // A kprobe PMU or tracefs kprobe_events exists (CONFIG_KPROBE_EVENTS).
+  virtual bool has_kprobes();
+  // Kernel symbol exists in /proc/kallsyms (text symbols only).
+  virtual bool has_kernel_symbol(const std::string& name);
+  virtual std::string kernel_release();
+
+ private:
+  std::set<std::string> disabled_;
+  std::optional<bool> btf_, bpf_caps_, kprobes_;
+  std::optional<std::set<std::string>> kallsyms_;
+};
+
+}  // namespace enospcd

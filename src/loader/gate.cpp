@@ -1,0 +1,248 @@
+#include "loader/gate.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/names.h"
+#include "gate.skel.h"
+
+namespace enospcd {
+namespace {
+
+// Which argument (1-based) of each syscall is a user path, a second path, or an fd to describe.
+struct PathArgSpec {
+  const char* syscall;
+  uint8_t path1, path2, fd_arg;
+};
+
+constexpr PathArgSpec kPathArgs[] = {
+    {"open", 1, 0, 0},           {"openat", 2, 0, 0},       {"openat2", 2, 0, 0},
+    {"creat", 1, 0, 0},          {"mkdir", 1, 0, 0},        {"mkdirat", 2, 0, 0},
+    {"mknod", 1, 0, 0},          {"mknodat", 2, 0, 0},      {"symlink", 2, 1, 0},
+    {"symlinkat", 3, 1, 0},      {"link", 2, 1, 0},         {"linkat", 4, 2, 0},
+    {"rename", 2, 1, 0},         {"renameat", 4, 2, 0},     {"renameat2", 4, 2, 0},
+    {"mount", 2, 1, 0},          {"move_mount", 4, 2, 0},   {"open_tree", 2, 0, 0},
+    {"truncate", 1, 0, 0},       {"setxattr", 1, 0, 0},     {"lsetxattr", 1, 0, 0},
+    {"fsetxattr", 0, 0, 1},      {"inotify_add_watch", 2, 0, 0},
+    {"fanotify_mark", 5, 0, 0},  {"mq_open", 1, 0, 0},      {"memfd_create", 1, 0, 0},
+    {"write", 0, 0, 1},          {"pwrite64", 0, 0, 1},     {"writev", 0, 0, 1},
+    {"pwritev", 0, 0, 1},        {"pwritev2", 0, 0, 1},     {"fallocate", 0, 0, 1},
+    {"ftruncate", 0, 0, 1},      {"fsync", 0, 0, 1},        {"fdatasync", 0, 0, 1},
+    {"sync_file_range", 0, 0, 1},{"copy_file_range", 0, 0, 3},
+    {"sendfile", 0, 0, 1},       {"splice", 0, 0, 3},       {"close", 0, 0, 0},
+    {"epoll_ctl", 0, 0, 0},      {"mmap", 0, 0, 5},
+};
+
+std::string describe_errno(int err) {
+  switch (err) {
+    case EPERM:
+    case EACCES:
+      return "permission denied (run as root, or with CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE)";
+    case ENOENT:
+      return "the kernel lacks this hook or its BTF";
+    case EINVAL:
+      return "the kernel rejected the program or attach type";
+    case E2BIG:
+      return "the kernel's BPF limits were exceeded";
+    case ENOMEM:
+      return "out of memory for BPF maps (memlock limit?)";
+    case EOPNOTSUPP:
+      return "operation not supported by this kernel";
+    default:
+      return std::string(strerror(err));
+  }
+}
+
+bpf_program* program_for(gate_bpf* s, GateMode m) {
+  switch (m) {
+    case GateMode::TpBtf: return s->progs.gate_tp_btf;
+    case GateMode::RawTp: return s->progs.gate_raw_tp;
+    case GateMode::Tp: return s->progs.gate_tp;
+    default: return nullptr;
+  }
+}
+
+// Loads and attaches one rung. On failure the skeleton is destroyed and the reason returned.
+Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {
+  gate_bpf* s = gate_bpf__open();
+  if (!s) return make_error("cannot open the gate BPF object: " + describe_errno(errno), errno);
+  auto fail = [&](const std::string& step, int err) -> Result<gate_bpf*> {
+    gate_bpf__destroy(s);
+    return make_error(step + ": " + describe_errno(err), err);
+  };
+
+  for (GateMode m : {GateMode::TpBtf, GateMode::RawTp, GateMode::Tp})
+    bpf_program__set_autoload(program_for(s, m), m == mode);
+
+  // Settings live in .rodata, fixed at load time (the verifier then prunes what they disable).
+  if (cfg.errnos.size() == 1) {
+    s->rodata->watch_single_errno = static_cast<__u32>(cfg.errnos[0]);
+  } else {
+    s->rodata->watch_single_errno = 0;
+    for (int e : cfg.errnos)
+      if (e > 0 && e < ENOSPCD_ERRNO_MAX) s->rodata->errno_mask[e / 64] |= 1ull << (e % 64);
+  }
+  s->rodata->self_tgid = cfg.self_tgid;
+  s->rodata->origins_enabled = cfg.chains_fd >= 0 ? 1 : 0;
+  s->rodata->rl_rate = cfg.rate_limit;
+  s->rodata->rl_burst = cfg.rate_limit ? (cfg.rate_burst ? cfg.rate_burst : cfg.rate_limit) : 0;
+
+  int err;
+  if ((err = bpf_map__set_max_entries(s->maps.events, cfg.ringbuf_bytes)))
+    return fail("ring buffer size " + std::to_string(cfg.ringbuf_bytes), -err);
+  if ((err = bpf_map__set_max_entries(s->maps.counts, cfg.counter_entries)))
+    return fail("counter map size", -err);
+  if (cfg.chains_fd >= 0) {
+    if ((err = bpf_map__reuse_fd(s->maps.chains, cfg.chains_fd))) return fail("sharing the chain map", -err);
+    if ((err = bpf_map__reuse_fd(s->maps.chain_pending, cfg.chain_pending_fd)))
+      return fail("sharing the chain counter", -err);
+    if ((err = bpf_map__reuse_fd(s->maps.losses, cfg.losses_fd))) return fail("sharing the loss counters", -err);
+  }
+  if ((err = gate_bpf__load(s))) return fail("loading the " + gate_mode_name(mode) + " gate", -err);
+
+  // Path-argument metadata, by syscall number for this architecture.
+  int pa_fd = bpf_map__fd(s->maps.path_args);
+  for (const auto& [nr, spec] : path_arg_table()) {
+    uint32_t key = nr;
+    if (bpf_map_update_elem(pa_fd, &key, &spec, BPF_ANY)) return fail("filling the path-argument table", errno);
+  }
+
+  bpf_link* link = bpf_program__attach(program_for(s, mode));
+  if (!link) return fail("attaching the " + gate_mode_name(mode) + " gate", errno);
+  s->links.gate_tp_btf = mode == GateMode::TpBtf ? link : nullptr;
+  s->links.gate_raw_tp = mode == GateMode::RawTp ? link : nullptr;
+  s->links.gate_tp = mode == GateMode::Tp ? link : nullptr;
+  return s;
+}
+
+}  // namespace
+
+std::string gate_mode_name(GateMode m) {
+  switch (m) {
+    case GateMode::TpBtf: return "tp_btf";
+    case GateMode::RawTp: return "raw_tp";
+    case GateMode::Tp: return "tp";
+    default: return "auto";
+  }
+}
+
+Result<GateMode> parse_gate_mode(const std::string& s) {
+  if (s == "auto") return GateMode::Auto;
+  if (s == "tp_btf") return GateMode::TpBtf;
+  if (s == "raw_tp") return GateMode::RawTp;
+  if (s == "tp") return GateMode::Tp;
+  return make_error("unknown gate mode \"" + s + "\" (expected auto, tp_btf, raw_tp or tp)");
+}
+
+std::vector<std::pair<uint32_t, enospcd_path_args>> path_arg_table() {
+  std::vector<std::pair<uint32_t, enospcd_path_args>> out;
+  for (const auto& spec : kPathArgs) {
+    auto nr = syscall_number(spec.syscall);
+    if (!nr || *nr >= ENOSPCD_SYSCALL_MAX) continue;
+    out.push_back({*nr, enospcd_path_args{spec.path1, spec.path2, spec.fd_arg, 0}});
+  }
+  return out;
+}
+
+Result<std::unique_ptr<GateTracer>> GateTracer::start(const GateConfig& cfg, FeatureProbe& probe) {
+  if (!probe.can_load_bpf())
+    return make_error("enospcd needs root (or CAP_BPF and CAP_PERFMON) to load its BPF programs", EPERM);
+
+  std::vector<GateMode> ladder;
+  if (cfg.force_mode != GateMode::Auto) {
+    ladder.push_back(cfg.force_mode);
+  } else {
+    // tp_btf needs the kernel's BTF; raw_tp and tp do not (CO-RE reads still do, checked at load).
+    if (probe.has_vmlinux_btf() && !probe.disabled("tp_btf")) ladder.push_back(GateMode::TpBtf);
+    if (!probe.disabled("raw_tp")) ladder.push_back(GateMode::RawTp);
+    if (!probe.disabled("tp")) ladder.push_back(GateMode::Tp);
+  }
+  if (!probe.has_vmlinux_btf())
+    return make_error("this kernel exposes no BTF (/sys/kernel/btf/vmlinux is missing); enospcd needs a kernel "
+                      "built with CONFIG_DEBUG_INFO_BTF=y",
+                      ENOENT);
+
+  std::unique_ptr<GateTracer> t(new GateTracer());
+  auto t0 = std::chrono::steady_clock::now();
+  std::string reasons;
+  for (GateMode m : ladder) {
+    auto r = try_rung(cfg, m);
+    if (r.ok()) {
+      t->skel_ = *r;
+      t->mode_ = m;
+      t->attempts_.push_back({m, ""});
+      break;
+    }
+    t->attempts_.push_back({m, r.error().message});
+    if (!reasons.empty()) reasons += "; ";
+    reasons += r.error().message;
+    if (r.error().code == EPERM || r.error().code == EACCES)
+      return make_error("cannot load BPF programs: " + describe_errno(r.error().code), r.error().code);
+  }
+  if (!t->skel_) return make_error("no syscall-exit hook could be attached (" + reasons + ")");
+  t->attach_time_ = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
+  return t;
+}
+
+GateTracer::~GateTracer() {
+  if (ring_) ring_buffer__free(ring_);
+  if (skel_) gate_bpf__destroy(skel_);
+}
+
+int GateTracer::on_record(void* ctx, void* data, std::size_t size) {
+  auto* self = static_cast<GateTracer*>(ctx);
+  if (self->handler_) self->handler_(data, size);
+  return 0;
+}
+
+Result<void> GateTracer::set_handler(Handler h) {
+  handler_ = std::move(h);
+  if (!ring_) {
+    ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), &GateTracer::on_record, this, nullptr);
+    if (!ring_) return make_error(std::string("cannot map the ring buffer: ") + strerror(errno), errno);
+  }
+  return {};
+}
+
+int GateTracer::ring_epoll_fd() const { return ring_ ? ring_buffer__epoll_fd(ring_) : -1; }
+int GateTracer::poll(int timeout_ms) { return ring_ ? ring_buffer__poll(ring_, timeout_ms) : -EINVAL; }
+int GateTracer::consume() { return ring_ ? ring_buffer__consume(ring_) : -EINVAL; }
+
+std::vector<CountEntry> GateTracer::read_counts() const {
+  std::vector<CountEntry> out;
+  int fd = bpf_map__fd(skel_->maps.counts);
+  enospcd_count_key key{}, next{};
+  enospcd_count_key* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    CountEntry e{};
+    e.key = next;
+    if (bpf_map_lookup_elem(fd, &next, &e.val) == 0) out.push_back(e);
+    key = next;
+    prev = &key;
+  }
+  return out;
+}
+
+std::array<uint64_t, ENOSPCD_LOSS_MAX> GateTracer::read_losses() const {
+  std::array<uint64_t, ENOSPCD_LOSS_MAX> out{};
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return out;
+  std::vector<uint64_t> vals(static_cast<std::size_t>(ncpu));
+  int fd = bpf_map__fd(skel_->maps.losses);
+  for (uint32_t i = 0; i < ENOSPCD_LOSS_MAX; i++) {
+    if (bpf_map_lookup_elem(fd, &i, vals.data()) != 0) continue;
+    for (uint64_t v : vals) out[i] += v;
+  }
+  return out;
+}
+
+int GateTracer::chains_fd() const { return bpf_map__fd(skel_->maps.chains); }
+int GateTracer::chain_pending_fd() const { return bpf_map__fd(skel_->maps.chain_pending); }
+int GateTracer::losses_fd() const { return bpf_map__fd(skel_->maps.losses); }
+int GateTracer::path_args_fd() const { return bpf_map__fd(skel_->maps.path_args); }
+
+}  // namespace enospcd

@@ -1,0 +1,92 @@
+// The syscall gate: loads gate.bpf.o through its skeleton, walks the attach ladder tp_btf -> raw_tp -> tp,
+// and gives access to the ring buffer, the exact counters and the loss counters.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "enospcd/abi.h"
+#include "loader/feature_probe.h"
+
+struct gate_bpf;
+struct ring_buffer;
+
+namespace enospcd {
+
+enum class GateMode { Auto = 0, TpBtf = ENOSPCD_GATE_TP_BTF, RawTp = ENOSPCD_GATE_RAW_TP, Tp = ENOSPCD_GATE_TP };
+
+std::string gate_mode_name(GateMode m);
+Result<GateMode> parse_gate_mode(const std::string& s);
+
+struct GateConfig {
+  std::vector<int> errnos{28};
+  GateMode force_mode = GateMode::Auto;
+  uint32_t self_tgid = 0;
+  uint64_t rate_limit = 0;  // detailed events per second per key, 0 = unlimited
+  uint64_t rate_burst = 0;
+  uint32_t ringbuf_bytes = 4u << 20;
+  uint32_t counter_entries = 16384;
+  // Maps shared with the origin probes (fds, -1 when the origins are not loaded).
+  int chains_fd = -1, chain_pending_fd = -1, losses_fd = -1;
+};
+
+struct GateAttempt {
+  GateMode mode;
+  std::string error;  // empty when this rung is live
+};
+
+struct CountEntry {
+  enospcd_count_key key;
+  enospcd_count_val val;
+};
+
+class GateTracer {
+ public:
+  using Handler = std::function<void(const void* data, std::size_t size)>;
+
+  // Opens, configures, loads and attaches. The error message is one sentence for the operator.
+  static Result<std::unique_ptr<GateTracer>> start(const GateConfig& cfg, FeatureProbe& probe);
+  ~GateTracer();
+  GateTracer(const GateTracer&) = delete;
+  GateTracer& operator=(const GateTracer&) = delete;
+
+  GateMode mode() const { return mode_; }
+  const std::vector<GateAttempt>& attempts() const { return attempts_; }
+  std::chrono::microseconds attach_time() const { return attach_time_; }
+
+  // Ring buffer consumption: handler runs on the calling thread for every record.
+  Result<void> set_handler(Handler h);
+  int ring_epoll_fd() const;
+  int poll(int timeout_ms);     // returns records consumed, or -errno
+  int consume();                // drain without waiting
+
+  std::vector<CountEntry> read_counts() const;
+  std::array<uint64_t, ENOSPCD_LOSS_MAX> read_losses() const;
+
+  int chains_fd() const;
+  int chain_pending_fd() const;
+  int losses_fd() const;
+  int path_args_fd() const;
+
+ private:
+  GateTracer() = default;
+  static int on_record(void* ctx, void* data, std::size_t size);
+
+  gate_bpf* skel_ = nullptr;
+  ring_buffer* ring_ = nullptr;
+  GateMode mode_ = GateMode::Auto;
+  std::vector<GateAttempt> attempts_;
+  std::chrono::microseconds attach_time_{0};
+  Handler handler_;
+};
+
+// Per-syscall path arguments for this architecture, keyed by syscall number.
+std::vector<std::pair<uint32_t, enospcd_path_args>> path_arg_table();
+
+}  // namespace enospcd

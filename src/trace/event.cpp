@@ -1,0 +1,193 @@
+#include "trace/event.h"
+
+#include <ctime>
+#include <cstring>
+
+#include "common/names.h"
+#include "common/strings.h"
+
+namespace enospcd {
+
+int64_t monotonic_to_realtime_offset_ns() {
+  // Bracket the realtime read with two monotonic reads and take the midpoint, to keep the error small.
+  struct timespec m1 {}, r {}, m2 {};
+  clock_gettime(CLOCK_MONOTONIC, &m1);
+  clock_gettime(CLOCK_REALTIME, &r);
+  clock_gettime(CLOCK_MONOTONIC, &m2);
+  auto ns = [](const timespec& t) { return static_cast<int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec; };
+  return ns(r) - (ns(m1) + ns(m2)) / 2;
+}
+
+std::optional<Event> decode_event(const void* data, std::size_t size, int64_t realtime_offset_ns,
+                                  const std::vector<std::string>& origin_names) {
+  if (size < sizeof(enospcd_event)) return std::nullopt;
+  enospcd_event raw;
+  std::memcpy(&raw, data, sizeof(raw));
+  if (raw.hdr.kind != ENOSPCD_KIND_SYSCALL_FAILURE || raw.hdr.size != sizeof(enospcd_event)) return std::nullopt;
+  Event e;
+  e.ktime_ns = raw.hdr.ktime_ns;
+  e.time_ns = static_cast<uint64_t>(static_cast<int64_t>(raw.hdr.ktime_ns) + realtime_offset_ns);
+  e.pid = raw.pid;
+  e.tid = raw.tid;
+  e.ppid = raw.ppid;
+  e.uid = raw.uid;
+  e.gid = raw.gid;
+  e.comm = fixed_string(raw.comm);
+  e.syscall_nr = raw.syscall_nr;
+  e.syscall = syscall_name(raw.syscall_nr);
+  e.err = static_cast<int>(raw.err);
+  e.errno_name = errno_name(e.err);
+  e.ret = raw.ret;
+  e.cgroup_id = raw.cgroup_id;
+  e.cgroup_name = fixed_string(raw.cgroup_name);
+  e.has_mntns = raw.flags & ENOSPCD_EF_HAS_MNTNS;
+  e.mntns = raw.mntns_inum;
+  e.mnt_count = raw.mnt_count;
+  e.mnt_pending = raw.mnt_pending;
+  e.args_valid = raw.flags & ENOSPCD_EF_ARGS_VALID;
+  if (e.args_valid)
+    for (int i = 0; i < 6; i++) e.args[i] = raw.args[i];
+  e.path = fixed_string(raw.path);
+  e.path2 = fixed_string(raw.path2);
+  e.path_truncated = raw.flags & ENOSPCD_EF_PATH_TRUNCATED;
+  if (raw.flags & ENOSPCD_EF_HAS_FILE) {
+    FileInfo f;
+    f.dev = raw.file.dev;
+    f.magic = raw.file.magic;
+    f.ino = raw.file.ino;
+    f.fstype = fixed_string(raw.file.fstype);
+    f.shmem_max_blocks = raw.file.shmem_max_blocks;
+    f.shmem_used_blocks = raw.file.shmem_used_blocks;
+    f.shmem_max_inodes = raw.file.shmem_max_inodes;
+    f.shmem_free_inodes = raw.file.shmem_free_inodes;
+    e.file = f;
+  }
+  unsigned chain_len = raw.chain_len > ENOSPCD_CHAIN_MAX ? ENOSPCD_CHAIN_MAX : raw.chain_len;
+  for (unsigned i = 0; i < chain_len; i++) {
+    const auto& l = raw.chain[i];
+    ChainLink link;
+    link.func = l.origin_id < origin_names.size() ? origin_names[l.origin_id] : "origin_" + std::to_string(l.origin_id);
+    link.ret = l.ret;
+    link.ktime_ns = l.ktime_ns;
+    e.chain.push_back(std::move(link));
+  }
+  unsigned stack_len = raw.stack_len > ENOSPCD_STACK_MAX ? ENOSPCD_STACK_MAX : raw.stack_len;
+  for (unsigned i = 0; i < stack_len; i++)
+    if (raw.kstack[i]) e.kstack_addrs.push_back(raw.kstack[i]);
+  return e;
+}
+
+namespace {
+uint32_t dev_major(uint32_t dev) { return dev >> 20; }
+uint32_t dev_minor(uint32_t dev) { return dev & ((1u << 20) - 1); }
+}  // namespace
+
+nlohmann::json to_json(const Event& e) {
+  nlohmann::json j = {
+      {"id", e.id},
+      {"time", format_rfc3339(e.time_ns)},
+      {"time_ns", e.time_ns},
+      {"ktime_ns", e.ktime_ns},
+      {"pid", e.pid},
+      {"tid", e.tid},
+      {"ppid", e.ppid},
+      {"comm", e.comm},
+      {"uid", e.uid},
+      {"gid", e.gid},
+      {"syscall", e.syscall},
+      {"syscall_nr", e.syscall_nr},
+      {"errno", e.errno_name},
+      {"ret", e.ret},
+      {"path", e.path},
+      {"cgroup_id", e.cgroup_id},
+      {"cgroup", e.cgroup_name},
+      {"mntns", e.mntns},
+  };
+  if (!e.path2.empty()) j["path2"] = e.path2;
+  if (e.path_truncated) j["path_truncated"] = true;
+  if (e.has_mntns) j["mnt_count"] = e.mnt_count, j["mnt_pending"] = e.mnt_pending;
+  if (e.args_valid) j["args"] = e.args;
+  if (!e.exe.empty()) j["exe"] = e.exe;
+  if (!e.cmdline.empty()) j["cmdline"] = e.cmdline;
+  if (!e.cgroup_path.empty()) j["cgroup_path"] = e.cgroup_path;
+  if (e.file) {
+    const FileInfo& f = *e.file;
+    nlohmann::json fj = {{"dev", std::to_string(dev_major(f.dev)) + ":" + std::to_string(dev_minor(f.dev))},
+                         {"fstype", f.fstype},
+                         {"magic", f.magic},
+                         {"ino", f.ino}};
+    if (f.shmem_max_blocks || f.shmem_max_inodes)
+      fj["tmpfs"] = {{"max_blocks", f.shmem_max_blocks},
+                     {"used_blocks", f.shmem_used_blocks},
+                     {"max_inodes", f.shmem_max_inodes},
+                     {"free_inodes", f.shmem_free_inodes}};
+    j["file"] = fj;
+  }
+  nlohmann::json chain = nlohmann::json::array();
+  for (const auto& l : e.chain) chain.push_back({{"func", l.func}, {"ret", l.ret}});
+  j["chain"] = chain;
+  j["kstack"] = e.kstack;
+  j["container"] = e.container;
+  j["cause"] = e.cause;
+  return j;
+}
+
+Event event_from_json(const nlohmann::json& j) {
+  Event e;
+  e.id = j.value("id", uint64_t{0});
+  e.time_ns = j.value("time_ns", uint64_t{0});
+  e.ktime_ns = j.value("ktime_ns", uint64_t{0});
+  e.pid = j.value("pid", 0u);
+  e.tid = j.value("tid", 0u);
+  e.ppid = j.value("ppid", 0u);
+  e.comm = j.value("comm", "");
+  e.uid = j.value("uid", 0u);
+  e.gid = j.value("gid", 0u);
+  e.syscall = j.value("syscall", "");
+  e.syscall_nr = j.value("syscall_nr", 0u);
+  e.errno_name = j.value("errno", "");
+  e.err = errno_number(e.errno_name).value_or(0);
+  e.ret = j.value("ret", int64_t{0});
+  e.path = j.value("path", "");
+  e.path2 = j.value("path2", "");
+  e.path_truncated = j.value("path_truncated", false);
+  e.cgroup_id = j.value("cgroup_id", uint64_t{0});
+  e.cgroup_name = j.value("cgroup", "");
+  e.mntns = j.value("mntns", 0u);
+  e.has_mntns = j.contains("mnt_count");
+  e.mnt_count = j.value("mnt_count", 0u);
+  e.mnt_pending = j.value("mnt_pending", 0u);
+  if (j.contains("args") && j["args"].is_array() && j["args"].size() == 6) {
+    e.args_valid = true;
+    for (int i = 0; i < 6; i++) e.args[i] = j["args"][i].get<uint64_t>();
+  }
+  e.exe = j.value("exe", "");
+  e.cmdline = j.value("cmdline", "");
+  e.cgroup_path = j.value("cgroup_path", "");
+  if (j.contains("file") && j["file"].is_object()) {
+    const auto& fj = j["file"];
+    FileInfo f;
+    f.fstype = fj.value("fstype", "");
+    f.magic = fj.value("magic", 0u);
+    f.ino = fj.value("ino", uint64_t{0});
+    unsigned maj = 0, min = 0;
+    if (std::sscanf(fj.value("dev", "0:0").c_str(), "%u:%u", &maj, &min) == 2) f.dev = (maj << 20) | min;
+    if (fj.contains("tmpfs")) {
+      const auto& t = fj["tmpfs"];
+      f.shmem_max_blocks = t.value("max_blocks", uint64_t{0});
+      f.shmem_used_blocks = t.value("used_blocks", uint64_t{0});
+      f.shmem_max_inodes = t.value("max_inodes", uint64_t{0});
+      f.shmem_free_inodes = t.value("free_inodes", uint64_t{0});
+    }
+    e.file = f;
+  }
+  if (j.contains("chain"))
+    for (const auto& l : j["chain"]) e.chain.push_back({l.value("func", ""), l.value("ret", int64_t{0}), 0});
+  if (j.contains("kstack"))
+    for (const auto& s : j["kstack"]) e.kstack.push_back(s.get<std::string>());
+  e.container = j.value("container", nlohmann::json());
+  e.cause = j.value("cause", nlohmann::json());
+  return e;
+}
+
+}  // namespace enospcd

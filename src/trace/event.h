@@ -1,0 +1,71 @@
+// A syscall failure as user space sees it: decoded from the ring-buffer record, then enriched.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "enospcd/abi.h"
+
+namespace enospcd {
+
+struct ChainLink {
+  std::string func;
+  int64_t ret = 0;
+  uint64_t ktime_ns = 0;
+};
+
+struct FileInfo {
+  uint32_t dev = 0;  // kernel dev_t encoding
+  uint32_t magic = 0;
+  uint64_t ino = 0;
+  std::string fstype;
+  // tmpfs only (zero elsewhere); blocks are pages.
+  uint64_t shmem_max_blocks = 0, shmem_used_blocks = 0, shmem_max_inodes = 0, shmem_free_inodes = 0;
+};
+
+struct Event {
+  uint64_t id = 0;
+  uint64_t ktime_ns = 0;
+  uint64_t time_ns = 0;  // wall clock, Unix epoch
+  uint32_t pid = 0, tid = 0, ppid = 0, uid = 0, gid = 0;
+  std::string comm;
+  uint32_t syscall_nr = 0;
+  std::string syscall;
+  int err = 0;
+  std::string errno_name;
+  int64_t ret = 0;
+  uint64_t cgroup_id = 0;
+  std::string cgroup_name;
+  uint32_t mntns = 0, mnt_count = 0, mnt_pending = 0;
+  bool has_mntns = false;
+  bool args_valid = false;
+  std::array<uint64_t, 6> args{};
+  std::string path, path2;
+  bool path_truncated = false;
+  std::optional<FileInfo> file;
+  std::vector<ChainLink> chain;
+  std::vector<std::string> kstack;
+  std::vector<uint64_t> kstack_addrs;
+  // Filled in user space after decoding, while the process may still exist.
+  std::string exe, cmdline, cgroup_path;
+  nlohmann::json container;  // null or {id, runtime, name, pod}
+  nlohmann::json cause;      // null or {id, summary, remedy, confidence, evidence}
+};
+
+// Wall-clock offset: add to bpf_ktime_get_ns() (CLOCK_MONOTONIC) to get Unix-epoch ns.
+int64_t monotonic_to_realtime_offset_ns();
+
+// Decodes one ring-buffer record. Returns nullopt when the record is not a well-formed failure record.
+// origin_names maps enospcd_chain_link.origin_id to the function name.
+std::optional<Event> decode_event(const void* data, std::size_t size, int64_t realtime_offset_ns,
+                                  const std::vector<std::string>& origin_names);
+
+nlohmann::json to_json(const Event& e);
+Event event_from_json(const nlohmann::json& j);
+
+}  // namespace enospcd
