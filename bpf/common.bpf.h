@@ -28,7 +28,8 @@ static __always_inline bool errno_watched(long ret)
 	if (ret >= 0 || ret <= -ENOSPCD_ERRNO_MAX)
 		return false;
 	__u32 e = (__u32)-ret;
-	return (errno_mask[(e / 64) % (ENOSPCD_ERRNO_MAX / 64)] >> (e % 64)) & 1;
+	/* ENOSPCD_ERRNO_MAX is 256: four words, index masked so the verifier sees the bound. */
+	return (errno_mask[(e >> 6) & 3] >> (e & 63)) & 1;
 }
 
 /* Per-CPU loss counters, indexed by enum enospcd_loss; shared between objects by fd reuse. */

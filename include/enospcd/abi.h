@@ -21,8 +21,8 @@
 #define ENOSPCD_CHAIN_MAX 8
 #define ENOSPCD_STACK_MAX 32
 /* errnos 1..ENOSPCD_ERRNO_MAX-1 can be watched (the kernel's errno space ends at 133, EHWPOISON). */
-#define ENOSPCD_ERRNO_MAX 192
-#define ENOSPCD_ORIGIN_MAX 64
+#define ENOSPCD_ERRNO_MAX 256
+#define ENOSPCD_ORIGIN_MAX 48 /* program slots per attach kind in origins.bpf.c */
 /* Syscall numbers below this get per-syscall path-argument metadata. */
 #define ENOSPCD_SYSCALL_MAX 512
 
@@ -49,6 +49,16 @@ enum enospcd_loss {
 	ENOSPCD_LOSS_CHAIN_OVERFLOW = 4,  /* chain longer than ENOSPCD_CHAIN_MAX: outer links dropped */
 	ENOSPCD_LOSS_CHAIN_DISCARDED = 5, /* chain from a syscall that ended otherwise, thrown away */
 	ENOSPCD_LOSS_MAX = 6,
+};
+
+/* How an origin function's return value signals failure. */
+enum enospcd_ret_kind {
+	ENOSPCD_RET_INVALID = 0,
+	ENOSPCD_RET_INT = 1,      /* int: -errno */
+	ENOSPCD_RET_LONG = 2,     /* long / ssize_t: -errno */
+	ENOSPCD_RET_ERR_PTR = 3,  /* pointer: ERR_PTR(-errno) */
+	ENOSPCD_RET_PTR_NULL = 4, /* pointer: ERR_PTR(-errno), or NULL meaning "no space" */
+	ENOSPCD_RET_BOOL = 5,     /* bool: false means failure */
 };
 
 /* Event flags. */

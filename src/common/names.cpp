@@ -74,8 +74,8 @@ Result<std::vector<int>> parse_errno_list(std::string_view text) {
     int value = 0;
     auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), value);
     if (ec == std::errc() && p == item.data() + item.size()) {
-      if (value <= 0 || value >= 192)
-        return make_error("errno " + std::string(item) + " is out of range (1..191)");
+      if (value <= 0 || value >= 256)
+        return make_error("errno " + std::string(item) + " is out of range (1..255)");
     } else if (auto n = errno_number(item)) {
       value = *n;
     } else {

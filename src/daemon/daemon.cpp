@@ -57,7 +57,31 @@ Daemon::~Daemon() {
 Result<void> Daemon::start() {
   started_ = std::chrono::steady_clock::now();
   realtime_offset_ns_ = monotonic_to_realtime_offset_ns();
+  if (!probe_.can_load_bpf())
+    return make_error("enospcd needs root (or CAP_BPF and CAP_PERFMON) to load its BPF programs", EPERM);
+  if (!opts_.no_origins) {
+    OriginConfig ocfg;
+    ocfg.origins = builtin_origins();
+    for (const auto& f : opts_.extra_probes) ocfg.origins.push_back({f, "user"});
+    ocfg.errnos = opts_.errnos;
+    ocfg.force_kretprobe = opts_.force_kretprobe;
+    origins_ = OriginTracer::start(ocfg, probe_);
+    origin_names_ = origins_->names();
+    for (const auto& st : origins_->status())
+      spdlog::debug("origin {} ({}): {}{}{}", st.spec.func, st.spec.subsystem, origin_mode_name(st.mode),
+                    st.reason.empty() ? "" : ": ", st.reason);
+    for (const auto& f : opts_.extra_probes)
+      for (const auto& st : origins_->status())
+        if (st.spec.func == f && st.mode == OriginMode::Unavailable)
+          spdlog::warn("--probe {}: unavailable: {}", f, st.reason);
+  }
   GateConfig cfg;
+  if (!gate_only()) {
+    cfg.chains_fd = origins_->chains_fd();
+    cfg.chain_pending_fd = origins_->chain_pending_fd();
+    cfg.losses_fd = origins_->losses_fd();
+    kallsyms_ = Kallsyms::load();
+  }
   cfg.errnos = opts_.errnos;
   cfg.force_mode = opts_.gate_mode;
   cfg.self_tgid = static_cast<uint32_t>(getpid());
@@ -77,7 +101,13 @@ Result<void> Daemon::start() {
     for (int e : opts_.errnos) s += (s.empty() ? "" : ",") + errno_name(e);
     return s;
   }(), gate_mode_name(gate_->mode()), gate_->attach_time().count() / 1000.0);
-  spdlog::info("gate-only mode: origin probes are not loaded, so events carry no kernel call chain");
+  if (gate_only())
+    spdlog::info("gate-only mode: no origin probe could attach ({}), so events carry no kernel call chain; "
+                 "causes are inferred from the syscall, its arguments and host state",
+                 origins_ ? origins_->summary() : "disabled by --no-origins");
+  else
+    spdlog::info("{} of {} origin functions traced ({})", origins_->live_count(), origins_->status().size(),
+                 origins_->summary());
   return {};
 }
 
@@ -103,6 +133,7 @@ void Daemon::on_record(const void* data, std::size_t size) {
     malformed_++;
     return;
   }
+  for (uint64_t a : e->kstack_addrs) e->kstack.push_back(kallsyms_.symbolize(a));
   enrich(*e);
   store_.add(std::move(*e));
 }
@@ -146,6 +177,17 @@ void Daemon::run(std::optional<std::chrono::steady_clock::time_point> deadline) 
   close(ep);
 }
 
+nlohmann::json Daemon::origins_json() const {
+  nlohmann::json out = nlohmann::json::array();
+  if (!origins_) return out;
+  for (const auto& st : origins_->status())
+    out.push_back({{"func", st.spec.func},
+                   {"subsystem", st.spec.subsystem},
+                   {"mode", origin_mode_name(st.mode)},
+                   {"reason", st.reason}});
+  return out;
+}
+
 nlohmann::json Daemon::status_json() const {
   nlohmann::json attempts = nlohmann::json::array();
   for (const auto& a : gate_->attempts())
@@ -162,8 +204,9 @@ nlohmann::json Daemon::status_json() const {
       {"version", ENOSPCD_VERSION},
       {"kernel", FeatureProbe().kernel_release()},
       {"pid", getpid()},
-      {"mode", "gate-only"},
-      {"mode_reason", "origin probes not loaded"},
+      {"mode", gate_only() ? "gate-only" : "chains"},
+      {"mode_reason", origins_ ? origins_->summary() : "disabled by --no-origins"},
+      {"origins", origins_json()},
       {"gate", {{"mode", gate_mode_name(gate_->mode())}, {"attempts", attempts},
                 {"attach_ms", gate_->attach_time().count() / 1000.0}}},
       {"errnos", errnos},
@@ -196,7 +239,14 @@ std::string Daemon::report_text() const {
   uint64_t total = st["counters"]["failures_counted"].get<uint64_t>();
   out << "enospcd " << ENOSPCD_VERSION << " on " << st["kernel"].get<std::string>() << ": traced "
       << fmt::format("{:.1f}", st["tracing_s"].get<double>()) << " s with the " << st["gate"]["mode"].get<std::string>()
-      << " gate (gate-only: no kernel call chains)\n";
+      << " gate, " << (gate_only() ? "gate-only: no kernel call chains" : "with kernel call chains") << "\n";
+  if (origins_) {
+    int live = origins_->live_count();
+    out << "origin probes: " << live << " live of " << origins_->status().size() << " ("
+        << origins_->summary() << ")\n";
+    for (const auto& st : origins_->status())
+      if (st.mode != OriginMode::Unavailable) out << "  " << st.spec.func << ": " << origin_mode_name(st.mode) << "\n";
+  }
   out << total << " failing syscall" << (total == 1 ? "" : "s") << " with "
       << fmt::format("{}", fmt::join(st["errnos"].get<std::vector<std::string>>(), ",")) << "\n";
   for (auto& [k, v] : st["counters"]["losses"].items())

@@ -12,6 +12,8 @@
 #include "daemon/options.h"
 #include "loader/feature_probe.h"
 #include "loader/gate.h"
+#include "loader/origins.h"
+#include "trace/kallsyms.h"
 #include "report/report.h"
 #include "store/event_store.h"
 
@@ -28,6 +30,8 @@ class Daemon {
   void run(std::optional<std::chrono::steady_clock::time_point> deadline);
 
   nlohmann::json status_json() const;
+  nlohmann::json origins_json() const;
+  bool gate_only() const { return !origins_ || origins_->live_count() == 0; }
   std::vector<TopRow> top() const;
   nlohmann::json report_json() const;
   std::string report_text() const;
@@ -40,7 +44,9 @@ class Daemon {
 
   DaemonOptions opts_;
   FeatureProbe probe_;
+  std::unique_ptr<OriginTracer> origins_;
   std::unique_ptr<GateTracer> gate_;
+  Kallsyms kallsyms_;
   EventStore store_;
   int64_t realtime_offset_ns_ = 0;
   std::chrono::steady_clock::time_point started_;

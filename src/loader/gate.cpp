@@ -2,7 +2,10 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/mount.h>
 #include <unistd.h>
+
+#include <spdlog/spdlog.h>
 
 #include <cerrno>
 #include <cstring>
@@ -36,6 +39,13 @@ constexpr PathArgSpec kPathArgs[] = {
     {"sendfile", 0, 0, 1},       {"splice", 0, 0, 3},       {"close", 0, 0, 0},
     {"epoll_ctl", 0, 0, 0},      {"mmap", 0, 0, 5},
 };
+
+// The tp rung resolves the tracepoint id through tracefs; mount it where the host has not (systemd usually does).
+void ensure_tracefs() {
+  if (access("/sys/kernel/tracing/events", F_OK) == 0 || access("/sys/kernel/debug/tracing/events", F_OK) == 0) return;
+  if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, nullptr) == 0)
+    spdlog::info("mounted tracefs on /sys/kernel/tracing for the tp gate");
+}
 
 std::string describe_errno(int err) {
   switch (err) {
@@ -111,6 +121,7 @@ Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {
     if (bpf_map_update_elem(pa_fd, &key, &spec, BPF_ANY)) return fail("filling the path-argument table", errno);
   }
 
+  if (mode == GateMode::Tp) ensure_tracefs();
   bpf_link* link = bpf_program__attach(program_for(s, mode));
   if (!link) return fail("attaching the " + gate_mode_name(mode) + " gate", errno);
   s->links.gate_tp_btf = mode == GateMode::TpBtf ? link : nullptr;

@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Origin probes: on return from a kernel function known to produce ENOSPC, append (function, return value,
+ * time) to the current thread's chain when it returned the watched error. The gate consumes the chain when
+ * the syscall fails, and discards it otherwise.
+ *
+ * One body serves every target. A program slot per target is needed because kernels before v5.15 have
+ * neither bpf_get_func_ip() in fexit nor attach cookies, so the slot number is how a probe knows which
+ * function it is on; the loader assigns targets to slots with bpf_program__set_attach_target() (fexit) or
+ * attaches the kretprobe slot to the function by name.
+ */
+#include "common.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Per slot: how the return value signals failure (enum enospcd_ret_kind) and, for fexit, its position. */
+const volatile __u8 slot_ret_kind[ENOSPCD_ORIGIN_MAX] = {};
+const volatile __u8 slot_nargs[ENOSPCD_ORIGIN_MAX] = {};
+/* Maps a slot to the loader's origin id (reported in chain links). */
+const volatile __u32 slot_origin_id[ENOSPCD_ORIGIN_MAX] = {};
+const volatile __u32 capture_stack = 1;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct enospcd_chain);
+} chain_scratch SEC(".maps");
+
+#define MAX_ERRNO 4095
+
+static __always_inline bool is_failure(__u8 kind, __u64 raw, __s64 *ret_out)
+{
+	__s64 ret;
+	switch (kind) {
+	case ENOSPCD_RET_INT:
+		ret = (__s32)raw;
+		*ret_out = ret;
+		return errno_watched(ret);
+	case ENOSPCD_RET_LONG:
+	case ENOSPCD_RET_ERR_PTR:
+		ret = (__s64)raw;
+		*ret_out = ret;
+		return ret < 0 && ret >= -MAX_ERRNO && errno_watched(ret);
+	case ENOSPCD_RET_PTR_NULL:
+		ret = (__s64)raw;
+		*ret_out = ret;
+		return raw == 0 || (ret < 0 && ret >= -MAX_ERRNO && errno_watched(ret));
+	case ENOSPCD_RET_BOOL:
+		*ret_out = raw & 0xff;
+		return (raw & 0xff) == 0;
+	default:
+		return false;
+	}
+}
+
+static __always_inline int record(void *ctx, __u32 slot, __u64 raw)
+{
+	__s64 ret = 0;
+	if (slot >= ENOSPCD_ORIGIN_MAX || !is_failure(slot_ret_kind[slot], raw, &ret))
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	/* Kernel threads (writeback, workers) never return to a syscall that would consume the chain. */
+	if (BPF_CORE_READ(task, flags) & ENOSPCD_PF_KTHREAD)
+		return 0;
+
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct enospcd_chain *c = bpf_map_lookup_elem(&chains, &tid);
+	if (!c) {
+		__u32 zero = 0;
+		struct enospcd_chain *fresh = bpf_map_lookup_elem(&chain_scratch, &zero);
+		if (!fresh)
+			return 0;
+		fresh->len = 0;
+		fresh->stack_len = 0;
+		if (bpf_map_update_elem(&chains, &tid, fresh, BPF_NOEXIST)) {
+			count_loss(ENOSPCD_LOSS_CHAIN_MAP_FULL);
+			return 0;
+		}
+		__s64 *pending = pending_counter();
+		if (pending)
+			__sync_fetch_and_add(pending, 1);
+		c = bpf_map_lookup_elem(&chains, &tid);
+		if (!c)
+			return 0;
+	}
+	__u16 len = c->len;
+	if (len >= ENOSPCD_CHAIN_MAX) {
+		count_loss(ENOSPCD_LOSS_CHAIN_OVERFLOW);
+		return 0;
+	}
+	struct enospcd_chain_link *l = &c->links[len & (ENOSPCD_CHAIN_MAX - 1)];
+	l->ret = ret;
+	l->ktime_ns = bpf_ktime_get_ns();
+	l->origin_id = slot_origin_id[slot];
+	c->len = len + 1;
+	/* The innermost failing function's stack shows the whole path, inlined callers included. */
+	if (len == 0 && capture_stack) {
+		long n = bpf_get_stack(ctx, c->kstack, sizeof(c->kstack), 0);
+		c->stack_len = n > 0 ? n / sizeof(__u64) : 0;
+	}
+	return 0;
+}
+
+/* fexit: the return value follows the arguments in the context. */
+static __always_inline int on_fexit(__u64 *ctx, __u32 slot)
+{
+	__u64 raw;
+	switch (slot_nargs[slot]) {
+	case 0: raw = ctx[0]; break;
+	case 1: raw = ctx[1]; break;
+	case 2: raw = ctx[2]; break;
+	case 3: raw = ctx[3]; break;
+	case 4: raw = ctx[4]; break;
+	case 5: raw = ctx[5]; break;
+	case 6: raw = ctx[6]; break;
+	default: return 0;
+	}
+	return record(ctx, slot, raw);
+}
+
+#define ORIGIN_SLOT(n)                                                  \
+	SEC("?fexit")                                                   \
+	int origin_fexit_##n(__u64 *ctx) { return on_fexit(ctx, n); }  \
+	SEC("?kretprobe")                                               \
+	int origin_kret_##n(struct pt_regs *ctx) { return record(ctx, n, PT_REGS_RC(ctx)); }
+
+#define ORIGIN_SLOTS8(b)                                                          \
+	ORIGIN_SLOT(b##0) ORIGIN_SLOT(b##1) ORIGIN_SLOT(b##2) ORIGIN_SLOT(b##3)   \
+	ORIGIN_SLOT(b##4) ORIGIN_SLOT(b##5) ORIGIN_SLOT(b##6) ORIGIN_SLOT(b##7)
+
+ORIGIN_SLOT(0) ORIGIN_SLOT(1) ORIGIN_SLOT(2) ORIGIN_SLOT(3)
+ORIGIN_SLOT(4) ORIGIN_SLOT(5) ORIGIN_SLOT(6) ORIGIN_SLOT(7)
+ORIGIN_SLOT(8) ORIGIN_SLOT(9)
+ORIGIN_SLOTS8(1) ORIGIN_SLOT(18) ORIGIN_SLOT(19)
+ORIGIN_SLOTS8(2) ORIGIN_SLOT(28) ORIGIN_SLOT(29)
+ORIGIN_SLOTS8(3) ORIGIN_SLOT(38) ORIGIN_SLOT(39)
+ORIGIN_SLOTS8(4)

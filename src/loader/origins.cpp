@@ -1,0 +1,285 @@
+#include "loader/origins.h"
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "origins.skel.h"
+
+namespace enospcd {
+namespace {
+
+std::string errno_text(int err) {
+  switch (err) {
+    case EPERM:
+    case EACCES: return "refused by the kernel (" + std::string(strerror(err)) + ")";
+    default: break;
+  }
+  return strerror(err);
+}
+
+}  // namespace
+
+const std::vector<OriginSpec>& builtin_origins() {
+  // Innermost producers first within each subsystem; the chain order comes from return order anyway.
+  static const std::vector<OriginSpec> table = {
+      // Mount: count_mounts() compares the namespace's mounts with fs.mount-max (fs/namespace.c).
+      {"count_mounts", "mount"},
+      {"attach_recursive_mnt", "mount"},
+      {"graft_tree", "mount"},
+      {"do_add_mount", "mount"},
+      {"do_new_mount", "mount"},
+      {"do_loopback", "mount"},
+      {"do_move_mount", "mount"},
+      {"path_mount", "mount"},
+      {"do_mount", "mount"},
+      {"__do_loopback", "mount"},
+      {"vfs_create_mount", "mount"},
+      {"alloc_mnt_ns", "namespace"},
+      {"copy_mnt_ns", "namespace"},
+      {"create_new_namespaces", "namespace"},
+      // tmpfs/shmem: inode and block accounting, named differently across kernels.
+      {"shmem_reserve_inode", "tmpfs"},
+      {"shmem_get_inode", "tmpfs", true},  // returned NULL on failure before v6.3
+      {"__shmem_get_inode", "tmpfs"},
+      {"shmem_inode_acct_blocks", "tmpfs"},
+      {"shmem_inode_acct_block", "tmpfs"},
+      {"shmem_acct_block", "tmpfs"},
+      {"shmem_alloc_and_add_folio", "tmpfs"},
+      {"shmem_alloc_and_acct_folio", "tmpfs"},
+      {"shmem_alloc_and_acct_page", "tmpfs"},
+      {"shmem_get_folio_gfp", "tmpfs"},
+      {"shmem_getpage_gfp", "tmpfs"},
+      {"shmem_mknod", "tmpfs"},
+      {"shmem_fallocate", "tmpfs"},
+      // ext4 block and inode allocation.
+      {"ext4_claim_free_clusters", "ext4"},
+      {"ext4_da_reserve_space", "ext4"},
+      {"__ext4_new_inode", "ext4"},
+      {"ext4_xattr_set_handle", "xattr"},
+      // Watch and id limits.
+      {"inotify_new_watch", "inotify"},
+      {"fanotify_add_new_mark", "fanotify"},
+      {"ep_insert", "epoll"},
+      {"ipc_addid", "ipc"},
+      {"newseg", "ipc"},
+      {"mqueue_create_attr", "mqueue"},
+  };
+  return table;
+}
+
+std::string origin_mode_name(OriginMode m) {
+  switch (m) {
+    case OriginMode::Fexit: return "fexit";
+    case OriginMode::Kretprobe: return "kretprobe";
+    default: return "unavailable";
+  }
+}
+
+std::optional<FuncProto> btf_func_proto(const btf* vmlinux, const std::string& name) {
+  if (!vmlinux) return std::nullopt;
+  int id = btf__find_by_name_kind(vmlinux, name.c_str(), BTF_KIND_FUNC);
+  if (id <= 0) return std::nullopt;
+  const btf_type* func = btf__type_by_id(vmlinux, static_cast<__u32>(id));
+  const btf_type* proto = func ? btf__type_by_id(vmlinux, func->type) : nullptr;
+  if (!proto || !btf_is_func_proto(proto)) return std::nullopt;
+  FuncProto out;
+  out.nargs = btf_vlen(proto);
+  if (proto->type == 0) {
+    out.ret = FuncProto::Ret::Void;
+    return out;
+  }
+  int rid = btf__resolve_type(vmlinux, proto->type);
+  const btf_type* rt = rid > 0 ? btf__type_by_id(vmlinux, static_cast<__u32>(rid)) : nullptr;
+  if (!rt) return out;
+  if (btf_is_ptr(rt)) {
+    out.ret = FuncProto::Ret::Pointer;
+  } else if (btf_is_int(rt)) {
+    if (btf_int_encoding(rt) & BTF_INT_BOOL)
+      out.ret = FuncProto::Ret::Bool;
+    else
+      out.ret = rt->size == 8 ? FuncProto::Ret::Int64 : FuncProto::Ret::Int32;
+  } else if (btf_is_enum(rt)) {
+    out.ret = FuncProto::Ret::Int32;
+  }
+  return out;
+}
+
+enospcd_ret_kind classify_return(const FuncProto& proto, bool null_is_error) {
+  switch (proto.ret) {
+    case FuncProto::Ret::Int32: return ENOSPCD_RET_INT;
+    case FuncProto::Ret::Int64: return ENOSPCD_RET_LONG;
+    case FuncProto::Ret::Bool: return ENOSPCD_RET_BOOL;
+    case FuncProto::Ret::Pointer: return null_is_error ? ENOSPCD_RET_PTR_NULL : ENOSPCD_RET_ERR_PTR;
+    default: return ENOSPCD_RET_INVALID;
+  }
+}
+
+std::unique_ptr<OriginTracer> OriginTracer::start(const OriginConfig& cfg, FeatureProbe& probe) {
+  std::unique_ptr<OriginTracer> t(new OriginTracer());
+  btf* vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) vmlinux = nullptr;
+
+  std::vector<int> candidates;
+  for (const auto& spec : cfg.origins) {
+    OriginStatus st;
+    st.spec = spec;
+    auto proto = btf_func_proto(vmlinux, spec.func);
+    if (!probe.has_kernel_symbol(spec.func)) {
+      st.reason = "not in this kernel (absent, renamed or inlined)";
+    } else if (!proto) {
+      st.reason = "no BTF for this function";
+    } else if ((st.ret_kind = classify_return(*proto, spec.null_is_error)) == ENOSPCD_RET_INVALID) {
+      st.reason = "its return value cannot carry an error";
+    } else if (candidates.size() >= ENOSPCD_ORIGIN_MAX) {
+      st.reason = "no free probe slot (at most " + std::to_string(ENOSPCD_ORIGIN_MAX) + " origins)";
+    } else if (proto->nargs > 6) {
+      st.reason = "more than 6 arguments";
+    } else {
+      st.nargs = proto->nargs;
+      candidates.push_back(static_cast<int>(t->status_.size()));
+    }
+    t->status_.push_back(std::move(st));
+  }
+  btf__free(vmlinux);
+
+  if (candidates.empty()) {
+    t->summary_ = "no origin function of the table exists in this kernel";
+    return t;
+  }
+
+  std::string fexit_reason;
+  if (cfg.force_kretprobe) {
+    fexit_reason = "kretprobe mode forced";
+  } else if (probe.disabled("fexit")) {
+    fexit_reason = "fexit disabled by --no-feature";
+  } else {
+    auto r = t->load_and_attach(cfg, OriginMode::Fexit, candidates);
+    if (r) {
+      t->summary_ = "origin probes on fexit";
+      return t;
+    }
+    fexit_reason = "fexit " + r.error().message;
+  }
+  std::string kprobe_reason;
+  if (!probe.has_kprobes()) {
+    kprobe_reason = probe.disabled("kprobe") ? "kprobes disabled by --no-feature"
+                                             : "kprobes are not built into this kernel (no kprobe PMU)";
+  } else {
+    auto r = t->load_and_attach(cfg, OriginMode::Kretprobe, candidates);
+    if (r) {
+      for (int i : candidates)
+        if (t->status_[i].mode == OriginMode::Kretprobe) t->status_[i].reason = fexit_reason;
+      t->summary_ = "origin probes on kretprobe (" + fexit_reason + ")";
+      return t;
+    }
+    kprobe_reason = "kretprobe " + r.error().message;
+  }
+  for (int i : candidates) {
+    t->status_[i].mode = OriginMode::Unavailable;
+    t->status_[i].reason = fexit_reason + "; " + kprobe_reason;
+  }
+  t->summary_ = fexit_reason + "; " + kprobe_reason;
+  return t;
+}
+
+Result<void> OriginTracer::load_and_attach(const OriginConfig& cfg, OriginMode mode, const std::vector<int>& candidates) {
+  if (skel_) {
+    origins_bpf__destroy(skel_);
+    skel_ = nullptr;
+  }
+  origins_bpf* s = origins_bpf__open();
+  if (!s) return make_error(std::string("cannot open the origin BPF object: ") + strerror(errno), errno);
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, s->obj) bpf_program__set_autoload(prog, false);
+
+  if (cfg.errnos.size() == 1) {
+    s->rodata->watch_single_errno = static_cast<__u32>(cfg.errnos[0]);
+  } else {
+    s->rodata->watch_single_errno = 0;
+    for (int e : cfg.errnos)
+      if (e > 0 && e < ENOSPCD_ERRNO_MAX) s->rodata->errno_mask[e / 64] |= 1ull << (e % 64);
+  }
+  s->rodata->capture_stack = cfg.capture_stack ? 1 : 0;
+
+  const char* prefix = mode == OriginMode::Fexit ? "origin_fexit_" : "origin_kret_";
+  std::vector<bpf_program*> slot_prog(candidates.size(), nullptr);
+  for (std::size_t slot = 0; slot < candidates.size(); slot++) {
+    const OriginStatus& st = status_[static_cast<std::size_t>(candidates[slot])];
+    std::string name = prefix + std::to_string(slot);
+    prog = bpf_object__find_program_by_name(s->obj, name.c_str());
+    if (!prog) {
+      origins_bpf__destroy(s);
+      return make_error("missing program " + name);
+    }
+    bpf_program__set_autoload(prog, true);
+    if (mode == OriginMode::Fexit) {
+      int err = bpf_program__set_attach_target(prog, 0, st.spec.func.c_str());
+      if (err) {
+        origins_bpf__destroy(s);
+        return make_error("cannot target " + st.spec.func + ": " + strerror(-err), -err);
+      }
+    }
+    s->rodata->slot_ret_kind[slot] = static_cast<__u8>(st.ret_kind);
+    s->rodata->slot_nargs[slot] = static_cast<__u8>(st.nargs);
+    s->rodata->slot_origin_id[slot] = static_cast<__u32>(candidates[slot]);
+    slot_prog[slot] = prog;
+  }
+  int err = origins_bpf__load(s);
+  if (err) {
+    origins_bpf__destroy(s);
+    return make_error(errno_text(-err), -err);
+  }
+  int live = 0;
+  std::string first_error;
+  for (std::size_t slot = 0; slot < candidates.size(); slot++) {
+    OriginStatus& st = status_[static_cast<std::size_t>(candidates[slot])];
+    bpf_link* link = mode == OriginMode::Fexit
+                         ? bpf_program__attach_trace(slot_prog[slot])
+                         : bpf_program__attach_kprobe(slot_prog[slot], true, st.spec.func.c_str());
+    if (!link) {
+      int e = errno;
+      st.mode = OriginMode::Unavailable;
+      st.reason = origin_mode_name(mode) + " attach failed: " + errno_text(e);
+      if (first_error.empty()) first_error = st.reason;
+      continue;
+    }
+    // The skeleton destroys links it knows; keep ours alive through the program's link list.
+    links_.push_back(link);
+    st.mode = mode;
+    live++;
+  }
+  skel_ = s;
+  if (live == 0) return make_error("attached nothing: " + first_error);
+  return {};
+}
+
+OriginTracer::~OriginTracer() {
+  for (bpf_link* l : links_) bpf_link__destroy(l);
+  if (skel_) origins_bpf__destroy(skel_);
+}
+
+std::vector<std::string> OriginTracer::names() const {
+  std::vector<std::string> out;
+  for (const auto& st : status_) out.push_back(st.spec.func);
+  return out;
+}
+
+int OriginTracer::live_count() const {
+  int n = 0;
+  for (const auto& st : status_) n += st.mode != OriginMode::Unavailable;
+  return n;
+}
+
+std::string OriginTracer::summary() const { return summary_; }
+
+int OriginTracer::chains_fd() const { return skel_ && live_count() ? bpf_map__fd(skel_->maps.chains) : -1; }
+int OriginTracer::chain_pending_fd() const { return skel_ && live_count() ? bpf_map__fd(skel_->maps.chain_pending) : -1; }
+int OriginTracer::losses_fd() const { return skel_ && live_count() ? bpf_map__fd(skel_->maps.losses) : -1; }
+
+}  // namespace enospcd

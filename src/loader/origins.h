@@ -1,0 +1,88 @@
+// Origin probes: the data-driven table of kernel functions known to produce ENOSPC, and the loader that
+// attaches each one by the ladder fexit -> kretprobe -> unavailable, decided by probing (BTF, kallsyms, a
+// trial load), never by kernel version.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "enospcd/abi.h"
+#include "loader/feature_probe.h"
+
+struct origins_bpf;
+struct btf;
+struct bpf_link;
+
+namespace enospcd {
+
+struct OriginSpec {
+  std::string func;
+  std::string subsystem;  // mount, tmpfs, ext4, inotify, fanotify, epoll, ipc, mqueue, namespace, xattr, user
+  bool null_is_error = false;  // a NULL pointer return means "no space" (e.g. 5.10's shmem_get_inode)
+};
+
+// The built-in table. Names differ between kernels (tmpfs accounting especially); every alternative is listed
+// and probing picks what exists.
+const std::vector<OriginSpec>& builtin_origins();
+
+enum class OriginMode { Unavailable, Fexit, Kretprobe };
+std::string origin_mode_name(OriginMode m);
+
+struct OriginStatus {
+  OriginSpec spec;
+  OriginMode mode = OriginMode::Unavailable;
+  std::string reason;     // why unavailable, or why a lower rung than fexit is live
+  enospcd_ret_kind ret_kind = ENOSPCD_RET_INVALID;
+  int nargs = -1;
+};
+
+// What BTF says about a function's prototype.
+struct FuncProto {
+  int nargs = 0;
+  enum class Ret { Void, Int32, Int64, Bool, Pointer, Other } ret = Ret::Other;
+};
+std::optional<FuncProto> btf_func_proto(const btf* vmlinux, const std::string& name);
+// The failure signal for a return type; RET_INVALID when the type cannot carry an errno (void, struct).
+enospcd_ret_kind classify_return(const FuncProto& proto, bool null_is_error);
+
+struct OriginConfig {
+  std::vector<OriginSpec> origins;  // builtin + --probe
+  std::vector<int> errnos{28};
+  bool force_kretprobe = false;
+  bool capture_stack = true;
+};
+
+class OriginTracer {
+ public:
+  // Never fails as a whole: what cannot attach is reported per function. nullptr-equivalent state (no live
+  // origin) is visible through live_count() == 0, and the daemon then runs gate-only.
+  static std::unique_ptr<OriginTracer> start(const OriginConfig& cfg, FeatureProbe& probe);
+  ~OriginTracer();
+  OriginTracer(const OriginTracer&) = delete;
+  OriginTracer& operator=(const OriginTracer&) = delete;
+
+  const std::vector<OriginStatus>& status() const { return status_; }
+  // Function name by origin id (the index into status()).
+  std::vector<std::string> names() const;
+  int live_count() const;
+  std::string summary() const;  // "gate-only: fexit refused (...); kprobes not built in" etc.
+
+  int chains_fd() const;
+  int chain_pending_fd() const;
+  int losses_fd() const;
+
+ private:
+  OriginTracer() = default;
+  Result<void> load_and_attach(const OriginConfig& cfg, OriginMode mode, const std::vector<int>& candidates);
+
+  origins_bpf* skel_ = nullptr;
+  std::vector<struct bpf_link*> links_;
+  std::vector<OriginStatus> status_;
+  std::string summary_;
+};
+
+}  // namespace enospcd

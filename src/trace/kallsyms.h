@@ -1,0 +1,29 @@
+// Kernel address -> "function+0xoff" from /proc/kallsyms, loaded once, binary-searched.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace enospcd {
+
+class Kallsyms {
+ public:
+  // Reads a kallsyms-format file. Addresses that read as 0 (kptr_restrict) leave the table empty.
+  static Kallsyms load(const std::string& path = "/proc/kallsyms");
+  static Kallsyms parse(const std::string& text);
+
+  bool empty() const { return syms_.empty(); }
+  std::size_t size() const { return syms_.size(); }
+  // "count_mounts+0x2a" (or "count_mounts+0x2a [module]"); "0xffff..." when unknown.
+  std::string symbolize(uint64_t addr) const;
+
+ private:
+  struct Sym {
+    uint64_t addr;
+    std::string name;
+  };
+  std::vector<Sym> syms_;
+};
+
+}  // namespace enospcd

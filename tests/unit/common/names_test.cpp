@@ -1,0 +1,74 @@
+#include <gtest/gtest.h>
+
+#include "common/names.h"
+#include "common/strings.h"
+
+namespace enospcd {
+
+TEST(SyscallNames, KnownNumbersBothArchitectures) {
+  EXPECT_EQ(syscall_name(257, Arch::x86_64), "openat");
+  EXPECT_EQ(syscall_name(165, Arch::x86_64), "mount");
+  EXPECT_EQ(syscall_name(1, Arch::x86_64), "write");
+  EXPECT_EQ(syscall_name(56, Arch::aarch64), "openat");
+  EXPECT_EQ(syscall_name(40, Arch::aarch64), "mount");
+  EXPECT_EQ(syscall_name(64, Arch::aarch64), "write");
+  EXPECT_EQ(syscall_name(99999, Arch::x86_64), "syscall_99999");
+}
+
+TEST(SyscallNames, RoundTrip) {
+  for (const char* name : {"openat", "mkdirat", "mount", "fallocate", "inotify_add_watch", "move_mount"}) {
+    auto nr = syscall_number(name, Arch::x86_64);
+    ASSERT_TRUE(nr) << name;
+    EXPECT_EQ(syscall_name(*nr, Arch::x86_64), name);
+  }
+  EXPECT_FALSE(syscall_number("no_such_syscall"));
+}
+
+TEST(ErrnoNames, Both) {
+  EXPECT_EQ(errno_name(28), "ENOSPC");
+  EXPECT_EQ(errno_name(122), "EDQUOT");
+  EXPECT_EQ(errno_name(500), "E500");
+  EXPECT_EQ(errno_number("ENOSPC"), 28);
+  EXPECT_EQ(errno_number("enospc"), 28);
+  EXPECT_EQ(errno_number("EWOULDBLOCK"), 11);
+  EXPECT_FALSE(errno_number("ENOTANERRNO"));
+}
+
+TEST(ErrnoList, NamesNumbersMixedAndDuplicates) {
+  auto r = parse_errno_list("ENOSPC,EDQUOT");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, (std::vector<int>{28, 122}));
+  r = parse_errno_list(" 28 , edquot,ENOSPC");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, (std::vector<int>{28, 122}));
+}
+
+TEST(ErrnoList, ErrorsNameTheProblem) {
+  auto r = parse_errno_list("ENOSPC,EBOGUS");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("EBOGUS"), std::string::npos);
+  EXPECT_FALSE(parse_errno_list(""));
+  EXPECT_FALSE(parse_errno_list("ENOSPC,,EDQUOT"));
+  EXPECT_FALSE(parse_errno_list("0"));
+  EXPECT_FALSE(parse_errno_list("4096"));
+  EXPECT_FALSE(parse_errno_list("-28"));
+}
+
+TEST(Duration, Units) {
+  EXPECT_EQ(parse_duration("30")->count(), 30'000'000'000);
+  EXPECT_EQ(parse_duration("30s")->count(), 30'000'000'000);
+  EXPECT_EQ(parse_duration("500ms")->count(), 500'000'000);
+  EXPECT_EQ(parse_duration("2m")->count(), 120'000'000'000);
+  EXPECT_EQ(parse_duration("1h")->count(), 3'600'000'000'000);
+  EXPECT_FALSE(parse_duration("abc"));
+  EXPECT_FALSE(parse_duration("10x"));
+  EXPECT_FALSE(parse_duration(""));
+  EXPECT_FALSE(parse_duration("99999999999999h"));
+}
+
+TEST(Strings, Rfc3339) {
+  EXPECT_EQ(format_rfc3339(0), "1970-01-01T00:00:00.000000Z");
+  EXPECT_EQ(format_rfc3339(1'700'000'000'123'456'789ull), "2023-11-14T22:13:20.123456Z");
+}
+
+}  // namespace enospcd

@@ -1,0 +1,69 @@
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "daemon/options.h"
+
+namespace enospcd {
+namespace {
+
+ParseOutcome parse(std::vector<const char*> args) {
+  args.insert(args.begin(), "enospcd");
+  return parse_daemon_options(static_cast<int>(args.size()), args.data());
+}
+
+TEST(Options, Defaults) {
+  auto r = parse({});
+  ASSERT_TRUE(r.options);
+  EXPECT_FALSE(r.options->once);
+  EXPECT_EQ(r.options->errnos, std::vector<int>{28});
+  EXPECT_EQ(r.options->gate_mode, GateMode::Auto);
+}
+
+TEST(Options, OnceDurationErrnoGateOutput) {
+  auto r = parse({"--once", "--duration", "5s", "--errno", "ENOSPC,EDQUOT", "--gate", "raw_tp", "-o", "json"});
+  ASSERT_TRUE(r.options) << r.message;
+  EXPECT_TRUE(r.options->once);
+  EXPECT_EQ(r.options->duration.count(), 5'000'000'000);
+  EXPECT_EQ(r.options->errnos, (std::vector<int>{28, 122}));
+  EXPECT_EQ(r.options->gate_mode, GateMode::RawTp);
+  EXPECT_EQ(r.options->output, OutputFormat::Json);
+}
+
+TEST(Options, ClearErrors) {
+  struct Case {
+    std::vector<const char*> args;
+    const char* needle;
+  } cases[] = {
+      {{"--errno", "ENOPE"}, "ENOPE"},
+      {{"--duration", "soon"}, "soon"},
+      {{"--duration", "0"}, "greater than zero"},
+      {{"--gate", "kprobe"}, "kprobe"},
+      {{"--rate-limit", "0"}, "rate-limit"},
+      {{"--no-feature", "warp"}, "warp"},
+      {{"--ringbuf-size", "3M"}, "power of two"},
+      {{"--bogus"}, "bogus"},
+      {{"-o", "yaml"}, "yaml"},
+      {{"--socket", ""}, "socket"},
+  };
+  for (const auto& c : cases) {
+    auto r = parse(c.args);
+    EXPECT_FALSE(r.options) << c.args[0];
+    EXPECT_EQ(r.exit_code, 2) << c.args[0];
+    EXPECT_NE(r.message.find(c.needle), std::string::npos) << r.message;
+    EXPECT_EQ(r.message.find("terminate called"), std::string::npos);
+  }
+}
+
+TEST(Options, HelpAndVersionExitZero) {
+  auto h = parse({"--help"});
+  EXPECT_FALSE(h.options);
+  EXPECT_EQ(h.exit_code, 0);
+  EXPECT_NE(h.message.find("--once"), std::string::npos);
+  auto v = parse({"--version"});
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_NE(v.message.find("enospcd "), std::string::npos);
+}
+
+}  // namespace
+}  // namespace enospcd

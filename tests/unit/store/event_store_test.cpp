@@ -1,0 +1,89 @@
+#include <gtest/gtest.h>
+
+#include "store/event_store.h"
+
+namespace enospcd {
+namespace {
+
+Event ev(uint64_t t, uint32_t pid, const std::string& comm, const std::string& syscall = "openat") {
+  Event e;
+  e.time_ns = t;
+  e.pid = pid;
+  e.comm = comm;
+  e.syscall = syscall;
+  return e;
+}
+
+TEST(IdAllocator, UniqueIncreasingAndTimeDerived) {
+  IdAllocator a;
+  uint64_t t = 1'700'000'000'000'000'000ull;
+  uint64_t id1 = a.next(t), id2 = a.next(t), id3 = a.next(t - 5'000'000);  // clock stepped back
+  EXPECT_EQ(id1, (t / 1000) << 12);
+  EXPECT_EQ(id2, id1 + 1);
+  EXPECT_EQ(id3, id2 + 1);
+  IdAllocator restarted;
+  restarted.observe(id3);
+  EXPECT_GT(restarted.next(t), id3);
+}
+
+TEST(EventStore, NewestFirstFiltersAndCapacity) {
+  EventStore s(3);
+  s.add(ev(1000, 1, "a"));
+  s.add(ev(2000, 2, "b"));
+  s.add(ev(3000, 1, "a", "write"));
+  s.add(ev(4000, 3, "c"));
+  EXPECT_EQ(s.size(), 3u);
+  EXPECT_EQ(s.evicted(), 1u);
+  EventFilter all;
+  auto v = s.query(all);
+  ASSERT_EQ(v.size(), 3u);
+  EXPECT_EQ(v[0].comm, "c");
+  EXPECT_EQ(v[2].comm, "b");
+  EventFilter f;
+  f.pid = 1;
+  EXPECT_EQ(s.query(f).size(), 1u);
+  f = {};
+  f.syscall = "openat";
+  EXPECT_EQ(s.query(f).size(), 2u);
+  f = {};
+  f.since_ns = 2500;
+  EXPECT_EQ(s.query(f).size(), 2u);
+  f = {};
+  f.limit = 1;
+  EXPECT_EQ(s.query(f).size(), 1u);
+}
+
+TEST(EventStore, GetByIdAndSubscribers) {
+  EventStore s(10);
+  std::vector<uint64_t> seen;
+  uint64_t token = s.subscribe([&](const Event& e) { seen.push_back(e.id); });
+  uint64_t a = s.add(ev(1000, 1, "a"));
+  uint64_t b = s.add(ev(2000, 2, "b"));
+  s.unsubscribe(token);
+  s.add(ev(3000, 3, "c"));
+  EXPECT_EQ(seen, (std::vector<uint64_t>{a, b}));
+  ASSERT_TRUE(s.get(b));
+  EXPECT_EQ(s.get(b)->comm, "b");
+  EXPECT_FALSE(s.get(12345));
+}
+
+TEST(EventFilter, ContainerByIdPrefixOrNameAndCause) {
+  Event e = ev(1, 1, "x");
+  e.container = {{"id", "0123456789abcdef0123"}, {"runtime", "podman"}, {"name", "web"}};
+  e.cause = {{"id", "tmpfs_inodes"}};
+  EventFilter f;
+  f.container = "0123456789ab";
+  EXPECT_TRUE(f.matches(e));
+  f.container = "web";
+  EXPECT_TRUE(f.matches(e));
+  f.container = "0123";  // too short to be a prefix
+  EXPECT_FALSE(f.matches(e));
+  f = {};
+  f.cause = "tmpfs_inodes";
+  EXPECT_TRUE(f.matches(e));
+  f.cause = "mount_max";
+  EXPECT_FALSE(f.matches(e));
+}
+
+}  // namespace
+}  // namespace enospcd

@@ -1,0 +1,1 @@
+add_dependencies(${exe} gate_skel_gen origins_skel_gen)
