@@ -12,16 +12,10 @@
 
 #include "common/names.h"
 #include "common/strings.h"
+#include "context/container.h"
 
 namespace enospcd {
 namespace {
-
-std::string read_first_line(const std::string& path) {
-  std::ifstream in(path);
-  std::string s;
-  std::getline(in, s);
-  return s;
-}
 
 std::string read_cmdline(uint32_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
@@ -46,7 +40,8 @@ const char* loss_name(int i) {
 
 }  // namespace
 
-Daemon::Daemon(DaemonOptions opts) : opts_(std::move(opts)), store_(opts_.history) {
+Daemon::Daemon(DaemonOptions opts)
+    : opts_(std::move(opts)), store_(opts_.history), facts_(diagnose::make_live_host_facts()) {
   for (const auto& f : opts_.no_features) probe_.disable(f);
 }
 
@@ -111,19 +106,41 @@ Result<void> Daemon::start() {
   return {};
 }
 
-void Daemon::enrich(Event& e) const {
+nlohmann::json Daemon::container_for(const Event& e) {
+  auto now = std::chrono::steady_clock::now();
+  // Expire entries of containers not seen for 15 minutes; bounded to 4096 entries.
+  if (containers_.size() > 4096)
+    for (auto it = containers_.begin(); it != containers_.end();)
+      it = now - it->second.seen > std::chrono::minutes(15) ? containers_.erase(it) : std::next(it);
+  std::optional<context::ContainerRef> ref;
+  if (!e.cgroup_path.empty()) ref = context::cgroup_to_container(e.cgroup_path);
+  if (!ref && !e.cgroup_name.empty()) ref = context::cgroup_to_container(e.cgroup_name);
+  if (ref) {
+    auto j = context::to_json(*ref);
+    if (containers_.size() < 8192) containers_[e.cgroup_id] = {j, now};
+    return j;
+  }
+  if (auto it = containers_.find(e.cgroup_id); it != containers_.end()) {
+    it->second.seen = now;
+    return it->second.container;
+  }
+  return nullptr;
+}
+
+void Daemon::enrich(Event& e) {
   // Only while the process exists; a short-lived one is gone, and the BPF evidence stands alone.
   std::string proc = "/proc/" + std::to_string(e.pid);
   char buf[4096];
   ssize_t n = readlink((proc + "/exe").c_str(), buf, sizeof(buf) - 1);
   if (n > 0) e.exe.assign(buf, static_cast<std::size_t>(n));
   e.cmdline = read_cmdline(e.pid);
-  std::string cg = read_first_line(proc + "/cgroup");
   // cgroup v2 line "0::/path"; on a hybrid layout the unified line is the one starting with "0::".
   std::ifstream in(proc + "/cgroup");
   std::string line;
   while (std::getline(in, line))
     if (line.rfind("0::", 0) == 0) e.cgroup_path = line.substr(3);
+  e.container = container_for(e);
+  e.cause = diagnose::to_json(diagnose::diagnose(e, *facts_));
 }
 
 void Daemon::on_record(const void* data, std::size_t size) {
@@ -221,7 +238,32 @@ nlohmann::json Daemon::status_json() const {
   };
 }
 
-std::vector<TopRow> Daemon::top() const { return top_rows(gate_->read_counts()); }
+std::vector<TopRow> Daemon::top() const {
+  auto rows = top_rows(gate_->read_counts());
+  for (auto& r : rows)
+    if (auto it = containers_.find(r.cgroup_id); it != containers_.end()) r.container = it->second.container;
+  return rows;
+}
+
+nlohmann::json Daemon::diagnosis_json() const {
+  EventFilter all;
+  all.limit = SIZE_MAX;
+  std::map<std::string, nlohmann::json> by_cause;
+  for (const auto& e : store_.query(all)) {  // newest first: the first seen per cause is the latest
+    std::string id = e.cause.is_object() ? e.cause.value("id", "unknown") : "unknown";
+    auto& slot = by_cause[id];
+    if (slot.is_null()) {
+      slot = {{"cause", id}, {"count", 0}, {"latest_event", e.id}, {"latest", e.cause},
+              {"first_time", format_rfc3339(e.time_ns)}, {"last_time", format_rfc3339(e.time_ns)}};
+    }
+    slot["count"] = slot["count"].get<uint64_t>() + 1;
+    slot["first_time"] = format_rfc3339(e.time_ns);
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (auto& [id, v] : by_cause) out.push_back(v);
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a["count"] > b["count"]; });
+  return {{"causes", out}};
+}
 
 nlohmann::json Daemon::report_json() const {
   EventFilter f;
@@ -229,7 +271,8 @@ nlohmann::json Daemon::report_json() const {
   auto events = store_.query(f);
   nlohmann::json ev = nlohmann::json::array();
   for (auto it = events.rbegin(); it != events.rend(); ++it) ev.push_back(to_json(*it));
-  return {{"status", status_json()}, {"top", top_json(top())}, {"events", ev}};
+  return {{"status", status_json()}, {"top", top_json(top())}, {"diagnosis", diagnosis_json()["causes"]},
+          {"events", ev}};
 }
 
 std::string Daemon::report_text() const {
@@ -253,6 +296,20 @@ std::string Daemon::report_text() const {
     if (v.get<uint64_t>() > 0) out << "  " << k << ": " << v.get<uint64_t>() << "\n";
   out << "\n";
   if (!rows.empty()) out << format_top(rows) << "\n";
+  auto causes = diagnosis_json()["causes"];
+  if (!causes.empty()) {
+    out << "Causes:\n";
+    for (const auto& c : causes) {
+      const auto& latest = c["latest"];
+      out << "  [" << c["cause"].get<std::string>() << "] x" << c["count"].get<uint64_t>();
+      if (latest.is_object())
+        out << " (" << latest.value("confidence", "") << " confidence)\n    " << latest.value("summary", "")
+            << "\n    remedy: " << latest.value("remedy", "") << "\n";
+      else
+        out << "\n";
+    }
+    out << "\n";
+  }
   EventFilter f;
   f.limit = opts_.report_events;
   auto events = store_.query(f);

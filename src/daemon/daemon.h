@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -15,6 +16,7 @@
 #include "loader/origins.h"
 #include "trace/kallsyms.h"
 #include "report/report.h"
+#include "diagnose/diagnose.h"
 #include "store/event_store.h"
 
 namespace enospcd {
@@ -31,6 +33,7 @@ class Daemon {
 
   nlohmann::json status_json() const;
   nlohmann::json origins_json() const;
+  nlohmann::json diagnosis_json() const;
   bool gate_only() const { return !origins_ || origins_->live_count() == 0; }
   std::vector<TopRow> top() const;
   nlohmann::json report_json() const;
@@ -40,7 +43,8 @@ class Daemon {
 
  private:
   void on_record(const void* data, std::size_t size);
-  void enrich(Event& e) const;
+  void enrich(Event& e);
+  nlohmann::json container_for(const Event& e);
 
   DaemonOptions opts_;
   FeatureProbe probe_;
@@ -54,6 +58,13 @@ class Daemon {
   uint64_t records_ = 0, malformed_ = 0;
   std::vector<std::string> origin_names_;
   int signal_fd_ = -1;
+  std::unique_ptr<diagnose::HostFacts> facts_;
+  // cgroup id -> container, kept after the cgroup is gone so a failed start stays attributable.
+  struct CachedContainer {
+    nlohmann::json container;
+    std::chrono::steady_clock::time_point seen;
+  };
+  std::map<uint64_t, CachedContainer> containers_;
 };
 
 }  // namespace enospcd

@@ -1,0 +1,418 @@
+#include "diagnose/diagnose.h"
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <memory>
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include "common/strings.h"
+
+namespace enospcd::diagnose {
+namespace {
+
+constexpr uint32_t kTmpfsMagic = 0x01021994;
+
+// Which origin function points at which cause.
+const std::map<std::string, std::string>& origin_causes() {
+  static const std::map<std::string, std::string> m = {
+      {"count_mounts", "mount_max"},
+      {"shmem_reserve_inode", "tmpfs_inodes"},
+      {"shmem_get_inode", "tmpfs_inodes"},
+      {"__shmem_get_inode", "tmpfs_inodes"},
+      {"shmem_inode_acct_blocks", "tmpfs_blocks"},
+      {"shmem_inode_acct_block", "tmpfs_blocks"},
+      {"shmem_acct_block", "tmpfs_blocks"},
+      {"shmem_alloc_and_add_folio", "tmpfs_blocks"},
+      {"shmem_alloc_and_acct_folio", "tmpfs_blocks"},
+      {"shmem_alloc_and_acct_page", "tmpfs_blocks"},
+      {"ext4_claim_free_clusters", "fs_blocks"},
+      {"ext4_da_reserve_space", "fs_blocks"},
+      {"__ext4_new_inode", "fs_inodes"},
+      {"ext4_xattr_set_handle", "xattr_space"},
+      {"inotify_new_watch", "inotify_watches"},
+      {"fanotify_add_new_mark", "fanotify_marks"},
+      {"ep_insert", "epoll_watches"},
+      {"ipc_addid", "sysv_ipc"},
+      {"newseg", "sysv_ipc"},
+      {"mqueue_create_attr", "mqueue"},
+      {"alloc_mnt_ns", "namespace_limit"},
+      {"copy_mnt_ns", "namespace_limit"},
+      {"create_new_namespaces", "namespace_limit"},
+  };
+  return m;
+}
+
+const std::set<std::string> kMountSyscalls = {"mount", "move_mount", "open_tree", "fsmount", "fsconfig", "pivot_root"};
+const std::set<std::string> kNsSyscalls = {"unshare", "clone", "clone3", "setns"};
+const std::set<std::string> kCreateSyscalls = {"open", "openat", "openat2", "creat", "mkdir", "mkdirat", "mknod",
+                                               "mknodat", "symlink", "symlinkat", "link", "linkat", "rename",
+                                               "renameat", "renameat2"};
+const std::set<std::string> kWriteSyscalls = {"write", "pwrite64", "writev", "pwritev", "pwritev2", "fallocate",
+                                              "ftruncate", "truncate", "copy_file_range", "sendfile", "splice"};
+const std::set<std::string> kWritebackSyscalls = {"fsync", "fdatasync", "sync_file_range", "close", "msync",
+                                                  "syncfs"};
+const std::set<std::string> kXattrSyscalls = {"setxattr", "lsetxattr", "fsetxattr"};
+const std::set<std::string> kIpcSyscalls = {"shmget", "msgget", "semget"};
+
+std::string who(const Event& e) {
+  std::string container = "-";
+  if (e.container.is_object()) {
+    container = e.container.value("name", "");
+    if (container.empty()) container = e.container.value("id", "-").substr(0, 12);
+  }
+  return e.comm + " (pid " + std::to_string(e.pid) + ", container " + container + ")";
+}
+
+std::string opening(const Event& e) {
+  std::string s = e.syscall + "(2)";
+  if (!e.path.empty()) s += " of " + e.path;
+  return s + " by " + who(e) + " failed";
+}
+
+bool creates_inode(const Event& e) {
+  if (!kCreateSyscalls.count(e.syscall)) return false;
+  // open/openat without O_CREAT do not create inodes.
+  if (e.args_valid && (e.syscall == "open" || e.syscall == "openat")) {
+    uint64_t flags = e.syscall == "open" ? e.args[1] : e.args[2];
+    return flags & O_CREAT;
+  }
+  return true;
+}
+
+std::string option_value(const std::string& opts, const std::string& key) {
+  for (auto part : split(opts, ',')) {
+    if (part.rfind(key + "=", 0) == 0) return std::string(part.substr(key.size() + 1));
+  }
+  return "";
+}
+
+Cause make(const std::string& id, std::string summary, std::string remedy, std::string confidence) {
+  Cause c;
+  c.id = id;
+  c.summary = std::move(summary);
+  c.remedy = std::move(remedy);
+  c.confidence = std::move(confidence);
+  return c;
+}
+
+nlohmann::json chain_json(const Event& e) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& l : e.chain) a.push_back(l.func);
+  return a;
+}
+
+Cause mount_max(const Event& e, HostFacts& facts, const std::string& confidence) {
+  auto max = facts.sysctls().mount_max;
+  std::string limit = max ? grouped(*max) : "unknown";
+  Cause c = make("mount_max",
+                 e.syscall + "(2) by " + who(e) + " failed: mount namespace " + std::to_string(e.mntns) + " holds " +
+                     grouped(e.mnt_count) + " mounts" +
+                     (e.mnt_pending ? " (+" + grouped(e.mnt_pending) + " pending)" : "") + ", fs.mount-max is " +
+                     limit + ".",
+                 "Raise fs.mount-max (sysctl -w fs.mount-max=N) or find the mount leak", confidence);
+  auto top = facts.top_mount_sources(e.pid, e.mntns);
+  if (!top.empty()) c.remedy += ": " + grouped(top[0].second) + " of them are " + top[0].first;
+  c.remedy += ".";
+  nlohmann::json sources = nlohmann::json::array();
+  for (const auto& [src, n] : top) sources.push_back({{"source", src}, {"count", n}});
+  c.evidence = {{"mntns", e.mntns}, {"mounts", e.mnt_count}, {"pending", e.mnt_pending},
+                {"mount_max", max ? nlohmann::json(*max) : nlohmann::json()}, {"top_sources", sources}};
+  return c;
+}
+
+// tmpfs: BPF evidence (the fd's superblock) is exact at failure time; a path is resolved now with statfs.
+std::optional<Cause> tmpfs_rule(const Event& e, const std::optional<PathFs>& fs, bool inode_side,
+                                const std::string& confidence) {
+  bool is_tmpfs = (e.file && e.file->magic == kTmpfsMagic) || (fs && fs->stats.magic == kTmpfsMagic);
+  if (!is_tmpfs) return std::nullopt;
+  std::string where = fs ? " at " + fs->mount_point : "";
+  nlohmann::json ev = nlohmann::json::object();
+  if (fs) ev["mount_point"] = fs->mount_point, ev["statfs"] = context::to_json(fs->stats);
+  if (e.file) {
+    ev["at_failure"] = {{"max_blocks", e.file->shmem_max_blocks},
+                        {"used_blocks", e.file->shmem_used_blocks},
+                        {"max_inodes", e.file->shmem_max_inodes},
+                        {"free_inodes", e.file->shmem_free_inodes}};
+  }
+  if (inode_side) {
+    uint64_t total = e.file && e.file->shmem_max_inodes ? e.file->shmem_max_inodes : fs ? fs->stats.inodes : 0;
+    uint64_t free = e.file && e.file->shmem_max_inodes ? e.file->shmem_free_inodes : fs ? fs->stats.inodes_free : 0;
+    std::string nr = fs ? option_value(fs->super_options, "nr_inodes") : "";
+    Cause c = make("tmpfs_inodes",
+                   opening(e) + ": the tmpfs" + where + " has " + grouped(total) + " inodes" +
+                       (nr.empty() ? "" : " (nr_inodes=" + nr + ")") + ", " + grouped(total - std::min(total, free)) +
+                       " in use, " + grouped(free) + " free.",
+                   "Remount with more inodes (mount -o remount,nr_inodes=N" + (fs ? " " + fs->mount_point : std::string()) +
+                       ") or remove files; df -i shows it while df shows free space.",
+                   confidence);
+    c.evidence = ev;
+    c.evidence["inodes"] = total;
+    c.evidence["inodes_free"] = free;
+    return c;
+  }
+  uint64_t page = 4096;
+  uint64_t max = e.file && e.file->shmem_max_blocks ? e.file->shmem_max_blocks * page : fs ? fs->stats.total_bytes() : 0;
+  uint64_t used = e.file && e.file->shmem_max_blocks ? e.file->shmem_used_blocks * page : fs ? fs->stats.used_bytes() : 0;
+  std::string size = fs ? option_value(fs->super_options, "size") : "";
+  Cause c = make("tmpfs_blocks",
+                 opening(e) + ": the tmpfs" + where + " is full: " + human_bytes(used) + " of " + human_bytes(max) +
+                     (size.empty() ? "" : " (size=" + size + ")") + " used.",
+                 "Remount with a larger size (mount -o remount,size=N" + (fs ? " " + fs->mount_point : std::string()) +
+ ") or delete files; deleted-but-open files still count (enospcctl doctor lists them).",
+                 confidence);
+  c.evidence = ev;
+  c.evidence["bytes_max"] = max;
+  c.evidence["bytes_used"] = used;
+  return c;
+}
+
+std::optional<Cause> disk_rule(const Event& e, const std::optional<PathFs>& fs, bool inode_side,
+                               const std::string& confidence) {
+  if (!fs) return std::nullopt;
+  const auto& s = fs->stats;
+  std::string fsdesc = fs->fstype + " " + fs->source + " at " + fs->mount_point;
+  nlohmann::json ev = {{"mount_point", fs->mount_point}, {"fstype", fs->fstype}, {"source", fs->source},
+                       {"statfs", context::to_json(s)}};
+  if (inode_side && s.inodes && s.inodes_free == 0) {
+    Cause c = make("fs_inodes",
+                   opening(e) + ": " + fsdesc + " has used all " + grouped(s.inodes) + " inodes while " +
+                       human_bytes(s.avail_bytes()) + " of space are free.",
+                   "Delete small files (find the directory with the most entries) or recreate the filesystem with "
+                   "more inodes (mkfs -i/-N).",
+                   confidence);
+    c.evidence = ev;
+    return c;
+  }
+  if (s.blocks_avail == 0 && s.blocks_free > 0 && e.uid != 0) {
+    Cause c = make("fs_reserved_blocks",
+                   opening(e) + ": " + fsdesc + " has " + human_bytes(s.free_bytes()) +
+                       " free, but all of it is reserved for root and uid " + std::to_string(e.uid) +
+                       " may not use it.",
+                   "Free space, or lower the root reserve (tune2fs -m 1 " + fs->source + ").", confidence);
+    c.evidence = ev;
+    return c;
+  }
+  uint64_t slack = std::max<uint64_t>(s.total_bytes() / 100, 1 << 20);  // within 1% (or 1 MiB) of full
+  if (s.avail_bytes() <= slack) {
+    Cause c = make("fs_blocks",
+                   opening(e) + ": " + fsdesc + " is full: " + human_bytes(s.avail_bytes()) + " available of " +
+                       human_bytes(s.total_bytes()) + ".",
+                   "Free space on " + fs->mount_point +
+                       "; deleted-but-open files keep their space until closed (enospcctl doctor lists them).",
+                   confidence);
+    c.evidence = ev;
+    return c;
+  }
+  return std::nullopt;
+}
+
+Cause from_syscall(const Event& e, HostFacts& facts, const std::string& confidence) {
+  const auto& sc = facts.sysctls();
+  auto num = [](const std::optional<uint64_t>& v) { return v ? grouped(*v) : std::string("unknown"); };
+  if (kMountSyscalls.count(e.syscall)) {
+    auto max = sc.mount_max;
+    if (e.has_mntns && max && e.mnt_count + e.mnt_pending + 1 > *max)
+      return mount_max(e, facts, "high");
+    if (e.has_mntns && max) return mount_max(e, facts, "medium");
+  }
+  if (kNsSyscalls.count(e.syscall)) {
+    nlohmann::json limits = nlohmann::json::object();
+    for (const auto& [k, v] : sc.max_namespaces) limits[k] = v;
+    Cause c = make("namespace_limit",
+                   e.syscall + "(2) by " + who(e) + " failed: a namespace limit (user.max_*_namespaces) is reached.",
+                   "Raise the user.max_<type>_namespaces sysctl, or find who creates namespaces without releasing them.",
+                   confidence == "high" ? "high" : "medium");
+    c.evidence = {{"limits", limits}};
+    return c;
+  }
+  if (e.syscall == "inotify_add_watch" || e.syscall == "inotify_init" || e.syscall == "inotify_init1") {
+    auto held = facts.inotify_watches_of_uid(e.uid);
+    Cause c = make("inotify_watches",
+                   opening(e) + ": fs.inotify.max_user_watches is " + num(sc.inotify_max_user_watches) + " and uid " +
+                       std::to_string(e.uid) + " holds " + (held ? grouped(*held) : std::string("an unknown number of")) +
+                       " watches.",
+                   "Raise fs.inotify.max_user_watches, or find the watcher: enospcctl doctor lists the top holders.",
+                   "high");
+    c.evidence = {{"max_user_watches", sc.inotify_max_user_watches ? nlohmann::json(*sc.inotify_max_user_watches) : nlohmann::json()},
+                  {"uid", e.uid}, {"watches", held ? nlohmann::json(*held) : nlohmann::json()}};
+    return c;
+  }
+  if (e.syscall == "fanotify_mark") {
+    Cause c = make("fanotify_marks",
+                   opening(e) + ": fs.fanotify.max_user_marks is " + num(sc.fanotify_max_user_marks) + ".",
+                   "Raise fs.fanotify.max_user_marks or reduce the marks the monitoring agent places.", "high");
+    c.evidence = {{"max_user_marks", sc.fanotify_max_user_marks ? nlohmann::json(*sc.fanotify_max_user_marks) : nlohmann::json()}};
+    return c;
+  }
+  if (e.syscall == "epoll_ctl") {
+    Cause c = make("epoll_watches",
+                   e.syscall + "(2) by " + who(e) + " failed: fs.epoll.max_user_watches is " +
+                       num(sc.epoll_max_user_watches) + ".",
+                   "Raise fs.epoll.max_user_watches or find the process leaking epoll registrations.", "high");
+    c.evidence = {{"max_user_watches", sc.epoll_max_user_watches ? nlohmann::json(*sc.epoll_max_user_watches) : nlohmann::json()}};
+    return c;
+  }
+  if (kIpcSyscalls.count(e.syscall)) {
+    std::string what = e.syscall == "shmget"   ? "kernel.shmmni is " + num(sc.shmmni) + ", kernel.shmall is " + num(sc.shmall) + " pages"
+                       : e.syscall == "msgget" ? "kernel.msgmni is " + num(sc.msgmni)
+                                               : "kernel.sem (SEMMNI/SEMMNS) is reached";
+    Cause c = make("sysv_ipc", e.syscall + "(2) by " + who(e) + " failed: " + what + ".",
+                   "Remove stale IPC objects (ipcs; ipcrm) or raise the limit.", "high");
+    c.evidence = {{"shmmni", sc.shmmni ? nlohmann::json(*sc.shmmni) : nlohmann::json()},
+                  {"msgmni", sc.msgmni ? nlohmann::json(*sc.msgmni) : nlohmann::json()}};
+    return c;
+  }
+  if (e.syscall == "mq_open") {
+    Cause c = make("mqueue", opening(e) + ": fs.mqueue.queues_max is " + num(sc.mqueue_queues_max) + ".",
+                   "Unlink unused queues (ls /dev/mqueue) or raise fs.mqueue.queues_max.", "high");
+    c.evidence = {{"queues_max", sc.mqueue_queues_max ? nlohmann::json(*sc.mqueue_queues_max) : nlohmann::json()}};
+    return c;
+  }
+  if (kXattrSyscalls.count(e.syscall)) {
+    Cause c = make("xattr_space",
+                   opening(e) + ": no room for the extended attribute (the inode's xattr space or block is full).",
+                   "Store less in xattrs, or use a filesystem with larger inodes (mkfs.ext4 -I 512).",
+                   confidence == "high" ? "high" : "medium");
+    return c;
+  }
+  if (kWritebackSyscalls.count(e.syscall)) {
+    std::optional<PathFs> fs;
+    if (e.file) fs = facts.fs_for_dev(e.pid, e.file->dev);
+    Cause c = make("writeback_error",
+                   e.syscall + "(2) by " + who(e) +
+                       " failed with ENOSPC: earlier writes were accepted into the page cache but could not be "
+                       "written back" + (fs ? " to " + fs->fstype + " at " + fs->mount_point : std::string()) + ".",
+                   "Data written since the last successful fsync may be lost: free space, then have the application "
+                   "rewrite it.",
+                   "medium");
+    if (fs) c.evidence = {{"mount_point", fs->mount_point}, {"statfs", context::to_json(fs->stats)}};
+    return c;
+  }
+  // Filesystem space: the fd's superblock (BPF evidence) or the path's filesystem.
+  bool inode_side = creates_inode(e);
+  bool block_side = kWriteSyscalls.count(e.syscall) || kCreateSyscalls.count(e.syscall);
+  if (inode_side || block_side) {
+    std::optional<PathFs> fs;
+    if (e.file) fs = facts.fs_for_dev(e.pid, e.file->dev);
+    if (!fs && !e.path.empty()) fs = facts.fs_for_path(e.pid, e.path);
+    std::string conf = confidence == "high" ? "high" : "medium";
+    if (auto c = tmpfs_rule(e, fs, inode_side && !(e.file && kWriteSyscalls.count(e.syscall)), conf)) {
+      // Without a chain, a create on tmpfs may also fail for blocks (directory growth); check the numbers.
+      if (c->id == "tmpfs_inodes" && c->evidence.value("inodes_free", uint64_t{1}) != 0) {
+        if (auto b = tmpfs_rule(e, fs, false, "low")) return *b;
+      }
+      return *c;
+    }
+    if (auto c = disk_rule(e, fs, inode_side, conf)) return *c;
+  }
+  Cause c = make("unknown",
+                 opening(e) + " with " + e.errno_name + "; no rule explains it" +
+                     (e.chain.empty() ? " (no kernel chain in gate-only mode)." : "."),
+                 "Look at the chain and kernel stack of the event; report it so a rule can be added.", "low");
+  c.evidence = {{"chain", chain_json(e)}};
+  return c;
+}
+
+}  // namespace
+
+std::string human_bytes(uint64_t b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024 && u < 5) v /= 1024, u++;
+  char buf[32];
+  if (u == 0)
+    std::snprintf(buf, sizeof(buf), "%llu B", static_cast<unsigned long long>(b));
+  else
+    std::snprintf(buf, sizeof(buf), "%.1f %s", v, units[u]);
+  return buf;
+}
+
+std::string grouped(uint64_t n) {
+  std::string s = std::to_string(n);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), " ");
+  return s;
+}
+
+nlohmann::json to_json(const Cause& c) {
+  return {{"id", c.id}, {"summary", c.summary}, {"remedy", c.remedy}, {"confidence", c.confidence},
+          {"evidence", c.evidence}};
+}
+
+const std::vector<std::string>& cause_ids() {
+  static const std::vector<std::string> ids = {
+      "mount_max", "tmpfs_inodes", "tmpfs_blocks", "fs_blocks", "fs_inodes", "fs_reserved_blocks", "quota",
+      "inotify_watches", "fanotify_marks", "epoll_watches", "namespace_limit", "sysv_ipc", "mqueue",
+      "xattr_space", "writeback_error", "unknown"};
+  return ids;
+}
+
+Cause diagnose(const Event& e, HostFacts& facts) {
+  if (e.errno_name == "EDQUOT") {
+    std::optional<PathFs> fs;
+    if (e.file) fs = facts.fs_for_dev(e.pid, e.file->dev);
+    if (!fs && !e.path.empty()) fs = facts.fs_for_path(e.pid, e.path);
+    Cause c = make("quota",
+                   opening(e) + ": uid " + std::to_string(e.uid) + " (or its group/project) is over its disk quota" +
+                       (fs ? " on " + fs->mount_point : std::string()) + ".",
+                   "Check with quota -v / repquota and raise the limit or free the user's files.", "high");
+    if (fs) c.evidence = {{"mount_point", fs->mount_point}};
+    return c;
+  }
+  // The innermost origin that maps to a cause decides; the chain is the evidence.
+  for (const auto& link : e.chain) {
+    auto it = origin_causes().find(link.func);
+    if (it == origin_causes().end()) continue;
+    const std::string& id = it->second;
+    Cause c;
+    if (id == "mount_max") {
+      c = mount_max(e, facts, "high");
+    } else if (id == "tmpfs_inodes" || id == "tmpfs_blocks") {
+      std::optional<PathFs> fs;
+      if (e.file) fs = facts.fs_for_dev(e.pid, e.file->dev);
+      if (!fs && !e.path.empty()) fs = facts.fs_for_path(e.pid, e.path);
+      Event forced = e;
+      if (!forced.file && !fs) {
+        c = make(id, opening(e) + ": " + link.func + " returned " + std::to_string(link.ret) + " (tmpfs " +
+                         (id == "tmpfs_inodes" ? "inode" : "block") + " accounting).",
+                 id == "tmpfs_inodes" ? "Remount the tmpfs with a larger nr_inodes or remove files."
+                                      : "Remount the tmpfs with a larger size or delete files.",
+                 "high");
+      } else {
+        if (!fs) {
+          PathFs none;
+          none.stats.magic = kTmpfsMagic;
+          fs = none;
+        }
+        c = *tmpfs_rule(e, fs, id == "tmpfs_inodes", "high");
+      }
+    } else if (id == "fs_blocks" || id == "fs_inodes") {
+      std::optional<PathFs> fs;
+      if (e.file) fs = facts.fs_for_dev(e.pid, e.file->dev);
+      if (!fs && !e.path.empty()) fs = facts.fs_for_path(e.pid, e.path);
+      if (auto d = disk_rule(e, fs, id == "fs_inodes", "high")) {
+        c = *d;
+      } else {
+        c = make(id, opening(e) + ": " + link.func + " returned " + std::to_string(link.ret) + ".",
+                 "Free space or inodes on the filesystem.", "high");
+      }
+    } else {
+      c = from_syscall(e, facts, "high");
+      if (c.id != id) {
+        c = make(id, opening(e) + ": " + link.func + " returned " + std::to_string(link.ret) + ".",
+                 "See the evidence and the kernel chain.", "high");
+      }
+    }
+    c.evidence["chain"] = chain_json(e);
+    c.evidence["origin"] = link.func;
+    return c;
+  }
+  Cause c = from_syscall(e, facts, e.chain.empty() ? "medium" : "low");
+  if (!e.chain.empty()) c.evidence["chain"] = chain_json(e);
+  return c;
+}
+
+}  // namespace enospcd::diagnose

@@ -1,0 +1,65 @@
+// Diagnosis: one rule per cause turns an event (its chain, its BPF evidence) plus host state into a cause id,
+// a one-line explanation with numbers, a remedy and a confidence. Unknown chains get `unknown`, never a guess.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "context/fs.h"
+#include "context/sysctl.h"
+#include "trace/event.h"
+
+namespace enospcd::diagnose {
+
+// The filesystem a path or device lives on, as the failing process saw it where possible.
+struct PathFs {
+  std::string mount_point;
+  std::string fstype;
+  std::string source;
+  std::string super_options;  // e.g. "rw,size=1024k,nr_inodes=16"
+  context::FsStats stats;
+};
+
+// Host state the rules consult. The live implementation reads /proc and statfs; tests fake it.
+class HostFacts {
+ public:
+  virtual ~HostFacts() = default;
+  virtual const context::Sysctls& sysctls() = 0;
+  virtual std::optional<PathFs> fs_for_path(uint32_t pid, const std::string& path) = 0;
+  virtual std::optional<PathFs> fs_for_dev(uint32_t pid, uint32_t kernel_dev) = 0;
+  // Inotify watches held by processes of this (effective) uid; nullopt when not countable.
+  virtual std::optional<uint64_t> inotify_watches_of_uid(uint32_t uid) = 0;
+  // Most repeated mount sources ("overlay under /var/lib/docker", count) in the namespace of pid.
+  virtual std::vector<std::pair<std::string, uint64_t>> top_mount_sources(uint32_t pid, uint32_t mntns) = 0;
+};
+
+// The live implementation (procfs, statfs, sysctls), with short caches so storms do not re-read the host.
+std::unique_ptr<HostFacts> make_live_host_facts(std::string root = "/");
+
+struct Cause {
+  std::string id;
+  std::string summary;
+  std::string remedy;
+  std::string confidence;  // high: chain or exact numbers; medium: implied by the syscall; low: inferred
+  nlohmann::json evidence = nlohmann::json::object();
+};
+
+nlohmann::json to_json(const Cause& c);
+
+// Every cause id a rule can produce.
+const std::vector<std::string>& cause_ids();
+
+Cause diagnose(const Event& e, HostFacts& facts);
+
+// "1.0 MiB", "16 KiB", "512 B"
+std::string human_bytes(uint64_t bytes);
+// "99 841" (thin grouping, as the examples in the design read)
+std::string grouped(uint64_t n);
+
+}  // namespace enospcd::diagnose

@@ -1,0 +1,168 @@
+// HostFacts read from the live host: sysctls, statfs and mountinfo as the failing process saw them.
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <mutex>
+
+#include "common/strings.h"
+#include "context/procfs.h"
+#include "diagnose/diagnose.h"
+
+namespace enospcd::diagnose {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+bool exists(const std::string& p) {
+  struct stat st;
+  return lstat(p.c_str(), &st) == 0;
+}
+
+std::string parent_of(const std::string& p) {
+  auto pos = p.find_last_of('/');
+  if (pos == std::string::npos || pos == 0) return "/";
+  return p.substr(0, pos);
+}
+
+// Longest mount point that is a prefix of path (component-wise); the last one listed wins on ties (stacked).
+const context::MountInfo* mount_for(const std::vector<context::MountInfo>& mounts, const std::string& path) {
+  const context::MountInfo* best = nullptr;
+  for (const auto& m : mounts) {
+    const std::string& mp = m.mount_point;
+    bool prefix = path == mp || mp == "/" ||
+                  (path.size() > mp.size() && path.compare(0, mp.size(), mp) == 0 && path[mp.size()] == '/');
+    if (prefix && (!best || mp.size() >= best->mount_point.size())) best = &m;
+  }
+  return best;
+}
+
+class LiveHostFacts : public HostFacts {
+ public:
+  explicit LiveHostFacts(std::string root) : root_(std::move(root)) {}
+
+  const context::Sysctls& sysctls() override {
+    std::lock_guard<std::mutex> lk(mu_);
+    auto now = Clock::now();
+    if (!sysctls_at_ || now - *sysctls_at_ > std::chrono::seconds(2)) {
+      sysctls_ = context::read_sysctls(root_);
+      sysctls_at_ = now;
+    }
+    return sysctls_;
+  }
+
+  std::optional<PathFs> fs_for_path(uint32_t pid, const std::string& path) override {
+    // The path as the process saw it: relative to its cwd, under its root (mount namespace) while it lives.
+    std::string proc = context::proc_path(root_, static_cast<int>(pid), "");
+    bool alive = exists(proc + "root");
+    std::string logical = path;
+    if (logical.empty()) return std::nullopt;
+    if (logical[0] != '/') {
+      char buf[4096];
+      ssize_t n = alive ? readlink((proc + "cwd").c_str(), buf, sizeof(buf) - 1) : -1;
+      if (n <= 0) return std::nullopt;
+      logical = std::string(buf, static_cast<size_t>(n)) + "/" + logical;
+    }
+    std::string prefix = alive ? proc + "root" : (root_ == "/" ? "" : root_);
+    std::string probe = logical;
+    while (probe != "/" && !exists(prefix + probe)) probe = parent_of(probe);
+    auto st = context::stat_fs(prefix + probe);
+    if (!st) return std::nullopt;
+    PathFs out;
+    out.stats = *st;
+    auto mounts = context::read_mountinfo(root_, alive ? static_cast<int>(pid) : static_cast<int>(getpid()));
+    if (mounts) {
+      if (const auto* m = mount_for(*mounts, probe)) {
+        out.mount_point = m->mount_point;
+        out.fstype = m->fstype;
+        out.source = m->source;
+        out.super_options = m->super_options;
+      }
+    }
+    if (out.fstype.empty()) out.fstype = std::string(context::fs_type_name(st->magic));
+    return out;
+  }
+
+  std::optional<PathFs> fs_for_dev(uint32_t pid, uint32_t kernel_dev) override {
+    uint32_t major = kernel_dev >> 20, minor = kernel_dev & 0xfffff;
+    for (int who : {static_cast<int>(pid), static_cast<int>(getpid())}) {
+      auto mounts = context::read_mountinfo(root_, who);
+      if (!mounts) continue;
+      for (const auto& m : *mounts) {
+        if (m.major != major || m.minor != minor) continue;
+        std::string base = who == static_cast<int>(getpid()) ? (root_ == "/" ? "" : root_)
+                                                             : context::proc_path(root_, who, "root");
+        auto st = context::stat_fs(base + m.mount_point);
+        if (!st) continue;
+        PathFs out;
+        out.stats = *st;
+        out.mount_point = m.mount_point;
+        out.fstype = m.fstype;
+        out.source = m.source;
+        out.super_options = m.super_options;
+        return out;
+      }
+    }
+    return std::nullopt;
+  }
+
+  std::optional<uint64_t> inotify_watches_of_uid(uint32_t uid) override {
+    DIR* d = opendir((root_ == "/" ? std::string("/proc") : root_ + "/proc").c_str());
+    if (!d) return std::nullopt;
+    uint64_t total = 0;
+    while (dirent* de = readdir(d)) {
+      int pid = std::atoi(de->d_name);
+      if (pid <= 0) continue;
+      auto st = context::read_status(root_, pid);
+      if (!st || st->uid[1] != uid) continue;
+      auto links = context::read_fd_links(root_, pid);
+      if (!links) continue;
+      for (const auto& l : *links) {
+        if (l.kind != context::FdKind::anon_inode || l.anon.find("inotify") == std::string::npos) continue;
+        if (auto info = context::read_fdinfo(root_, pid, l.fd)) total += info->inotify.size();
+      }
+    }
+    closedir(d);
+    return total;
+  }
+
+  std::vector<std::pair<std::string, uint64_t>> top_mount_sources(uint32_t pid, uint32_t) override {
+    auto mounts = context::read_mountinfo(root_, static_cast<int>(pid));
+    if (!mounts) return {};
+    std::map<std::string, uint64_t> counts;
+    for (const auto& m : *mounts) {
+      // Group by filesystem type and the first three components of the parent directory:
+      // /var/lib/docker/overlay2/<id>/merged -> "overlay mounts under /var/lib/docker".
+      std::string dir;
+      int comps = 0;
+      for (auto part : split(parent_of(m.mount_point), '/')) {
+        if (part.empty()) continue;
+        if (comps++ == 3) break;
+        dir += "/" + std::string(part);
+      }
+      if (dir.empty()) dir = "/";
+      counts[m.fstype + " mounts under " + dir]++;
+    }
+    std::vector<std::pair<std::string, uint64_t>> v(counts.begin(), counts.end());
+    std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    if (v.size() > 5) v.resize(5);
+    return v;
+  }
+
+ private:
+  std::string root_;
+  std::mutex mu_;
+  context::Sysctls sysctls_;
+  std::optional<Clock::time_point> sysctls_at_;
+};
+
+}  // namespace
+
+std::unique_ptr<HostFacts> make_live_host_facts(std::string root) {
+  return std::make_unique<LiveHostFacts>(std::move(root));
+}
+
+}  // namespace enospcd::diagnose
