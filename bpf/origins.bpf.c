@@ -102,18 +102,26 @@ static __always_inline int record(void *ctx, __u32 slot, __u64 raw)
 	return 0;
 }
 
-/* fexit: the return value follows the arguments in the context. */
+/*
+ * fexit: the return value follows the arguments in the context. Each load is its own instruction with a
+ * constant offset (the verifier refuses ctx loads through a computed pointer, which is what the compiler
+ * makes of a switch over plain ctx[n] loads); the slot's argument count is fixed in .rodata, so the
+ * verifier only walks the one live case.
+ */
+#define CTX_LOAD(n)                                                                          \
+	asm volatile("%[r] = *(u64 *)(%[c] + %[o])" : [r] "=r"(raw) : [c] "r"(ctx), [o] "i"((n) * 8))
+
 static __always_inline int on_fexit(__u64 *ctx, __u32 slot)
 {
 	__u64 raw;
 	switch (slot_nargs[slot]) {
-	case 0: raw = ctx[0]; break;
-	case 1: raw = ctx[1]; break;
-	case 2: raw = ctx[2]; break;
-	case 3: raw = ctx[3]; break;
-	case 4: raw = ctx[4]; break;
-	case 5: raw = ctx[5]; break;
-	case 6: raw = ctx[6]; break;
+	case 0: CTX_LOAD(0); break;
+	case 1: CTX_LOAD(1); break;
+	case 2: CTX_LOAD(2); break;
+	case 3: CTX_LOAD(3); break;
+	case 4: CTX_LOAD(4); break;
+	case 5: CTX_LOAD(5); break;
+	case 6: CTX_LOAD(6); break;
 	default: return 0;
 	}
 	return record(ctx, slot, raw);

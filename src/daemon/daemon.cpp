@@ -150,7 +150,9 @@ void Daemon::on_record(const void* data, std::size_t size) {
     malformed_++;
     return;
   }
-  for (uint64_t a : e->kstack_addrs) e->kstack.push_back(kallsyms_.symbolize(a));
+  std::vector<std::string> frames;
+  for (uint64_t a : e->kstack_addrs) frames.push_back(kallsyms_.symbolize(a));
+  e->kstack = strip_tracer_frames(frames);
   enrich(*e);
   store_.add(std::move(*e));
 }

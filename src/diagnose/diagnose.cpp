@@ -154,8 +154,12 @@ std::optional<Cause> tmpfs_rule(const Event& e, const std::optional<PathFs>& fs,
     return c;
   }
   uint64_t page = 4096;
+  // The limit from BPF is exact; BPF's used count is the percpu_counter's folded value, which lags by up to a
+  // batch per CPU, so usage comes from statfs (percpu_counter_sum) when the filesystem is still there.
   uint64_t max = e.file && e.file->shmem_max_blocks ? e.file->shmem_max_blocks * page : fs ? fs->stats.total_bytes() : 0;
-  uint64_t used = e.file && e.file->shmem_max_blocks ? e.file->shmem_used_blocks * page : fs ? fs->stats.used_bytes() : 0;
+  uint64_t used = fs && fs->stats.blocks ? fs->stats.used_bytes()
+                  : e.file                ? e.file->shmem_used_blocks * page
+                                          : 0;
   std::string size = fs ? option_value(fs->super_options, "size") : "";
   Cause c = make("tmpfs_blocks",
                  opening(e) + ": the tmpfs" + where + " is full: " + human_bytes(used) + " of " + human_bytes(max) +

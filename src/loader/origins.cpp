@@ -138,8 +138,6 @@ std::unique_ptr<OriginTracer> OriginTracer::start(const OriginConfig& cfg, Featu
       st.reason = "its return value cannot carry an error";
     } else if (candidates.size() >= ENOSPCD_ORIGIN_MAX) {
       st.reason = "no free probe slot (at most " + std::to_string(ENOSPCD_ORIGIN_MAX) + " origins)";
-    } else if (proto->nargs > 6) {
-      st.reason = "more than 6 arguments";
     } else {
       st.nargs = proto->nargs;
       candidates.push_back(static_cast<int>(t->status_.size()));
@@ -159,7 +157,7 @@ std::unique_ptr<OriginTracer> OriginTracer::start(const OriginConfig& cfg, Featu
   } else if (probe.disabled("fexit")) {
     fexit_reason = "fexit disabled by --no-feature";
   } else {
-    auto r = t->load_and_attach(cfg, OriginMode::Fexit, candidates);
+    auto r = t->load_and_attach(cfg, OriginMode::Fexit, candidates, probe.has_kprobes());
     if (r) {
       t->summary_ = "origin probes on fexit";
       return t;
@@ -171,7 +169,7 @@ std::unique_ptr<OriginTracer> OriginTracer::start(const OriginConfig& cfg, Featu
     kprobe_reason = probe.disabled("kprobe") ? "kprobes disabled by --no-feature"
                                              : "kprobes are not built into this kernel (no kprobe PMU)";
   } else {
-    auto r = t->load_and_attach(cfg, OriginMode::Kretprobe, candidates);
+    auto r = t->load_and_attach(cfg, OriginMode::Kretprobe, candidates, true);
     if (r) {
       for (int i : candidates)
         if (t->status_[i].mode == OriginMode::Kretprobe) t->status_[i].reason = fexit_reason;
@@ -188,7 +186,8 @@ std::unique_ptr<OriginTracer> OriginTracer::start(const OriginConfig& cfg, Featu
   return t;
 }
 
-Result<void> OriginTracer::load_and_attach(const OriginConfig& cfg, OriginMode mode, const std::vector<int>& candidates) {
+Result<void> OriginTracer::load_and_attach(const OriginConfig& cfg, OriginMode mode, const std::vector<int>& candidates,
+                                           bool kprobes) {
   if (skel_) {
     origins_bpf__destroy(skel_);
     skel_ = nullptr;
@@ -207,18 +206,28 @@ Result<void> OriginTracer::load_and_attach(const OriginConfig& cfg, OriginMode m
   }
   s->rodata->capture_stack = cfg.capture_stack ? 1 : 0;
 
-  const char* prefix = mode == OriginMode::Fexit ? "origin_fexit_" : "origin_kret_";
+  // fexit reads the return value after the arguments; trampolines of the kernels we target take at most six.
+  // Functions with more go to a kretprobe where kprobes exist.
   std::vector<bpf_program*> slot_prog(candidates.size(), nullptr);
+  std::vector<OriginMode> slot_mode(candidates.size(), mode);
   for (std::size_t slot = 0; slot < candidates.size(); slot++) {
-    const OriginStatus& st = status_[static_cast<std::size_t>(candidates[slot])];
-    std::string name = prefix + std::to_string(slot);
+    OriginStatus& st = status_[static_cast<std::size_t>(candidates[slot])];
+    if (mode == OriginMode::Fexit && st.nargs > 6) {
+      if (!kprobes) {
+        st.reason = "more than 6 arguments for fexit, and no kprobes";
+        continue;
+      }
+      slot_mode[slot] = OriginMode::Kretprobe;
+      st.reason = "more than 6 arguments for fexit";
+    }
+    std::string name = (slot_mode[slot] == OriginMode::Fexit ? "origin_fexit_" : "origin_kret_") + std::to_string(slot);
     prog = bpf_object__find_program_by_name(s->obj, name.c_str());
     if (!prog) {
       origins_bpf__destroy(s);
       return make_error("missing program " + name);
     }
     bpf_program__set_autoload(prog, true);
-    if (mode == OriginMode::Fexit) {
+    if (slot_mode[slot] == OriginMode::Fexit) {
       int err = bpf_program__set_attach_target(prog, 0, st.spec.func.c_str());
       if (err) {
         origins_bpf__destroy(s);
@@ -239,19 +248,20 @@ Result<void> OriginTracer::load_and_attach(const OriginConfig& cfg, OriginMode m
   std::string first_error;
   for (std::size_t slot = 0; slot < candidates.size(); slot++) {
     OriginStatus& st = status_[static_cast<std::size_t>(candidates[slot])];
-    bpf_link* link = mode == OriginMode::Fexit
+    if (!slot_prog[slot]) continue;
+    bpf_link* link = slot_mode[slot] == OriginMode::Fexit
                          ? bpf_program__attach_trace(slot_prog[slot])
                          : bpf_program__attach_kprobe(slot_prog[slot], true, st.spec.func.c_str());
     if (!link) {
       int e = errno;
       st.mode = OriginMode::Unavailable;
-      st.reason = origin_mode_name(mode) + " attach failed: " + errno_text(e);
+      st.reason = origin_mode_name(slot_mode[slot]) + " attach failed: " + errno_text(e);
       if (first_error.empty()) first_error = st.reason;
       continue;
     }
     // The skeleton destroys links it knows; keep ours alive through the program's link list.
     links_.push_back(link);
-    st.mode = mode;
+    st.mode = slot_mode[slot];
     live++;
   }
   skel_ = s;

@@ -77,7 +77,8 @@ class OriginTracer {
 
  private:
   OriginTracer() = default;
-  Result<void> load_and_attach(const OriginConfig& cfg, OriginMode mode, const std::vector<int>& candidates);
+  Result<void> load_and_attach(const OriginConfig& cfg, OriginMode mode, const std::vector<int>& candidates,
+                               bool kprobes);
 
   origins_bpf* skel_ = nullptr;
   std::vector<struct bpf_link*> links_;

@@ -7,6 +7,25 @@
 
 namespace enospcd {
 
+std::vector<std::string> strip_tracer_frames(const std::vector<std::string>& frames) {
+  std::vector<std::string> out;
+  bool after_bpf = false;
+  for (const auto& f : frames) {
+    if (f.size() >= 6 && f.compare(f.size() - 6, 6, " [bpf]") == 0) {
+      after_bpf = true;
+      continue;
+    }
+    bool entry_site = f.size() > 4 && (f.compare(f.size() - 4, 4, "+0x5") == 0 || f.compare(f.size() - 4, 4, "+0x9") == 0);
+    if (after_bpf && entry_site) {
+      after_bpf = false;
+      continue;
+    }
+    after_bpf = false;
+    out.push_back(f);
+  }
+  return out;
+}
+
 Kallsyms Kallsyms::parse(const std::string& text) {
   Kallsyms k;
   std::istringstream in(text);

@@ -7,6 +7,10 @@
 
 namespace enospcd {
 
+// Symbolized frames without the tracer's own: BPF programs and trampolines ("[bpf]" frames) and the ftrace
+// call site at a traced function's entry (func+0x5, or func+0x9 behind an ENDBR) that a trampoline leaves.
+std::vector<std::string> strip_tracer_frames(const std::vector<std::string>& frames);
+
 class Kallsyms {
  public:
   // Reads a kallsyms-format file. Addresses that read as 0 (kptr_restrict) leave the table empty.

@@ -115,6 +115,21 @@ TEST(Kallsyms, Symbolize) {
   EXPECT_EQ(k.symbolize(0x1000), "0x1000");
 }
 
+TEST(Kallsyms, StripTracerFrames) {
+  std::vector<std::string> fexit = {"bpf_prog_eaae57e65ab73994_origin_fexit_0+0x26f [bpf]",
+                                    "bpf_trampoline_6442518581+0x69 [bpf]",
+                                    "count_mounts+0x5",
+                                    "attach_recursive_mnt+0x278",
+                                    "bpf_trampoline_6442518579+0x46 [bpf]",
+                                    "attach_recursive_mnt+0x5",
+                                    "path_mount+0xa01",
+                                    "__x64_sys_mount+0x116"};
+  EXPECT_EQ(strip_tracer_frames(fexit),
+            (std::vector<std::string>{"attach_recursive_mnt+0x278", "path_mount+0xa01", "__x64_sys_mount+0x116"}));
+  std::vector<std::string> kret = {"shmem_mknod+0x2d", "path_openat+0xf28", "foo+0x5"};
+  EXPECT_EQ(strip_tracer_frames(kret), kret);
+}
+
 TEST(Origins, ClassifyReturnTypes) {
   EXPECT_EQ(classify_return({2, FuncProto::Ret::Int32}, false), ENOSPCD_RET_INT);
   EXPECT_EQ(classify_return({2, FuncProto::Ret::Int64}, false), ENOSPCD_RET_LONG);
