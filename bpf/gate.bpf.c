@@ -68,7 +68,8 @@ static __always_inline long syscall_nr_of(struct pt_regs *regs)
 #error "unsupported architecture"
 #endif
 
-/* Throw away this thread's chain; return it copied into *out when want is set. */
+/* Remove this thread's chain: copied into *out when given, else counted as discarded (the syscall ended
+ * some other way, so the chain must not reach a later event). */
 static __always_inline bool take_chain(__u32 tid, struct enospcd_event *out)
 {
 	__s64 *pending = pending_counter();
@@ -90,6 +91,8 @@ static __always_inline bool take_chain(__u32 tid, struct enospcd_event *out)
 		out->chain_len = len;
 		out->stack_len = slen;
 		used = true;
+	} else {
+		count_loss(ENOSPCD_LOSS_CHAIN_DISCARDED);
 	}
 	if (bpf_map_delete_elem(&chains, &tid) == 0)
 		__sync_fetch_and_add(pending, -1);
@@ -184,6 +187,9 @@ static __always_inline void fill_file(struct enospcd_event *e, struct task_struc
 	const char *fstype = BPF_CORE_READ(sb, s_type, name);
 	if (fstype)
 		bpf_probe_read_kernel_str(e->file.fstype, sizeof(e->file.fstype), fstype);
+	const unsigned char *fname = BPF_CORE_READ(f, f_path.dentry, d_name.name);
+	if (fname)
+		bpf_probe_read_kernel_str(e->file.name, sizeof(e->file.name), fname);
 	if (e->file.magic == TMPFS_MAGIC) {
 		struct shmem_sb_info *si = BPF_CORE_READ(sb, s_fs_info);
 		if (si) {

@@ -18,6 +18,7 @@
 #define ENOSPCD_PATH_LEN 256
 #define ENOSPCD_CGNAME_LEN 64
 #define ENOSPCD_FSTYPE_LEN 16
+#define ENOSPCD_FNAME_LEN 64
 #define ENOSPCD_CHAIN_MAX 8
 #define ENOSPCD_STACK_MAX 32
 /* errnos 1..ENOSPCD_ERRNO_MAX-1 can be watched (the kernel's errno space ends at 133, EHWPOISON). */
@@ -99,6 +100,7 @@ struct enospcd_file_info {
 	__u64 shmem_max_inodes;
 	__u64 shmem_free_inodes;
 	char fstype[ENOSPCD_FSTYPE_LEN];
+	char name[ENOSPCD_FNAME_LEN]; /* the file's dentry name (last path component) */
 };
 
 struct enospcd_event {

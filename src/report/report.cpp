@@ -70,7 +70,10 @@ std::string format_events(const std::vector<Event>& events) {
     std::string time = format_rfc3339(e.time_ns).substr(11, 15);  // HH:MM:SS.ffffff
     std::string what = e.path;
     if (!e.path2.empty()) what += (what.empty() ? "" : " <- ") + e.path2;
-    if (what.empty() && e.file) what = "[" + e.file->fstype + " fd]";
+    if (what.empty() && e.file) {
+      std::string mp = e.cause.is_object() ? e.cause["evidence"].value("mount_point", "") : "";
+      what = e.file->name + (mp.empty() ? " (" + e.file->fstype + ")" : " on " + mp);
+    }
     std::string cause = e.cause.is_object() ? e.cause.value("id", "") : "";
     cells.push_back({time, std::to_string(e.pid), e.comm, e.syscall, std::to_string(e.ret), cause.empty() ? "-" : cause,
                      what});

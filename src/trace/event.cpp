@@ -56,6 +56,7 @@ std::optional<Event> decode_event(const void* data, std::size_t size, int64_t re
     f.magic = raw.file.magic;
     f.ino = raw.file.ino;
     f.fstype = fixed_string(raw.file.fstype);
+    f.name = fixed_string(raw.file.name);
     f.shmem_max_blocks = raw.file.shmem_max_blocks;
     f.shmem_used_blocks = raw.file.shmem_used_blocks;
     f.shmem_max_inodes = raw.file.shmem_max_inodes;
@@ -114,6 +115,7 @@ nlohmann::json to_json(const Event& e) {
     const FileInfo& f = *e.file;
     nlohmann::json fj = {{"dev", std::to_string(dev_major(f.dev)) + ":" + std::to_string(dev_minor(f.dev))},
                          {"fstype", f.fstype},
+                         {"name", f.name},
                          {"magic", f.magic},
                          {"ino", f.ino}};
     if (f.shmem_max_blocks || f.shmem_max_inodes)
@@ -168,6 +170,7 @@ Event event_from_json(const nlohmann::json& j) {
     const auto& fj = j["file"];
     FileInfo f;
     f.fstype = fj.value("fstype", "");
+    f.name = fj.value("name", "");
     f.magic = fj.value("magic", 0u);
     f.ino = fj.value("ino", uint64_t{0});
     unsigned maj = 0, min = 0;

@@ -24,6 +24,7 @@ struct FileInfo {
   uint32_t magic = 0;
   uint64_t ino = 0;
   std::string fstype;
+  std::string name;  // dentry name of the file
   // tmpfs only (zero elsewhere); blocks are pages.
   uint64_t shmem_max_blocks = 0, shmem_used_blocks = 0, shmem_max_inodes = 0, shmem_free_inodes = 0;
 };

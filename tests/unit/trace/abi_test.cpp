@@ -70,7 +70,7 @@ TEST(Abi, CountersAndChainsMatchBpfObjects) {
                {M(enospcd_file_info, dev), M(enospcd_file_info, magic), M(enospcd_file_info, ino),
                 M(enospcd_file_info, shmem_max_blocks), M(enospcd_file_info, shmem_used_blocks),
                 M(enospcd_file_info, shmem_max_inodes), M(enospcd_file_info, shmem_free_inodes),
-                M(enospcd_file_info, fstype)});
+                M(enospcd_file_info, fstype), M(enospcd_file_info, name)});
 }
 
 // Compile-time half of the check: no implicit padding anywhere the two sides exchange.
