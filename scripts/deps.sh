@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing enospcd needs on Debian 12, skipping what is already there.
+set -euo pipefail
+
+packages=(
+  # build
+  cmake make g++ pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev linux-libc-dev
+  libspdlog-dev libfmt-dev libmicrohttpd-dev nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev
+  # tests
+  libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev curl e2fsprogs util-linux procps
+  # VM kernel matrix and container tests
+  qemu-system-x86 busybox-static cpio podman runc
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "deps.sh: missing packages (${missing[*]}); run as root to install them" >&2
+    exit 1
+  fi
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
