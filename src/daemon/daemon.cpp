@@ -5,6 +5,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <csignal>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -13,6 +15,8 @@
 #include "common/names.h"
 #include "common/strings.h"
 #include "context/container.h"
+#include "api/server.h"
+#include "daemon/backend.h"
 
 namespace enospcd {
 namespace {
@@ -46,7 +50,83 @@ Daemon::Daemon(DaemonOptions opts)
 }
 
 Daemon::~Daemon() {
+  if (api_) api_->stop();
   if (signal_fd_ >= 0) close(signal_fd_);
+}
+
+Result<void> Daemon::open_journal() {
+  JournalOptions jo;
+  jo.dir = opts_.state_dir;
+  auto j = Journal::open(jo);
+  if (!j) return j.error();
+  journal_ = std::move(*j);
+  std::size_t restored = 0;
+  for (const auto& rec : journal_->load(opts_.history)) {
+    try {
+      store_.add(event_from_json(rec));
+      restored++;
+    } catch (const std::exception& ex) {
+      spdlog::warn("journal: skipping an unreadable event: {}", ex.what());
+    }
+  }
+  if (auto agg = journal_->last_aggregate(); agg && agg->contains("counters")) {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (const auto& c : (*agg)["counters"]) {
+      CountEntry e{};
+      e.key.tgid = c.value("pid", 0u);
+      e.key.syscall_nr = c.value("syscall_nr", 0u);
+      e.key.err = c.value("err", 0u);
+      e.key.cgroup_id = c.value("cgroup_id", uint64_t{0});
+      e.val.count = c.value("count", uint64_t{0});
+      e.val.suppressed = c.value("suppressed", uint64_t{0});
+      std::strncpy(e.val.comm, c.value("comm", "").c_str(), sizeof(e.val.comm) - 1);
+      retired_[{e.key.tgid, e.key.syscall_nr, e.key.err, e.key.cgroup_id}] = e;
+    }
+  }
+  spdlog::info("journal in {}: restored {} events", opts_.state_dir, restored);
+  return {};
+}
+
+void Daemon::persist(std::chrono::steady_clock::time_point now) {
+  if (!journal_) return;
+  if (now >= next_aggregate_) {
+    // Exact counters (live and retired) so that a restart keeps the totals it already reported.
+    nlohmann::json counters = nlohmann::json::array();
+    auto counts = gate_->read_counts();
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      for (const auto& [k, c] : retired_) counts.push_back(c);
+    }
+    std::map<std::tuple<uint32_t, uint32_t, uint32_t, uint64_t>, CountEntry> merged;
+    for (const auto& c : counts) {
+      auto& m = merged[{c.key.tgid, c.key.syscall_nr, c.key.err, c.key.cgroup_id}];
+      if (m.val.count == 0) m = c;
+      else m.val.count += c.val.count, m.val.suppressed += c.val.suppressed;
+    }
+    for (const auto& [k, c] : merged)
+      counters.push_back({{"pid", c.key.tgid}, {"syscall_nr", c.key.syscall_nr}, {"err", c.key.err},
+                          {"cgroup_id", c.key.cgroup_id}, {"count", c.val.count}, {"suppressed", c.val.suppressed},
+                          {"comm", fixed_string(c.val.comm)}});
+    journal_->append_aggregate({{"counters", counters}});
+    next_aggregate_ = now + std::chrono::seconds(1);
+  }
+  journal_->maybe_flush(now);
+}
+
+Result<void> Daemon::serve() {
+  api::ServerOptions o;
+  o.socket_path = opts_.socket_path;
+  o.group = opts_.group;
+  if (opts_.metrics_listen) o.metrics_listen = *opts_.metrics_listen;
+  backend_ = std::make_unique<DaemonBackend>(*this);
+  api_ = std::make_unique<api::Server>(o, *backend_);
+  auto r = api_->start();
+  if (!r) {
+    api_.reset();
+    return r.error();
+  }
+  if (opts_.metrics_listen) spdlog::info("serving /metrics on {}", *opts_.metrics_listen);
+  return {};
 }
 
 Result<void> Daemon::start() {
@@ -107,6 +187,7 @@ Result<void> Daemon::start() {
 }
 
 nlohmann::json Daemon::container_for(const Event& e) {
+  std::lock_guard<std::mutex> lk(mu_);
   auto now = std::chrono::steady_clock::now();
   // Expire entries of containers not seen for 15 minutes; bounded to 4096 entries.
   if (containers_.size() > 4096)
@@ -141,6 +222,8 @@ void Daemon::enrich(Event& e) {
     if (line.rfind("0::", 0) == 0) e.cgroup_path = line.substr(3);
   e.container = container_for(e);
   e.cause = diagnose::to_json(diagnose::diagnose(e, *facts_));
+  std::lock_guard<std::mutex> lk(mu_);
+  if (causes_.size() < 65536) causes_[{e.pid, e.syscall_nr, static_cast<uint32_t>(e.err), e.cgroup_id}] = e.cause["id"];
 }
 
 void Daemon::on_record(const void* data, std::size_t size) {
@@ -154,7 +237,11 @@ void Daemon::on_record(const void* data, std::size_t size) {
   for (uint64_t a : e->kstack_addrs) frames.push_back(kallsyms_.symbolize(a));
   e->kstack = strip_tracer_frames(frames);
   enrich(*e);
-  store_.add(std::move(*e));
+  uint64_t id = store_.add(*e);
+  if (journal_) {
+    e->id = id;
+    journal_->append(to_json(*e));
+  }
 }
 
 void Daemon::run(std::optional<std::chrono::steady_clock::time_point> deadline) {
@@ -171,7 +258,13 @@ void Daemon::run(std::optional<std::chrono::steady_clock::time_point> deadline) 
   ev.data.fd = gate_->ring_epoll_fd();
   epoll_ctl(ep, EPOLL_CTL_ADD, gate_->ring_epoll_fd(), &ev);
   bool stop = false;
+  auto next_maintenance = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (!stop) {
+    persist(std::chrono::steady_clock::now());
+    if (std::chrono::steady_clock::now() >= next_maintenance) {
+      retire_exited_counters();
+      next_maintenance = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    }
     int timeout = 200;
     if (deadline) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
@@ -194,6 +287,11 @@ void Daemon::run(std::optional<std::chrono::steady_clock::time_point> deadline) 
   }
   gate_->consume();  // what the kernel produced before we stopped still counts
   close(ep);
+  if (journal_) {
+    next_aggregate_ = {};
+    persist(std::chrono::steady_clock::now());
+    if (auto r = journal_->flush(); !r) spdlog::warn("journal: final flush failed: {}", r.error().message);
+  }
 }
 
 nlohmann::json Daemon::origins_json() const {
@@ -230,21 +328,74 @@ nlohmann::json Daemon::status_json() const {
                 {"attach_ms", gate_->attach_time().count() / 1000.0}}},
       {"errnos", errnos},
       {"uptime_s", std::chrono::duration<double>(now - started_).count()},
+      {"degraded", journal_ && journal_->degraded()},
+      {"journal", journal_ ? journal_->status() : nlohmann::json()},
       {"tracing_s", std::chrono::duration<double>(now - tracing_since_).count()},
       {"counters",
        {{"failures_counted", counted},
-        {"events_received", records_},
-        {"events_malformed", malformed_},
+        {"events_received", records_.load()},
+        {"events_malformed", malformed_.load()},
         {"events_stored", store_.size()},
         {"losses", losses}}},
   };
 }
 
 std::vector<TopRow> Daemon::top() const {
-  auto rows = top_rows(gate_->read_counts());
-  for (auto& r : rows)
+  std::vector<TopRow> out;
+  for (auto& c : top_with_causes()) out.push_back(std::move(c.row));
+  return out;
+}
+
+std::vector<Daemon::CausedRow> Daemon::top_with_causes() const {
+  auto counts = gate_->read_counts();
+  std::lock_guard<std::mutex> lk(mu_);
+  for (const auto& [k, c] : retired_) counts.push_back(c);
+  std::vector<CausedRow> out;
+  for (auto& r : top_rows(counts)) {
     if (auto it = containers_.find(r.cgroup_id); it != containers_.end()) r.container = it->second.container;
-  return rows;
+    CausedRow cr;
+    auto nr = syscall_number(r.syscall);
+    auto err = errno_number(r.errno_name);
+    auto it = causes_.find({r.pid, nr.value_or(0), static_cast<uint32_t>(err.value_or(0)), r.cgroup_id});
+    cr.cause = it != causes_.end() ? it->second : "unknown";
+    cr.row = std::move(r);
+    out.push_back(std::move(cr));
+  }
+  return out;
+}
+
+std::size_t Daemon::retire_exited_counters() {
+  std::size_t n = 0;
+  std::vector<enospcd_count_key> dead;
+  for (const auto& c : gate_->read_counts()) {
+    if (kill(static_cast<pid_t>(c.key.tgid), 0) == 0 || errno != ESRCH) continue;
+    std::lock_guard<std::mutex> lk(mu_);
+    auto key = std::make_tuple(c.key.tgid, c.key.syscall_nr, c.key.err, c.key.cgroup_id);
+    auto& slot = retired_[key];
+    if (slot.val.count == 0) {
+      slot = c;
+    } else {
+      slot.val.count += c.val.count;
+      slot.val.suppressed += c.val.suppressed;
+    }
+    dead.push_back(c.key);
+  }
+  for (const auto& k : dead)
+    if (gate_->delete_count(k)) n++;
+  // Bound the user-space side too: beyond 65536 retired keys, fold the oldest pids into pid 0 per
+  // (syscall, errno, cgroup), which keeps totals exact and drops only the attribution to a long-gone pid.
+  std::lock_guard<std::mutex> lk(mu_);
+  while (retired_.size() > 65536) {
+    auto it = retired_.begin();
+    CountEntry c = it->second;
+    retired_.erase(it);
+    c.key.tgid = 0;
+    std::strncpy(c.val.comm, "(exited)", sizeof(c.val.comm));
+    auto& slot = retired_[{0, c.key.syscall_nr, c.key.err, c.key.cgroup_id}];
+    if (slot.val.count == 0) slot = c;
+    else slot.val.count += c.val.count;
+  }
+  return n;
 }
 
 nlohmann::json Daemon::diagnosis_json() const {

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <mutex>
+#include <tuple>
 #include <memory>
 #include <string>
 
@@ -18,8 +20,14 @@
 #include "report/report.h"
 #include "diagnose/diagnose.h"
 #include "store/event_store.h"
+#include "store/journal.h"
 
 namespace enospcd {
+
+namespace api {
+class Server;
+}
+class DaemonBackend;
 
 class Daemon {
  public:
@@ -28,6 +36,10 @@ class Daemon {
 
   // Probes, loads and attaches. The error is one sentence for the operator.
   Result<void> start();
+  // Opens the journal in --state-dir and restores the events and aggregates it holds (daemon mode).
+  Result<void> open_journal();
+  // Starts the query API on the Unix socket (daemon mode). The error is one sentence for the operator.
+  Result<void> serve();
   // Runs until the deadline (when set) or a termination signal; signals must be blocked by the caller.
   void run(std::optional<std::chrono::steady_clock::time_point> deadline);
 
@@ -36,13 +48,22 @@ class Daemon {
   nlohmann::json diagnosis_json() const;
   bool gate_only() const { return !origins_ || origins_->live_count() == 0; }
   std::vector<TopRow> top() const;
+  struct CausedRow {
+    TopRow row;
+    std::string cause;  // of the latest event with this counter key; "unknown" when none was seen
+  };
+  std::vector<CausedRow> top_with_causes() const;
+  // Folds the kernel counters of exited processes into user space and deletes them from the map, so the
+  // map stays bounded while every count stays exact. Returns the number of keys retired.
+  std::size_t retire_exited_counters();
   nlohmann::json report_json() const;
   std::string report_text() const;
   EventStore& store() { return store_; }
-  uint64_t records_received() const { return records_; }
+  uint64_t records_received() const { return records_.load(); }
 
  private:
   void on_record(const void* data, std::size_t size);
+  void persist(std::chrono::steady_clock::time_point now);
   void enrich(Event& e);
   nlohmann::json container_for(const Event& e);
 
@@ -55,7 +76,15 @@ class Daemon {
   int64_t realtime_offset_ns_ = 0;
   std::chrono::steady_clock::time_point started_;
   std::chrono::steady_clock::time_point tracing_since_;
-  uint64_t records_ = 0, malformed_ = 0;
+  std::atomic<uint64_t> records_{0}, malformed_{0};
+  // Guards containers_, causes_ and retired_ (the tracing thread writes, API threads read).
+  mutable std::mutex mu_;
+  std::map<std::tuple<uint32_t, uint32_t, uint32_t, uint64_t>, std::string> causes_;  // counter key -> cause
+  std::map<std::tuple<uint32_t, uint32_t, uint32_t, uint64_t>, CountEntry> retired_;  // exited processes
+  std::unique_ptr<Journal> journal_;
+  std::chrono::steady_clock::time_point next_aggregate_;
+  std::unique_ptr<DaemonBackend> backend_;
+  std::unique_ptr<api::Server> api_;
   std::vector<std::string> origin_names_;
   int signal_fd_ = -1;
   std::unique_ptr<diagnose::HostFacts> facts_;

@@ -26,6 +26,13 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
 
   enospcd::Daemon daemon(opts);
+  // Configuration that can fail (state directory) is checked before any BPF program is loaded.
+  if (!opts.once) {
+    if (auto r = daemon.open_journal(); !r) {
+      std::fprintf(stderr, "enospcd: %s\n", r.error().message.c_str());
+      return 1;
+    }
+  }
   if (auto r = daemon.start(); !r) {
     std::fprintf(stderr, "enospcd: %s\n", r.error().message.c_str());
     return 1;
@@ -37,6 +44,10 @@ int main(int argc, char** argv) {
     else
       std::cout << daemon.report_text() << std::flush;
     return 0;
+  }
+  if (auto r = daemon.serve(); !r) {
+    std::fprintf(stderr, "enospcd: %s\n", r.error().message.c_str());
+    return 1;
   }
   daemon.run(std::nullopt);
   return 0;

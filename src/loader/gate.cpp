@@ -238,6 +238,10 @@ std::vector<CountEntry> GateTracer::read_counts() const {
   return out;
 }
 
+bool GateTracer::delete_count(const enospcd_count_key& key) {
+  return bpf_map_delete_elem(bpf_map__fd(skel_->maps.counts), &key) == 0;
+}
+
 std::array<uint64_t, ENOSPCD_LOSS_MAX> GateTracer::read_losses() const {
   std::array<uint64_t, ENOSPCD_LOSS_MAX> out{};
   int ncpu = libbpf_num_possible_cpus();

@@ -67,6 +67,7 @@ class GateTracer {
   int consume();                // drain without waiting
 
   std::vector<CountEntry> read_counts() const;
+  bool delete_count(const enospcd_count_key& key);
   std::array<uint64_t, ENOSPCD_LOSS_MAX> read_losses() const;
 
   int chains_fd() const;

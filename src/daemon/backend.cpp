@@ -1,0 +1,151 @@
+#include "daemon/backend.h"
+
+#include <map>
+#include <set>
+#include <sstream>
+#include <tuple>
+
+#include "context/doctor.h"
+
+namespace enospcd {
+
+EventFilter to_filter(const api::EventQuery& q) {
+  EventFilter f;
+  f.since_ns = q.since_ns;
+  f.until_ns = q.until_ns;
+  f.pid = q.pid;
+  f.comm = q.comm;
+  f.container = q.container;
+  f.syscall = q.syscall;
+  f.cause = q.cause;
+  f.limit = q.limit;
+  return f;
+}
+
+std::string prom_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
+nlohmann::json DaemonBackend::status() { return d_.status_json(); }
+
+nlohmann::json DaemonBackend::events(const api::EventQuery& q) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& e : d_.store().query(to_filter(q))) out.push_back(to_json(e));
+  return {{"events", out}};
+}
+
+std::optional<nlohmann::json> DaemonBackend::event(uint64_t id) {
+  auto e = d_.store().get(id);
+  if (!e) return std::nullopt;
+  return to_json(*e);
+}
+
+nlohmann::json DaemonBackend::top(const api::EventQuery& q) {
+  auto rows = d_.top();
+  std::vector<TopRow> kept;
+  for (const auto& r : rows) {
+    if (q.pid && r.pid != *q.pid) continue;
+    if (q.comm && r.comm != *q.comm) continue;
+    if (q.syscall && r.syscall != *q.syscall) continue;
+    if (q.container) {
+      if (!r.container.is_object()) continue;
+      std::string id = r.container.value("id", ""), name = r.container.value("name", "");
+      if (id != *q.container && name != *q.container && !(q.container->size() >= 12 && id.rfind(*q.container, 0) == 0))
+        continue;
+    }
+    kept.push_back(r);
+    if (kept.size() >= q.limit) break;
+  }
+  return {{"top", top_json(kept)}};
+}
+
+nlohmann::json DaemonBackend::diagnosis() { return d_.diagnosis_json(); }
+
+std::optional<nlohmann::json> DaemonBackend::doctor() {
+  context::DoctorOptions o;
+  return context::doctor_json(o);
+}
+
+std::string DaemonBackend::metrics() {
+  std::ostringstream m;
+  auto st = d_.status_json();
+  m << "# HELP enospcd_build_info Version, kernel and gate attach mode of the running daemon.\n"
+    << "# TYPE enospcd_build_info gauge\n"
+    << "enospcd_build_info{version=\"" << prom_escape(st["version"]) << "\",kernel=\"" << prom_escape(st["kernel"])
+    << "\",gate=\"" << prom_escape(st["gate"]["mode"]) << "\"} 1\n";
+
+  // Exact in-kernel counts, folded to bounded labels: never a pid, containers capped.
+  std::map<std::tuple<std::string, std::string, std::string, std::string>, uint64_t> failures;
+  std::set<std::string> containers;
+  for (const auto& r : d_.top_with_causes()) {
+    std::string container = r.row.container.is_object() ? r.row.container.value("id", "") : "";
+    if (!container.empty() && !containers.count(container)) {
+      if (containers.size() >= 200) container = "other";
+      else containers.insert(container);
+    }
+    failures[{r.row.syscall, r.row.errno_name, r.cause, container}] += r.row.count;
+  }
+  m << "# HELP enospcd_failures_total Syscalls that failed with a watched errno, counted exactly in the kernel.\n"
+    << "# TYPE enospcd_failures_total counter\n";
+  for (const auto& [k, v] : failures)
+    m << "enospcd_failures_total{syscall=\"" << prom_escape(std::get<0>(k)) << "\",errno=\"" << prom_escape(std::get<1>(k))
+      << "\",cause=\"" << prom_escape(std::get<2>(k)) << "\",container=\"" << prom_escape(std::get<3>(k)) << "\"} " << v
+      << "\n";
+
+  m << "# HELP enospcd_events_lost_total Failures whose detailed event did not reach user space, by reason (counts stay exact).\n"
+    << "# TYPE enospcd_events_lost_total counter\n";
+  for (auto& [k, v] : st["counters"]["losses"].items())
+    m << "enospcd_events_lost_total{reason=\"" << prom_escape(k) << "\"} " << v.get<uint64_t>() << "\n";
+  m << "# HELP enospcd_events_received_total Event records read from the ring buffer.\n"
+    << "# TYPE enospcd_events_received_total counter\n"
+    << "enospcd_events_received_total " << st["counters"]["events_received"].get<uint64_t>() << "\n";
+  m << "# HELP enospcd_events_stored Events held in memory.\n# TYPE enospcd_events_stored gauge\n"
+    << "enospcd_events_stored " << st["counters"]["events_stored"].get<uint64_t>() << "\n";
+
+  std::map<std::string, int> modes = {{"fexit", 0}, {"kretprobe", 0}, {"unavailable", 0}};
+  for (const auto& o : st["origins"]) modes[o["mode"].get<std::string>()]++;
+  m << "# HELP enospcd_origin_probes Origin functions by attach mode.\n# TYPE enospcd_origin_probes gauge\n";
+  for (const auto& [mode, n] : modes) m << "enospcd_origin_probes{mode=\"" << mode << "\"} " << n << "\n";
+  bool degraded = st.value("degraded", false);
+  m << "# HELP enospcd_degraded 1 when the daemon runs degraded (e.g. its journal cannot be written).\n"
+    << "# TYPE enospcd_degraded gauge\nenospcd_degraded " << (degraded ? 1 : 0) << "\n";
+  m << "# HELP enospcd_uptime_seconds Seconds since the daemon started.\n# TYPE enospcd_uptime_seconds gauge\n"
+    << "enospcd_uptime_seconds " << st["uptime_s"].get<double>() << "\n";
+  return m.str();
+}
+
+namespace {
+class StoreSubscription : public api::Subscription {
+ public:
+  StoreSubscription(EventStore& s, uint64_t token) : s_(s), token_(token) {}
+  ~StoreSubscription() override { s_.unsubscribe(token_); }
+
+ private:
+  EventStore& s_;
+  uint64_t token_;
+};
+}  // namespace
+
+std::unique_ptr<api::Subscription> DaemonBackend::subscribe(const api::EventQuery& q,
+                                                            std::function<void(const nlohmann::json&)> on_event) {
+  EventFilter f = to_filter(q);
+  f.limit = SIZE_MAX;
+  uint64_t token = d_.store().subscribe([f, cb = std::move(on_event)](const Event& e) {
+    if (f.matches(e)) cb(to_json(e));
+  });
+  return std::make_unique<StoreSubscription>(d_.store(), token);
+}
+
+Result<void> DaemonBackend::reset() {
+  d_.store().clear();
+  return {};
+}
+
+}  // namespace enospcd
