@@ -17,6 +17,7 @@
 #include "context/container.h"
 #include "api/server.h"
 #include "daemon/backend.h"
+#include "daemon/logging.h"
 
 namespace enospcd {
 namespace {
@@ -249,6 +250,7 @@ void Daemon::run(std::optional<std::chrono::steady_clock::time_point> deadline) 
   sigemptyset(&mask);
   sigaddset(&mask, SIGINT);
   sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGHUP);
   if (signal_fd_ < 0) signal_fd_ = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   int ep = epoll_create1(EPOLL_CLOEXEC);
   epoll_event ev{};
@@ -277,6 +279,10 @@ void Daemon::run(std::optional<std::chrono::steady_clock::time_point> deadline) 
       if (out[i].data.fd == signal_fd_) {
         signalfd_siginfo si{};
         while (read(signal_fd_, &si, sizeof(si)) == sizeof(si)) {
+          if (si.ssi_signo == SIGHUP) {
+            reopen_logs();
+            continue;
+          }
           spdlog::info("received {}, stopping", strsignal(static_cast<int>(si.ssi_signo)));
           stop = true;
         }

@@ -1,6 +1,7 @@
 #include "daemon/logging.h"
 
 #include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -24,8 +25,36 @@ class JsonMessageFlag : public spdlog::custom_flag_formatter {
 
 }  // namespace
 
-void setup_logging(LogFormat format, int verbosity) {
-  auto logger = spdlog::stderr_color_mt("enospcd");
+namespace {
+LogFormat g_format = LogFormat::Text;
+int g_verbosity = 0;
+std::string g_file;
+
+std::shared_ptr<spdlog::logger> make_logger() {
+  std::shared_ptr<spdlog::logger> logger;
+  if (g_file.empty())
+    logger = std::make_shared<spdlog::logger>("enospcd", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+  else
+    logger = std::make_shared<spdlog::logger>("enospcd", std::make_shared<spdlog::sinks::basic_file_sink_mt>(g_file));
+  return logger;
+}
+}  // namespace
+
+void reopen_logs() {
+  if (g_file.empty()) return;
+  try {
+    setup_logging(g_format, g_verbosity, g_file);
+    spdlog::info("reopened log file {}", g_file);
+  } catch (const spdlog::spdlog_ex& e) {
+    spdlog::warn("cannot reopen log file {}: {}", g_file, e.what());
+  }
+}
+
+void setup_logging(LogFormat format, int verbosity, const std::string& log_file) {
+  g_format = format;
+  g_verbosity = verbosity;
+  g_file = log_file;
+  auto logger = make_logger();
   spdlog::set_default_logger(logger);
   if (format == LogFormat::Json) {
     auto f = std::make_unique<spdlog::pattern_formatter>();

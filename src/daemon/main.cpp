@@ -16,13 +16,19 @@ int main(int argc, char** argv) {
     return parsed.exit_code;
   }
   const auto& opts = *parsed.options;
-  enospcd::setup_logging(opts.log_format, opts.verbosity);
+  try {
+    enospcd::setup_logging(opts.log_format, opts.verbosity, opts.log_file);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "enospcd: cannot open log file %s: %s\n", opts.log_file.c_str(), e.what());
+    return 2;
+  }
 
   // Termination signals are taken through a signalfd by the run loop; block them before any thread starts.
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGINT);
   sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
 
   enospcd::Daemon daemon(opts);

@@ -49,6 +49,7 @@ ParseOutcome parse_daemon_options(int argc, const char* const* argv) {
       ->check(CLI::Range(0, 100000));
   app.add_flag("-v,--verbose", o.verbosity, "More logging; -v also shows libbpf's own messages");
   app.add_option("--log-format", log_format, "Log format: text or json")->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--log-file", o.log_file, "Log to this file instead of stderr (reopened on SIGHUP)");
   app.add_option("--socket", o.socket_path, "Unix socket the query API listens on");
   app.add_option("--group", o.group, "Group allowed to query the socket (default enospc, if it exists)");
   app.add_option("--state-dir", o.state_dir, "Directory of the event journal");

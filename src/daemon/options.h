@@ -25,6 +25,7 @@ struct DaemonOptions {
   std::size_t report_events = 20;
   int verbosity = 0;
   LogFormat log_format = LogFormat::Text;
+  std::string log_file;  // empty: stderr
   std::string socket_path = "/run/enospcd/enospcd.sock";
   std::string group = "enospc";
   std::string state_dir = "/var/lib/enospcd";
