@@ -89,29 +89,34 @@ Result<void> Daemon::open_journal() {
 }
 
 void Daemon::persist(std::chrono::steady_clock::time_point now) {
-  if (!journal_) return;
-  if (now >= next_aggregate_) {
-    // Exact counters (live and retired) so that a restart keeps the totals it already reported.
-    nlohmann::json counters = nlohmann::json::array();
-    auto counts = gate_->read_counts();
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      for (const auto& [k, c] : retired_) counts.push_back(c);
-    }
-    std::map<std::tuple<uint32_t, uint32_t, uint32_t, uint64_t>, CountEntry> merged;
-    for (const auto& c : counts) {
-      auto& m = merged[{c.key.tgid, c.key.syscall_nr, c.key.err, c.key.cgroup_id}];
-      if (m.val.count == 0) m = c;
-      else m.val.count += c.val.count, m.val.suppressed += c.val.suppressed;
-    }
-    for (const auto& [k, c] : merged)
-      counters.push_back({{"pid", c.key.tgid}, {"syscall_nr", c.key.syscall_nr}, {"err", c.key.err},
-                          {"cgroup_id", c.key.cgroup_id}, {"count", c.val.count}, {"suppressed", c.val.suppressed},
-                          {"comm", fixed_string(c.val.comm)}});
-    journal_->append_aggregate({{"counters", counters}});
-    next_aggregate_ = now + std::chrono::seconds(1);
+  if (!journal_ || now < next_aggregate_) return;
+  // Once a second: the exact counters (live and retired) together with the pending events, in one flush,
+  // so a restart keeps every event and total it had reported more than a second before.
+  nlohmann::json counters = nlohmann::json::array();
+  auto counts = gate_->read_counts();
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (const auto& [k, c] : retired_) counts.push_back(c);
   }
-  journal_->maybe_flush(now);
+  std::map<std::tuple<uint32_t, uint32_t, uint32_t, uint64_t>, CountEntry> merged;
+  for (const auto& c : counts) {
+    auto& m = merged[{c.key.tgid, c.key.syscall_nr, c.key.err, c.key.cgroup_id}];
+    if (m.val.count == 0) {
+      m = c;
+    } else {
+      m.val.count += c.val.count;
+      m.val.suppressed += c.val.suppressed;
+    }
+  }
+  for (const auto& [k, c] : merged)
+    counters.push_back({{"pid", c.key.tgid}, {"syscall_nr", c.key.syscall_nr}, {"err", c.key.err},
+                        {"cgroup_id", c.key.cgroup_id}, {"count", c.val.count}, {"suppressed", c.val.suppressed},
+                        {"comm", fixed_string(c.val.comm)}});
+  nlohmann::json snapshot = nlohmann::json::object();
+  snapshot["counters"] = std::move(counters);
+  journal_->append_aggregate(snapshot);
+  journal_->flush();  // failures put the journal in degraded mode with its own backoff and one log line
+  next_aggregate_ = now + std::chrono::seconds(1);
 }
 
 Result<void> Daemon::serve() {
@@ -296,7 +301,6 @@ void Daemon::run(std::optional<std::chrono::steady_clock::time_point> deadline) 
   if (journal_) {
     next_aggregate_ = {};
     persist(std::chrono::steady_clock::now());
-    if (auto r = journal_->flush(); !r) spdlog::warn("journal: final flush failed: {}", r.error().message);
   }
 }
 

@@ -1,0 +1,328 @@
+// The daemon as an operator runs it: real failures, queried over the Unix socket with curl and enospcctl,
+// surviving kill -9, storms, and its own full disk.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "support/live.h"
+
+namespace enospcd::testing {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+struct RunningDaemon {
+  TempDir dir;
+  std::string sock, state;
+  std::unique_ptr<DaemonProcess> proc;
+
+  explicit RunningDaemon(std::vector<std::string> extra = {}, std::string state_dir = "") {
+    sock = dir.path() + "/run/enospcd.sock";
+    state = state_dir.empty() ? dir.path() + "/state" : state_dir;
+    start(std::move(extra));
+  }
+  void start(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {daemon_binary(), "--socket", sock, "--state-dir", state, "--no-origins"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    proc = std::make_unique<DaemonProcess>(args);
+  }
+  bool ready() {
+    if (!proc->wait_ready()) return false;
+    for (int i = 0; i < 100; i++) {  // the socket comes up right after tracing starts
+      if (access(sock.c_str(), F_OK) == 0) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+  json get(const std::string& path) {
+    auto r = run({"curl", "-sS", "--max-time", "10", "--unix-socket", sock, "http://localhost" + path});
+    try {
+      return json::parse(r.out);
+    } catch (const std::exception&) {
+      ADD_FAILURE() << "GET " << path << " did not return JSON: " << r.out;
+      return json::object();
+    }
+  }
+  std::string get_text(const std::string& path) {
+    return run({"curl", "-sS", "--max-time", "10", "--unix-socket", sock, "http://localhost" + path}).out;
+  }
+};
+
+// Fails `n` touches on a fresh tmpfs with nr_inodes=`inodes`; returns the failing paths.
+std::set<std::string> touch_until_full(const TmpfsMount& mnt, int inodes, int n) {
+  std::set<std::string> failed;
+  for (int i = 1; i <= inodes - 1 + n; i++) {
+    std::string p = mnt.path() + "/f" + std::to_string(i);
+    if (run({"touch", p}).exit_code != 0) failed.insert(p);
+  }
+  return failed;
+}
+
+uint64_t top_count_for(const json& top, const std::set<uint32_t>& pids) {
+  uint64_t n = 0;
+  for (const auto& r : top.value("top", json::array()))
+    if (pids.count(r["pid"].get<uint32_t>())) n += r["count"].get<uint64_t>();
+  return n;
+}
+
+TEST(DaemonLive, ApiServesLiveFailuresWithExactCounts) {
+  ENOSPCD_REQUIRE_ROOT();
+  TmpfsMount mnt("nr_inodes=16");
+  ASSERT_TRUE(mnt.ok());
+  RunningDaemon d;
+  ASSERT_TRUE(d.ready()) << d.proc->stderr_text();
+  auto failed = touch_until_full(mnt, 16, 15);
+  ASSERT_EQ(failed.size(), 15u);
+  std::this_thread::sleep_for(300ms);
+
+  json ev = d.get("/v1/events?comm=touch&limit=1000");
+  std::set<std::string> paths;
+  std::set<uint32_t> pids;
+  for (const auto& e : ev["events"])
+    if (failed.count(e["path"])) {
+      paths.insert(e["path"]);
+      pids.insert(e["pid"].get<uint32_t>());
+      EXPECT_EQ(e["cause"]["id"], "tmpfs_inodes");
+      EXPECT_NE(e["cause"]["summary"].get<std::string>().find("16 inodes"), std::string::npos) << e["cause"];
+    }
+  EXPECT_EQ(paths, failed);
+  EXPECT_EQ(top_count_for(d.get("/v1/top?comm=touch&limit=10000"), pids), 15u);
+
+  json one = d.get("/v1/events/" + std::to_string(ev["events"][0]["id"].get<uint64_t>()));
+  EXPECT_EQ(one["id"], ev["events"][0]["id"]);
+
+  json diag = d.get("/v1/diagnosis");
+  bool found = false;
+  for (const auto& c : diag["causes"])
+    if (c["cause"] == "tmpfs_inodes") {
+      found = true;
+      EXPECT_GE(c["count"].get<int>(), 15);
+    }
+  EXPECT_TRUE(found) << diag.dump();
+
+  std::string metrics = d.get_text("/metrics");
+  EXPECT_NE(metrics.find("enospcd_failures_total{syscall=\"openat\",errno=\"ENOSPC\",cause=\"tmpfs_inodes\""),
+            std::string::npos)
+      << metrics;
+  EXPECT_EQ(metrics.find("pid="), std::string::npos);
+
+  auto ctl = run({ctl_binary(), "--socket", d.sock, "events", "--comm", "touch"});
+  EXPECT_EQ(ctl.exit_code, 0) << ctl.out;
+  EXPECT_NE(ctl.out.find(*failed.begin()), std::string::npos) << ctl.out;
+  auto ctl_json = run({ctl_binary(), "--socket", d.sock, "-o", "json", "status"});
+  EXPECT_EQ(json::parse(ctl_json.out)["gate"]["mode"], "tp_btf");
+  EXPECT_EQ(d.proc->stop(SIGTERM, 1000ms), 0);
+  EXPECT_NE(access(d.sock.c_str(), F_OK), 0) << "socket left behind";
+}
+
+TEST(DaemonLive, WatchPrintsFailuresAsTheyHappen) {
+  ENOSPCD_REQUIRE_ROOT();
+  TmpfsMount mnt("nr_inodes=2");
+  ASSERT_TRUE(mnt.ok());
+  RunningDaemon d;
+  ASSERT_TRUE(d.ready()) << d.proc->stderr_text();
+  DaemonProcess watch({ctl_binary(), "--socket", d.sock, "watch"});
+  std::this_thread::sleep_for(500ms);
+  run({"touch", mnt.path() + "/first"});
+  for (int i = 0; i < 3; i++) {
+    std::string p = mnt.path() + "/late" + std::to_string(i);
+    EXPECT_NE(run({"touch", p}).exit_code, 0);
+    bool seen = false;
+    for (int t = 0; t < 100 && !seen; t++) {
+      std::this_thread::sleep_for(20ms);
+      seen = watch.stdout_text().find(p) != std::string::npos;
+    }
+    EXPECT_TRUE(seen) << "watch did not print " << p << " within 2 s:\n" << watch.stdout_text();
+  }
+  watch.stop(SIGINT);
+}
+
+TEST(DaemonLive, KillNineAndRestartKeepsReportedEvents) {
+  ENOSPCD_REQUIRE_ROOT();
+  TmpfsMount mnt("nr_inodes=4");
+  ASSERT_TRUE(mnt.ok());
+  RunningDaemon d;
+  ASSERT_TRUE(d.ready()) << d.proc->stderr_text();
+  auto failed = touch_until_full(mnt, 4, 5);
+  ASSERT_EQ(failed.size(), 5u);
+  std::this_thread::sleep_for(300ms);
+  std::set<uint64_t> ids;
+  std::set<uint32_t> pids;
+  json fetched1 = d.get("/v1/events?comm=touch&limit=1000");
+  for (const auto& e : fetched1["events"])
+    if (failed.count(e["path"])) ids.insert(e["id"].get<uint64_t>()), pids.insert(e["pid"].get<uint32_t>());
+  ASSERT_EQ(ids.size(), 5u);
+  std::this_thread::sleep_for(1500ms);  // the journal flushes at least once a second
+  d.proc->stop(SIGKILL);
+
+  d.start();
+  ASSERT_TRUE(d.ready()) << d.proc->stderr_text();
+  std::set<uint64_t> after;
+  json fetched2 = d.get("/v1/events?comm=touch&limit=1000");
+  for (const auto& e : fetched2["events"]) after.insert(e["id"].get<uint64_t>());
+  for (uint64_t id : ids) EXPECT_TRUE(after.count(id)) << "event " << id << " lost across kill -9";
+  EXPECT_EQ(top_count_for(d.get("/v1/top?limit=10000"), pids), 5u) << "counts lost across kill -9";
+  // New events get ids above the restored ones.
+  run({"touch", mnt.path() + "/again"});
+  std::this_thread::sleep_for(300ms);
+  json latest_all = d.get("/v1/events?limit=1");
+  json latest = latest_all["events"];
+  ASSERT_EQ(latest.size(), 1u);
+  EXPECT_GT(latest[0]["id"].get<uint64_t>(), *ids.rbegin());
+}
+
+// A runaway process: exact counts in the kernel, a bounded event rate, every suppressed event counted,
+// and another process's failure still reported during the storm.
+TEST(DaemonLive, StormCountsExactlyAndRateLimitsEvents) {
+  ENOSPCD_REQUIRE_ROOT();
+  TmpfsMount mnt("nr_inodes=2");
+  ASSERT_TRUE(mnt.ok());
+  RunningDaemon d({"--rate-limit", "100", "--rate-burst", "100"});
+  ASSERT_TRUE(d.ready()) << d.proc->stderr_text();
+  run({"touch", mnt.path() + "/only"});
+  constexpr int kFailures = 200000;
+  std::string target = mnt.path() + "/storm";
+  auto t0 = std::chrono::steady_clock::now();
+  pid_t child = fork();
+  if (child == 0) {
+    int failures = 0;
+    for (int i = 0; i < kFailures; i++)
+      if (open(target.c_str(), O_CREAT | O_WRONLY, 0644) < 0 && errno == ENOSPC) failures++;
+    _exit(failures == kFailures ? 0 : 1);
+  }
+  std::this_thread::sleep_for(100ms);
+  std::string bystander = mnt.path() + "/bystander";
+  EXPECT_NE(run({"touch", bystander}).exit_code, 0);
+  int status = 0;
+  waitpid(child, &status, 0);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the storm did not fail every time";
+  std::this_thread::sleep_for(500ms);
+
+  json top = d.get("/v1/top?pid=" + std::to_string(child));
+  ASSERT_EQ(top["top"].size(), 1u) << top.dump();
+  EXPECT_EQ(top["top"][0]["count"], kFailures);
+  uint64_t suppressed = top["top"][0]["suppressed"].get<uint64_t>();
+  json events = d.get("/v1/events?pid=" + std::to_string(child) + "&limit=10000");
+  uint64_t emitted = events["events"].size();
+  EXPECT_EQ(emitted + suppressed, static_cast<uint64_t>(kFailures));
+  EXPECT_LE(emitted, static_cast<uint64_t>(100 + 100 * (secs + 1)));
+  EXPECT_GE(d.get("/v1/status")["counters"]["losses"]["rate_limited"].get<uint64_t>(), suppressed);
+  bool bystander_seen = false;
+  json fetched3 = d.get("/v1/events?comm=touch&limit=100");
+  for (const auto& e : fetched3["events"]) bystander_seen |= e["path"] == bystander;
+  EXPECT_TRUE(bystander_seen) << "a failure of another process during the storm was not reported";
+
+  // Daemon CPU for the storm, from /proc/<pid>/stat utime+stime.
+  std::ifstream st("/proc/" + std::to_string(d.proc->pid()) + "/stat");
+  std::string statline((std::istreambuf_iterator<char>(st)), std::istreambuf_iterator<char>());
+  auto rp = statline.rfind(')');
+  std::istringstream rest(statline.substr(rp + 2));
+  std::vector<std::string> f((std::istream_iterator<std::string>(rest)), std::istream_iterator<std::string>());
+  double cpu = (std::stod(f[11]) + std::stod(f[12])) / sysconf(_SC_CLK_TCK);
+  std::printf("storm: %d failures in %.2f s (%.0f/s), %llu events, %llu suppressed, daemon CPU %.3f s\n", kFailures,
+              secs, kFailures / secs, static_cast<unsigned long long>(emitted),
+              static_cast<unsigned long long>(suppressed), cpu);
+}
+
+// The journal's filesystem is full: the daemon keeps tracing and serving, says so, never traces its own
+// ENOSPC, and recovers by itself when space returns.
+TEST(DaemonLive, OwnFullDiskDegradesAndRecovers) {
+  ENOSPCD_REQUIRE_ROOT();
+  LoopExt4 state_fs(8);
+  ASSERT_TRUE(state_fs.ok());
+  std::string filler = state_fs.path() + "/filler";
+  // Big blocks first, then 1 KiB writes for what ext4 still hands out in small pieces.
+  sh("dd if=/dev/zero of=" + filler + " bs=1M count=64 2>/dev/null; dd if=/dev/zero of=" + filler +
+     "2 bs=1k 2>/dev/null; sync");
+  TmpfsMount mnt("nr_inodes=2");
+  ASSERT_TRUE(mnt.ok());
+  RunningDaemon d({}, state_fs.path() + "/state");
+  ASSERT_TRUE(d.ready()) << d.proc->stderr_text();
+  for (int i = 0; i < 5; i++) run({"touch", mnt.path() + "/x" + std::to_string(i)});
+  std::this_thread::sleep_for(1500ms);
+  json status = d.get("/v1/status");
+  ASSERT_TRUE(status.contains("degraded")) << d.proc->stderr_text();
+  EXPECT_TRUE(status["degraded"].get<bool>()) << status.dump();
+  EXPECT_NE(d.get_text("/metrics").find("enospcd_degraded 1"), std::string::npos);
+  EXPECT_GE(d.get("/v1/events?comm=touch")["events"].size(), 4u) << "not serving from memory";
+  json fetched4 = d.get("/v1/events?limit=10000");
+  for (const auto& e : fetched4["events"])
+    EXPECT_NE(e["pid"].get<int>(), d.proc->pid()) << "the daemon traced its own failure";
+  std::string log = d.proc->stderr_text();
+  size_t degraded_lines = 0;
+  for (size_t pos = 0; (pos = log.find("degraded", pos)) != std::string::npos; pos++) degraded_lines++;
+  EXPECT_LE(degraded_lines, 2u) << log;
+
+  unlink(filler.c_str());
+  unlink((filler + "2").c_str());
+  bool recovered = false;
+  for (int i = 0; i < 50 && !recovered; i++) {
+    std::this_thread::sleep_for(200ms);
+    recovered = !d.get("/v1/status")["degraded"].get<bool>();
+  }
+  EXPECT_TRUE(recovered) << "still degraded 10 s after space returned";
+  EXPECT_EQ(d.proc->stop(SIGTERM, 1000ms), 0);
+}
+
+TEST(DaemonLive, BadConfigurationIsOneClearErrorAndNoHalfStart) {
+  ENOSPCD_REQUIRE_ROOT();
+  TempDir dir;
+  struct Case {
+    std::vector<std::string> args;
+    const char* needle;
+  } cases[] = {
+      {{"--state-dir", "/proc/enospcd-cannot-exist"}, "/proc/enospcd-cannot-exist"},
+      {{"--rate-limit", "0"}, "rate-limit"},
+      {{"--errno", "ENOTREAL"}, "ENOTREAL"},
+      {{"--no-such-flag"}, "no-such-flag"},
+      {{"--metrics-listen", "10.1.2.3:9633"}, "loopback"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> argv = {daemon_binary(), "--socket", dir.path() + "/s.sock"};
+    if (c.args[0] != "--state-dir") argv.insert(argv.end(), {"--state-dir", dir.path() + "/state"});
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    auto r = run(argv);
+    EXPECT_NE(r.exit_code, 0) << c.args[0];
+    EXPECT_NE(r.out.find(c.needle), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("terminate called"), std::string::npos) << r.out;
+  }
+  // A second daemon on a live socket refuses to start.
+  RunningDaemon first;
+  ASSERT_TRUE(first.ready()) << first.proc->stderr_text();
+  auto second = run({daemon_binary(), "--socket", first.sock, "--state-dir", dir.path() + "/state2", "--no-origins"});
+  EXPECT_NE(second.exit_code, 0);
+  EXPECT_NE(second.out.find(first.sock), std::string::npos) << second.out;
+}
+
+TEST(DaemonLive, SighupReopensLogFile) {
+  ENOSPCD_REQUIRE_ROOT();
+  TempDir logs;
+  std::string log = logs.path() + "/enospcd.log";
+  RunningDaemon d({"--log-file", log});
+  // Readiness is logged to the file, not stderr: wait for the socket instead.
+  bool up = false;
+  for (int i = 0; i < 200 && !up; i++) std::this_thread::sleep_for(25ms), up = access(d.sock.c_str(), F_OK) == 0;
+  ASSERT_TRUE(up) << d.proc->stderr_text();
+  ASSERT_EQ(rename(log.c_str(), (log + ".1").c_str()), 0);
+  kill(d.proc->pid(), SIGHUP);
+  bool reopened = false;
+  for (int i = 0; i < 100 && !reopened; i++) {
+    std::this_thread::sleep_for(20ms);
+    std::ifstream in(log);
+    std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    reopened = s.find("reopened log file") != std::string::npos;
+  }
+  EXPECT_TRUE(reopened);
+  EXPECT_EQ(d.proc->stop(SIGTERM, 1000ms), 0);
+}
+
+}  // namespace
+}  // namespace enospcd::testing
