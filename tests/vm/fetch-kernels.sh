@@ -1,0 +1,336 @@
+#!/usr/bin/env bash
+# Download the Debian cloud kernels of the VM test matrix and cache their vmlinuz, config and the few
+# modules a scenario may need to insmod (the cloud kernels build in tmpfs, ext4, BTF, kprobes and ftrace, but
+# loop, overlay, xfs, btrfs, quota_v2 are modules), in a layout run-vm.sh reads:
+#
+#   CACHE_DIR/kernels/<name>/vmlinuz  config  release  package  version  features  format  .complete
+#                            modules/*.ko (decompressed)  modules/<module>.load (insmod order of the module and
+#                            its dependencies, dependencies first)  builtin.list (wanted modules built in)
+#   CACHE_DIR/apt/<suite>/   private apt state (sources.list, lists, archives): the host's apt is never touched
+#
+# Usage: fetch-kernels.sh [--kernel NAME]... [--refresh] [--quiet] [CACHE_DIR]
+#   NAME: 5.10 (bullseye), 6.1 (bookworm), 6.12 (bookworm-backports); default: all of them.
+#   --refresh  re-resolve the newest package even when a kernel is cached (otherwise a cached kernel needs no network)
+# Environment: ENOSPCD_VM_CACHE (default CACHE_DIR), ENOSPCD_VM_MIRROR (Debian mirror URI; default: the one the
+#   host's apt sources use for Debian), ENOSPCD_VM_KEYRING (default /usr/share/keyrings/debian-archive-keyring.gpg).
+# Prints one line per kernel: "<name> <uname -r> <path to vmlinuz>".
+# Exit codes: 0 ok, 2 usage, 75 mirror unreachable (no network: callers may skip), 1 any other failure.
+set -euo pipefail
+
+readonly EX_NONET=75
+prog=${0##*/}
+
+die() { echo "$prog: error: $*" >&2; exit 1; }
+die_nonet() { echo "$prog: error: $*" >&2; exit "$EX_NONET"; }
+say() { [[ $quiet == 1 ]] || echo "$prog: $*" >&2; }
+
+usage() {
+  sed -n '/^# Usage:/,/^# Exit codes/s/^# \{0,1\}//p' "$0" >&2
+  exit 2
+}
+
+# name -> Debian suite. The metapackage linux-image-cloud-amd64 of the suite points at the newest kernel ABI.
+declare -A suite_of=([5.10]=bullseye [6.1]=bookworm [6.12]=bookworm-backports)
+all_kernels=(5.10 6.1 6.12)
+# module:CONFIG option. Cached when the option is =m, listed in builtin.list when =y.
+optional_modules=(loop:BLK_DEV_LOOP ext4:EXT4_FS overlay:OVERLAY_FS xfs:XFS_FS btrfs:BTRFS_FS quota_v2:QFMT_V2 fuse:FUSE_FS)
+# Bumped when the layout of a cache entry changes: older entries are then fetched again.
+readonly cache_format=2
+
+default_cache_dir() {
+  if [[ -n ${ENOSPCD_VM_CACHE:-} ]]; then
+    echo "$ENOSPCD_VM_CACHE"
+  elif [[ -n ${XDG_CACHE_HOME:-} ]]; then
+    echo "$XDG_CACHE_HOME/enospcd-vm"
+  elif [[ -w /var/cache ]]; then
+    echo /var/cache/enospcd-vm
+  else
+    echo "${HOME:?}/.cache/enospcd-vm"
+  fi
+}
+
+kernels=()
+refresh=0
+quiet=0
+cache_dir=
+while (($#)); do
+  case $1 in
+    --kernel) (($# >= 2)) || usage; kernels+=("$2"); shift 2 ;;
+    --kernel=*) kernels+=("${1#*=}"); shift ;;
+    --refresh) refresh=1; shift ;;
+    --quiet|-q) quiet=1; shift ;;
+    -h|--help) usage ;;
+    -*) echo "$prog: unknown option $1" >&2; usage ;;
+    *) [[ -z $cache_dir ]] || usage; cache_dir=$1; shift ;;
+  esac
+done
+((${#kernels[@]})) || kernels=("${all_kernels[@]}")
+for k in "${kernels[@]}"; do
+  [[ -n ${suite_of[$k]:-} ]] || die "unknown kernel '$k' (known: ${all_kernels[*]})"
+done
+cache_dir=${cache_dir:-$(default_cache_dir)}
+
+for tool in apt-get apt-cache dpkg-deb flock sha256sum; do
+  command -v "$tool" >/dev/null || die "'$tool' not found (this script needs a Debian-like host)"
+done
+
+keyring=${ENOSPCD_VM_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}
+
+# The Debian mirror the host already uses (deb822 .sources stanzas or one-line .list entries), so that a host that
+# can only reach a local mirror keeps working. Security and backports URIs are skipped: we need the main archive.
+detect_mirror() {
+  if [[ -n ${ENOSPCD_VM_MIRROR:-} ]]; then
+    echo "${ENOSPCD_VM_MIRROR%/}"
+    return
+  fi
+  local f uri=
+  shopt -s nullglob
+  for f in /etc/apt/sources.list.d/*.sources; do
+    uri=$(awk '
+      BEGIN { RS = ""; FS = "\n" }
+      {
+        uris = ""; suites = ""; types = ""
+        for (i = 1; i <= NF; i++) {
+          if ($i ~ /^URIs:/) { uris = $i; sub(/^URIs:[ \t]*/, "", uris) }
+          if ($i ~ /^Suites:/) { suites = " " $i " " }
+          if ($i ~ /^Types:/) { types = " " $i " " }
+        }
+        if (types ~ / deb / && suites ~ /[ \t](bookworm|bullseye|trixie)[ \t]/) { split(uris, u, /[ \t]+/); print u[1]; exit }
+      }' "$f")
+    [[ -z $uri ]] || break
+  done
+  if [[ -z $uri ]]; then
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+      [[ -r $f ]] || continue
+      uri=$(awk '$1 == "deb" { i = 2; if ($2 ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
+                               if ($(i + 1) ~ /^(bookworm|bullseye|trixie)$/) { print $i; exit } }' "$f")
+      [[ -z $uri ]] || break
+    done
+  fi
+  shopt -u nullglob
+  echo "${uri:-http://deb.debian.org/debian}" | sed 's:/*$::'
+}
+
+# Private apt state per suite: one suite per state dir keeps "the candidate of linux-image-cloud-amd64" unambiguous.
+apt_opts=()
+setup_apt() {
+  local suite=$1 d=$cache_dir/apt/$1
+  mkdir -p "$d/lists/partial" "$d/archives/partial" "$d/state"
+  : >"$d/state/status"
+  # Host hooks (e.g. AppStream's refresh after "update") are about the host's apt state, not this private one.
+  printf '#clear APT::Update::Post-Invoke-Success;\n#clear APT::Update::Post-Invoke;\n' >"$d/apt.conf"
+  printf 'deb [arch=amd64 signed-by=%s] %s %s main\n' "$keyring" "$mirror" "$suite" >"$d/sources.list"
+  apt_opts=(
+    -c "$d/apt.conf"
+    -o "Dir::Etc::SourceList=$d/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts=/dev/null
+    -o "Dir::State=$d/state" -o "Dir::State::Lists=$d/lists" -o "Dir::State::status=$d/state/status"
+    -o "Dir::Cache=$d" -o "Dir::Cache::Archives=$d/archives"
+    -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=
+    -o APT::Architecture=amd64 -o Acquire::Languages=none
+    -o "APT::Sandbox::User=$(id -un)" -o Acquire::Retries=2 -o Acquire::http::Timeout=30
+  )
+}
+
+declare -A updated=()
+update_suite() {
+  local suite=$1 log
+  [[ -z ${updated[$suite]:-} ]] || return 0
+  say "updating package lists of $suite from $mirror"
+  log=$(apt-get "${apt_opts[@]}" -q update 2>&1) || true
+  # apt-get update exits 0 on some fetch failures: judge by the index files it left behind.
+  if ! compgen -G "$cache_dir/apt/$suite/lists/*_dists_${suite}_main_binary-amd64_Packages*" >/dev/null; then
+    echo "$log" | tail -n 5 >&2
+    if grep -qiE 'could not resolve|temporary failure|could not connect|connection (failed|refused|timed out)|unable to connect|network is unreachable|no route' <<<"$log"; then
+      die_nonet "cannot reach the Debian mirror $mirror (no network?); set ENOSPCD_VM_MIRROR to use another one"
+    fi
+    die "apt-get update of $suite from $mirror produced no package list (see messages above)"
+  fi
+  updated[$suite]=1
+}
+
+pkg_exists() { apt-cache "${apt_opts[@]}" show --no-all-versions "$1" >/dev/null 2>&1; }
+
+# linux-image-cloud-amd64 Depends: linux-image-6.1.0-50-cloud-amd64 (= 6.1.176-1) -> the unsigned flavour of it
+# (identical kernel without the EFI signature; it exists for every Debian kernel, the signed one is the fallback).
+resolve_package() {
+  local dep
+  dep=$(apt-cache "${apt_opts[@]}" show --no-all-versions linux-image-cloud-amd64 2>/dev/null |
+    sed -n 's/^Depends: *\(linux-image-[^ ,]*\).*/\1/p') || true
+  dep=${dep%%$'\n'*}
+  if [[ -z $dep ]]; then
+    dep=$(apt-cache "${apt_opts[@]}" search --names-only '^linux-image-[0-9.+a-z-]*-cloud-amd64-unsigned$' 2>/dev/null |
+      awk '{ print $1 }' | sort -V | tail -n 1) || true
+    [[ -n $dep ]] || return 1
+  fi
+  dep=${dep%-unsigned}
+  if pkg_exists "$dep-unsigned"; then echo "$dep-unsigned"; else echo "$dep"; fi
+}
+
+config_value() { # config file, option without CONFIG_ -> y|m|n
+  local v
+  v=$(sed -n "s/^CONFIG_$2=\(.*\)/\1/p" "$1")
+  v=${v%%$'\n'*}
+  echo "${v:-n}"
+}
+
+# Module dependencies come from the .modinfo "depends=" field of each .ko (the package ships no modules.dep: it
+# is generated by depmod at install time). add_module appends the dependency-ordered closure to mod_list.
+mod_root=
+mod_out=
+mod_list=
+declare -A mod_done=()
+find_module() {
+  local name=$1 alt f found
+  alt=$(echo "$name" | tr '_-' '-_')
+  for f in "$name" "$alt"; do
+    found=$(find "$mod_root" -type f \( -name "$f.ko" -o -name "$f.ko.xz" -o -name "$f.ko.zst" -o -name "$f.ko.gz" \) \
+      -print -quit)
+    [[ -z $found ]] || { echo "$found"; return 0; }
+  done
+  return 1
+}
+cat_module() {
+  case $1 in
+    *.ko.xz) xz -dc "$1" ;;
+    *.ko.zst) zstd -qdc "$1" ;;
+    *.ko.gz) gzip -dc "$1" ;;
+    *) cat "$1" ;;
+  esac
+}
+add_module() { # name, required(1)/optional(0)
+  local name=${1//-/_} file deps soft d
+  [[ -z ${mod_done[$name]:-} ]] || return 0
+  mod_done[$name]=1
+  if ! file=$(find_module "$name"); then
+    [[ $2 == 0 ]] && return 0 # optional softdep that is built in
+    die "module $name not found under $mod_root"
+  fi
+  if [[ ! -f $mod_out/modules/$name.ko ]]; then
+    cat_module "$file" >"$mod_out/modules/$name.ko" || die "cannot decompress $file (xz/zstd missing?)"
+  fi
+  # Whole-stream readers only: a reader quitting early would SIGPIPE tr and fail the pipeline (pipefail).
+  deps=$(tr '\0' '\n' <"$mod_out/modules/$name.ko" | sed -n 's/^depends=//p')
+  deps=${deps%%$'\n'*}
+  deps=${deps//,/ }
+  soft=$(tr '\0' '\n' <"$mod_out/modules/$name.ko" | sed -n 's/^softdep=pre: *//p')
+  soft=${soft%%$'\n'*}
+  for d in $deps; do add_module "$d" 1; done
+  for d in $soft; do add_module "$d" 0; done
+  echo "$name.ko" >>"$mod_list"
+}
+
+fetch_one() {
+  local k=$1 suite=${suite_of[$1]} kdir=$cache_dir/kernels/$1 pkg tmp deb rel cfg opt v feat=() files=()
+  setup_apt "$suite"
+  update_suite "$suite"
+  pkg=$(resolve_package) || die "no cloud kernel package found in $suite (mirror $mirror)"
+  say "$k: downloading $pkg from $suite"
+  tmp=$(mktemp -d "$cache_dir/tmp.$k.XXXXXX")
+  tmp_dirs+=("$tmp")
+  (cd "$tmp" && apt-get "${apt_opts[@]}" -q download "$pkg" >"$tmp/download.log" 2>&1) || {
+    tail -n 5 "$tmp/download.log" >&2
+    if grep -qiE 'could not resolve|temporary failure|could not connect|connection (failed|refused|timed out)|unable to connect|network is unreachable|no route' "$tmp/download.log"; then
+      die_nonet "cannot download $pkg from $mirror (no network?)"
+    fi
+    die "apt-get download $pkg failed"
+  }
+  files=("$tmp"/*.deb)
+  [[ -f ${files[0]} ]] || die "apt-get download $pkg left no .deb"
+  deb=${files[0]}
+  mkdir -p "$tmp/root" "$tmp/out/modules"
+  dpkg-deb -x "$deb" "$tmp/root"
+  files=("$tmp"/root/boot/vmlinuz-*)
+  [[ -f ${files[0]} ]] || die "$pkg has no /boot/vmlinuz-*"
+  rel=${files[0]##*/vmlinuz-}
+  cfg=$tmp/root/boot/config-$rel
+  [[ -f $cfg ]] || die "$pkg has no /boot/config-$rel"
+
+  # Boot and BPF essentials must be built in: the initramfs has no way to load them.
+  for opt in BLK_DEV_INITRD RD_GZIP DEVTMPFS SERIAL_8250_CONSOLE BPF_SYSCALL DEBUG_INFO_BTF TMPFS SHMEM; do
+    v=$(config_value "$cfg" "$opt")
+    [[ $v == y ]] || die "$k ($rel): CONFIG_$opt=$v, the VM tier needs it built in"
+  done
+  # What the daemon's attach ladder uses: reported (and warned about), not fatal, so a gap shows in selftest.
+  for opt in KPROBES KRETPROBES KPROBE_EVENTS BPF_EVENTS BPF_JIT FUNCTION_TRACER DYNAMIC_FTRACE \
+    DYNAMIC_FTRACE_WITH_DIRECT_CALLS FTRACE_SYSCALLS CGROUP_BPF DEBUG_FS; do
+    v=$(config_value "$cfg" "$opt")
+    feat+=("$opt=$v")
+    [[ $v != n ]] || say "warning: $k ($rel): CONFIG_$opt is not set"
+  done
+
+  # Modules scenarios may ask run-vm.sh for (--modules), each with its dependency closure.
+  mod_root=$tmp/root/lib/modules/$rel
+  mod_out=$tmp/out
+  : >"$mod_out/builtin.list"
+  for v in "${optional_modules[@]}"; do
+    opt=$(config_value "$cfg" "${v#*:}")
+    feat+=("${v#*:}=$opt")
+    case $opt in
+      y) echo "${v%%:*}" >>"$mod_out/builtin.list" ;;
+      m)
+        mod_done=()
+        mod_list=$mod_out/modules/${v%%:*}.load
+        : >"$mod_list"
+        add_module "${v%%:*}" 1
+        ;;
+    esac
+  done
+
+  cp "$tmp/root/boot/vmlinuz-$rel" "$tmp/out/vmlinuz"
+  cp "$cfg" "$tmp/out/config"
+  echo "$rel" >"$tmp/out/release"
+  echo "$pkg" >"$tmp/out/package"
+  dpkg-deb -f "$deb" Version >"$tmp/out/version"
+  printf '%s\n' "${feat[@]}" >"$tmp/out/features"
+  (cd "$tmp" && sha256sum "${deb##*/}") >"$tmp/out/deb.sha256"
+  echo "$cache_format" >"$tmp/out/format"
+  touch "$tmp/out/.complete"
+
+  # Replace the cached kernel atomically: a reader sees the old complete tree or the new one.
+  rm -rf "$kdir.old"
+  [[ ! -e $kdir ]] || mv "$kdir" "$kdir.old"
+  mv "$tmp/out" "$kdir"
+  rm -rf "$kdir.old" "$tmp"
+  say "$k: cached $rel ($(cat "$kdir/version")); modules: $(cd "$kdir/modules" && ls -- *.load 2>/dev/null | sed 's/\.load$//' | tr '\n' ' ')"
+}
+
+tmp_dirs=()
+cleanup() {
+  local d
+  for d in ${tmp_dirs[@]+"${tmp_dirs[@]}"}; do rm -rf "$d"; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+is_cached() {
+  local d=$cache_dir/kernels/$1
+  [[ $refresh == 0 && -f $d/.complete && $(cat "$d/format" 2>/dev/null) == "$cache_format" ]]
+}
+
+# A complete cache needs neither network nor write access (it may be a read-only CI cache).
+need_fetch=0
+for k in "${kernels[@]}"; do
+  is_cached "$k" || need_fetch=1
+done
+
+if ((need_fetch)); then
+  mkdir -p "$cache_dir/kernels" || die "cannot create cache dir $cache_dir"
+  [[ -w $cache_dir ]] || die "cache dir $cache_dir is not writable"
+  [[ -r $keyring ]] || die "Debian archive keyring $keyring not found (apt-get install debian-archive-keyring)"
+  mirror=$(detect_mirror)
+  # Parallel callers (ctest -j) share the cache: one fetches, the others wait and then find it complete.
+  exec 9>"$cache_dir/.lock"
+  flock -w 1800 9 || die "timed out waiting for the lock on $cache_dir/.lock"
+  for k in "${kernels[@]}"; do
+    is_cached "$k" && continue
+    fetch_one "$k"
+  done
+  exec 9>&-
+  # The indexes are stale by the next fetch (which updates first anyway): do not keep ~20 MB per suite.
+  rm -rf "$cache_dir"/apt/*/lists "$cache_dir"/apt/*/archives
+fi
+
+for k in "${kernels[@]}"; do
+  echo "$k $(cat "$cache_dir/kernels/$k/release") $cache_dir/kernels/$k/vmlinuz"
+done
