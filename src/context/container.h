@@ -1,0 +1,34 @@
+// cgroup path -> container attribution. Pure string work: no runtime API is asked, so names that only the
+// runtime knows (docker container names) stay empty.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace enospcd::context {
+
+struct ContainerRef {
+  std::string id;       // full container id (hex) or unit/machine name where no id exists
+  std::string runtime;  // docker, containerd, crio, podman, cri, lxc, machine, systemd, kubernetes
+  std::string name;     // systemd unit, machine or lxc name; empty when only the runtime knows it
+  std::string pod;      // Kubernetes pod UID with dashes, when under kubepods
+  bool monitor = false; // conmon (crio-conmon-<id>, libpod-conmon-<id>): the container's monitor, not the container
+
+  bool operator==(const ContainerRef&) const = default;
+};
+
+// Accepts a full cgroup path ("/kubepods.slice/.../cri-containerd-<id>.scope"), a /proc/<pid>/cgroup line
+// ("0::/system.slice/docker-<id>.scope") or just the leaf name ("crio-<id>.scope").
+// Container patterns win over systemd units anywhere in the path (a container running systemd has units below
+// its scope); the innermost container wins over outer ones (docker-in-docker).
+std::optional<ContainerRef> cgroup_to_container(std::string_view path_or_leaf);
+
+// "kubepods-burstable-pod1b2c_3d4e.slice" or ".../pod1b2c-3d4e/..." -> "1b2c-3d4e"; "" when not a pod path.
+std::string pod_uid_from_cgroup(std::string_view path);
+
+nlohmann::json to_json(const ContainerRef& c);
+
+}  // namespace enospcd::context
