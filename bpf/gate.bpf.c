@@ -14,6 +14,8 @@ const volatile __u32 self_tgid = 0;        /* the daemon's own failures are neve
 const volatile __u32 origins_enabled = 0;  /* chains are consumed only when origin probes are attached */
 const volatile __u64 rl_rate = 0;          /* detailed events per second per counter key; 0 = unlimited */
 const volatile __u64 rl_burst = 0;         /* bucket depth in events */
+/* Address of the kernel's sysctl_mount_max (from kallsyms), so the limit is recorded as it was at failure. */
+const volatile __u64 mount_max_addr = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -161,6 +163,9 @@ static __always_inline void fill_task(struct enospcd_event *e, struct task_struc
 		e->mnt_pending = BPF_CORE_READ(mnt_ns, pending_mounts);
 		e->flags |= ENOSPCD_EF_HAS_MNTNS;
 	}
+	if (mount_max_addr &&
+	    bpf_probe_read_kernel(&e->mount_max, sizeof(e->mount_max), (const void *)mount_max_addr) == 0)
+		e->flags |= ENOSPCD_EF_HAS_MOUNT_MAX;
 	const char *cgname = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, name);
 	if (cgname)
 		bpf_probe_read_kernel_str(e->cgroup_name, sizeof(e->cgroup_name), cgname);

@@ -67,6 +67,7 @@ enum enospcd_ret_kind {
 #define ENOSPCD_EF_ARGS_VALID (1u << 1)   /* args[] came from the task's saved registers */
 #define ENOSPCD_EF_HAS_FILE (1u << 2)     /* file evidence was captured for the fd argument */
 #define ENOSPCD_EF_HAS_MNTNS (1u << 3)
+#define ENOSPCD_EF_HAS_MOUNT_MAX (1u << 4)
 
 /* Path-argument metadata per syscall number: which argument (1-based, 0 = none) is a user path. */
 struct enospcd_path_args {
@@ -119,8 +120,11 @@ struct enospcd_event {
 	__u32 mnt_pending;
 	__u32 flags;      /* ENOSPCD_EF_* */
 	__u32 err;        /* positive errno */
+	__u32 mount_max;  /* fs.mount-max at failure time (0 when not read) */
+	__u32 pad;
 	__u16 chain_len;
 	__u16 stack_len;
+	__u32 pad2;
 	struct enospcd_chain_link chain[ENOSPCD_CHAIN_MAX];
 	__u64 kstack[ENOSPCD_STACK_MAX];
 	struct enospcd_file_info file;

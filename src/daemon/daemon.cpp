@@ -166,6 +166,7 @@ Result<void> Daemon::start() {
   cfg.errnos = opts_.errnos;
   cfg.force_mode = opts_.gate_mode;
   cfg.self_tgid = static_cast<uint32_t>(getpid());
+  cfg.mount_max_addr = probe_.kernel_data_symbol("sysctl_mount_max");
   cfg.rate_limit = opts_.rate_limit;
   cfg.rate_burst = opts_.rate_burst;
   cfg.ringbuf_bytes = opts_.ringbuf_bytes;
@@ -242,6 +243,12 @@ void Daemon::on_record(const void* data, std::size_t size) {
   std::vector<std::string> frames;
   for (uint64_t a : e->kstack_addrs) frames.push_back(kallsyms_.symbolize(a));
   e->kstack = strip_tracer_frames(frames);
+  // Kernels before v5.14 cannot unwind through a kretprobe's return trampoline (fixed by commit
+  // 19138af1bd88 "x86/kprobes: Push a fake return address at kretprobe_trampoline"): the stack stops there.
+  if (!e->kstack.empty() && e->kstack.back().find("kretprobe_trampoline") != std::string::npos) {
+    e->kstack.pop_back();
+    e->kstack_truncated = "the kernel cannot unwind through a kretprobe trampoline";
+  }
   enrich(*e);
   uint64_t id = store_.add(*e);
   if (journal_) {

@@ -105,7 +105,8 @@ nlohmann::json chain_json(const Event& e) {
 }
 
 Cause mount_max(const Event& e, HostFacts& facts, const std::string& confidence) {
-  auto max = facts.sysctls().mount_max;
+  // The limit as the kernel had it at the failure (read in BPF) beats the sysctl now, which may have changed.
+  std::optional<uint64_t> max = e.mount_max ? std::optional<uint64_t>(*e.mount_max) : facts.sysctls().mount_max;
   std::string limit = max ? grouped(*max) : "unknown";
   Cause c = make("mount_max",
                  e.syscall + "(2) by " + who(e) + " failed: mount namespace " + std::to_string(e.mntns) + " holds " +
@@ -190,16 +191,19 @@ std::optional<Cause> disk_rule(const Event& e, const std::optional<PathFs>& fs, 
     c.evidence = ev;
     return c;
   }
-  if (s.blocks_avail == 0 && s.blocks_free > 0 && e.uid != 0) {
+  uint64_t slack = std::max<uint64_t>(s.total_bytes() / 100, 1 << 20);  // within 1% (or 1 MiB) of full
+  // A writer other than root is refused once what is left is the root reserve (ext4 -m). statfs then shows
+  // (almost) nothing available while blocks stay free; not exactly nothing, because ext4's delayed allocation
+  // reserves blocks for the pages being written and gives the unused ones back at writeback, right after.
+  if (e.uid != 0 && s.avail_bytes() <= slack && s.reserved_bytes() > s.avail_bytes()) {
     Cause c = make("fs_reserved_blocks",
-                   opening(e) + ": " + fsdesc + " has " + human_bytes(s.free_bytes()) +
-                       " free, but all of it is reserved for root and uid " + std::to_string(e.uid) +
-                       " may not use it.",
+                   opening(e) + ": " + fsdesc + " has " + human_bytes(s.free_bytes()) + " free, but " +
+                       human_bytes(s.reserved_bytes()) + " of it is reserved for root; uid " + std::to_string(e.uid) +
+                       " may use only " + human_bytes(s.avail_bytes()) + ".",
                    "Free space, or lower the root reserve (tune2fs -m 1 " + fs->source + ").", confidence);
     c.evidence = ev;
     return c;
   }
-  uint64_t slack = std::max<uint64_t>(s.total_bytes() / 100, 1 << 20);  // within 1% (or 1 MiB) of full
   if (s.avail_bytes() <= slack) {
     Cause c = make("fs_blocks",
                    opening(e) + ": " + fsdesc + " is full: " + human_bytes(s.avail_bytes()) + " available of " +
@@ -217,7 +221,7 @@ Cause from_syscall(const Event& e, HostFacts& facts, const std::string& confiden
   const auto& sc = facts.sysctls();
   auto num = [](const std::optional<uint64_t>& v) { return v ? grouped(*v) : std::string("unknown"); };
   if (kMountSyscalls.count(e.syscall)) {
-    auto max = sc.mount_max;
+    std::optional<uint64_t> max = e.mount_max ? std::optional<uint64_t>(*e.mount_max) : sc.mount_max;
     if (e.has_mntns && max && e.mnt_count + e.mnt_pending + 1 > *max)
       return mount_max(e, facts, "high");
     if (e.has_mntns && max) return mount_max(e, facts, "medium");

@@ -47,7 +47,9 @@ class LiveHostFacts : public HostFacts {
   const context::Sysctls& sysctls() override {
     std::lock_guard<std::mutex> lk(mu_);
     auto now = Clock::now();
-    if (!sysctls_at_ || now - *sysctls_at_ > std::chrono::seconds(2)) {
+    // Short enough that an event is explained with the limits of its moment (an operator who has just lowered
+    // or raised one must not get the old value for seconds), long enough that a storm reads them ~10 times/s.
+    if (!sysctls_at_ || now - *sysctls_at_ > std::chrono::milliseconds(100)) {
       sysctls_ = context::read_sysctls(root_);
       sysctls_at_ = now;
     }
@@ -138,7 +140,10 @@ class LiveHostFacts : public HostFacts {
       // /var/lib/docker/overlay2/<id>/merged -> "overlay mounts under /var/lib/docker".
       std::string dir;
       int comps = 0;
-      for (auto part : split(parent_of(m.mount_point), '/')) {
+      // Named: split() returns views into it, and a temporary in the range-for's initializer would be gone
+      // before the loop body runs (C++20 extends only the outermost temporary's lifetime).
+      const std::string parent = parent_of(m.mount_point);
+      for (auto part : split(parent, '/')) {
         if (part.empty()) continue;
         if (comps++ == 3) break;
         dir += "/" + std::string(part);

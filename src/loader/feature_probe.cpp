@@ -64,6 +64,17 @@ bool FeatureProbe::has_kernel_symbol(const std::string& name) {
   return kallsyms_->count(name) != 0;
 }
 
+uint64_t FeatureProbe::kernel_data_symbol(const std::string& name) {
+  std::ifstream in("/proc/kallsyms");
+  std::string addr, type, sym;
+  while (in >> addr >> type >> sym) {
+    in.ignore(4096, '\n');
+    if (sym == name && (type == "D" || type == "d" || type == "B" || type == "b"))
+      return std::strtoull(addr.c_str(), nullptr, 16);
+  }
+  return 0;
+}
+
 std::string FeatureProbe::kernel_release() {
   struct utsname u {};
   if (uname(&u) != 0) return "unknown";

@@ -2,6 +2,7 @@
 // set (`--no-feature`) forces fallbacks so every rung of every ladder can be exercised on one kernel.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
@@ -27,6 +28,8 @@ class FeatureProbe {
   // Kernel symbol exists in /proc/kallsyms (text symbols only).
   virtual bool has_kernel_symbol(const std::string& name);
   virtual std::string kernel_release();
+  // Address of a kernel data symbol from /proc/kallsyms (0 when absent or hidden by kptr_restrict).
+  virtual uint64_t kernel_data_symbol(const std::string& name);
 
  private:
   std::set<std::string> disabled_;

@@ -97,6 +97,7 @@ Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {
       if (e > 0 && e < ENOSPCD_ERRNO_MAX) s->rodata->errno_mask[e / 64] |= 1ull << (e % 64);
   }
   s->rodata->self_tgid = cfg.self_tgid;
+  s->rodata->mount_max_addr = cfg.mount_max_addr;
   s->rodata->origins_enabled = cfg.chains_fd >= 0 ? 1 : 0;
   s->rodata->rl_rate = cfg.rate_limit;
   s->rodata->rl_burst = cfg.rate_limit ? (cfg.rate_burst ? cfg.rate_burst : cfg.rate_limit) : 0;

@@ -32,6 +32,7 @@ struct GateConfig {
   uint64_t rate_burst = 0;
   uint32_t ringbuf_bytes = 4u << 20;
   uint32_t counter_entries = 16384;
+  uint64_t mount_max_addr = 0;  // &sysctl_mount_max from kallsyms, 0 when unknown
   // Maps shared with the origin probes (fds, -1 when the origins are not loaded).
   int chains_fd = -1, chain_pending_fd = -1, losses_fd = -1;
 };

@@ -44,6 +44,7 @@ std::optional<Event> decode_event(const void* data, std::size_t size, int64_t re
   e.mntns = raw.mntns_inum;
   e.mnt_count = raw.mnt_count;
   e.mnt_pending = raw.mnt_pending;
+  if (raw.flags & ENOSPCD_EF_HAS_MOUNT_MAX) e.mount_max = raw.mount_max;
   e.args_valid = raw.flags & ENOSPCD_EF_ARGS_VALID;
   if (e.args_valid)
     for (int i = 0; i < 6; i++) e.args[i] = raw.args[i];
@@ -107,6 +108,7 @@ nlohmann::json to_json(const Event& e) {
   if (!e.path2.empty()) j["path2"] = e.path2;
   if (e.path_truncated) j["path_truncated"] = true;
   if (e.has_mntns) j["mnt_count"] = e.mnt_count, j["mnt_pending"] = e.mnt_pending;
+  if (e.mount_max) j["mount_max"] = *e.mount_max;
   if (e.args_valid) j["args"] = e.args;
   if (!e.exe.empty()) j["exe"] = e.exe;
   if (!e.cmdline.empty()) j["cmdline"] = e.cmdline;
@@ -129,6 +131,7 @@ nlohmann::json to_json(const Event& e) {
   for (const auto& l : e.chain) chain.push_back({{"func", l.func}, {"ret", l.ret}});
   j["chain"] = chain;
   j["kstack"] = e.kstack;
+  if (!e.kstack_truncated.empty()) j["kstack_truncated"] = e.kstack_truncated;
   j["container"] = e.container;
   j["cause"] = e.cause;
   return j;
@@ -159,6 +162,7 @@ Event event_from_json(const nlohmann::json& j) {
   e.has_mntns = j.contains("mnt_count");
   e.mnt_count = j.value("mnt_count", 0u);
   e.mnt_pending = j.value("mnt_pending", 0u);
+  if (j.contains("mount_max")) e.mount_max = j["mount_max"].get<uint32_t>();
   if (j.contains("args") && j["args"].is_array() && j["args"].size() == 6) {
     e.args_valid = true;
     for (int i = 0; i < 6; i++) e.args[i] = j["args"][i].get<uint64_t>();
@@ -188,6 +192,7 @@ Event event_from_json(const nlohmann::json& j) {
     for (const auto& l : j["chain"]) e.chain.push_back({l.value("func", ""), l.value("ret", int64_t{0}), 0});
   if (j.contains("kstack"))
     for (const auto& s : j["kstack"]) e.kstack.push_back(s.get<std::string>());
+  e.kstack_truncated = j.value("kstack_truncated", "");
   e.container = j.value("container", nlohmann::json());
   e.cause = j.value("cause", nlohmann::json());
   return e;

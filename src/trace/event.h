@@ -44,6 +44,7 @@ struct Event {
   std::string cgroup_name;
   uint32_t mntns = 0, mnt_count = 0, mnt_pending = 0;
   bool has_mntns = false;
+  std::optional<uint32_t> mount_max;  // fs.mount-max read in BPF at failure time
   bool args_valid = false;
   std::array<uint64_t, 6> args{};
   std::string path, path2;
@@ -51,6 +52,8 @@ struct Event {
   std::optional<FileInfo> file;
   std::vector<ChainLink> chain;
   std::vector<std::string> kstack;
+  // Why the stack stops short, e.g. at a kretprobe trampoline the kernel cannot unwind through.
+  std::string kstack_truncated;
   std::vector<uint64_t> kstack_addrs;
   // Filled in user space after decoding, while the process may still exist.
   std::string exe, cmdline, cgroup_path;

@@ -1,0 +1,253 @@
+#include "api/query.h"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <limits>
+
+namespace enospcd::api {
+namespace {
+
+constexpr uint64_t kNsPerSec = 1'000'000'000ULL;
+constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// Accumulates decimal digits into *out; false on overflow.
+bool add_digit(uint64_t* out, char c) {
+  uint64_t d = static_cast<uint64_t>(c - '0');
+  if (*out > (kMax - d) / 10) return false;
+  *out = *out * 10 + d;
+  return true;
+}
+
+bool mul_add(uint64_t* acc, uint64_t value, uint64_t unit) {
+  if (value != 0 && unit > kMax / value) return false;
+  uint64_t product = value * unit;
+  if (*acc > kMax - product) return false;
+  *acc += product;
+  return true;
+}
+
+// Reads exactly `n` digits at s[*pos].
+bool fixed_digits(std::string_view s, size_t* pos, size_t n, int* out) {
+  if (*pos + n > s.size()) return false;
+  int v = 0;
+  for (size_t i = 0; i < n; ++i) {
+    char c = s[*pos + i];
+    if (!is_digit(c)) return false;
+    v = v * 10 + (c - '0');
+  }
+  *pos += n;
+  *out = v;
+  return true;
+}
+
+bool expect(std::string_view s, size_t* pos, char c) {
+  if (*pos >= s.size() || s[*pos] != c) return false;
+  ++*pos;
+  return true;
+}
+
+Error time_error(std::string_view text) {
+  return make_error(
+      "expected an RFC 3339 time (2024-05-01T12:00:00Z), a duration before now (5m, 1h30m) or unix seconds "
+      "(1714564800); got " +
+      quote_for_message(text));
+}
+
+Result<uint64_t> parse_unix_seconds(std::string_view text) {
+  uint64_t secs = 0;
+  size_t i = 0;
+  for (; i < text.size() && is_digit(text[i]); ++i) {
+    if (!add_digit(&secs, text[i])) return make_error("unix time out of range: " + quote_for_message(text));
+  }
+  uint64_t frac = 0;
+  if (i < text.size()) {
+    // Caller checked the shape: a '.' followed by at least one digit.
+    ++i;
+    uint64_t scale = kNsPerSec;
+    for (; i < text.size(); ++i) {
+      scale /= 10;
+      frac += static_cast<uint64_t>(text[i] - '0') * scale;
+    }
+  }
+  if (secs > (kMax - frac) / kNsPerSec) return make_error("unix time out of range: " + quote_for_message(text));
+  return secs * kNsPerSec + frac;
+}
+
+Result<uint64_t> parse_rfc3339(std::string_view s) {
+  using namespace std::chrono;
+  size_t pos = 0;
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+  if (!fixed_digits(s, &pos, 4, &year) || !expect(s, &pos, '-') || !fixed_digits(s, &pos, 2, &month) ||
+      !expect(s, &pos, '-') || !fixed_digits(s, &pos, 2, &day))
+    return time_error(s);
+  if (pos >= s.size() || (s[pos] != 'T' && s[pos] != 't' && s[pos] != ' ')) return time_error(s);
+  ++pos;
+  if (!fixed_digits(s, &pos, 2, &hour) || !expect(s, &pos, ':') || !fixed_digits(s, &pos, 2, &minute) ||
+      !expect(s, &pos, ':') || !fixed_digits(s, &pos, 2, &second))
+    return time_error(s);
+  uint64_t frac_ns = 0;
+  if (pos < s.size() && s[pos] == '.') {
+    ++pos;
+    size_t start = pos;
+    uint64_t scale = kNsPerSec;
+    for (; pos < s.size() && is_digit(s[pos]); ++pos) {
+      scale /= 10;  // digits past the ninth are accepted and ignored
+      frac_ns += static_cast<uint64_t>(s[pos] - '0') * scale;
+    }
+    if (pos == start) return time_error(s);
+  }
+  int64_t offset_s = 0;
+  if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {
+    ++pos;
+  } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
+    int sign = s[pos] == '-' ? -1 : 1;
+    ++pos;
+    int oh = 0, om = 0;
+    if (!fixed_digits(s, &pos, 2, &oh) || !expect(s, &pos, ':') || !fixed_digits(s, &pos, 2, &om) || oh > 23 ||
+        om > 59)
+      return time_error(s);
+    offset_s = sign * (oh * 3600 + om * 60);
+  } else {
+    return make_error("RFC 3339 time needs a zone ('Z' or +hh:mm); got " + quote_for_message(s));
+  }
+  if (pos != s.size()) return time_error(s);
+
+  year_month_day ymd{std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month)},
+                     std::chrono::day{static_cast<unsigned>(day)}};
+  // RFC 3339 allows second 60 (a leap second); POSIX time has no such second, so it folds into :59.
+  if (!ymd.ok() || hour > 23 || minute > 59 || second > 60)
+    return make_error("not a valid date and time: " + quote_for_message(s));
+  if (second == 60) second = 59;
+  int64_t days = sys_days{ymd}.time_since_epoch().count();
+  int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_s;
+  if (secs < 0) return make_error("time lies before 1970: " + quote_for_message(s));
+  return static_cast<uint64_t>(secs) * kNsPerSec + frac_ns;
+}
+
+}  // namespace
+
+uint64_t wall_clock_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * kNsPerSec + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+Result<uint64_t> parse_duration_ns(std::string_view text) {
+  if (text.empty()) return make_error("empty duration");
+  uint64_t total = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (!is_digit(text[i]))
+      return make_error("expected a duration such as 90s, 5m, 1h30m or 2d; got " + quote_for_message(text));
+    uint64_t value = 0;
+    for (; i < text.size() && is_digit(text[i]); ++i) {
+      if (!add_digit(&value, text[i])) return make_error("duration out of range: " + quote_for_message(text));
+    }
+    uint64_t unit = 0;
+    if (text.substr(i, 2) == "ms") {
+      unit = 1'000'000ULL;
+      i += 2;
+    } else if (i < text.size()) {
+      switch (text[i]) {
+        case 's': unit = kNsPerSec; break;
+        case 'm': unit = 60 * kNsPerSec; break;
+        case 'h': unit = 3600 * kNsPerSec; break;
+        case 'd': unit = 86400 * kNsPerSec; break;
+        case 'w': unit = 7 * 86400 * kNsPerSec; break;
+        default: break;
+      }
+      if (unit != 0) ++i;
+    }
+    if (unit == 0)
+      return make_error("duration needs a unit (ms, s, m, h, d, w) after each number; got " +
+                        quote_for_message(text));
+    if (!mul_add(&total, value, unit)) return make_error("duration out of range: " + quote_for_message(text));
+  }
+  return total;
+}
+
+Result<uint64_t> parse_time_ns(std::string_view text, uint64_t now_ns) {
+  if (text.empty()) return time_error(text);
+  size_t digits = 0;
+  while (digits < text.size() && is_digit(text[digits])) ++digits;
+  if (digits == 0) return time_error(text);
+  if (digits == text.size()) return parse_unix_seconds(text);
+  if (text[digits] == '.') {
+    size_t j = digits + 1;
+    while (j < text.size() && is_digit(text[j])) ++j;
+    if (j == text.size() && j > digits + 1) return parse_unix_seconds(text);
+    return time_error(text);
+  }
+  if (text[digits] == '-' && digits == 4) return parse_rfc3339(text);
+  auto d = parse_duration_ns(text);
+  if (!d) return time_error(text);
+  return *d >= now_ns ? 0 : now_ns - *d;
+}
+
+Result<uint64_t> parse_uint(std::string_view text, uint64_t min, uint64_t max) {
+  auto range = [&] {
+    return make_error("expected an integer from " + std::to_string(min) + " to " + std::to_string(max) + "; got " +
+                      quote_for_message(text));
+  };
+  if (text.empty()) return range();
+  uint64_t v = 0;
+  for (char c : text) {
+    if (!is_digit(c) || !add_digit(&v, c)) return range();
+  }
+  if (v < min || v > max) return range();
+  return v;
+}
+
+Result<bool> parse_flag(std::string_view text) {
+  if (text.empty() || text == "1" || text == "true" || text == "yes") return true;
+  if (text == "0" || text == "false" || text == "no") return false;
+  return make_error("expected 1/true/yes or 0/false/no; got " + quote_for_message(text));
+}
+
+std::string format_rfc3339(uint64_t ns, int frac_digits) {
+  using namespace std::chrono;
+  if (frac_digits < 0) frac_digits = 0;
+  if (frac_digits > 9) frac_digits = 9;
+  uint64_t secs = ns / kNsPerSec;
+  uint64_t frac = ns % kNsPerSec;
+  sys_days day{std::chrono::days{static_cast<int64_t>(secs / 86400)}};
+  year_month_day ymd{day};
+  uint64_t sod = secs % 86400;
+  char buf[64];
+  int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02u:%02u:%02u", static_cast<int>(ymd.year()),
+                        static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                        static_cast<unsigned>(sod / 3600), static_cast<unsigned>(sod / 60 % 60),
+                        static_cast<unsigned>(sod % 60));
+  std::string out(buf, static_cast<size_t>(n));
+  if (frac_digits > 0) {
+    char fbuf[16];
+    std::snprintf(fbuf, sizeof fbuf, "%09llu", static_cast<unsigned long long>(frac));
+    out += '.';
+    out.append(fbuf, static_cast<size_t>(frac_digits));
+  }
+  out += 'Z';
+  return out;
+}
+
+std::string quote_for_message(std::string_view text, size_t max) {
+  std::string out = "'";
+  size_t n = text.size() < max ? text.size() : max;
+  for (size_t i = 0; i < n; ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7f || c >= 0x80 || c == '\'' || c == '\\') {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  out += '\'';
+  if (text.size() > max) out += "...";
+  return out;
+}
+
+}  // namespace enospcd::api

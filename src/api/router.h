@@ -1,0 +1,105 @@
+#pragma once
+// Routing, parameter validation and response building, as pure functions over plain data so they can be
+// unit-tested and fuzzed without sockets. The server (server.cpp) only moves bytes between these and MHD.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "api/backend.h"
+
+namespace enospcd::api {
+
+inline constexpr std::string_view kApiVersion = "v1";
+inline constexpr std::string_view kJsonType = "application/json";
+inline constexpr std::string_view kNdjsonType = "application/x-ndjson";
+inline constexpr std::string_view kPrometheusType = "text/plain; version=0.0.4; charset=utf-8";
+
+// Query parameters in arrival order, already percent-decoded; a key without '=' has an empty value.
+using Params = std::vector<std::pair<std::string, std::string>>;
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // percent-decoded path without the query string
+  Params params;
+  uint64_t now_ns = 0;  // wall clock, for relative times such as since=5m
+};
+
+enum class Endpoint { healthz, metrics, status, events, event, top, diagnosis, doctor, reset };
+
+std::string_view endpoint_name(Endpoint e);
+// Endpoints that change state are for root only.
+bool is_state_changing(Endpoint e);
+
+struct Route {
+  Endpoint endpoint = Endpoint::healthz;
+  EventQuery query;       // events, top
+  uint64_t event_id = 0;  // event
+  bool follow = false;    // events?follow=1 (never set for HEAD)
+  bool pretty = false;    // ?pretty=1: indented JSON
+  bool head = false;      // HEAD: headers only
+
+  bool operator==(const Route&) const = default;
+};
+
+struct ApiError {
+  int status = 500;
+  std::string message;
+  std::string allow;  // the Allow header of a 405
+};
+
+using RouteResult = std::variant<Route, ApiError>;
+
+// Maps method + path + parameters to an endpoint with validated parameters, or to the HTTP error to answer:
+// 404 unknown path or API version, 405 wrong method, 400 bad parameter (the message names it).
+RouteResult route(const Request& req);
+
+// What the peer on the other end of the socket may do.
+enum class Access { none, read, admin };
+
+struct Caller {
+  Access access = Access::none;
+  uint32_t uid = 0;
+  std::string group;  // group granting read access, empty when only root may connect
+};
+
+// 403 when the caller may not use this route, else nullopt.
+std::optional<ApiError> authorize(const Route& r, const Caller& caller, std::string_view method);
+
+struct Response {
+  int status = 200;
+  std::string content_type;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// {"error": message, "status": status} with the right content type (and Allow header for a 405).
+Response error_response(const ApiError& e);
+Response error_response(int status, std::string_view message);
+
+// JSON serialisation that never throws on invalid UTF-8 (it substitutes U+FFFD).
+std::string dump_json(const nlohmann::json& j, bool pretty = false);
+
+// What the server adds to the backend's answers: an "api" member in /v1/status and its own series in /metrics.
+struct Extras {
+  std::function<nlohmann::json()> api_status;
+  std::function<std::string()> metrics;
+};
+
+// Answers a non-follow route from the backend. Backend exceptions become a 500.
+Response respond(const Route& r, Backend& backend, const Extras& extras = {});
+
+// The whole pipeline for one request minus streaming: route, authorize, respond. When the request is a
+// follow stream that the caller must serve, `stream` holds the route and `response` is unused.
+struct Handled {
+  Response response;
+  std::optional<Route> stream;
+};
+Handled handle(const Request& req, const Caller& caller, Backend& backend, const Extras& extras = {});
+
+}  // namespace enospcd::api

@@ -1,0 +1,652 @@
+#include "api/server.h"
+
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "api/query.h"
+#include "api/router.h"
+#include "api/socket.h"
+
+namespace enospcd::api {
+namespace {
+
+struct RequestContext {
+  size_t body_bytes = 0;
+};
+
+struct Counters {
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> denied{0};
+  std::atomic<uint64_t> follow_dropped{0};
+  std::atomic<uint64_t> follow_events{0};
+};
+
+// One follow (NDJSON) response. Events arrive on the backend's thread through push(), wait in a bounded
+// queue and leave through read(), which MHD calls on its worker thread when the socket can take more.
+// With nothing to send the connection is suspended (no busy loop, no timeout) and push() resumes it.
+class FollowStream {
+ public:
+  FollowStream(void* owner, MHD_Connection* conn, int fd, size_t limit, Counters* counters)
+      : owner_(owner), conn_(conn), fd_(fd), limit_(limit), counters_(counters) {}
+
+  // The server that registered this stream (opaque here, as the server's type is private).
+  void* owner_ptr() const { return owner_; }
+
+  void set_subscription(std::unique_ptr<Subscription> sub) {
+    std::lock_guard lk(mu_);
+    sub_ = std::move(sub);
+  }
+
+  // Any thread; never blocks beyond this stream's short critical sections.
+  void push(const nlohmann::json& event) {
+    if (dead_.load(std::memory_order_relaxed)) return;
+    std::optional<uint64_t> id;
+    if (event.is_object()) {
+      auto it = event.find("id");
+      if (it != event.end() && it->is_number_unsigned()) id = it->get<uint64_t>();
+    }
+    std::string line = dump_json(event);
+    std::lock_guard lk(mu_);
+    if (!alive_ || closing_ || overflowed_) return;
+    if (id && history_ids_.count(*id)) return;
+    if (queue_.size() >= limit_) {
+      // The client stopped reading. Drop it rather than buffer without bound or block the caller;
+      // shutdown(2) makes MHD close the connection even while it waits for the socket to drain.
+      overflowed_ = true;
+      dead_.store(true, std::memory_order_relaxed);
+      counters_->follow_dropped.fetch_add(1, std::memory_order_relaxed);
+      ::shutdown(fd_, SHUT_RDWR);
+      wake_locked();
+      return;
+    }
+    queue_.push_back(Line{id, std::move(line)});
+    counters_->follow_events.fetch_add(1, std::memory_order_relaxed);
+    wake_locked();
+  }
+
+  // Events that happened before the stream started (since=...), oldest first. Those also delivered live
+  // through push() in the meantime are sent only once.
+  void load_history(const nlohmann::json& answer) {
+    const nlohmann::json* events = nullptr;
+    if (answer.is_object() && answer.contains("events") && answer["events"].is_array()) events = &answer["events"];
+    if (events == nullptr) return;
+    std::lock_guard lk(mu_);
+    for (auto it = events->rbegin(); it != events->rend(); ++it) {
+      if (it->is_object() && it->contains("id") && (*it)["id"].is_number_unsigned())
+        history_ids_.insert((*it)["id"].get<uint64_t>());
+      history_.push_back(dump_json(*it));
+    }
+    std::erase_if(queue_, [&](const Line& l) { return l.id && history_ids_.count(*l.id); });
+  }
+
+  // Keeps idle streams alive through proxies and lets MHD notice clients that went away.
+  void keepalive() {
+    std::lock_guard lk(mu_);
+    if (!alive_ || closing_ || overflowed_) return;
+    if (queue_.empty() && history_.empty() && pending_off_ >= pending_.size()) {
+      queue_.push_back(Line{std::nullopt, "\n"});
+      wake_locked();
+    }
+  }
+
+  // stop(): finish the response so that no connection stays suspended when MHD shuts down.
+  void close_for_shutdown() {
+    std::lock_guard lk(mu_);
+    closing_ = true;
+    wake_locked();
+  }
+
+  // MHD worker thread.
+  ssize_t read(char* buf, size_t max) {
+    std::lock_guard lk(mu_);
+    if (overflowed_) return MHD_CONTENT_READER_END_WITH_ERROR;
+    size_t n = 0;
+    while (n < max) {
+      if (pending_off_ >= pending_.size()) {
+        if (!history_.empty()) {
+          pending_ = std::move(history_.front());
+          history_.pop_front();
+        } else if (!queue_.empty()) {
+          pending_ = std::move(queue_.front().text);
+          queue_.pop_front();
+        } else {
+          break;
+        }
+        pending_off_ = 0;
+      }
+      size_t k = std::min(max - n, pending_.size() - pending_off_);
+      std::memcpy(buf + n, pending_.data() + pending_off_, k);
+      n += k;
+      pending_off_ += k;
+    }
+    if (n > 0) return static_cast<ssize_t>(n);
+    if (closing_) return MHD_CONTENT_READER_END_OF_STREAM;
+    suspended_ = true;
+    MHD_suspend_connection(conn_);
+    return 0;
+  }
+
+  // The response is being destroyed (MHD worker thread): no more MHD calls on this connection. Returns the
+  // subscription so that the caller destroys it outside the lock.
+  std::unique_ptr<Subscription> detach() {
+    std::lock_guard lk(mu_);
+    alive_ = false;
+    suspended_ = false;
+    dead_.store(true, std::memory_order_relaxed);
+    return std::move(sub_);
+  }
+
+ private:
+  struct Line {
+    std::optional<uint64_t> id;
+    std::string text;
+  };
+
+  void wake_locked() {
+    // MHD_resume_connection on a connection that is not suspended is undefined behaviour: track it.
+    if (suspended_ && alive_) {
+      suspended_ = false;
+      MHD_resume_connection(conn_);
+    }
+  }
+
+  void* const owner_;
+  MHD_Connection* const conn_;
+  const int fd_;
+  const size_t limit_;
+  Counters* const counters_;
+  std::atomic<bool> dead_{false};
+
+  std::mutex mu_;
+  std::unique_ptr<Subscription> sub_;
+  std::deque<std::string> history_;
+  std::unordered_set<uint64_t> history_ids_;
+  std::deque<Line> queue_;
+  std::string pending_;
+  size_t pending_off_ = 0;
+  bool suspended_ = false;
+  bool alive_ = true;
+  bool closing_ = false;
+  bool overflowed_ = false;
+};
+
+MHD_Result params_iterator(void* cls, MHD_ValueKind, const char* key, const char* value) {
+  auto* params = static_cast<Params*>(cls);
+  params->emplace_back(key != nullptr ? key : "", value != nullptr ? value : "");
+  return MHD_YES;
+}
+
+MHD_Result queue(MHD_Connection* conn, const Response& resp) {
+  MHD_Response* r = MHD_create_response_from_buffer(resp.body.size(), const_cast<char*>(resp.body.data()),
+                                                    MHD_RESPMEM_MUST_COPY);
+  if (r == nullptr) return MHD_NO;
+  MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp.content_type.c_str());
+  for (const auto& [k, v] : resp.headers) MHD_add_response_header(r, k.c_str(), v.c_str());
+  MHD_Result ret = MHD_queue_response(conn, static_cast<unsigned>(resp.status), r);
+  MHD_destroy_response(r);
+  return ret;
+}
+
+int connection_fd(MHD_Connection* conn) {
+  const MHD_ConnectionInfo* ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+  return ci != nullptr ? ci->connect_fd : -1;
+}
+
+std::atomic<bool> g_logging_start{false};
+
+void mhd_log(void*, const char* fmt, va_list ap) {
+  char buf[512];
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  std::string_view msg(buf);
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.remove_suffix(1);
+  // Per-connection complaints (a client hanging up, a malformed request) are routine: keep them at debug.
+  if (g_logging_start.load(std::memory_order_relaxed))
+    spdlog::warn("api: libmicrohttpd: {}", msg);
+  else
+    spdlog::debug("api: libmicrohttpd: {}", msg);
+}
+
+}  // namespace
+
+struct Server::Impl {
+  Impl(ServerOptions o, Backend& b) : opt(std::move(o)), backend(b) {}
+
+  ServerOptions opt;
+  Backend& backend;
+  ListenSocket unix_sock;
+  ListenSocket metrics_sock;
+  MHD_Daemon* daemon = nullptr;
+  MHD_Daemon* metrics_daemon = nullptr;
+  AccessPolicy policy;
+  Extras extras;
+  Counters counters;
+  std::atomic<bool> running{false};
+  // Written by start() before any worker thread exists, read by them afterwards.
+  std::string served_path;
+  std::string metrics_where;
+
+  std::mutex streams_mu;
+  bool stopping = false;  // guarded by streams_mu
+  std::unordered_map<FollowStream*, std::shared_ptr<FollowStream>> streams;
+  std::condition_variable streams_cv;
+
+  std::mutex ka_mu;
+  std::condition_variable ka_cv;
+  bool ka_stop = false;
+  std::thread ka_thread;
+
+  Caller caller_of(MHD_Connection* conn) {
+    Caller c;
+    c.group = policy.group_name;
+    c.uid = static_cast<uint32_t>(-1);
+    int fd = connection_fd(conn);
+    if (fd < 0) return c;
+    auto peer = peer_credentials(fd);
+    if (!peer) {
+      spdlog::debug("api: {}", peer.error().message);
+      return c;
+    }
+    c.uid = peer->uid;
+    c.access = access_for(*peer, policy);
+    return c;
+  }
+
+  MHD_Result send(MHD_Connection* conn, const Response& resp) {
+    counters.requests.fetch_add(1, std::memory_order_relaxed);
+    if (resp.status == 403) counters.denied.fetch_add(1, std::memory_order_relaxed);
+    return queue(conn, resp);
+  }
+
+  // Common prologue: bodies are not used by any endpoint; refuse large ones with a 413. Returns true when
+  // the request is complete and should be answered now.
+  bool consume_body(MHD_Connection* conn, size_t* upload_data_size, void** con_cls, MHD_Result* ret) {
+    auto* ctx = static_cast<RequestContext*>(*con_cls);
+    if (ctx == nullptr) {
+      ctx = new RequestContext;
+      *con_cls = ctx;
+      const char* cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+      if (cl != nullptr) {
+        auto n = parse_uint(cl, 0, UINT64_MAX);
+        if (!n || *n > opt.max_body_bytes) {
+          *ret = send(conn, error_response(413, "request body too large (limit " +
+                                                    std::to_string(opt.max_body_bytes) + " bytes)"));
+          return false;
+        }
+      }
+      *ret = MHD_YES;
+      return false;
+    }
+    if (*upload_data_size != 0) {
+      ctx->body_bytes += *upload_data_size;
+      *upload_data_size = 0;
+      // A chunked body has no announced length: discard up to a bound, then hang up.
+      *ret = ctx->body_bytes > 64 * opt.max_body_bytes ? MHD_NO : MHD_YES;
+      return false;
+    }
+    if (ctx->body_bytes > opt.max_body_bytes) {
+      *ret = send(conn, error_response(413, "request body too large (limit " + std::to_string(opt.max_body_bytes) +
+                                                " bytes)"));
+      return false;
+    }
+    return true;
+  }
+
+  MHD_Result on_request(MHD_Connection* conn, const char* url, const char* method, size_t* upload_data_size,
+                        void** con_cls) {
+    MHD_Result ret = MHD_YES;
+    if (!consume_body(conn, upload_data_size, con_cls, &ret)) return ret;
+
+    Request req;
+    req.method = method != nullptr ? method : "";
+    req.path = url != nullptr ? url : "";
+    req.now_ns = wall_clock_ns();
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, &params_iterator, &req.params);
+
+    Caller caller = caller_of(conn);
+    Handled h = handle(req, caller, backend, extras);
+    if (h.stream) return start_follow(conn, *h.stream);
+    return send(conn, h.response);
+  }
+
+  MHD_Result on_metrics_request(MHD_Connection* conn, const char* url, const char* method, size_t* upload_data_size,
+                                void** con_cls) {
+    MHD_Result ret = MHD_YES;
+    if (!consume_body(conn, upload_data_size, con_cls, &ret)) return ret;
+    Request req;
+    req.method = method != nullptr ? method : "";
+    req.path = url != nullptr ? url : "";
+    req.now_ns = wall_clock_ns();
+    RouteResult rr = route(req);
+    if (auto* e = std::get_if<ApiError>(&rr)) return send(conn, error_response(*e));
+    const Route& r = std::get<Route>(rr);
+    if (r.endpoint != Endpoint::metrics && r.endpoint != Endpoint::healthz)
+      return send(conn, error_response(404, "this port serves /metrics and /healthz only; the API is on the "
+                                            "unix socket"));
+    return send(conn, respond(r, backend, extras));
+  }
+
+  MHD_Result start_follow(MHD_Connection* conn, const Route& r) {
+    auto stream = std::make_shared<FollowStream>(this, conn, connection_fd(conn), opt.follow_queue_lines, &counters);
+    {
+      std::lock_guard lk(streams_mu);
+      if (stopping) return send(conn, error_response(503, "enospcd is shutting down"));
+      streams.emplace(stream.get(), stream);
+    }
+    try {
+      stream->set_subscription(backend.subscribe(r.query, [stream](const nlohmann::json& e) { stream->push(e); }));
+      if (r.query.since_ns) stream->load_history(backend.events(r.query));
+    } catch (const std::exception& ex) {
+      release_stream(stream.get());
+      return send(conn, error_response(500, std::string("internal error starting the follow stream: ") + ex.what()));
+    }
+    MHD_Response* resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, &Impl::follow_read, stream.get(), &Impl::follow_free);
+    if (resp == nullptr) {
+      release_stream(stream.get());
+      return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, std::string(kNdjsonType).c_str());
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    counters.requests.fetch_add(1, std::memory_order_relaxed);
+    MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);  // the connection holds its own reference; follow_free runs when it drops it
+    return ret;
+  }
+
+  // Unsubscribes (waiting for a callback in flight) and forgets the stream.
+  void release_stream(FollowStream* s) {
+    std::unique_ptr<Subscription> sub = s->detach();
+    sub.reset();
+    std::shared_ptr<FollowStream> keep;
+    {
+      std::lock_guard lk(streams_mu);
+      auto it = streams.find(s);
+      if (it != streams.end()) {
+        keep = std::move(it->second);
+        streams.erase(it);
+      }
+    }
+    streams_cv.notify_all();
+  }
+
+  static ssize_t follow_read(void* cls, uint64_t, char* buf, size_t max) {
+    return static_cast<FollowStream*>(cls)->read(buf, max);
+  }
+
+  static void follow_free(void* cls);
+
+  static MHD_Result request_cb(void* cls, MHD_Connection* conn, const char* url, const char* method, const char*,
+                               const char*, size_t* upload_data_size, void** con_cls) {
+    return static_cast<Impl*>(cls)->on_request(conn, url, method, upload_data_size, con_cls);
+  }
+
+  static MHD_Result metrics_cb(void* cls, MHD_Connection* conn, const char* url, const char* method, const char*,
+                               const char*, size_t* upload_data_size, void** con_cls) {
+    return static_cast<Impl*>(cls)->on_metrics_request(conn, url, method, upload_data_size, con_cls);
+  }
+
+  static void completed_cb(void*, MHD_Connection*, void** con_cls, MHD_RequestTerminationCode) {
+    delete static_cast<RequestContext*>(*con_cls);
+    *con_cls = nullptr;
+  }
+
+  MHD_Daemon* start_daemon(int fd, MHD_AccessHandlerCallback cb, unsigned threads, unsigned limit, bool suspend) {
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    if (suspend) flags |= MHD_ALLOW_SUSPEND_RESUME;
+    else flags |= MHD_USE_ITC;  // needed by MHD_quiesce_daemon
+    std::vector<MHD_OptionItem> items;
+    items.push_back({MHD_OPTION_LISTEN_SOCKET, fd, nullptr});
+    items.push_back({MHD_OPTION_CONNECTION_LIMIT, static_cast<intptr_t>(limit), nullptr});
+    items.push_back({MHD_OPTION_CONNECTION_TIMEOUT, static_cast<intptr_t>(opt.connection_timeout.count()), nullptr});
+    items.push_back({MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<intptr_t>(opt.request_memory_limit), nullptr});
+    items.push_back({MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&Impl::completed_cb), this});
+    if (threads > 1) items.push_back({MHD_OPTION_THREAD_POOL_SIZE, static_cast<intptr_t>(threads), nullptr});
+    items.push_back({MHD_OPTION_END, 0, nullptr});
+    // The logger goes first so that complaints about later options reach it too.
+    return MHD_start_daemon(flags, 0, nullptr, nullptr, cb, this, MHD_OPTION_EXTERNAL_LOGGER, &mhd_log, nullptr,
+                            MHD_OPTION_ARRAY, items.data(), MHD_OPTION_END);
+  }
+
+  // MHD may or may not have closed a socket it failed to start on; never close it twice.
+  static void forget_if_closed(ListenSocket& sock) {
+    if (sock.fd() >= 0 && ::fcntl(sock.fd(), F_GETFD) == -1 && errno == EBADF) sock.disown();
+  }
+
+  Result<void> start();
+  void stop();
+
+  void keepalive_loop() {
+    std::unique_lock lk(ka_mu);
+    while (!ka_stop) {
+      ka_cv.wait_for(lk, opt.follow_keepalive, [&] { return ka_stop; });
+      if (ka_stop) break;
+      std::vector<std::shared_ptr<FollowStream>> snapshot;
+      {
+        std::lock_guard slk(streams_mu);
+        for (auto& [p, s] : streams) snapshot.push_back(s);
+      }
+      for (auto& s : snapshot) s->keepalive();
+    }
+  }
+
+  uint64_t active_streams() {
+    std::lock_guard lk(streams_mu);
+    return streams.size();
+  }
+
+  nlohmann::json api_status() {
+    nlohmann::json j;
+    j["version"] = std::string(kApiVersion);
+    j["socket"] = served_path;
+    j["socket_activated"] = unix_sock.activated();
+    j["group"] = policy.group_name.empty() ? nlohmann::json(nullptr) : nlohmann::json(policy.group_name);
+    j["metrics_listen"] = metrics_where.empty() ? nlohmann::json(nullptr) : nlohmann::json(metrics_where);
+    j["requests"] = counters.requests.load();
+    j["denied"] = counters.denied.load();
+    j["follow_streams"] = active_streams();
+    j["follow_dropped"] = counters.follow_dropped.load();
+    return j;
+  }
+
+  std::string api_metrics() {
+    std::string out;
+    auto series = [&](const char* name, const char* type, const char* help, uint64_t value) {
+      out += "# HELP ";
+      out += name;
+      out += ' ';
+      out += help;
+      out += "\n# TYPE ";
+      out += name;
+      out += ' ';
+      out += type;
+      out += '\n';
+      out += name;
+      out += ' ';
+      out += std::to_string(value);
+      out += '\n';
+    };
+    series("enospcd_api_requests_total", "counter", "Requests answered by the query API.", counters.requests.load());
+    series("enospcd_api_denied_total", "counter", "API requests refused with 403 after the SO_PEERCRED check.",
+           counters.denied.load());
+    series("enospcd_api_follow_streams", "gauge", "Open follow (NDJSON) streams.", active_streams());
+    series("enospcd_api_follow_dropped_total", "counter", "Follow clients dropped because they stopped reading.",
+           counters.follow_dropped.load());
+    return out;
+  }
+};
+
+void Server::Impl::follow_free(void* cls) {
+  auto* stream = static_cast<FollowStream*>(cls);
+  static_cast<Server::Impl*>(stream->owner_ptr())->release_stream(stream);
+}
+
+Result<void> Server::Impl::start() {
+  if (running) return make_error("the API server is already running");
+  if (opt.threads == 0 || opt.threads > 64) return make_error("API threads must be from 1 to 64");
+  if (opt.connection_limit < 4) return make_error("API connection limit must be at least 4");
+  if (opt.follow_queue_lines == 0) return make_error("follow queue must hold at least one line");
+  if (opt.connection_timeout.count() <= 0) return make_error("API connection timeout must be positive");
+  if (opt.follow_keepalive.count() <= 0 ||
+      opt.follow_keepalive >= std::chrono::duration_cast<std::chrono::milliseconds>(opt.connection_timeout))
+    return make_error("follow keepalive must be positive and shorter than the connection timeout");
+
+  GroupChoice group = resolve_group(opt.group);
+  policy.owner_uid = ::geteuid();
+  policy.read_gid = group.gid;
+  policy.group_name = group.gid ? group.name : "";
+  if (group.missing)
+    spdlog::warn("api: group '{}' does not exist, so only root may use the API (create it with: groupadd --system {})",
+                 group.name, group.name);
+
+  std::optional<ListenSocket> activated;
+  if (opt.socket_activation) {
+    auto a = ListenSocket::from_systemd();
+    if (!a) return a.error();
+    activated = std::move(*a);
+  }
+  if (activated) {
+    unix_sock = std::move(*activated);
+    served_path = unix_sock.path().empty() ? opt.socket_path : unix_sock.path();
+  } else {
+    auto s = ListenSocket::bind_unix(opt.socket_path, policy.read_gid);
+    if (!s) return s.error();
+    unix_sock = std::move(*s);
+    served_path = opt.socket_path;
+  }
+
+  if (!opt.metrics_listen.empty()) {
+    auto m = ListenSocket::bind_loopback_tcp(opt.metrics_listen);
+    if (!m) {
+      unix_sock.close();
+      return m.error();
+    }
+    metrics_sock = std::move(*m);
+    metrics_where = metrics_sock.path();
+  }
+
+  extras.api_status = [this] { return api_status(); };
+  extras.metrics = [this] { return api_metrics(); };
+  {
+    std::lock_guard lk(streams_mu);
+    stopping = false;
+  }
+
+  g_logging_start = true;
+  daemon = start_daemon(unix_sock.fd(), &Impl::request_cb, opt.threads, opt.connection_limit, true);
+  if (daemon == nullptr) {
+    g_logging_start = false;
+    forget_if_closed(unix_sock);
+    unix_sock.close();
+    metrics_sock.close();
+    return make_error("cannot start the HTTP server on " + served_path + " (libmicrohttpd refused; see the log)");
+  }
+  if (metrics_sock.fd() >= 0) {
+    metrics_daemon = start_daemon(metrics_sock.fd(), &Impl::metrics_cb, 1, 32, false);
+    if (metrics_daemon == nullptr) {
+      g_logging_start = false;
+      forget_if_closed(metrics_sock);
+      std::string where = metrics_sock.path();
+      stop();
+      return make_error("cannot start the metrics listener on " + where);
+    }
+  }
+  g_logging_start = false;
+
+  {
+    std::lock_guard lk(ka_mu);
+    ka_stop = false;
+  }
+  ka_thread = std::thread([this] { keepalive_loop(); });
+  running = true;
+  spdlog::info("api: serving on {}{}{}", served_path, unix_sock.activated() ? " (socket activated)" : "",
+               metrics_where.empty() ? std::string() : ", metrics on " + metrics_where);
+  return {};
+}
+
+void Server::Impl::stop() {
+  if (ka_thread.joinable()) {
+    {
+      std::lock_guard lk(ka_mu);
+      ka_stop = true;
+    }
+    ka_cv.notify_all();
+    ka_thread.join();
+  }
+  std::vector<std::shared_ptr<FollowStream>> snapshot;
+  {
+    std::lock_guard lk(streams_mu);
+    stopping = true;
+    for (auto& [p, s] : streams) snapshot.push_back(s);
+  }
+  if (daemon != nullptr) {
+    // Stop accepting first; the socket stays ours (MHD does not close a quiesced listen socket).
+    MHD_quiesce_daemon(daemon);
+    // MHD must not be stopped with suspended connections: end every stream, which resumes it, and give the
+    // streams a moment to send their final chunk so that clients see a clean end rather than a cut.
+    for (auto& s : snapshot) s->close_for_shutdown();
+    snapshot.clear();
+    {
+      std::unique_lock lk(streams_mu);
+      streams_cv.wait_for(lk, std::chrono::seconds(1), [&] { return streams.empty(); });
+    }
+    MHD_stop_daemon(daemon);
+    daemon = nullptr;
+  }
+  if (metrics_daemon != nullptr) {
+    MHD_quiesce_daemon(metrics_daemon);
+    MHD_stop_daemon(metrics_daemon);
+    metrics_daemon = nullptr;
+  }
+  // Streams whose response never reached MHD are released here.
+  std::vector<FollowStream*> left;
+  {
+    std::lock_guard lk(streams_mu);
+    for (auto& [p, s] : streams) left.push_back(p);
+  }
+  for (FollowStream* s : left) release_stream(s);
+  unix_sock.close();
+  metrics_sock.close();
+  metrics_where.clear();
+  running = false;
+}
+
+Server::Server(ServerOptions options, Backend& backend) : impl_(std::make_unique<Impl>(std::move(options), backend)) {}
+
+Server::~Server() { stop(); }
+
+Result<void> Server::start() { return impl_->start(); }
+void Server::stop() { impl_->stop(); }
+
+bool Server::running() const { return impl_->running; }
+std::string Server::socket_path() const { return impl_->served_path; }
+bool Server::socket_activated() const { return impl_->unix_sock.activated(); }
+uint16_t Server::metrics_port() const { return impl_->metrics_daemon ? impl_->metrics_sock.tcp_port() : 0; }
+
+ServerStats Server::stats() const {
+  ServerStats s;
+  s.requests = impl_->counters.requests.load();
+  s.denied = impl_->counters.denied.load();
+  s.follow_active = impl_->active_streams();
+  s.follow_dropped = impl_->counters.follow_dropped.load();
+  s.follow_events = impl_->counters.follow_events.load();
+  return s;
+}
+
+}  // namespace enospcd::api

@@ -1,0 +1,210 @@
+// The VM tier: Debian's stock kernels under QEMU, where fexit and kretprobes work, running the real daemon
+// against real failures; the chains, stacks and causes it reports are asserted here.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+namespace {
+
+using nlohmann::json;
+
+struct VmRun {
+  int exit_code = -1;
+  std::string log;
+  std::map<std::string, json> reports;  // mode -> report
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Boots the kernel once (both modes run inside) and caches the result for the tests of that kernel.
+const VmRun& boot(const std::string& kernel) {
+  static std::map<std::string, VmRun> runs;
+  auto it = runs.find(kernel);
+  if (it != runs.end()) return it->second;
+  VmRun& r = runs[kernel];
+  char tmpl[] = "/tmp/enospcd-vmchains.XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  std::string payload = dir + "/payload", log = dir + "/console.log";
+  std::string cmd = "mkdir -p " + payload + " && cp " + ENOSPCD_DAEMON + " " + payload + "/ && " + ENOSPCD_VM_DIR +
+                    "/run-vm.sh --kernel " + kernel + " --payload " + payload + " --script " + ENOSPCD_VM_DIR +
+                    "/chains/scenario.sh --timeout 600 --quiet --log " + log + " >/dev/null 2>" + dir + "/harness.err";
+  int status = std::system(cmd.c_str());
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.log = read_file(log) + read_file(dir + "/harness.err");
+  std::string text = read_file(log);
+  for (const std::string mode : {"auto", "kretprobe"}) {
+    std::string begin = "ENOSPCD-REPORT-BEGIN " + mode + "\n", end = "ENOSPCD-REPORT-END " + mode;
+    auto b = text.find(begin), e = text.find(end);
+    if (b == std::string::npos || e == std::string::npos) continue;
+    std::string body = text.substr(b + begin.size(), e - b - begin.size());
+    body.erase(std::remove(body.begin(), body.end(), '\r'), body.end());
+    try {
+      r.reports[mode] = json::parse(body);
+    } catch (const std::exception&) {
+    }
+  }
+  std::system(("rm -rf " + dir).c_str());
+  return r;
+}
+
+std::vector<std::string> funcs(const json& e) {
+  std::vector<std::string> out;
+  for (const auto& l : e["chain"]) out.push_back(l["func"]);
+  return out;
+}
+
+std::string chain_text(const json& e) {
+  std::string s;
+  for (const auto& f : funcs(e)) s += (s.empty() ? "" : " <- ") + f;
+  return s;
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+// The stack reaches the syscall entry, or says it stopped at a kretprobe trampoline (kernels before 5.14).
+::testing::AssertionResult stack_reaches(const json& e, const std::string& syscall_frame) {
+  std::string stack = e["kstack"].dump();
+  if (stack.find(syscall_frame) != std::string::npos) return ::testing::AssertionSuccess();
+  // Before 5.14 a stack taken in or below a kretprobe ends at its trampoline; the daemon must say so.
+  if (e.contains("kstack_truncated")) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "stack " << stack << " reaches no " << syscall_frame;
+}
+
+std::vector<json> events_of(const json& report, const std::string& comm, const std::string& syscall) {
+  std::vector<json> out;
+  for (const auto& e : report["events"])
+    if (e["comm"] == comm && e["syscall"] == syscall) out.push_back(e);
+  return out;
+}
+
+class VmChains : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0 && !std::getenv("CI")) GTEST_SKIP() << "needs root for the VM harness";
+    if (std::system("command -v qemu-system-x86_64 >/dev/null") != 0) {
+      if (std::getenv("CI")) FAIL() << "qemu-system-x86_64 missing in CI";
+      GTEST_SKIP() << "qemu-system-x86_64 is not installed";
+    }
+    const auto& [kernel, mode] = GetParam();
+    run_ = &boot(kernel);
+    if (run_->exit_code == 75) GTEST_SKIP() << "kernel " << kernel << " neither cached nor downloadable";
+    ASSERT_EQ(run_->exit_code, 0) << run_->log.substr(run_->log.size() > 6000 ? run_->log.size() - 6000 : 0);
+    ASSERT_TRUE(run_->reports.count(mode)) << "no report for mode " << mode << "\n" << run_->log.substr(run_->log.size() > 6000 ? run_->log.size() - 6000 : 0);
+    report_ = run_->reports.at(mode);
+    expected_mode_ = mode == "auto" ? "fexit" : "kretprobe";
+  }
+  void record(const std::string& scenario, const json& e) {
+    std::printf("[%s %s] %s: %s(2) chain: %s\n    kstack: %s%s\n    cause: %s\n", std::get<0>(GetParam()).c_str(),
+                expected_mode_.c_str(), scenario.c_str(), e["syscall"].get<std::string>().c_str(),
+                chain_text(e).c_str(), e["kstack"].dump().c_str(),
+                e.contains("kstack_truncated") ? " (truncated: kretprobe trampoline)" : "",
+                e["cause"]["summary"].get<std::string>().c_str());
+  }
+  std::string origin_mode(const std::string& func) {
+    for (const auto& o : report_["status"]["origins"])
+      if (o["func"] == func) return o["mode"];
+    return "absent";
+  }
+  const VmRun* run_ = nullptr;
+  json report_;
+  std::string expected_mode_;
+};
+
+TEST_P(VmChains, MountMaxChainFromCountMountsToPathMount) {
+  EXPECT_EQ(report_["status"]["mode"], "chains");
+  EXPECT_EQ(origin_mode("count_mounts"), expected_mode_);
+  auto ev = events_of(report_, "mount", "mount");
+  ASSERT_EQ(ev.size(), 2u) << report_.dump(1);
+  for (const auto& e : ev) {
+    auto f = funcs(e);
+    ASSERT_FALSE(f.empty());
+    EXPECT_EQ(f.front(), "count_mounts") << chain_text(e);
+    EXPECT_TRUE(contains(f, "do_add_mount")) << chain_text(e);
+    EXPECT_TRUE(contains(f, "path_mount")) << chain_text(e);
+    for (const auto& l : e["chain"]) EXPECT_EQ(l["ret"], -28) << chain_text(e);
+    std::string stack = e["kstack"].dump();
+    EXPECT_TRUE(stack_reaches(e, "sys_mount"));
+    EXPECT_EQ(stack.find("[bpf]"), std::string::npos) << stack;
+    EXPECT_EQ(e["cause"]["id"], "mount_max");
+    EXPECT_EQ(e["cause"]["confidence"], "high");
+    // The limit recorded at failure time equals the namespace's mount count (the scenario restores the
+    // sysctl right after, so a value read later would be wrong).
+    EXPECT_EQ(e["mount_max"], e["mnt_count"]);
+    EXPECT_NE(e["cause"]["summary"].get<std::string>().find("fs.mount-max is " + std::to_string(e["mnt_count"].get<int>())),
+              std::string::npos) << e["cause"]["summary"];
+  }
+  record("fs.mount-max", ev[0]);
+}
+
+TEST_P(VmChains, TmpfsInodeChainShowsTheKernelsInodeReservation) {
+  auto ev = events_of(report_, "touch", "openat");
+  ASSERT_EQ(ev.size(), 3u) << report_.dump(1);
+  static const std::set<std::string> reservation = {"shmem_reserve_inode", "shmem_get_inode", "__shmem_get_inode"};
+  for (const auto& e : ev) {
+    auto f = funcs(e);
+    ASSERT_FALSE(f.empty()) << e.dump();
+    EXPECT_TRUE(reservation.count(f.front())) << chain_text(e);
+    EXPECT_EQ(e["cause"]["id"], "tmpfs_inodes");
+    EXPECT_TRUE(stack_reaches(e, "openat"));
+  }
+  record("tmpfs nr_inodes", ev[0]);
+}
+
+TEST_P(VmChains, TmpfsBlockChainShowsTheKernelsBlockAccounting) {
+  std::vector<json> ev;
+  for (const auto& e : events_of(report_, "dd", "write"))
+    if (e.value("file", json::object()).value("tmpfs", json::object()).value("max_blocks", 0) == 16) ev.push_back(e);
+  ASSERT_EQ(ev.size(), 1u) << report_.dump(1);
+  static const std::set<std::string> accounting = {"shmem_inode_acct_blocks", "shmem_inode_acct_block",
+                                                   "shmem_acct_block", "shmem_alloc_and_acct_folio",
+                                                   "shmem_alloc_and_acct_page", "shmem_alloc_and_add_folio"};
+  auto f = funcs(ev[0]);
+  ASSERT_FALSE(f.empty());
+  EXPECT_TRUE(accounting.count(f.front())) << chain_text(ev[0]);
+  EXPECT_EQ(ev[0]["cause"]["id"], "tmpfs_blocks");
+  EXPECT_TRUE(stack_reaches(ev[0], "write"));
+  record("tmpfs size", ev[0]);
+}
+
+// 256 writes each saw a huge-page attempt fail with ENOSPC and then succeeded: their chains were discarded,
+// and the one write that failed carries only its own links.
+TEST_P(VmChains, ChainOfASucceedingSyscallNeverLeaks) {
+  std::vector<json> ev;
+  for (const auto& e : events_of(report_, "dd", "write"))
+    if (e.value("file", json::object()).value("tmpfs", json::object()).value("max_blocks", 0) == 768) ev.push_back(e);
+  if (ev.empty()) GTEST_SKIP() << "this kernel has no huge=always tmpfs";
+  ASSERT_EQ(ev.size(), 1u);
+  auto f = funcs(ev[0]);
+  // One failing write holds at most: huge and small attempts, retried once after shrinking huge pages, and
+  // shmem_get_folio_gfp. A leak of the 256 discarded chains would fill all 8 slots and overflow.
+  EXPECT_LT(f.size(), static_cast<size_t>(8)) << "leaked links: " << chain_text(ev[0]);
+  EXPECT_GT(report_["status"]["counters"]["losses"]["chain_discarded"].get<uint64_t>(), 200u);
+  EXPECT_EQ(report_["status"]["counters"]["losses"]["chain_overflow"], 0);
+  record("huge-page fallback, then full", ev[0]);
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, VmChains,
+                         ::testing::Combine(::testing::Values("5.10", "6.1", "6.12"),
+                                            ::testing::Values("auto", "kretprobe")),
+                         [](const auto& info) {
+                           std::string k = std::get<0>(info.param);
+                           std::replace(k.begin(), k.end(), '.', '_');
+                           return "linux_" + k + "_" + std::get<1>(info.param);
+                         });
+
+}  // namespace
