@@ -137,6 +137,7 @@ Result<void> Daemon::serve() {
 
 Result<void> Daemon::start() {
   started_ = std::chrono::steady_clock::now();
+  probe_.preload();
   realtime_offset_ns_ = monotonic_to_realtime_offset_ns();
   if (!probe_.can_load_bpf())
     return make_error("enospcd needs root (or CAP_BPF and CAP_PERFMON) to load its BPF programs", EPERM);

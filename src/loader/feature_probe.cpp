@@ -5,6 +5,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -48,31 +49,48 @@ bool FeatureProbe::has_kprobes() {
   return *kprobes_ && !disabled("kprobe");
 }
 
-bool FeatureProbe::has_kernel_symbol(const std::string& name) {
-  if (!kallsyms_) {
-    kallsyms_.emplace();
-    std::ifstream in("/proc/kallsyms");
-    std::string line;
-    while (std::getline(in, line)) {
-      // "ffffffff816f4650 T count_mounts" or "... t name [module]"
-      std::istringstream ss(line);
-      std::string addr, type, sym;
-      if (!(ss >> addr >> type >> sym)) continue;
-      if (type == "T" || type == "t") kallsyms_->insert(sym);
+FeatureProbe::Kallsyms FeatureProbe::read_kallsyms() {
+  // One pass over /proc/kallsyms (about 5 MB): a read and a line scan, no stream parsing per line, since
+  // this sits on the start-up path. Text symbols all go into the set; data symbols only where asked for.
+  static const std::set<std::string, std::less<>> kDataWanted = {"sysctl_mount_max"};
+  Kallsyms k;
+  std::ifstream in("/proc/kallsyms", std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  k.text.reserve(text.size() / 40);
+  std::string_view v(text);
+  while (!v.empty()) {
+    std::size_t eol = v.find('\n');
+    std::string_view line = v.substr(0, eol);
+    v = eol == std::string_view::npos ? std::string_view() : v.substr(eol + 1);
+    // "ffffffff816f4650 T count_mounts" or "... t name\t[module]"
+    std::size_t sp1 = line.find(' ');
+    if (sp1 == std::string_view::npos || sp1 + 3 > line.size()) continue;
+    char type = line[sp1 + 1];
+    std::string_view name = line.substr(sp1 + 3);
+    if (std::size_t tab = name.find('\t'); tab != std::string_view::npos) name = name.substr(0, tab);
+    if (type == 'T' || type == 't') {
+      k.text.emplace(name);
+    } else if ((type == 'D' || type == 'd' || type == 'B' || type == 'b') && kDataWanted.count(name)) {
+      k.data[std::string(name)] = std::strtoull(std::string(line.substr(0, sp1)).c_str(), nullptr, 16);
     }
   }
-  return kallsyms_->count(name) != 0;
+  return k;
 }
 
+void FeatureProbe::preload() {
+  if (!kallsyms_ && !pending_.valid()) pending_ = std::async(std::launch::async, &FeatureProbe::read_kallsyms);
+}
+
+const FeatureProbe::Kallsyms& FeatureProbe::kallsyms() {
+  if (!kallsyms_) kallsyms_ = pending_.valid() ? pending_.get() : read_kallsyms();
+  return *kallsyms_;
+}
+
+bool FeatureProbe::has_kernel_symbol(const std::string& name) { return kallsyms().text.count(name) != 0; }
+
 uint64_t FeatureProbe::kernel_data_symbol(const std::string& name) {
-  std::ifstream in("/proc/kallsyms");
-  std::string addr, type, sym;
-  while (in >> addr >> type >> sym) {
-    in.ignore(4096, '\n');
-    if (sym == name && (type == "D" || type == "d" || type == "B" || type == "b"))
-      return std::strtoull(addr.c_str(), nullptr, 16);
-  }
-  return 0;
+  auto it = kallsyms().data.find(name);
+  return it == kallsyms().data.end() ? 0 : it->second;
 }
 
 std::string FeatureProbe::kernel_release() {

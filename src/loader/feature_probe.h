@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <future>
 #include <map>
 #include <optional>
 #include <set>
+#include <unordered_set>
 #include <string>
 
 namespace enospcd {
@@ -28,13 +30,23 @@ class FeatureProbe {
   // Kernel symbol exists in /proc/kallsyms (text symbols only).
   virtual bool has_kernel_symbol(const std::string& name);
   virtual std::string kernel_release();
-  // Address of a kernel data symbol from /proc/kallsyms (0 when absent or hidden by kptr_restrict).
+  // Address of a kernel data symbol from /proc/kallsyms (0 when absent or hidden by kptr_restrict); only the
+  // few symbols the tracer reads are indexed.
   virtual uint64_t kernel_data_symbol(const std::string& name);
+  // Starts reading /proc/kallsyms in the background, so it overlaps with BTF parsing at start-up.
+  void preload();
 
  private:
   std::set<std::string> disabled_;
   std::optional<bool> btf_, bpf_caps_, kprobes_;
-  std::optional<std::set<std::string>> kallsyms_;
+  struct Kallsyms {
+    std::unordered_set<std::string> text;
+    std::map<std::string, uint64_t> data;
+  };
+  static Kallsyms read_kallsyms();
+  const Kallsyms& kallsyms();
+  std::optional<Kallsyms> kallsyms_;
+  std::future<Kallsyms> pending_;
 };
 
 }  // namespace enospcd

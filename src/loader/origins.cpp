@@ -81,10 +81,8 @@ std::string origin_mode_name(OriginMode m) {
   }
 }
 
-std::optional<FuncProto> btf_func_proto(const btf* vmlinux, const std::string& name) {
-  if (!vmlinux) return std::nullopt;
-  int id = btf__find_by_name_kind(vmlinux, name.c_str(), BTF_KIND_FUNC);
-  if (id <= 0) return std::nullopt;
+namespace {
+std::optional<FuncProto> proto_of(const btf* vmlinux, int id) {
   const btf_type* func = btf__type_by_id(vmlinux, static_cast<__u32>(id));
   const btf_type* proto = func ? btf__type_by_id(vmlinux, func->type) : nullptr;
   if (!proto || !btf_is_func_proto(proto)) return std::nullopt;
@@ -109,6 +107,28 @@ std::optional<FuncProto> btf_func_proto(const btf* vmlinux, const std::string& n
   }
   return out;
 }
+}  // namespace
+
+std::optional<FuncProto> btf_func_proto(const btf* vmlinux, const std::string& name) {
+  if (!vmlinux) return std::nullopt;
+  int id = btf__find_by_name_kind(vmlinux, name.c_str(), BTF_KIND_FUNC);
+  if (id <= 0) return std::nullopt;
+  return proto_of(vmlinux, id);
+}
+
+std::map<std::string, FuncProto> btf_func_protos(const btf* vmlinux, const std::set<std::string>& names) {
+  std::map<std::string, FuncProto> out;
+  if (!vmlinux) return out;
+  __u32 n = btf__type_cnt(vmlinux);
+  for (__u32 id = 1; id < n && out.size() < names.size(); id++) {
+    const btf_type* t = btf__type_by_id(vmlinux, id);
+    if (!t || !btf_is_func(t)) continue;
+    const char* name = btf__name_by_offset(vmlinux, t->name_off);
+    if (!name || !names.count(name)) continue;
+    if (auto p = proto_of(vmlinux, static_cast<int>(id))) out.emplace(name, *p);
+  }
+  return out;
+}
 
 enospcd_ret_kind classify_return(const FuncProto& proto, bool null_is_error) {
   switch (proto.ret) {
@@ -125,11 +145,16 @@ std::unique_ptr<OriginTracer> OriginTracer::start(const OriginConfig& cfg, Featu
   btf* vmlinux = btf__load_vmlinux_btf();
   if (!vmlinux) vmlinux = nullptr;
 
+  std::set<std::string> wanted;
+  for (const auto& spec : cfg.origins) wanted.insert(spec.func);
+  auto protos = btf_func_protos(vmlinux, wanted);
   std::vector<int> candidates;
   for (const auto& spec : cfg.origins) {
     OriginStatus st;
     st.spec = spec;
-    auto proto = btf_func_proto(vmlinux, spec.func);
+    auto found = protos.find(spec.func);
+    std::optional<FuncProto> proto;
+    if (found != protos.end()) proto = found->second;
     if (!probe.has_kernel_symbol(spec.func)) {
       st.reason = "not in this kernel (absent, renamed or inlined)";
     } else if (!proto) {

@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -46,6 +48,8 @@ struct FuncProto {
   enum class Ret { Void, Int32, Int64, Bool, Pointer, Other } ret = Ret::Other;
 };
 std::optional<FuncProto> btf_func_proto(const btf* vmlinux, const std::string& name);
+// The same for many names in one pass over the BTF (libbpf's name lookup is a linear scan per call).
+std::map<std::string, FuncProto> btf_func_protos(const btf* vmlinux, const std::set<std::string>& names);
 // The failure signal for a return type; RET_INVALID when the type cannot carry an errno (void, struct).
 enospcd_ret_kind classify_return(const FuncProto& proto, bool null_is_error);
 
