@@ -34,6 +34,7 @@ ln -sf /proc/self/fd/2 /dev/stderr
 [ -e /etc/mtab ] || ln -sf /proc/self/mounts /etc/mtab
 
 # Before 5.11 BPF maps and programs are charged to RLIMIT_MEMLOCK (64 KiB by default), not to the memory cgroup.
+# shellcheck disable=SC3045 # busybox ash has ulimit -l
 ulimit -l unlimited || warn "cannot raise RLIMIT_MEMLOCK"
 hostname enospcd-vm
 ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up 2>/dev/null || warn "cannot bring up lo"

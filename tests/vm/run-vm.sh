@@ -9,11 +9,14 @@
 #   --payload DIR    copied to /payload; the shared libraries of every ELF in it (ldd) and the dynamic loader
 #                    are copied to the same absolute paths
 #   --timeout SEC    whole run, boot included (default 300); qemu is killed when it expires
-#   --log FILE       console log (default ${TMPDIR:-/tmp}/enospcd-vm-NAME.log), also streamed to stdout
+#   --log FILE       console log, also streamed to stdout; default: a new file in ${TMPDIR:-/tmp}, deleted after a
+#                    run that exits 0. Two runs never share a log (the second one fails).
 #   --quiet          do not stream the console to stdout (the log is still written)
 #   --cache DIR      kernel cache (default as fetch-kernels.sh)
 #   --mem SIZE       guest memory (default 1G)         --smp N     guest CPUs (default 1)
 #   --cpu MODEL      QEMU CPU model (default max,cx16=off: see the comment on cpu= below)
+#   --boot pvh|bzimage  pvh (default when the cache has vmlinux): qemu loads the uncompressed ELF kernel, no
+#                    decompression and no KASLR of the kernel image; bzimage: the packaged vmlinuz, with KASLR
 #   --append ARGS    extra kernel command line arguments (e.g. loglevel=7 to see all kernel messages)
 #   --env NAME=VAL   exported to the scenario (repeatable)
 #   --modules LIST   comma-separated modules insmod-ed at boot with their dependencies (default loop; "none"):
@@ -63,6 +66,7 @@ extra_append=
 fail_on_warn=0
 keep=0
 modules=loop
+boot=
 envs=()
 while (($#)); do
   opt=$1
@@ -89,6 +93,7 @@ while (($#)); do
     --append) extra_append+=" $2" ;;
     --env) envs+=("$2") ;;
     --modules) modules=$2 ;;
+    --boot) boot=$2 ;;
     *) echo "$prog: unknown option $opt" >&2; usage ;;
   esac
   shift 2
@@ -112,7 +117,7 @@ if [[ -z $busybox ]]; then
   done
 fi
 [[ -n $busybox ]] || fail "$EX_UNAVAILABLE" "busybox not found (apt-get install busybox-static)"
-for tool in cpio gzip ldd od; do
+for tool in cpio gzip ldd od flock timeout; do
   command -v "$tool" >/dev/null || fail "$EX_UNAVAILABLE" "'$tool' not found"
 done
 
@@ -131,10 +136,23 @@ else
   ((rc == 0)) || { ((rc == EX_NONET)) && exit "$EX_NONET"; fail "$EX_VM" "cannot get kernel $kernel (fetch-kernels.sh exit $rc)"; }
   kdir=$(dirname "$(echo "$fetched" | awk -v k="$kernel" '$1 == k { print $3 }')")
 fi
-[[ -f $kdir/vmlinuz ]] || fail "$EX_VM" "no vmlinuz in $kdir"
+case ${boot:-auto} in
+  auto) if [[ -f $kdir/vmlinux ]]; then boot=pvh; kernel_image=$kdir/vmlinux; else boot=bzimage; kernel_image=$kdir/vmlinuz; fi ;;
+  pvh) kernel_image=$kdir/vmlinux ;;
+  bzimage) kernel_image=$kdir/vmlinuz ;;
+  *) fail "$EX_USAGE" "--boot must be pvh or bzimage" ;;
+esac
+[[ -f $kernel_image ]] || fail "$EX_VM" "no ${kernel_image##*/} in $kdir (--boot $boot)"
 release=$(cat "$kdir/release" 2>/dev/null || echo unknown)
-log=${log:-${TMPDIR:-/tmp}/enospcd-vm-$kname.log}
+auto_log=0
+if [[ -z $log ]]; then
+  log=$(mktemp --suffix=.log "${TMPDIR:-/tmp}/enospcd-vm-$kname.XXXXXX")
+  auto_log=1
+fi
 mkdir -p "$(dirname "$log")"
+# The exit line is read back from the log: a concurrent run writing the same file would mix up results.
+exec {log_lock_fd}>>"$log"
+flock -n "$log_lock_fd" || fail "$EX_USAGE" "log $log is being written by another run"
 
 work=
 qemu_pid=
@@ -152,6 +170,7 @@ cleanup() {
   if [[ -n $work ]]; then
     if ((keep)); then note "work dir kept: $work"; else rm -rf "$work"; fi
   fi
+  ((!auto_log || rc != 0)) || rm -f "$log"
   exit "$rc"
 }
 trap cleanup EXIT
@@ -231,13 +250,17 @@ t_built=$EPOCHREALTIME
 # --- boot ----------------------------------------------------------------------------------------------------
 # no_timer_check: under emulation on a loaded host the IO-APIC timer self-test can miss its window and panic
 # ("IO-APIC + timer doesn't work!"), seen once in 40 boots with two VMs on two cores.
-append="console=ttyS0 panic=-1 oops=panic quiet mitigations=off no_timer_check random.trust_cpu=on$extra_append"
+# tsc=unstable: on a loaded host the early TSC calibration is sometimes far off (652 and 815 MHz instead of
+# 2300 seen in 2 of 8 boots), and CLOCK_MONOTONIC then runs several times too fast (up to a 240 s jump) until the
+# clocksource watchdog gives up on the TSC. The HPET follows the host's clock from the start.
+append="console=ttyS0 panic=-1 oops=panic quiet mitigations=off no_timer_check tsc=unstable random.trust_cpu=on"
+append+=$extra_append
 qemu_cmd=(
   "$qemu" -accel tcg -cpu "$cpu" -m "$mem" -smp "$smp"
   -nodefaults -no-user-config -display none -no-reboot -serial stdio
-  -kernel "$kdir/vmlinuz" -initrd "$initrd" -append "$append"
+  -kernel "$kernel_image" -initrd "$initrd" -append "$append"
 )
-note "booting $kname ($release), initramfs $(($(stat -c %s "$initrd") / 1024)) KiB, timeout ${timeout}s, log $log"
+note "booting $kname ($release, $boot), initramfs $(($(stat -c %s "$initrd") / 1024)) KiB, timeout ${timeout}s, log $log"
 
 # Console: CRs and the firmware's terminal escapes dropped, written to the log and (unless --quiet) to stdout.
 if ((quiet)); then
@@ -306,5 +329,6 @@ fi
 if ((fail_on_warn)) && grep -aq 'ENOSPCD-VM-KERNEL-WARNINGS-BEGIN' "$log"; then
   fail "$EX_VM" "$kname ($release): kernel warnings with --fail-on-kernel-warning (script exit $rc); log: $log"
 fi
+((auto_log && rc == 0)) || timing+="; log $log"
 note "$kname ($release): script exit $rc; $timing"
 exit "$rc"
