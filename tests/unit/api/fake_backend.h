@@ -1,0 +1,210 @@
+#pragma once
+// An in-memory Backend for API tests: events are pushed by the test and filtered like the daemon would.
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "api/backend.h"
+#include "api/query.h"
+
+namespace enospcd::api::testing {
+
+inline nlohmann::json make_event(uint64_t id, uint64_t time_ns, uint32_t pid, std::string comm,
+                                 std::string syscall = "mount", std::string cause = "mount_max",
+                                 nlohmann::json container = nullptr) {
+  nlohmann::json e;
+  e["id"] = id;
+  e["time"] = format_rfc3339(time_ns, 6);
+  e["time_ns"] = time_ns;
+  e["pid"] = pid;
+  e["tid"] = pid;
+  e["comm"] = std::move(comm);
+  e["uid"] = 0;
+  e["syscall"] = std::move(syscall);
+  e["errno"] = "ENOSPC";
+  e["ret"] = -28;
+  e["path"] = "/var/lib/containers/overlay/merged";
+  e["cgroup_id"] = 4242;
+  e["mntns"] = 4026532000ULL;
+  e["container"] = std::move(container);
+  if (cause.empty()) {
+    e["cause"] = nullptr;
+  } else {
+    e["cause"] = {{"id", cause},
+                  {"summary", "mount namespace has 100000 mounts, fs.mount-max is 100000"},
+                  {"remedy", "unmount leaked mounts or raise fs.mount-max"}};
+  }
+  return e;
+}
+
+class FakeBackend : public Backend {
+ public:
+  // Knobs: set them directly before the server starts, through edit() while it runs.
+  nlohmann::json status_doc = {{"mode", "gate-only"},
+                               {"probes", nlohmann::json::array({{{"function", "count_mounts"},
+                                                                  {"mode", "unavailable"},
+                                                                  {"reason", "fexit blocked"}}})}};
+  std::optional<nlohmann::json> doctor_doc;
+  nlohmann::json diagnosis_doc = {{"causes", nlohmann::json::array()}};
+  std::string metrics_text = "# HELP enospcd_events_total Events.\n# TYPE enospcd_events_total counter\nenospcd_events_total 0\n";
+  std::optional<std::string> reset_error;
+  bool throw_on_status = false;
+
+  std::atomic<int> reset_calls{0};
+
+  // Changes knobs under the lock the server's threads read them with.
+  template <class F>
+  void edit(F f) {
+    std::lock_guard lk(mu_);
+    f();
+  }
+
+  nlohmann::json status() override {
+    std::lock_guard lk(mu_);
+    if (throw_on_status) throw std::runtime_error("store unavailable");
+    return status_doc;
+  }
+
+  nlohmann::json events(const EventQuery& q) override {
+    std::lock_guard lk(mu_);
+    last_query_ = q;
+    nlohmann::json out = nlohmann::json::array();
+    for (auto it = events_.rbegin(); it != events_.rend() && out.size() < q.limit; ++it)
+      if (matches(q, *it)) out.push_back(*it);
+    return {{"events", out}};
+  }
+
+  std::optional<nlohmann::json> event(uint64_t id) override {
+    std::lock_guard lk(mu_);
+    for (const auto& e : events_)
+      if (e["id"].get<uint64_t>() == id) return e;
+    return std::nullopt;
+  }
+
+  nlohmann::json top(const EventQuery& q) override {
+    std::lock_guard lk(mu_);
+    last_query_ = q;
+    std::map<std::tuple<uint32_t, std::string, std::string>, uint64_t> counts;
+    for (const auto& e : events_)
+      if (matches(q, e)) counts[{e["pid"].get<uint32_t>(), e["comm"].get<std::string>(), e["syscall"].get<std::string>()}]++;
+    std::vector<std::pair<uint64_t, nlohmann::json>> rows;
+    for (const auto& [k, n] : counts)
+      rows.push_back({n, {{"pid", std::get<0>(k)}, {"comm", std::get<1>(k)}, {"syscall", std::get<2>(k)},
+                          {"errno", "ENOSPC"}, {"count", n}, {"container", nullptr}}});
+    std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    nlohmann::json out = nlohmann::json::array();
+    for (auto& r : rows)
+      if (out.size() < q.limit) out.push_back(r.second);
+    return {{"top", out}};
+  }
+
+  nlohmann::json diagnosis() override {
+    std::lock_guard lk(mu_);
+    return diagnosis_doc;
+  }
+  std::optional<nlohmann::json> doctor() override {
+    std::lock_guard lk(mu_);
+    return doctor_doc;
+  }
+  std::string metrics() override {
+    std::lock_guard lk(mu_);
+    return metrics_text;
+  }
+
+  std::unique_ptr<Subscription> subscribe(const EventQuery& q,
+                                          std::function<void(const nlohmann::json&)> on_event) override {
+    std::lock_guard lk(mu_);
+    uint64_t id = next_sub_++;
+    subs_[id] = Sub{q, std::move(on_event)};
+    return std::make_unique<FakeSubscription>(this, id);
+  }
+
+  Result<void> reset() override {
+    reset_calls++;
+    std::lock_guard lk(mu_);
+    if (reset_error) return make_error(*reset_error);
+    events_.clear();
+    return {};
+  }
+
+  // Records the event and hands it to every matching subscriber, in push order.
+  void push(const nlohmann::json& e) {
+    std::lock_guard lk(mu_);
+    events_.push_back(e);
+    for (auto& [id, s] : subs_)
+      if (matches(s.query, e)) s.on_event(e);
+  }
+
+  // Subscribers see the event; the history does not keep it (cheap for flood tests).
+  void publish(const nlohmann::json& e) {
+    std::lock_guard lk(mu_);
+    for (auto& [id, s] : subs_)
+      if (matches(s.query, e)) s.on_event(e);
+  }
+
+  size_t subscribers() {
+    std::lock_guard lk(mu_);
+    return subs_.size();
+  }
+
+  EventQuery last_query() {
+    std::lock_guard lk(mu_);
+    return last_query_;
+  }
+
+  static bool matches(const EventQuery& q, const nlohmann::json& e) {
+    uint64_t t = e.value("time_ns", uint64_t{0});
+    if (q.since_ns && t < *q.since_ns) return false;
+    if (q.until_ns && t > *q.until_ns) return false;
+    if (q.pid && e.value("pid", uint32_t{0}) != *q.pid) return false;
+    if (q.comm && e.value("comm", std::string()) != *q.comm) return false;
+    if (q.syscall && e.value("syscall", std::string()) != *q.syscall) return false;
+    if (q.cause) {
+      const auto& c = e["cause"];
+      if (!c.is_object() || c.value("id", std::string()) != *q.cause) return false;
+    }
+    if (q.container) {
+      const auto& c = e["container"];
+      if (!c.is_object()) return false;
+      if (c.value("name", std::string()) != *q.container && !c.value("id", std::string()).starts_with(*q.container))
+        return false;
+    }
+    return true;
+  }
+
+ private:
+  struct Sub {
+    EventQuery query;
+    std::function<void(const nlohmann::json&)> on_event;
+  };
+
+  class FakeSubscription : public Subscription {
+   public:
+    FakeSubscription(FakeBackend* b, uint64_t id) : b_(b), id_(id) {}
+    ~FakeSubscription() override {
+      std::lock_guard lk(b_->mu_);
+      b_->subs_.erase(id_);
+    }
+
+   private:
+    FakeBackend* b_;
+    uint64_t id_;
+  };
+
+  std::mutex mu_;
+  std::vector<nlohmann::json> events_;
+  std::map<uint64_t, Sub> subs_;
+  uint64_t next_sub_ = 1;
+  EventQuery last_query_;
+};
+
+}  // namespace enospcd::api::testing
