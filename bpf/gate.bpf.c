@@ -167,8 +167,8 @@ static __always_inline void fill_task(struct enospcd_event *e, struct task_struc
 	    bpf_probe_read_kernel(&e->mount_max, sizeof(e->mount_max), (const void *)mount_max_addr) == 0)
 		e->flags |= ENOSPCD_EF_HAS_MOUNT_MAX;
 	const char *cgname = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, name);
-	if (cgname)
-		bpf_probe_read_kernel_str(e->cgroup_name, sizeof(e->cgroup_name), cgname);
+	if (cgname && bpf_probe_read_kernel_str(e->cgroup_name, sizeof(e->cgroup_name), cgname) == sizeof(e->cgroup_name))
+		e->flags |= ENOSPCD_EF_CGNAME_TRUNCATED;
 }
 
 /* Describe the file behind fd: superblock, fs type, and for tmpfs its inode and block accounting. */

@@ -16,7 +16,7 @@
 
 #define ENOSPCD_COMM_LEN 16
 #define ENOSPCD_PATH_LEN 256
-#define ENOSPCD_CGNAME_LEN 64
+#define ENOSPCD_CGNAME_LEN 128 /* cri-containerd-<64 hex>.scope is 85 */
 #define ENOSPCD_FSTYPE_LEN 16
 #define ENOSPCD_FNAME_LEN 64
 #define ENOSPCD_CHAIN_MAX 8
@@ -68,6 +68,7 @@ enum enospcd_ret_kind {
 #define ENOSPCD_EF_HAS_FILE (1u << 2)     /* file evidence was captured for the fd argument */
 #define ENOSPCD_EF_HAS_MNTNS (1u << 3)
 #define ENOSPCD_EF_HAS_MOUNT_MAX (1u << 4)
+#define ENOSPCD_EF_CGNAME_TRUNCATED (1u << 5)
 
 /* Path-argument metadata per syscall number: which argument (1-based, 0 = none) is a user path. */
 struct enospcd_path_args {

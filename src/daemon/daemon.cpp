@@ -201,17 +201,25 @@ nlohmann::json Daemon::container_for(const Event& e) {
   if (containers_.size() > 4096)
     for (auto it = containers_.begin(); it != containers_.end();)
       it = now - it->second.seen > std::chrono::minutes(15) ? containers_.erase(it) : std::next(it);
-  std::optional<context::ContainerRef> ref;
-  if (!e.cgroup_path.empty()) ref = context::cgroup_to_container(e.cgroup_path);
-  if (!ref && !e.cgroup_name.empty()) ref = context::cgroup_to_container(e.cgroup_name);
-  if (ref) {
-    auto j = context::to_json(*ref);
-    if (containers_.size() < 8192) containers_[e.cgroup_id] = {j, now};
-    return j;
+  // Best first: the full cgroup path read while the process lived (cached by cgroup id, so the attribution
+  // outlives the container), then that cache, then the leaf name BPF recorded at failure time.
+  if (!e.cgroup_path.empty()) {
+    if (auto ref = context::cgroup_to_container(e.cgroup_path)) {
+      auto j = context::to_json(*ref);
+      if (containers_.size() < 8192 || containers_.count(e.cgroup_id)) containers_[e.cgroup_id] = {j, now};
+      return j;
+    }
   }
   if (auto it = containers_.find(e.cgroup_id); it != containers_.end()) {
     it->second.seen = now;
     return it->second.container;
+  }
+  if (!e.cgroup_name.empty() && !e.cgroup_name_truncated) {
+    if (auto ref = context::cgroup_to_container(e.cgroup_name)) {
+      auto j = context::to_json(*ref);
+      if (containers_.size() < 8192) containers_[e.cgroup_id] = {j, now};
+      return j;
+    }
   }
   return nullptr;
 }

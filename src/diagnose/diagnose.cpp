@@ -72,6 +72,15 @@ std::string opening(const Event& e) {
   return s + " by " + who(e) + " failed";
 }
 
+// The filesystem of the event's path, looked up in the failing process's mount namespace.
+std::optional<PathFs> path_fs(const Event& e, HostFacts& facts) {
+  auto viewer = facts.pid_in_mntns(e.pid, e.ppid, e.has_mntns ? e.mntns : 0);
+  if (!viewer) return std::nullopt;
+  // A relative path is relative to the failing process's cwd, which only that process can tell.
+  if (*viewer != e.pid && (e.path.empty() || e.path[0] != '/')) return std::nullopt;
+  return facts.fs_for_path(*viewer, e.path);
+}
+
 bool creates_inode(const Event& e) {
   if (!kCreateSyscalls.count(e.syscall)) return false;
   // open/openat without O_CREAT do not create inodes.
@@ -305,7 +314,7 @@ Cause from_syscall(const Event& e, HostFacts& facts, const std::string& confiden
   if (inode_side || block_side) {
     std::optional<PathFs> fs;
     if (e.file) fs = facts.fs_for_dev(e.pid, e.file->dev);
-    if (!fs && !e.path.empty()) fs = facts.fs_for_path(e.pid, e.path);
+    if (!fs && !e.path.empty()) fs = path_fs(e, facts);
     std::string conf = confidence == "high" ? "high" : "medium";
     if (auto c = tmpfs_rule(e, fs, inode_side && !(e.file && kWriteSyscalls.count(e.syscall)), conf)) {
       // Without a chain, a create on tmpfs may also fail for blocks (directory growth); check the numbers.
@@ -362,7 +371,7 @@ Cause diagnose(const Event& e, HostFacts& facts) {
   if (e.errno_name == "EDQUOT") {
     std::optional<PathFs> fs;
     if (e.file) fs = facts.fs_for_dev(e.pid, e.file->dev);
-    if (!fs && !e.path.empty()) fs = facts.fs_for_path(e.pid, e.path);
+    if (!fs && !e.path.empty()) fs = path_fs(e, facts);
     Cause c = make("quota",
                    opening(e) + ": uid " + std::to_string(e.uid) + " (or its group/project) is over its disk quota" +
                        (fs ? " on " + fs->mount_point : std::string()) + ".",
@@ -381,7 +390,7 @@ Cause diagnose(const Event& e, HostFacts& facts) {
     } else if (id == "tmpfs_inodes" || id == "tmpfs_blocks") {
       std::optional<PathFs> fs;
       if (e.file) fs = facts.fs_for_dev(e.pid, e.file->dev);
-      if (!fs && !e.path.empty()) fs = facts.fs_for_path(e.pid, e.path);
+      if (!fs && !e.path.empty()) fs = path_fs(e, facts);
       Event forced = e;
       if (!forced.file && !fs) {
         c = make(id, opening(e) + ": " + link.func + " returned " + std::to_string(link.ret) + " (tmpfs " +
@@ -400,7 +409,7 @@ Cause diagnose(const Event& e, HostFacts& facts) {
     } else if (id == "fs_blocks" || id == "fs_inodes") {
       std::optional<PathFs> fs;
       if (e.file) fs = facts.fs_for_dev(e.pid, e.file->dev);
-      if (!fs && !e.path.empty()) fs = facts.fs_for_path(e.pid, e.path);
+      if (!fs && !e.path.empty()) fs = path_fs(e, facts);
       if (auto d = disk_rule(e, fs, id == "fs_inodes", "high")) {
         c = *d;
       } else {

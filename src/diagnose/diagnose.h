@@ -33,6 +33,12 @@ class HostFacts {
   virtual const context::Sysctls& sysctls() = 0;
   virtual std::optional<PathFs> fs_for_path(uint32_t pid, const std::string& path) = 0;
   virtual std::optional<PathFs> fs_for_dev(uint32_t pid, uint32_t kernel_dev) = 0;
+  // A live process whose mount namespace is mntns, to resolve paths as the failing process saw them: pid or
+  // ppid while they live, else any process in that namespace; nullopt when the namespace is gone.
+  virtual std::optional<uint32_t> pid_in_mntns(uint32_t pid, uint32_t ppid, uint32_t mntns) {
+    (void)ppid, (void)mntns;
+    return pid;
+  }
   // Inotify watches held by processes of this (effective) uid; nullopt when not countable.
   virtual std::optional<uint64_t> inotify_watches_of_uid(uint32_t uid) = 0;
   // Most repeated mount sources ("overlay under /var/lib/docker", count) in the namespace of pid.

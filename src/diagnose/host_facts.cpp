@@ -58,17 +58,17 @@ class LiveHostFacts : public HostFacts {
 
   std::optional<PathFs> fs_for_path(uint32_t pid, const std::string& path) override {
     // The path as the process saw it: relative to its cwd, under its root (mount namespace) while it lives.
-    std::string proc = context::proc_path(root_, static_cast<int>(pid), "");
-    bool alive = exists(proc + "root");
+    std::string proc_root = context::proc_path(root_, static_cast<int>(pid), "root");
+    bool alive = exists(proc_root);
     std::string logical = path;
     if (logical.empty()) return std::nullopt;
     if (logical[0] != '/') {
       char buf[4096];
-      ssize_t n = alive ? readlink((proc + "cwd").c_str(), buf, sizeof(buf) - 1) : -1;
+      ssize_t n = alive ? readlink(context::proc_path(root_, static_cast<int>(pid), "cwd").c_str(), buf, sizeof(buf) - 1) : -1;
       if (n <= 0) return std::nullopt;
       logical = std::string(buf, static_cast<size_t>(n)) + "/" + logical;
     }
-    std::string prefix = alive ? proc + "root" : (root_ == "/" ? "" : root_);
+    std::string prefix = alive ? proc_root : (root_ == "/" ? "" : root_);
     std::string probe = logical;
     while (probe != "/" && !exists(prefix + probe)) probe = parent_of(probe);
     auto st = context::stat_fs(prefix + probe);
@@ -111,8 +111,33 @@ class LiveHostFacts : public HostFacts {
     return std::nullopt;
   }
 
+  std::optional<uint32_t> pid_in_mntns(uint32_t pid, uint32_t ppid, uint32_t mntns) override {
+    if (mntns == 0) return pid;
+    for (uint32_t p : {pid, ppid}) {
+      auto ns = context::read_ns_inode(root_, static_cast<int>(p), "mnt");
+      if (ns && *ns == mntns) return p;
+    }
+    auto self = context::read_ns_inode(root_, 0, "mnt");
+    if (self && *self == mntns) return static_cast<uint32_t>(getpid());
+    // The process is gone: any process still in that mount namespace sees the same mounts.
+    DIR* d = opendir(proc_dir().c_str());
+    if (!d) return std::nullopt;
+    std::optional<uint32_t> found;
+    while (dirent* de = readdir(d)) {
+      int p = std::atoi(de->d_name);
+      if (p <= 0) continue;
+      auto ns = context::read_ns_inode(root_, p, "mnt");
+      if (ns && *ns == mntns) {
+        found = static_cast<uint32_t>(p);
+        break;
+      }
+    }
+    closedir(d);
+    return found;
+  }
+
   std::optional<uint64_t> inotify_watches_of_uid(uint32_t uid) override {
-    DIR* d = opendir((root_ == "/" ? std::string("/proc") : root_ + "/proc").c_str());
+    DIR* d = opendir(proc_dir().c_str());
     if (!d) return std::nullopt;
     uint64_t total = 0;
     while (dirent* de = readdir(d)) {
@@ -158,6 +183,8 @@ class LiveHostFacts : public HostFacts {
   }
 
  private:
+  std::string proc_dir() const { return root_ == "/" ? std::string("/proc") : root_ + "/proc"; }
+
   std::string root_;
   std::mutex mu_;
   context::Sysctls sysctls_;

@@ -40,6 +40,7 @@ std::optional<Event> decode_event(const void* data, std::size_t size, int64_t re
   e.ret = raw.ret;
   e.cgroup_id = raw.cgroup_id;
   e.cgroup_name = fixed_string(raw.cgroup_name);
+  e.cgroup_name_truncated = raw.flags & ENOSPCD_EF_CGNAME_TRUNCATED;
   e.has_mntns = raw.flags & ENOSPCD_EF_HAS_MNTNS;
   e.mntns = raw.mntns_inum;
   e.mnt_count = raw.mnt_count;

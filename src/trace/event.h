@@ -42,6 +42,7 @@ struct Event {
   int64_t ret = 0;
   uint64_t cgroup_id = 0;
   std::string cgroup_name;
+  bool cgroup_name_truncated = false;
   uint32_t mntns = 0, mnt_count = 0, mnt_pending = 0;
   bool has_mntns = false;
   std::optional<uint32_t> mount_max;  // fs.mount-max read in BPF at failure time

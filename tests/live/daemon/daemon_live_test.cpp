@@ -160,7 +160,16 @@ TEST(DaemonLive, KillNineAndRestartKeepsReportedEvents) {
     if (failed.count(e["path"])) ids.insert(e["id"].get<uint64_t>()), pids.insert(e["pid"].get<uint32_t>());
   ASSERT_EQ(ids.size(), 5u);
   std::this_thread::sleep_for(1500ms);  // the journal flushes at least once a second
+  std::string prog_tag = "gate_tp_btf";
+  EXPECT_NE(run({"bpftool", "prog", "show"}).out.find(prog_tag), std::string::npos);
   d.proc->stop(SIGKILL);
+  // Links are owned by the process's fds and nothing is pinned: a crash leaves nothing attached.
+  bool detached = false;
+  for (int i = 0; i < 50 && !detached; i++) {
+    std::this_thread::sleep_for(20ms);
+    detached = run({"bpftool", "prog", "show"}).out.find(prog_tag) == std::string::npos;
+  }
+  EXPECT_TRUE(detached) << "BPF programs still loaded after kill -9";
 
   d.start();
   ASSERT_TRUE(d.ready()) << d.proc->stderr_text();
