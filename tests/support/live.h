@@ -74,7 +74,7 @@ class DaemonProcess {
   // Waits until the daemon logs that it is tracing; false on timeout or early exit (see stderr()).
   bool wait_ready(std::chrono::seconds timeout = std::chrono::seconds(30));
   // Sends sig and waits for exit; returns the exit code (or -signal), nullopt on timeout.
-  std::optional<int> stop(int sig, std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
+  std::optional<int> stop(int sig, std::chrono::milliseconds timeout = std::chrono::milliseconds(15000));
   std::optional<int> wait_exit(std::chrono::milliseconds timeout);
   std::string stdout_text();
   std::string stderr_text();
