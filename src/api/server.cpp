@@ -532,7 +532,7 @@ Result<void> Server::Impl::start() {
   }
 
   if (!opt.metrics_listen.empty()) {
-    auto m = ListenSocket::bind_loopback_tcp(opt.metrics_listen);
+    auto m = ListenSocket::bind_loopback_tcp(opt.metrics_listen, opt.metrics_allow_remote);
     if (!m) {
       unix_sock.close();
       return m.error();

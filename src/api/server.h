@@ -31,6 +31,8 @@ struct ServerOptions {
   // "" (off) or a loopback "HOST:PORT" such as "127.0.0.1:9633" or "[::1]:9633" serving /metrics and
   // /healthz without authentication. Non-loopback addresses are refused by start().
   std::string metrics_listen;
+  // Accept a non-loopback metrics_listen address (e.g. a pod IP for Prometheus in Kubernetes). Opt-in.
+  bool metrics_allow_remote = false;
 
   unsigned threads = 4;             // worker threads, each with its own epoll loop
   unsigned connection_limit = 256;  // concurrent connections, follow streams included

@@ -354,7 +354,7 @@ Result<std::optional<ListenSocket>> ListenSocket::from_systemd(int first_fd) {
   return std::optional<ListenSocket>(std::move(out));
 }
 
-Result<LoopbackAddress> parse_loopback_address(std::string_view address) {
+Result<LoopbackAddress> parse_loopback_address(std::string_view address, bool allow_remote) {
   auto bad = [&](std::string_view why) {
     return make_error("invalid metrics listen address '" + std::string(address) + "': " + std::string(why));
   };
@@ -381,14 +381,14 @@ Result<LoopbackAddress> parse_loopback_address(std::string_view address) {
   in_addr a4{};
   in6_addr a6{};
   if (::inet_pton(AF_INET, h.c_str(), &a4) == 1) {
-    if ((ntohl(a4.s_addr) >> 24) != 127)
+    if (!allow_remote && (ntohl(a4.s_addr) >> 24) != 127)
       return bad(h + " is not a loopback address; metrics are only served on 127.0.0.0/8 or ::1 "
-                     "(put a proxy in front to expose them)");
+                     "(put a proxy in front, or pass --metrics-allow-remote to serve /metrics and /healthz on it)");
     out.family = AF_INET;
   } else if (::inet_pton(AF_INET6, h.c_str(), &a6) == 1) {
-    if (!IN6_IS_ADDR_LOOPBACK(&a6))
+    if (!allow_remote && !IN6_IS_ADDR_LOOPBACK(&a6))
       return bad(h + " is not a loopback address; metrics are only served on 127.0.0.0/8 or ::1 "
-                     "(put a proxy in front to expose them)");
+                     "(put a proxy in front, or pass --metrics-allow-remote to serve /metrics and /healthz on it)");
     out.family = AF_INET6;
   } else {
     return bad("'" + h + "' is not an IP address");
@@ -397,8 +397,8 @@ Result<LoopbackAddress> parse_loopback_address(std::string_view address) {
   return out;
 }
 
-Result<ListenSocket> ListenSocket::bind_loopback_tcp(std::string_view address) {
-  auto addr = parse_loopback_address(address);
+Result<ListenSocket> ListenSocket::bind_loopback_tcp(std::string_view address, bool allow_remote) {
+  auto addr = parse_loopback_address(address, allow_remote);
   if (!addr) return addr.error();
   Fd fd(::socket(addr->family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (fd.get() < 0) return make_error("socket: " + errno_text(errno));

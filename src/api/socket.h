@@ -73,7 +73,8 @@ class ListenSocket {
   // process was not socket-activated. The variables are unset so that children do not inherit them.
   static Result<std::optional<ListenSocket>> from_systemd(int first_fd = 3);
   // A TCP socket on a loopback address, e.g. "127.0.0.1:9633" or "[::1]:9633" (port 0 picks one).
-  static Result<ListenSocket> bind_loopback_tcp(std::string_view address);
+  // With allow_remote, any local address (a pod IP) is accepted: /metrics and /healthz only, no other endpoint.
+  static Result<ListenSocket> bind_loopback_tcp(std::string_view address, bool allow_remote = false);
 
   uint16_t tcp_port() const { return port_; }
 
@@ -94,6 +95,6 @@ struct LoopbackAddress {
   uint16_t port = 0;
 };
 // Parses "host:port" and refuses anything that is not a loopback address.
-Result<LoopbackAddress> parse_loopback_address(std::string_view address);
+Result<LoopbackAddress> parse_loopback_address(std::string_view address, bool allow_remote = false);
 
 }  // namespace enospcd::api

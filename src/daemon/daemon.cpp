@@ -124,6 +124,7 @@ Result<void> Daemon::serve() {
   o.socket_path = opts_.socket_path;
   o.group = opts_.group;
   if (opts_.metrics_listen) o.metrics_listen = *opts_.metrics_listen;
+  o.metrics_allow_remote = opts_.metrics_allow_remote;
   backend_ = std::make_unique<DaemonBackend>(*this);
   api_ = std::make_unique<api::Server>(o, *backend_);
   auto r = api_->start();

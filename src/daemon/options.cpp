@@ -54,6 +54,8 @@ ParseOutcome parse_daemon_options(int argc, const char* const* argv) {
   app.add_option("--group", o.group, "Group allowed to query the socket (default enospc, if it exists)");
   app.add_option("--state-dir", o.state_dir, "Directory of the event journal");
   app.add_option("--metrics-listen", o.metrics_listen, "Also serve /metrics on this loopback address, e.g. 127.0.0.1:9633");
+  app.add_flag("--metrics-allow-remote", o.metrics_allow_remote,
+               "Allow a non-loopback --metrics-listen address (e.g. the pod IP); serves only /metrics and /healthz");
   app.add_option("--rate-limit", o.rate_limit,
                  "Detailed events per second per (pid, syscall, errno, cgroup); counts stay exact beyond it")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1000000}));

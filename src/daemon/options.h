@@ -30,6 +30,7 @@ struct DaemonOptions {
   std::string group = "enospc";
   std::string state_dir = "/var/lib/enospcd";
   std::optional<std::string> metrics_listen;
+  bool metrics_allow_remote = false;
   uint64_t rate_limit = 200;  // events per second per (pid, syscall, errno, cgroup)
   uint64_t rate_burst = 1000;
   uint32_t ringbuf_bytes = 4u << 20;

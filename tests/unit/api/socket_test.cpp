@@ -172,4 +172,13 @@ TEST(ApiSystemdActivation, AbsentOrForAnotherProcess) {
 }
 
 }  // namespace
+TEST(MetricsAddress, RemoteOnlyWhenAllowed) {
+  EXPECT_FALSE(parse_loopback_address("10.1.2.3:9633"));
+  auto r = parse_loopback_address("10.1.2.3:9633", true);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->host, "10.1.2.3");
+  EXPECT_TRUE(parse_loopback_address("[fd00::5]:9633", true));
+  EXPECT_FALSE(parse_loopback_address("not-an-ip:9633", true));
+}
+
 }  // namespace enospcd::api
