@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fresh machine: build the Debian package with the commands of packaging/README.md ("Install"), check its
+# Fresh machine: build the Debian package with the commands of README.md ("Install"), check its
 # control data and contents, install it into a clean Debian 12 root made by debootstrap (cached as a tarball)
 # with apt-get, dependencies coming from the mirror, and run it there: enospcd --version, enospcctl --help,
 # the group enospc, the units verified by that system's own systemd, tmpfiles, a short trace. Then purge it:
@@ -26,7 +26,7 @@ mirror_reachable "$mirror" || skip "the Debian mirror $mirror is unreachable (ne
 make_scratch
 
 # 1. The package, built with the README's commands.
-say "building the package as packaging/README.md says"
+say "building the package as README.md says"
 deb=$(readme_build_deb "$source_dir" "$build" "$scratch")
 say "built $(basename "$deb") ($(du -k "$deb" | cut -f1) KiB) in $((SECONDS - started)) s"
 

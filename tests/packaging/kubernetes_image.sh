@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The DaemonSet's container, short of a cluster: the image is built with the commands of packaging/README.md
+# The DaemonSet's container, short of a cluster: the image is built with the commands of README.md
 # ("Deploy on a fleet") and run by podman the way daemonset.yaml asks (read from it): host PID namespace, all
 # capabilities dropped but the manifest's, no_new_privs, read-only root, uid 0 with the supplemental group,
 # the hostPath mounts, the args with POD_IP. Then /healthz answers on the metrics port (the probes), the
@@ -36,7 +36,7 @@ if ! podman image exists "$base"; then
   podman import "$tarball" "$base" >/dev/null || die "podman import of $tarball failed"
 fi
 
-python3 "$tests_src/readme_blocks.py" "$packaging_src/README.md" image --build-dir "$readme_build" >"$scratch/image.sh"
+python3 "$tests_src/readme_blocks.py" "$packaging_src/../README.md" image --build-dir "$readme_build" >"$scratch/image.sh"
 image=$(sed -n 's/.*podman build .* -t \([^ ]*\) .*/\1/p' "$scratch/image.sh")
 [[ -n $image ]] || die "no 'podman build ... -t IMAGE' in the README's image block"
 sed -i "s#podman build #podman build --network=host --build-arg BASE=$base #" "$scratch/image.sh"

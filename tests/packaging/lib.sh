@@ -167,8 +167,8 @@ readme_build_deb() { # source_dir build_dir scratch
     readme_build=$build/packaging/readme-build
     say "the build directory is ${build_type:-unconfigured}: building the package in $readme_build"
   fi
-  python3 "$tests_src/readme_blocks.py" "$packaging_src/README.md" build --build-dir "$readme_build" \
-    >"$scratch/build.sh" || die "cannot read the build commands from packaging/README.md"
+  python3 "$tests_src/readme_blocks.py" "$packaging_src/../README.md" build --build-dir "$readme_build" \
+    >"$scratch/build.sh" || die "cannot read the build commands from README.md"
   (cd "$source_dir" && bash -euo pipefail -x "$scratch/build.sh") >"$scratch/build.log" 2>&1 ||
     die "the README's build commands failed: $(tail -n 30 "$scratch/build.log")"
   mapfile -t debs < <(ls -t "$readme_build"/enospcd_*.deb 2>/dev/null)

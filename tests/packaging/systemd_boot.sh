@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The package under a real systemd: a clean Debian 12 (the cached debootstrap root) boots in systemd-nspawn
-# and, once up, runs the "install" commands of packaging/README.md verbatim (as root, sudo dropped,
+# and, once up, runs the "install" commands of README.md verbatim (as root, sudo dropped,
 # USER=alice), then the "query" commands as alice after a new login. Checked from outside afterwards:
 #   - the daemon runs with exactly the unit's capabilities (as far as the container holds them), no_new_privs,
 #     group enospc; /run/enospcd is 0710 and the socket 0660, root:enospc; it serves the socket of
@@ -53,8 +53,8 @@ echo 'APT::Get::Assume-Yes "true";' >"$root/etc/apt/apt.conf.d/90enospcd-test"
 cp "$deb" "$root/root/build/"
 chroot "$root" useradd --create-home --shell /bin/bash alice
 
-install_cmds=$(python3 "$tests_src/readme_blocks.py" "$packaging_src/README.md" install --no-sudo --user alice)
-query_cmds=$(python3 "$tests_src/readme_blocks.py" "$packaging_src/README.md" query)
+install_cmds=$(python3 "$tests_src/readme_blocks.py" "$packaging_src/../README.md" install --no-sudo --user alice)
+query_cmds=$(python3 "$tests_src/readme_blocks.py" "$packaging_src/../README.md" query)
 cat >"$root/root/boot-test.sh" <<EOF
 #!/bin/bash
 # Runs once at boot (boot-test.service); results go to /root/result, read by $prog outside.
@@ -64,7 +64,7 @@ trap 'echo "exit \$? at line \$LINENO" >/root/result/exit; systemctl start power
 grep CapBnd /proc/1/status >/root/result/container-caps
 cd /root
 apt-get update -qq
-# packaging/README.md, Install:
+# README.md, Install:
 $install_cmds
 for i in \$(seq 150); do
   systemctl is-active --quiet enospcd.service && [ -S /run/enospcd/enospcd.sock ] && break
@@ -82,7 +82,7 @@ for d in /home/enospcd-test /tmp/enospcd-test /srv/enospcd-test; do
   echo \$d >>/root/result/triggers
 done
 sleep 1
-# packaging/README.md, Install (the query after a new login):
+# README.md, Install (the query after a new login):
 su - alice -c '$query_cmds' >/root/result/query.out 2>&1
 su - alice -c 'enospcctl -o json events --limit 10000' >/root/result/events.json
 su - alice -c 'enospcctl -o json status' >/root/result/status.json
