@@ -9,7 +9,18 @@
 #include "daemon/logging.h"
 #include "daemon/options.h"
 
+static int run(int argc, char** argv);
+
 int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "enospcd: internal error: %s\n", e.what());
+    return 70;
+  }
+}
+
+static int run(int argc, char** argv) {
   auto parsed = enospcd::parse_daemon_options(argc, argv);
   if (!parsed.options) {
     (parsed.exit_code == 0 ? std::cout : std::cerr) << parsed.message;
@@ -46,7 +57,8 @@ int main(int argc, char** argv) {
   if (opts.once) {
     daemon.run(std::chrono::steady_clock::now() + opts.duration);
     if (opts.output == enospcd::OutputFormat::Json)
-      std::cout << daemon.report_json().dump(2) << std::endl;
+      // Strings from the kernel (paths, comm, cgroup names) need not be UTF-8: replace, never throw.
+      std::cout << daemon.report_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
     else
       std::cout << daemon.report_text() << std::flush;
     return 0;

@@ -47,6 +47,11 @@ run_mode() {
 
   kill -INT $pid
   wait $pid
+  rc=$?
+  if [ $rc -ne 0 ]; then
+    echo "daemon exited with $rc in mode $mode:"
+    tail -20 /tmp/e.log
+  fi
   echo "ENOSPCD-REPORT-BEGIN $mode"
   cat /tmp/r.json
   echo "ENOSPCD-REPORT-END $mode"
