@@ -66,4 +66,33 @@ static __always_inline __u64 shmem_free_inodes(struct shmem_sb_info *sbinfo)
 	return 0;
 }
 
+/*
+ * user_namespace::ucount_max[] became long (from int) in commit f9c82a4ea89c ("Increase size of ucounts to
+ * atomic_long_t", v5.14). The element size is the array's size over UCOUNT_COUNTS, both taken from the
+ * running kernel's BTF.
+ */
+static __always_inline bool userns_ucount_max(struct user_namespace *ns, __u32 which, __s64 *out)
+{
+	__u32 counts = bpf_core_enum_value(enum ucount_type, UCOUNT_COUNTS);
+	__u32 total = bpf_core_field_size(ns->ucount_max);
+	__u32 off = bpf_core_field_offset(ns->ucount_max);
+	if (!counts || which >= counts)
+		return false;
+	if (total == counts * 8) {
+		__s64 v = 0;
+		if (bpf_probe_read_kernel(&v, sizeof(v), (void *)ns + off + which * 8))
+			return false;
+		*out = v;
+		return true;
+	}
+	if (total == counts * 4) {
+		__s32 v = 0;
+		if (bpf_probe_read_kernel(&v, sizeof(v), (void *)ns + off + which * 4))
+			return false;
+		*out = v;
+		return true;
+	}
+	return false;
+}
+
 #endif /* ENOSPCD_CORE_FIXES_BPF_H */

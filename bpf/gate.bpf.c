@@ -163,6 +163,26 @@ static __always_inline void fill_task(struct enospcd_event *e, struct task_struc
 		e->mnt_pending = BPF_CORE_READ(mnt_ns, pending_mounts);
 		e->flags |= ENOSPCD_EF_HAS_MNTNS;
 	}
+	/* Per-namespace limits (SysV IPC, mqueue, user.max_mnt_namespaces): the process may be gone, and its
+	 * namespace with it, by the time user space diagnoses. */
+	struct ipc_namespace *ipc = BPF_CORE_READ(task, nsproxy, ipc_ns);
+	if (ipc) {
+		e->ipcns_inum = BPF_CORE_READ(ipc, ns.inum);
+		e->shm_ctlmni = BPF_CORE_READ(ipc, shm_ctlmni);
+		e->msg_ctlmni = BPF_CORE_READ(ipc, msg_ctlmni);
+		e->mq_queues_max = BPF_CORE_READ(ipc, mq_queues_max);
+		e->sem_ctlmni = BPF_CORE_READ(ipc, sem_ctls[3]);
+		e->flags |= ENOSPCD_EF_HAS_IPCNS;
+	}
+	struct user_namespace *uns = BPF_CORE_READ(task, cred, user_ns);
+	if (uns && bpf_core_enum_value_exists(enum ucount_type, UCOUNT_MNT_NAMESPACES)) {
+		__s64 max = 0;
+		if (userns_ucount_max(uns, bpf_core_enum_value(enum ucount_type, UCOUNT_MNT_NAMESPACES), &max)) {
+			e->userns_inum = BPF_CORE_READ(uns, ns.inum);
+			e->userns_max_mnt = max;
+			e->flags |= ENOSPCD_EF_HAS_USERNS;
+		}
+	}
 	if (mount_max_addr &&
 	    bpf_probe_read_kernel(&e->mount_max, sizeof(e->mount_max), (const void *)mount_max_addr) == 0)
 		e->flags |= ENOSPCD_EF_HAS_MOUNT_MAX;

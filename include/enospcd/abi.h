@@ -69,6 +69,8 @@ enum enospcd_ret_kind {
 #define ENOSPCD_EF_HAS_MNTNS (1u << 3)
 #define ENOSPCD_EF_HAS_MOUNT_MAX (1u << 4)
 #define ENOSPCD_EF_CGNAME_TRUNCATED (1u << 5)
+#define ENOSPCD_EF_HAS_IPCNS (1u << 6)
+#define ENOSPCD_EF_HAS_USERNS (1u << 7)
 
 /* Path-argument metadata per syscall number: which argument (1-based, 0 = none) is a user path. */
 struct enospcd_path_args {
@@ -122,7 +124,13 @@ struct enospcd_event {
 	__u32 flags;      /* ENOSPCD_EF_* */
 	__u32 err;        /* positive errno */
 	__u32 mount_max;  /* fs.mount-max at failure time (0 when not read) */
-	__u32 pad;
+	__u32 ipcns_inum; /* the task's IPC namespace and its per-namespace limits at failure time */
+	__s32 shm_ctlmni;
+	__u32 msg_ctlmni;
+	__u32 mq_queues_max;
+	__s32 sem_ctlmni;  /* SEMMNI, sem_ctls[3] */
+	__u32 userns_inum; /* the task's user namespace and its user.max_mnt_namespaces */
+	__s64 userns_max_mnt;
 	__u16 chain_len;
 	__u16 stack_len;
 	__u32 pad2;

@@ -1,6 +1,7 @@
 #include "daemon/daemon.h"
 
 #include <signal.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -22,9 +23,21 @@
 namespace enospcd {
 namespace {
 
+// Plain read(2): a /proc file of a process reaped between open and read fails with ESRCH, which is not an
+// error here (std::filebuf would throw from underflow).
+std::string read_proc_file(const std::string& path) {
+  std::string s;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return s;
+  char buf[4096];
+  ssize_t n;
+  while (s.size() < 65536 && (n = read(fd, buf, sizeof(buf))) > 0) s.append(buf, static_cast<size_t>(n));
+  close(fd);
+  return s;
+}
+
 std::string read_cmdline(uint32_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string s = read_proc_file("/proc/" + std::to_string(pid) + "/cmdline");
   while (!s.empty() && s.back() == '\0') s.pop_back();
   for (char& c : s)
     if (c == '\0') c = ' ';
@@ -233,10 +246,9 @@ void Daemon::enrich(Event& e) {
   if (n > 0) e.exe.assign(buf, static_cast<std::size_t>(n));
   e.cmdline = read_cmdline(e.pid);
   // cgroup v2 line "0::/path"; on a hybrid layout the unified line is the one starting with "0::".
-  std::ifstream in(proc + "/cgroup");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("0::", 0) == 0) e.cgroup_path = line.substr(3);
+  const std::string cgroups = read_proc_file(proc + "/cgroup");
+  for (auto line : split(cgroups, '\n'))
+    if (line.rfind("0::", 0) == 0) e.cgroup_path = std::string(line.substr(3));
   e.container = container_for(e);
   e.cause = diagnose::to_json(diagnose::diagnose(e, *facts_));
   std::lock_guard<std::mutex> lk(mu_);

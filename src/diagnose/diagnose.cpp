@@ -74,11 +74,15 @@ std::string opening(const Event& e) {
 
 // The filesystem of the event's path, looked up in the failing process's mount namespace.
 std::optional<PathFs> path_fs(const Event& e, HostFacts& facts) {
-  auto viewer = facts.pid_in_mntns(e.pid, e.ppid, e.has_mntns ? e.mntns : 0);
-  if (!viewer) return std::nullopt;
-  // A relative path is relative to the failing process's cwd, which only that process can tell.
-  if (*viewer != e.pid && (e.path.empty() || e.path[0] != '/')) return std::nullopt;
-  return facts.fs_for_path(*viewer, e.path);
+  // Twice: the process whose view is used may exit during the lookup; the second pass picks another.
+  for (int attempt = 0; attempt < 2; attempt++) {
+    auto viewer = facts.pid_in_mntns(e.pid, e.ppid, e.has_mntns ? e.mntns : 0);
+    if (!viewer) return std::nullopt;
+    // A relative path is relative to the failing process's cwd, which only that process can tell.
+    if (*viewer != e.pid && (e.path.empty() || e.path[0] != '/')) return std::nullopt;
+    if (auto fs = facts.fs_for_path(*viewer, e.path)) return fs;
+  }
+  return std::nullopt;
 }
 
 bool creates_inode(const Event& e) {
@@ -238,11 +242,20 @@ Cause from_syscall(const Event& e, HostFacts& facts, const std::string& confiden
   if (kNsSyscalls.count(e.syscall)) {
     nlohmann::json limits = nlohmann::json::object();
     for (const auto& [k, v] : sc.max_namespaces) limits[k] = v;
-    Cause c = make("namespace_limit",
-                   e.syscall + "(2) by " + who(e) + " failed: a namespace limit (user.max_*_namespaces) is reached.",
-                   "Raise the user.max_<type>_namespaces sysctl, or find who creates namespaces without releasing them.",
-                   confidence == "high" ? "high" : "medium");
+    // CLONE_NEWNS in the flags (unshare arg 0, clone arg 0): the limit is user.max_mnt_namespaces of the
+    // task's user namespace, as BPF read it at failure time.
+    constexpr uint64_t kCloneNewns = 0x00020000;
+    bool newns = e.args_valid && (e.syscall == "unshare" || e.syscall == "clone") && (e.args[0] & kCloneNewns);
+    std::string what = "a namespace limit (user.max_*_namespaces) is reached";
+    if (newns && e.userns_max_mnt)
+      what = "user.max_mnt_namespaces is " + grouped(static_cast<uint64_t>(std::max<int64_t>(0, *e.userns_max_mnt))) +
+             " in user namespace " + std::to_string(e.userns.value_or(0));
+    Cause c = make("namespace_limit", e.syscall + "(2) by " + who(e) + " failed: " + what + ".",
+                   "Raise the user.max_<type>_namespaces sysctl (in that user namespace), or find who creates "
+                   "namespaces without releasing them.",
+                   confidence == "high" || newns ? "high" : "medium");
     c.evidence = {{"limits", limits}};
+    if (e.userns) c.evidence["userns"] = {{"inum", *e.userns}, {"max_mnt_namespaces", *e.userns_max_mnt}};
     return c;
   }
   if (e.syscall == "inotify_add_watch" || e.syscall == "inotify_init" || e.syscall == "inotify_init1") {
@@ -272,20 +285,32 @@ Cause from_syscall(const Event& e, HostFacts& facts, const std::string& confiden
     c.evidence = {{"max_user_watches", sc.epoll_max_user_watches ? nlohmann::json(*sc.epoll_max_user_watches) : nlohmann::json()}};
     return c;
   }
-  if (kIpcSyscalls.count(e.syscall)) {
-    std::string what = e.syscall == "shmget"   ? "kernel.shmmni is " + num(sc.shmmni) + ", kernel.shmall is " + num(sc.shmall) + " pages"
-                       : e.syscall == "msgget" ? "kernel.msgmni is " + num(sc.msgmni)
-                                               : "kernel.sem (SEMMNI/SEMMNS) is reached";
-    Cause c = make("sysv_ipc", e.syscall + "(2) by " + who(e) + " failed: " + what + ".",
+  if (kIpcSyscalls.count(e.syscall) || e.syscall == "mq_open") {
+    // These limits belong to the task's IPC namespace; BPF read them at failure time. The daemon's own
+    // sysctls describe only its namespace.
+    auto ns_num = [&](std::optional<int64_t> bpf, const std::optional<uint64_t>& mine) {
+      if (bpf) return grouped(static_cast<uint64_t>(std::max<int64_t>(0, *bpf)));
+      return mine ? grouped(*mine) : std::string("unknown");
+    };
+    std::optional<int64_t> shm, msg, sem, mq;
+    if (e.ipc) shm = e.ipc->shm_ctlmni, msg = e.ipc->msg_ctlmni, sem = e.ipc->sem_ctlmni, mq = e.ipc->mq_queues_max;
+    std::string where = e.ipc ? " in IPC namespace " + std::to_string(e.ipc->inum) : "";
+    nlohmann::json ev = nlohmann::json::object();
+    if (e.ipc)
+      ev = {{"ipcns", e.ipc->inum}, {"shmmni", e.ipc->shm_ctlmni}, {"msgmni", e.ipc->msg_ctlmni},
+            {"semmni", e.ipc->sem_ctlmni}, {"mqueue_queues_max", e.ipc->mq_queues_max}};
+    if (e.syscall == "mq_open") {
+      Cause c = make("mqueue", opening(e) + ": fs.mqueue.queues_max is " + ns_num(mq, sc.mqueue_queues_max) + where + ".",
+                     "Unlink unused queues (ls /dev/mqueue) or raise fs.mqueue.queues_max.", "high");
+      c.evidence = ev;
+      return c;
+    }
+    std::string what = e.syscall == "shmget"   ? "kernel.shmmni is " + ns_num(shm, sc.shmmni)
+                       : e.syscall == "msgget" ? "kernel.msgmni is " + ns_num(msg, sc.msgmni)
+                                               : "SEMMNI (kernel.sem) is " + ns_num(sem, std::nullopt);
+    Cause c = make("sysv_ipc", e.syscall + "(2) by " + who(e) + " failed: " + what + where + ".",
                    "Remove stale IPC objects (ipcs; ipcrm) or raise the limit.", "high");
-    c.evidence = {{"shmmni", sc.shmmni ? nlohmann::json(*sc.shmmni) : nlohmann::json()},
-                  {"msgmni", sc.msgmni ? nlohmann::json(*sc.msgmni) : nlohmann::json()}};
-    return c;
-  }
-  if (e.syscall == "mq_open") {
-    Cause c = make("mqueue", opening(e) + ": fs.mqueue.queues_max is " + num(sc.mqueue_queues_max) + ".",
-                   "Unlink unused queues (ls /dev/mqueue) or raise fs.mqueue.queues_max.", "high");
-    c.evidence = {{"queues_max", sc.mqueue_queues_max ? nlohmann::json(*sc.mqueue_queues_max) : nlohmann::json()}};
+    c.evidence = ev;
     return c;
   }
   if (kXattrSyscalls.count(e.syscall)) {

@@ -76,7 +76,9 @@ class LiveHostFacts : public HostFacts {
     PathFs out;
     out.stats = *st;
     auto mounts = context::read_mountinfo(root_, alive ? static_cast<int>(pid) : static_cast<int>(getpid()));
-    if (mounts) {
+    // The viewer exited between statfs and here: let the caller pick another process of that namespace.
+    if (!mounts) return std::nullopt;
+    {
       if (const auto* m = mount_for(*mounts, probe)) {
         out.mount_point = m->mount_point;
         out.fstype = m->fstype;

@@ -46,6 +46,12 @@ std::optional<Event> decode_event(const void* data, std::size_t size, int64_t re
   e.mnt_count = raw.mnt_count;
   e.mnt_pending = raw.mnt_pending;
   if (raw.flags & ENOSPCD_EF_HAS_MOUNT_MAX) e.mount_max = raw.mount_max;
+  if (raw.flags & ENOSPCD_EF_HAS_IPCNS)
+    e.ipc = Event::IpcLimits{raw.ipcns_inum, raw.shm_ctlmni, raw.msg_ctlmni, raw.mq_queues_max, raw.sem_ctlmni};
+  if (raw.flags & ENOSPCD_EF_HAS_USERNS) {
+    e.userns = raw.userns_inum;
+    e.userns_max_mnt = raw.userns_max_mnt;
+  }
   e.args_valid = raw.flags & ENOSPCD_EF_ARGS_VALID;
   if (e.args_valid)
     for (int i = 0; i < 6; i++) e.args[i] = raw.args[i];
@@ -110,6 +116,10 @@ nlohmann::json to_json(const Event& e) {
   if (e.path_truncated) j["path_truncated"] = true;
   if (e.has_mntns) j["mnt_count"] = e.mnt_count, j["mnt_pending"] = e.mnt_pending;
   if (e.mount_max) j["mount_max"] = *e.mount_max;
+  if (e.ipc)
+    j["ipcns"] = {{"inum", e.ipc->inum}, {"shmmni", e.ipc->shm_ctlmni}, {"msgmni", e.ipc->msg_ctlmni},
+                  {"mqueue_queues_max", e.ipc->mq_queues_max}, {"semmni", e.ipc->sem_ctlmni}};
+  if (e.userns) j["userns"] = {{"inum", *e.userns}, {"max_mnt_namespaces", *e.userns_max_mnt}};
   if (e.args_valid) j["args"] = e.args;
   if (!e.exe.empty()) j["exe"] = e.exe;
   if (!e.cmdline.empty()) j["cmdline"] = e.cmdline;
@@ -164,6 +174,15 @@ Event event_from_json(const nlohmann::json& j) {
   e.mnt_count = j.value("mnt_count", 0u);
   e.mnt_pending = j.value("mnt_pending", 0u);
   if (j.contains("mount_max")) e.mount_max = j["mount_max"].get<uint32_t>();
+  if (j.contains("ipcns") && j["ipcns"].is_object()) {
+    const auto& i = j["ipcns"];
+    e.ipc = Event::IpcLimits{i.value("inum", 0u), i.value("shmmni", 0), i.value("msgmni", 0u),
+                             i.value("mqueue_queues_max", 0u), i.value("semmni", 0)};
+  }
+  if (j.contains("userns") && j["userns"].is_object()) {
+    e.userns = j["userns"].value("inum", 0u);
+    e.userns_max_mnt = j["userns"].value("max_mnt_namespaces", int64_t{0});
+  }
   if (j.contains("args") && j["args"].is_array() && j["args"].size() == 6) {
     e.args_valid = true;
     for (int i = 0; i < 6; i++) e.args[i] = j["args"][i].get<uint64_t>();

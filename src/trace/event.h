@@ -46,6 +46,16 @@ struct Event {
   uint32_t mntns = 0, mnt_count = 0, mnt_pending = 0;
   bool has_mntns = false;
   std::optional<uint32_t> mount_max;  // fs.mount-max read in BPF at failure time
+  // The task's IPC namespace limits and user.max_mnt_namespaces, read in BPF at failure time.
+  struct IpcLimits {
+    uint32_t inum = 0;
+    int32_t shm_ctlmni = 0;
+    uint32_t msg_ctlmni = 0, mq_queues_max = 0;
+    int32_t sem_ctlmni = 0;
+  };
+  std::optional<IpcLimits> ipc;
+  std::optional<uint32_t> userns;
+  std::optional<int64_t> userns_max_mnt;
   bool args_valid = false;
   std::array<uint64_t, 6> args{};
   std::string path, path2;

@@ -67,6 +67,7 @@ struct mnt_namespace;
 struct nsproxy;
 struct super_block;
 struct task_struct;
+struct user_namespace;
 struct uts_namespace;
 struct vfsmount;
 
@@ -185,6 +186,7 @@ struct cred {
 	kuid_t uid;
 	kgid_t gid;
 	kuid_t euid;
+	struct user_namespace *user_ns;
 };
 
 struct nsproxy {
@@ -195,6 +197,25 @@ struct nsproxy {
 
 struct ns_common {
 	unsigned int inum;
+};
+
+typedef long unsigned int __kernel_ulong_t;
+typedef __kernel_ulong_t __kernel_size_t;
+typedef __kernel_size_t size_t;
+
+struct ipc_namespace {
+	int sem_ctls[4];
+	unsigned int msg_ctlmni;
+	size_t shm_ctlall;
+	int shm_ctlmni;
+	unsigned int mq_queues_max;
+	struct ns_common ns;
+};
+
+struct user_namespace {
+	struct user_namespace *parent;
+	struct ns_common ns;
+	long int ucount_max[12];
 };
 
 struct mnt_namespace {
@@ -611,6 +632,22 @@ enum {
 	BPF_RB_RING_SIZE = 1,
 	BPF_RB_CONS_POS = 2,
 	BPF_RB_PROD_POS = 3,
+};
+
+enum ucount_type {
+	UCOUNT_USER_NAMESPACES = 0,
+	UCOUNT_PID_NAMESPACES = 1,
+	UCOUNT_UTS_NAMESPACES = 2,
+	UCOUNT_IPC_NAMESPACES = 3,
+	UCOUNT_NET_NAMESPACES = 4,
+	UCOUNT_MNT_NAMESPACES = 5,
+	UCOUNT_CGROUP_NAMESPACES = 6,
+	UCOUNT_TIME_NAMESPACES = 7,
+	UCOUNT_INOTIFY_INSTANCES = 8,
+	UCOUNT_INOTIFY_WATCHES = 9,
+	UCOUNT_FANOTIFY_GROUPS = 10,
+	UCOUNT_FANOTIFY_MARKS = 11,
+	UCOUNT_COUNTS = 12,
 };
 
 #ifndef BPF_NO_PRESERVE_ACCESS_INDEX

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -17,6 +18,12 @@ namespace {
 
 using nlohmann::json;
 using namespace std::chrono_literals;
+
+std::string_view trim_ws(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\n')) v.remove_suffix(1);
+  return v;
+}
 
 struct RunningDaemon {
   TempDir dir;
@@ -160,16 +167,25 @@ TEST(DaemonLive, KillNineAndRestartKeepsReportedEvents) {
     if (failed.count(e["path"])) ids.insert(e["id"].get<uint64_t>()), pids.insert(e["pid"].get<uint32_t>());
   ASSERT_EQ(ids.size(), 5u);
   std::this_thread::sleep_for(1500ms);  // the journal flushes at least once a second
-  std::string prog_tag = "gate_tp_btf";
-  EXPECT_NE(run({"bpftool", "prog", "show"}).out.find(prog_tag), std::string::npos);
+  // The daemon's programs, by id, from the fdinfo of its BPF fds (other tracers may run on the host).
+  std::set<std::string> prog_ids;
+  std::string fdinfo = "/proc/" + std::to_string(d.proc->pid()) + "/fdinfo";
+  for (const auto& ent : std::filesystem::directory_iterator(fdinfo)) {
+    std::ifstream in(ent.path());
+    std::string line;
+    while (std::getline(in, line))
+      if (line.rfind("prog_id:", 0) == 0) prog_ids.insert(std::string(trim_ws(line.substr(8))));
+  }
+  ASSERT_FALSE(prog_ids.empty()) << "no BPF program fds found in " << fdinfo;
   d.proc->stop(SIGKILL);
   // Links are owned by the process's fds and nothing is pinned: a crash leaves nothing attached.
-  bool detached = false;
-  for (int i = 0; i < 50 && !detached; i++) {
+  std::set<std::string> left = prog_ids;
+  for (int i = 0; i < 100 && !left.empty(); i++) {
     std::this_thread::sleep_for(20ms);
-    detached = run({"bpftool", "prog", "show"}).out.find(prog_tag) == std::string::npos;
+    for (auto it = left.begin(); it != left.end();)
+      it = run({"bpftool", "prog", "show", "id", *it}).exit_code != 0 ? left.erase(it) : std::next(it);
   }
-  EXPECT_TRUE(detached) << "BPF programs still loaded after kill -9";
+  EXPECT_TRUE(left.empty()) << left.size() << " of the daemon's BPF programs still loaded after kill -9";
 
   d.start();
   ASSERT_TRUE(d.ready()) << d.proc->stderr_text();

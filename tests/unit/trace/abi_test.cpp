@@ -47,7 +47,9 @@ TEST(Abi, EventMatchesBpfObject) {
                 M(enospcd_event, uid), M(enospcd_event, gid), M(enospcd_event, syscall_nr), M(enospcd_event, ret),
                 M(enospcd_event, cgroup_id), M(enospcd_event, args), M(enospcd_event, mntns_inum),
                 M(enospcd_event, mnt_count), M(enospcd_event, mnt_pending), M(enospcd_event, flags),
-                M(enospcd_event, err), M(enospcd_event, mount_max), M(enospcd_event, pad),
+                M(enospcd_event, err), M(enospcd_event, mount_max), M(enospcd_event, ipcns_inum),
+                M(enospcd_event, shm_ctlmni), M(enospcd_event, msg_ctlmni), M(enospcd_event, mq_queues_max),
+                M(enospcd_event, sem_ctlmni), M(enospcd_event, userns_inum), M(enospcd_event, userns_max_mnt),
                 M(enospcd_event, chain_len), M(enospcd_event, stack_len), M(enospcd_event, pad2),
                 M(enospcd_event, chain), M(enospcd_event, kstack), M(enospcd_event, file), M(enospcd_event, comm),
                 M(enospcd_event, cgroup_name), M(enospcd_event, path), M(enospcd_event, path2)});
