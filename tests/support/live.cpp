@@ -169,6 +169,18 @@ std::string DaemonProcess::stderr_text() {
   return err_;
 }
 
+nlohmann::json stop_for_report(DaemonProcess& d) {
+  auto code = d.stop(SIGINT);
+  EXPECT_TRUE(code.has_value()) << "daemon did not exit after SIGINT";
+  EXPECT_EQ(code.value_or(-1), 0) << d.stderr_text();
+  try {
+    return nlohmann::json::parse(d.stdout_text());
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "report is not JSON: " << e.what() << "\n" << d.stdout_text();
+    return nlohmann::json::object();
+  }
+}
+
 std::string daemon_binary() { return std::string(ENOSPCD_BINARY_DIR) + "/src/daemon/enospcd"; }
 std::string ctl_binary() { return std::string(ENOSPCD_BINARY_DIR) + "/src/cli/enospcctl"; }
 

@@ -88,6 +88,10 @@ class DaemonProcess {
   std::optional<int> status_;
 };
 
+// Ends a `--once -o json` daemon with SIGINT (as Ctrl-C would), expects exit 0, returns the parsed report (an
+// empty object, with a test failure recorded, when it is not JSON).
+nlohmann::json stop_for_report(DaemonProcess& d);
+
 std::string daemon_binary();
 std::string ctl_binary();
 

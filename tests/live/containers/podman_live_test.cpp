@@ -200,17 +200,6 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-json stop_and_report(DaemonProcess& d) {
-  auto code = d.stop(SIGINT);  // Ctrl-C ends --once early and still prints the report
-  EXPECT_TRUE(code.has_value()) << "daemon did not exit after SIGINT";
-  EXPECT_EQ(code.value_or(-1), 0) << d.stderr_text();
-  try {
-    return json::parse(d.stdout_text());
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "report is not JSON: " << e.what() << "\n" << d.stdout_text();
-    return json::object();
-  }
-}
 
 std::string container_id_of(const json& e) {
   return e.contains("container") && e["container"].is_object() ? e["container"].value("id", "") : "";
@@ -309,7 +298,7 @@ TEST_F(PodmanLive, TmpfsInodeFailuresAttributedToThePodmanContainer) {
        "echo mntns=$(readlink /proc/self/ns/mnt); echo avail=$(df -i /scratch | awk 'NR==2 {print $4}');"
        "n=0; for i in $(seq 1 20); do touch /scratch/f$i 2>/dev/null || n=$((n+1)); done; echo failed=$n; sleep 1"});
   ASSERT_EQ(r.exit_code, 0) << r.out;
-  json report = stop_and_report(d);
+  json report = stop_for_report(d);
 
   std::string cid = read_cid();
   ASSERT_EQ(cid.size(), 64u) << "cidfile: " << cid;
@@ -486,7 +475,7 @@ TEST_F(PodmanLive, MountMaxInsideTheContainersMountNamespace) {
        "echo mounted=$n; sleep 1"});
   mount_max.write(mount_max.original());
   ASSERT_EQ(r.exit_code, 0) << r.out;
-  json report = stop_and_report(d);
+  json report = stop_for_report(d);
 
   std::string cid = read_cid();
   ASSERT_EQ(cid.size(), 64u) << "cidfile: " << cid;

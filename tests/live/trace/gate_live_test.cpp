@@ -13,17 +13,6 @@ namespace {
 
 using nlohmann::json;
 
-json run_report(DaemonProcess& d) {
-  auto code = d.stop(SIGINT);  // Ctrl-C ends --once early and still prints the report
-  EXPECT_TRUE(code.has_value()) << "daemon did not exit after SIGINT";
-  EXPECT_EQ(code.value_or(-1), 0) << d.stderr_text();
-  try {
-    return json::parse(d.stdout_text());
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "report is not JSON: " << e.what() << "\n" << d.stdout_text();
-    return json::object();
-  }
-}
 
 // Failures in the report's events whose path (or file) belongs to the test's mount.
 std::vector<json> events_under(const json& report, const std::string& prefix) {
@@ -65,7 +54,7 @@ TEST_P(GateRung, TmpfsInodeExhaustionCountsEveryTouch) {
     }
   }
   ASSERT_EQ(failed, 15);
-  json report = run_report(d);
+  json report = stop_for_report(d);
 
   std::string want_mode = GetParam() == "auto" ? "tp_btf" : GetParam();
   EXPECT_EQ(report["status"]["gate"]["mode"], want_mode);
@@ -100,7 +89,7 @@ TEST(GateLive, TmpfsBlocksWriteByDd) {
   auto r = run({"dd", "if=/dev/zero", "of=" + mnt.path() + "/big", "bs=64k", "count=64"});
   ASSERT_NE(r.exit_code, 0) << r.out;
   ASSERT_NE(r.out.find("No space left on device"), std::string::npos) << r.out;
-  json report = run_report(d);
+  json report = stop_for_report(d);
 
   std::vector<json> writes;
   for (const auto& e : report["events"])
@@ -125,7 +114,7 @@ TEST(GateLive, Ext4FullWriteByDd) {
   ASSERT_TRUE(d.wait_ready()) << d.stderr_text();
   auto r = run({"dd", "if=/dev/zero", "of=" + fs.path() + "/fill", "bs=1M", "count=64"});
   ASSERT_NE(r.exit_code, 0) << r.out;
-  json report = run_report(d);
+  json report = stop_for_report(d);
   std::vector<json> writes;
   for (const auto& e : report["events"])
     if (e["comm"] == "dd" && e["errno"] == "ENOSPC") writes.push_back(e);
@@ -144,7 +133,7 @@ TEST(GateLive, ErrnoSetStillCatchesEnospc) {
   ASSERT_TRUE(d.wait_ready()) << d.stderr_text();
   run({"mkdir", mnt.path() + "/a"});
   EXPECT_NE(run({"mkdir", mnt.path() + "/b"}).exit_code, 0);
-  json report = run_report(d);
+  json report = stop_for_report(d);
   std::set<std::string> errnos(report["status"]["errnos"].begin(), report["status"]["errnos"].end());
   EXPECT_EQ(errnos, (std::set<std::string>{"ENOSPC", "EDQUOT"}));
   auto events = events_under(report, mnt.path() + "/");
