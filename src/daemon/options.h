@@ -32,7 +32,7 @@ struct DaemonOptions {
   std::optional<std::string> metrics_listen;
   bool metrics_allow_remote = false;
   uint64_t rate_limit = 200;  // events per second per (pid, syscall, errno, cgroup)
-  uint64_t rate_burst = 1000;
+  uint64_t rate_burst = 200;  // 200 records of 1.3 KiB per key: ~15 keys can burst at once in the 4 MiB ring
   uint32_t ringbuf_bytes = 4u << 20;
   std::size_t history = 10000;
   std::vector<std::string> extra_probes;
