@@ -44,6 +44,17 @@ std::string read_cmdline(uint32_t pid) {
   return s;
 }
 
+// Adds a counter entry to a map keyed like the kernel's counters (count and suppressed both summed).
+void accumulate(std::map<std::tuple<uint32_t, uint32_t, uint32_t, uint64_t>, CountEntry>& into, const CountEntry& c) {
+  auto& slot = into[{c.key.tgid, c.key.syscall_nr, c.key.err, c.key.cgroup_id}];
+  if (slot.val.count == 0) {
+    slot = c;
+  } else {
+    slot.val.count += c.val.count;
+    slot.val.suppressed += c.val.suppressed;
+  }
+}
+
 const char* loss_name(int i) {
   switch (i) {
     case ENOSPCD_LOSS_RINGBUF_FULL: return "ringbuf_full";
@@ -112,15 +123,7 @@ void Daemon::persist(std::chrono::steady_clock::time_point now) {
     for (const auto& [k, c] : retired_) counts.push_back(c);
   }
   std::map<std::tuple<uint32_t, uint32_t, uint32_t, uint64_t>, CountEntry> merged;
-  for (const auto& c : counts) {
-    auto& m = merged[{c.key.tgid, c.key.syscall_nr, c.key.err, c.key.cgroup_id}];
-    if (m.val.count == 0) {
-      m = c;
-    } else {
-      m.val.count += c.val.count;
-      m.val.suppressed += c.val.suppressed;
-    }
-  }
+  for (const auto& c : counts) accumulate(merged, c);
   for (const auto& [k, c] : merged)
     counters.push_back({{"pid", c.key.tgid}, {"syscall_nr", c.key.syscall_nr}, {"err", c.key.err},
                         {"cgroup_id", c.key.cgroup_id}, {"count", c.val.count}, {"suppressed", c.val.suppressed},
@@ -409,14 +412,7 @@ std::size_t Daemon::retire_exited_counters() {
   for (const auto& c : gate_->read_counts()) {
     if (kill(static_cast<pid_t>(c.key.tgid), 0) == 0 || errno != ESRCH) continue;
     std::lock_guard<std::mutex> lk(mu_);
-    auto key = std::make_tuple(c.key.tgid, c.key.syscall_nr, c.key.err, c.key.cgroup_id);
-    auto& slot = retired_[key];
-    if (slot.val.count == 0) {
-      slot = c;
-    } else {
-      slot.val.count += c.val.count;
-      slot.val.suppressed += c.val.suppressed;
-    }
+    accumulate(retired_, c);
     dead.push_back(c.key);
   }
   for (const auto& k : dead)
@@ -430,9 +426,7 @@ std::size_t Daemon::retire_exited_counters() {
     retired_.erase(it);
     c.key.tgid = 0;
     std::strncpy(c.val.comm, "(exited)", sizeof(c.val.comm));
-    auto& slot = retired_[{0, c.key.syscall_nr, c.key.err, c.key.cgroup_id}];
-    if (slot.val.count == 0) slot = c;
-    else slot.val.count += c.val.count;
+    accumulate(retired_, c);
   }
   return n;
 }
