@@ -53,7 +53,8 @@ struct WatchInstance {
   int pid = 0;
   int fd = -1;
   uint32_t euid = 0;
-  std::size_t count = 0;        // watches, marks or epoll targets
+  std::size_t count = 0;        // watches, marks or epoll targets charged to the user
+  std::size_t uncounted = 0;    // marks of a FAN_UNLIMITED_MARKS group: held, but not charged
   uint64_t content_hash = 0;    // equal for fds that may be one shared file
   std::vector<int> sharing_pids;  // other processes holding the same file (found with kcmp)
 };

@@ -1,4 +1,5 @@
 // inotify_watches, fanotify_marks, epoll_watches: per-user watch limits, counted from fdinfo.
+#include <sys/fanotify.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -108,7 +109,13 @@ std::vector<WatchInstance> collect_watch_instances(const HostSnapshot& host, Wat
           for (const auto& x : fi.inotify) h = mix(mix(mix(mix(h, x.wd), x.ino), x.sdev), x.mask);
           break;
         case WatchKind::fanotify:
-          w.count = fi.fanotify.size();
+          // fanotify_add_new_mark() charges fs.fanotify.max_user_marks only for groups without
+          // FAN_UNLIMITED_MARKS (which needs CAP_SYS_ADMIN); fdinfo shows the init flags.
+          if (fi.fanotify_flags & FAN_UNLIMITED_MARKS) {
+            w.uncounted = fi.fanotify.size();
+          } else {
+            w.count = fi.fanotify.size();
+          }
           h = mix(mix(h, fi.fanotify_flags), fi.fanotify_event_flags);
           for (const auto& x : fi.fanotify) h = mix(mix(mix(mix(h, x.ino), x.sdev), x.mask), x.mnt_id);
           break;
@@ -126,7 +133,8 @@ std::vector<WatchInstance> collect_watch_instances(const HostSnapshot& host, Wat
   // fds inherited over fork() or passed over a socket are one instance: the kernel counts it once. Only fds
   // with identical contents can be the same file, so kcmp is asked only inside such groups (bounded).
   std::map<std::tuple<uint32_t, uint64_t, std::size_t>, std::vector<std::size_t>> groups;
-  for (std::size_t i = 0; i < all.size(); i++) groups[{all[i].euid, all[i].content_hash, all[i].count}].push_back(i);
+  for (std::size_t i = 0; i < all.size(); i++)
+    groups[{all[i].euid, all[i].content_hash, all[i].count + all[i].uncounted}].push_back(i);
   std::vector<char> drop(all.size(), 0);
   for (auto& [key, idx] : groups) {
     if (idx.size() < 2 || idx.size() > 256) continue;
@@ -168,25 +176,34 @@ std::vector<Finding> evaluate_watches(WatchKind kind, const std::vector<WatchIns
   struct HolderAgg {
     std::size_t instances = 0;
     std::size_t count = 0;
+    std::size_t uncounted = 0;
     std::vector<int> sharing;
   };
   struct UserAgg {
     std::size_t instances = 0;
     std::size_t count = 0;
+    std::size_t uncounted = 0;
     std::map<int, HolderAgg> holders;
   };
   std::map<uint32_t, UserAgg> users;
-  std::size_t total = 0;
+  std::size_t total = 0, total_uncounted = 0;
   for (const auto& w : instances) {
     auto& u = users[w.euid];
     u.instances++;
     u.count += w.count;
+    u.uncounted += w.uncounted;
     auto& h = u.holders[w.pid];
     h.instances++;
     h.count += w.count;
+    h.uncounted += w.uncounted;
     h.sharing.insert(h.sharing.end(), w.sharing_pids.begin(), w.sharing_pids.end());
     total += w.count;
+    total_uncounted += w.uncounted;
   }
+  const std::string uncounted_key = std::string("uncounted_") + n.unit;
+  auto uncounted_text = [&](std::size_t v) {
+    return " (+" + std::to_string(v) + " in FAN_UNLIMITED_MARKS groups, not charged)";
+  };
   auto passwd = read_passwd(host.root);
   auto user_label = [&](uint32_t uid) {
     auto it = passwd.find(uid);
@@ -225,6 +242,7 @@ std::vector<Finding> evaluate_watches(WatchKind kind, const std::vector<WatchIns
         j = {{"pid", hs[i].first}};
       }
       j[n.unit] = hs[i].second->count;
+      if (hs[i].second->uncounted) j[uncounted_key] = hs[i].second->uncounted;
       j[n.instances] = hs[i].second->instances;
       if (!hs[i].second->sharing.empty()) j["shared_with"] = hs[i].second->sharing;
       out.push_back(std::move(j));
@@ -233,6 +251,7 @@ std::vector<Finding> evaluate_watches(WatchKind kind, const std::vector<WatchIns
   };
   auto user_json = [&](const Row& r) {
     nlohmann::json j = {{"uid", r.uid}, {n.unit, r.u->count}, {n.instances, r.u->instances}};
+    if (r.u->uncounted) j[uncounted_key] = r.u->uncounted;
     if (auto it = passwd.find(r.uid); it != passwd.end()) j["user"] = it->second;
     if (limits.per_user) {
       j["limit"] = *limits.per_user;
@@ -248,6 +267,7 @@ std::vector<Finding> evaluate_watches(WatchKind kind, const std::vector<WatchIns
   auto describe = [&](const Row& r) {
     std::string s = user_label(r.uid) + ": " + std::to_string(r.u->count) + " " + n.kind + " " + n.unit;
     if (limits.per_user) s += " of " + std::string(n.limit) + " " + std::to_string(*limits.per_user) + " (" + std::to_string(r.pct) + "%)";
+    if (r.u->uncounted) s += uncounted_text(r.u->uncounted);
     s += ", " + std::to_string(r.u->instances) + " " + n.instances;
     if (limits.instances_per_user && n.instance_limit) {
       s += " of " + std::string(n.instance_limit) + " " + std::to_string(*limits.instances_per_user) + " (" +
@@ -280,7 +300,8 @@ std::vector<Finding> evaluate_watches(WatchKind kind, const std::vector<WatchIns
 
   Finding f;
   f.check = check_id;
-  f.summary = std::string(n.kind) + ": " + std::to_string(total) + " " + n.unit + " in " +
+  f.summary = std::string(n.kind) + ": " + std::to_string(total) + " " + n.unit +
+              (total_uncounted ? uncounted_text(total_uncounted) : std::string()) + " in " +
               std::to_string(instances.size()) + " " + n.instances + " across " + std::to_string(users.size()) +
               " user" + (users.size() == 1 ? "" : "s");
   if (!rows.empty()) f.summary += "; highest " + describe(rows.front());
@@ -288,6 +309,7 @@ std::vector<Finding> evaluate_watches(WatchKind kind, const std::vector<WatchIns
   nlohmann::json ulist = nlohmann::json::array();
   for (std::size_t i = 0; i < rows.size() && i < std::max<std::size_t>(opts.top_n, 20); i++) ulist.push_back(user_json(rows[i]));
   f.evidence = {{"users", ulist}, {n.unit, total}, {n.instances, instances.size()}, {"deduplicated", deduplicated}};
+  if (total_uncounted) f.evidence[uncounted_key] = total_uncounted;
   if (limits.per_user) f.evidence["limit"] = *limits.per_user;
   if (limits.instances_per_user) f.evidence["instance_limit"] = *limits.instances_per_user;
   out.push_back(std::move(f));

@@ -271,10 +271,16 @@ Cause from_syscall(const Event& e, HostFacts& facts, const std::string& confiden
     return c;
   }
   if (e.syscall == "fanotify_mark") {
+    auto held = facts.fanotify_marks_of_uid(e.uid);
     Cause c = make("fanotify_marks",
-                   opening(e) + ": fs.fanotify.max_user_marks is " + num(sc.fanotify_max_user_marks) + ".",
-                   "Raise fs.fanotify.max_user_marks or reduce the marks the monitoring agent places.", "high");
-    c.evidence = {{"max_user_marks", sc.fanotify_max_user_marks ? nlohmann::json(*sc.fanotify_max_user_marks) : nlohmann::json()}};
+                   opening(e) + ": fs.fanotify.max_user_marks is " + num(sc.fanotify_max_user_marks) + " and uid " +
+                       std::to_string(e.uid) + " holds " + (held ? grouped(*held) : std::string("an unknown number of")) +
+                       " marks.",
+                   "Raise fs.fanotify.max_user_marks, or have the agent use mount or filesystem marks instead of one "
+                   "per inode: enospcctl doctor lists the top holders.",
+                   "high");
+    c.evidence = {{"max_user_marks", sc.fanotify_max_user_marks ? nlohmann::json(*sc.fanotify_max_user_marks) : nlohmann::json()},
+                  {"uid", e.uid}, {"marks", held ? nlohmann::json(*held) : nlohmann::json()}};
     return c;
   }
   if (e.syscall == "epoll_ctl") {

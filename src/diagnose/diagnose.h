@@ -41,6 +41,12 @@ class HostFacts {
   }
   // Inotify watches held by processes of this (effective) uid; nullopt when not countable.
   virtual std::optional<uint64_t> inotify_watches_of_uid(uint32_t uid) = 0;
+  // Fanotify marks charged to this (effective) uid: groups with FAN_UNLIMITED_MARKS are not; nullopt when not
+  // countable.
+  virtual std::optional<uint64_t> fanotify_marks_of_uid(uint32_t uid) {
+    (void)uid;
+    return std::nullopt;
+  }
   // Most repeated mount sources ("overlay under /var/lib/docker", count) in the namespace of pid.
   virtual std::vector<std::pair<std::string, uint64_t>> top_mount_sources(uint32_t pid, uint32_t mntns) = 0;
 };

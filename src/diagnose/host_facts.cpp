@@ -1,5 +1,6 @@
 // HostFacts read from the live host: sysctls, statfs and mountinfo as the failing process saw them.
 #include <dirent.h>
+#include <sys/fanotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -139,23 +140,14 @@ class LiveHostFacts : public HostFacts {
   }
 
   std::optional<uint64_t> inotify_watches_of_uid(uint32_t uid) override {
-    DIR* d = opendir(proc_dir().c_str());
-    if (!d) return std::nullopt;
-    uint64_t total = 0;
-    while (dirent* de = readdir(d)) {
-      int pid = std::atoi(de->d_name);
-      if (pid <= 0) continue;
-      auto st = context::read_status(root_, pid);
-      if (!st || st->uid[1] != uid) continue;
-      auto links = context::read_fd_links(root_, pid);
-      if (!links) continue;
-      for (const auto& l : *links) {
-        if (l.kind != context::FdKind::anon_inode || l.anon.find("inotify") == std::string::npos) continue;
-        if (auto info = context::read_fdinfo(root_, pid, l.fd)) total += info->inotify.size();
-      }
-    }
-    closedir(d);
-    return total;
+    return count_of_uid(uid, "inotify", [](const context::FdInfo& fi) { return fi.inotify.size(); });
+  }
+
+  std::optional<uint64_t> fanotify_marks_of_uid(uint32_t uid) override {
+    return count_of_uid(uid, "[fanotify]", [](const context::FdInfo& fi) -> uint64_t {
+      // fanotify_add_new_mark() charges the ucount only for groups without FAN_UNLIMITED_MARKS.
+      return fi.fanotify_flags & FAN_UNLIMITED_MARKS ? 0 : fi.fanotify.size();
+    });
   }
 
   std::vector<std::pair<std::string, uint64_t>> top_mount_sources(uint32_t pid, uint32_t) override {
@@ -186,6 +178,30 @@ class LiveHostFacts : public HostFacts {
 
  private:
   std::string proc_dir() const { return root_ == "/" ? std::string("/proc") : root_ + "/proc"; }
+
+  // Sums `count` over the fdinfo of every anon-inode fd named `anon` held by processes of this effective uid
+  // (notification limits are ucounts, charged to the euid). An fd shared by several processes is counted for
+  // each.
+  template <typename Count>
+  std::optional<uint64_t> count_of_uid(uint32_t uid, const std::string& anon, Count count) {
+    DIR* d = opendir(proc_dir().c_str());
+    if (!d) return std::nullopt;
+    uint64_t total = 0;
+    while (dirent* de = readdir(d)) {
+      int pid = std::atoi(de->d_name);
+      if (pid <= 0) continue;
+      auto st = context::read_status(root_, pid);
+      if (!st || st->uid[1] != uid) continue;
+      auto links = context::read_fd_links(root_, pid);
+      if (!links) continue;
+      for (const auto& l : *links) {
+        if (l.kind != context::FdKind::anon_inode || l.anon != anon) continue;
+        if (auto info = context::read_fdinfo(root_, pid, l.fd)) total += count(*info);
+      }
+    }
+    closedir(d);
+    return total;
+  }
 
   std::string root_;
   std::mutex mu_;

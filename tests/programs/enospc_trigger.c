@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/fanotify.h>
 #include <sys/inotify.h>
 #include <sys/ipc.h>
 #include <sys/mount.h>
@@ -89,6 +90,7 @@ static void usage(void)
 		"  fsync FILE BYTES                   write BYTES (must all succeed), then fsync once\n"
 		"  xattr FILE N SIZE                  setxattr user.enospcd.<i> of SIZE bytes, N times\n"
 		"  inotify-watches DIR N HOLD_MS      one watch on each of DIR/w0..w<N-1>, then hold them HOLD_MS\n"
+		"  fanotify-marks DIR N HOLD_MS       one inode mark on each of DIR/m0..m<N-1>, then hold them HOLD_MS\n"
 		"  epoll-watches N HOLD_MS            epoll_ctl(ADD) N eventfds, then hold them HOLD_MS\n"
 		"  shm N SHMMNI                       new IPC namespace with kernel.shmmni=SHMMNI, shmget N times\n"
 		"  msg N MSGMNI                       new IPC namespace with kernel.msgmni=MSGMNI, msgget N times\n"
@@ -289,6 +291,38 @@ static int cmd_inotify_watches(const char *dir, long n, long hold_ms)
 	return 0;
 }
 
+/*
+ * Every mark of a group counts against fs.fanotify.max_user_marks of the uid that created the group (a ucount,
+ * so root is limited too) unless the group has FAN_UNLIMITED_MARKS, which this one does not ask for.
+ * fanotify_init(2) with a plain FAN_CLASS_NOTIF needs CAP_SYS_ADMIN; without it (uid 65534) only a group that
+ * reports file handles is allowed (unprivileged fanotify, since 5.13), and its inode marks count the same.
+ */
+static int cmd_fanotify_marks(const char *dir, long n, long hold_ms)
+{
+	struct tally t = {0};
+	int fid = 0;
+	int fan = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC, O_RDONLY);
+	if (fan < 0 && errno == EPERM) {
+		fid = 1;
+		fan = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_REPORT_FID, O_RDONLY);
+	}
+	if (fan < 0)
+		die("fanotify_init");
+	char path[PATH_MAX];
+	for (long i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/m%ld", dir, i);
+		int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+		if (fd < 0)
+			die(path);
+		close(fd);
+		count(&t, fanotify_mark(fan, FAN_MARK_ADD, FAN_MODIFY, AT_FDCWD, path) != 0);
+	}
+	report(&t, "uid=%u fid=%d", (unsigned)geteuid(), fid);
+	sleep_ms(hold_ms);  /* the marks stay held while the daemon counts them */
+	close(fan);
+	return 0;
+}
+
 static int cmd_epoll_watches(long n, long hold_ms)
 {
 	struct tally t = {0};
@@ -464,6 +498,8 @@ int main(int argc, char **argv)
 		return cmd_xattr(a[0], arg_long(a[1]), arg_long(a[2]));
 	if (!strcmp(cmd, "inotify-watches") && nargs == 3)
 		return cmd_inotify_watches(a[0], arg_long(a[1]), arg_long(a[2]));
+	if (!strcmp(cmd, "fanotify-marks") && nargs == 3)
+		return cmd_fanotify_marks(a[0], arg_long(a[1]), arg_long(a[2]));
 	if (!strcmp(cmd, "epoll-watches") && nargs == 2)
 		return cmd_epoll_watches(arg_long(a[0]), arg_long(a[1]));
 	if (!strcmp(cmd, "shm") && nargs == 2)

@@ -1,6 +1,6 @@
 // Kernel object limits reproduced for real: mounts per namespace, namespaces per user, SysV IPC ids, POSIX
-// message queues, inotify and epoll watches. Namespaced limits are lowered inside a namespace the trigger
-// creates; global ones are lowered only for the moment of the trigger and restored by a guard.
+// message queues, inotify and epoll watches, fanotify marks. Namespaced limits are lowered inside a namespace the
+// trigger creates; global ones are lowered only for the moment of the trigger and restored by a guard.
 #include <sys/stat.h>
 
 #include <chrono>
@@ -130,6 +130,45 @@ TEST(LimitCauses, InotifyWatches) {
   for (const auto& e : events) {
     EXPECT_EQ(e["uid"], kNobody);
     EXPECT_EQ(e["cause"]["evidence"].value("watches", uint64_t{0}), limit) << e.dump(2);
+  }
+}
+
+// fs.fanotify.max_user_marks lowered to 40 for the moment of the trigger: uid 65534 places an inode mark on each
+// of 45 files; the last 5 fanotify_mark(2) fail in fanotify_add_new_mark() (inc_ucount of UCOUNT_FANOTIFY_MARKS),
+// and while it still holds its 40 marks the daemon counts them. Without CAP_SYS_ADMIN the trigger's group
+// reports file handles (unprivileged fanotify); its marks are charged like a privileged group's.
+TEST(LimitCauses, FanotifyMarks) {
+  ENOSPCD_REQUIRE_ROOT();
+  TempDir dir;
+  ASSERT_EQ(chmod(dir.path().c_str(), 0777), 0);
+  SysctlGuard marks("fs.fanotify.max_user_marks");
+  if (!marks.ok()) GTEST_SKIP() << "no fs.fanotify.max_user_marks (kernel without CONFIG_FANOTIFY, or before 5.13)";
+  const uint64_t limit = 40, attempts = 45;
+  Tracer tracer;
+  ASSERT_TRUE(tracer.ready()) << tracer.stderr_text();
+  ASSERT_TRUE(marks.set(limit));
+  auto t = run_trigger({"fanotify-marks", dir.path(), std::to_string(attempts), std::to_string(kHoldMs)}, kNobody);
+  marks.restore();
+  EXPECT_EQ(marks.current(), marks.saved()) << "fs.fanotify.max_user_marks not restored";
+  ASSERT_EQ(t.exit_code, 0) << t.out;
+  EXPECT_EQ(t.n("fid"), 1u) << "uid 65534 got a group without FAN_REPORT_FID: " << t.out;
+  ASSERT_EQ(t.n("other"), 0u) << t.out;
+  ASSERT_GE(t.n("enospc"), attempts - limit) << t.out;
+  ASSERT_EQ(t.n("ok") + t.n("enospc"), attempts) << t.out;
+  json report = tracer.finish();
+
+  auto events = expect_diagnosed(report, t, "fanotify_mark", "fanotify_marks", t.n("enospc"));
+  expect_summaries_contain(events, "fanotify_mark(2) of " + dir.path() + "/m");
+  expect_summaries_contain(events, "fs.fanotify.max_user_marks is 40 and uid 65534 holds 40 marks.");
+  for (const auto& e : events) {
+    EXPECT_EQ(e["uid"], kNobody);
+    const json& ev = e["cause"]["evidence"];
+    EXPECT_EQ(ev.value("max_user_marks", uint64_t{0}), limit) << e.dump(2);
+    EXPECT_EQ(ev.value("marks", uint64_t{0}), limit) << e.dump(2);
+    // Where the origin probes run, the chain names the kernel function that refused the mark.
+    if (ev.contains("origin")) {
+      EXPECT_EQ(ev["origin"], "fanotify_add_new_mark") << e.dump(2);
+    }
   }
 }
 

@@ -514,6 +514,49 @@ TEST(WatchEval, DedupesSharedInstancesWithKcmpStandIn) {
   EXPECT_EQ(f[0].evidence["holders"][0]["shared_with"][0], 11);
 }
 
+// Marks of a FAN_UNLIMITED_MARKS group (fdinfo "fanotify flags:20") are not charged to the user
+// (fanotify_add_new_mark()): uid 0 is at its limit of 2 with the other group's marks, not over it with 5.
+TEST(WatchEval, FanotifyUnlimitedMarksAreNotCharged) {
+  FakeTree t;
+  for (int pid : {10, 11}) {
+    FakeTree::Proc p;
+    p.pid = pid;
+    p.comm = pid == 10 ? "agent" : "scanner";
+    t.add_process(p);
+    t.write("proc/" + std::to_string(pid) + "/mountinfo", "");
+  }
+  t.add_fd(10, 4, "anon_inode:[fanotify]",
+           "pos:\t0\nfanotify flags:0 event-flags:0\n"
+           "fanotify ino:1 sdev:800013 mflags:0 mask:2 ignored_mask:0\n"
+           "fanotify ino:2 sdev:800013 mflags:0 mask:2 ignored_mask:0\n");
+  t.add_fd(11, 5, "anon_inode:[fanotify]",
+           "pos:\t0\nfanotify flags:20 event-flags:0\n"
+           "fanotify ino:3 sdev:800013 mflags:0 mask:2 ignored_mask:0\n"
+           "fanotify ino:4 sdev:800013 mflags:0 mask:2 ignored_mask:0\n"
+           "fanotify ino:5 sdev:800013 mflags:0 mask:2 ignored_mask:0\n");
+  ScanOptions so;
+  so.root = t.root();
+  auto h = scan_host(so);
+  auto inst = checks::collect_watch_instances(h, checks::WatchKind::fanotify, {});
+  ASSERT_EQ(inst.size(), 2u);
+
+  DoctorOptions o;
+  checks::WatchLimits lim{std::optional<uint64_t>(2), std::optional<uint64_t>(128)};
+  auto f = checks::evaluate_watches(checks::WatchKind::fanotify, inst, lim, h, o, false);
+  ASSERT_EQ(f.size(), 2u);
+  EXPECT_EQ(f[0].severity, Severity::critical);
+  EXPECT_EQ(f[0].evidence["marks"], 2);
+  EXPECT_EQ(f[0].evidence["uncounted_marks"], 3);
+  EXPECT_EQ(f[0].evidence["groups"], 2);
+  EXPECT_NE(f[0].summary.find("uid 0: 2 fanotify marks of fs.fanotify.max_user_marks 2 (100%) (+3 in "
+                              "FAN_UNLIMITED_MARKS groups, not charged)"),
+            std::string::npos)
+      << f[0].summary;
+  EXPECT_EQ(f[1].severity, Severity::info);
+  EXPECT_EQ(f[1].evidence["marks"], 2);
+  EXPECT_EQ(f[1].evidence["uncounted_marks"], 3);
+}
+
 TEST(Shadow, ProbeOrderChildrenFirstStackedAndCoveredSiblings) {
   auto m = parse_mountinfo(
       "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n"
