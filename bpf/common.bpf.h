@@ -17,14 +17,17 @@
 
 #define ENOSPCD_PF_KTHREAD 0x00200000 /* include/linux/sched.h */
 
-/* Watched errno set, fixed at load time. With one errno the test is a single compare. */
-const volatile __u32 watch_single_errno = 28; /* ENOSPC; 0 when errno_mask holds several */
+/* Watched errno set, fixed at load time. With one errno the test is one load and one compare: the value kept
+ * is the syscall return that errno gives (-28 for ENOSPC), so nothing is negated on the hot path. */
+const volatile long watch_single_ret = -28; /* 0 when errno_mask holds several */
 const volatile __u64 errno_mask[ENOSPCD_ERRNO_MAX / 64] = {};
 
 static __always_inline bool errno_watched(long ret)
 {
-	if (watch_single_errno)
-		return ret == -(long)watch_single_errno;
+	long single = watch_single_ret; /* one read of the volatile */
+
+	if (single)
+		return ret == single;
 	if (ret >= 0 || ret <= -ENOSPCD_ERRNO_MAX)
 		return false;
 	__u32 e = (__u32)-ret;

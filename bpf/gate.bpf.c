@@ -240,13 +240,11 @@ static __always_inline __u64 arg_at(struct enospcd_event *e, __u8 one_based)
 	return e->args[i];
 }
 
-static __always_inline int gate(struct pt_regs *regs, long nr, long ret)
+/* A watched failure: everything after the errno test. Out of line, so that the entry programs, which run on
+ * every syscall exit, need neither callee-saved registers nor a stack frame: their fast path is a load, a
+ * compare and a return, as close to an empty program as a test of the return value can be. */
+static __noinline int gate_failure(struct pt_regs *regs, long nr, long ret)
 {
-	if (likely(!errno_watched(ret))) {
-		if (origins_enabled)
-			take_chain((__u32)bpf_get_current_pid_tgid(), NULL);
-		return 0;
-	}
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
 	if (tgid == self_tgid) {
@@ -311,6 +309,16 @@ static __always_inline int gate(struct pt_regs *regs, long nr, long ret)
 		take_chain(tid, e);
 	bpf_ringbuf_submit(e, 0);
 	return 0;
+}
+
+static __always_inline int gate(struct pt_regs *regs, long nr, long ret)
+{
+	if (likely(!errno_watched(ret))) {
+		if (origins_enabled)
+			take_chain((__u32)bpf_get_current_pid_tgid(), NULL);
+		return 0;
+	}
+	return gate_failure(regs, nr, ret);
 }
 
 SEC("?tp_btf/sys_exit")

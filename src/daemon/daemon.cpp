@@ -1,7 +1,8 @@
 #include "daemon/daemon.h"
 
-#include <signal.h>
 #include <fcntl.h>
+#include <malloc.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -131,7 +132,8 @@ void Daemon::persist(std::chrono::steady_clock::time_point now) {
   nlohmann::json snapshot = nlohmann::json::object();
   snapshot["counters"] = std::move(counters);
   journal_->append_aggregate(snapshot);
-  journal_->flush();  // failures put the journal in degraded mode with its own backoff and one log line
+  // A failure puts the journal in degraded mode, with its own backoff and one log line.
+  static_cast<void>(journal_->flush());
   next_aggregate_ = now + std::chrono::seconds(1);
 }
 
@@ -194,6 +196,10 @@ Result<void> Daemon::start() {
   auto h = gate_->set_handler([this](const void* d, std::size_t n) { on_record(d, n); });
   if (!h) return h.error();
   tracing_since_ = std::chrono::steady_clock::now();
+  // What start-up parsed (the kallsyms index, libbpf's copy of the kernel BTF) is freed by now; hand the
+  // pages back rather than carry them for the daemon's lifetime.
+  probe_.release_kallsyms();
+  malloc_trim(0);
   for (const auto& a : gate_->attempts())
     if (!a.error.empty()) spdlog::info("syscall gate: {} unavailable: {}", gate_mode_name(a.mode), a.error);
   spdlog::info("tracing {} on syscall exit ({}), attached in {} ms", [&] {

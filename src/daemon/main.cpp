@@ -1,3 +1,4 @@
+#include <malloc.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -12,6 +13,11 @@
 static int run(int argc, char** argv);
 
 int main(int argc, char** argv) {
+  // Start-up reads large buffers once (/proc/kallsyms, the kernel's BTF through libbpf), partly on helper
+  // threads. With glibc's adaptive mmap threshold those land in thread arenas whose freed top is never given
+  // back (malloc_trim trims only the main arena's top), about 11 MB for the daemon's lifetime. A fixed
+  // threshold keeps large blocks in their own mappings, returned to the kernel when freed.
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {

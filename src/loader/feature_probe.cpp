@@ -5,8 +5,11 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 namespace enospcd {
@@ -51,12 +54,14 @@ bool FeatureProbe::has_kprobes() {
 
 FeatureProbe::Kallsyms FeatureProbe::read_kallsyms() {
   // One pass over /proc/kallsyms (about 5 MB): a read and a line scan, no stream parsing per line, since
-  // this sits on the start-up path. Text symbols all go into the set; data symbols only where asked for.
+  // this sits on the start-up path. Text symbols all go into a sorted
+  // index; data symbols only where asked for.
   static const std::set<std::string, std::less<>> kDataWanted = {"sysctl_mount_max"};
   Kallsyms k;
   std::ifstream in("/proc/kallsyms", std::ios::binary);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  k.text.reserve(text.size() / 40);
+  k.names.reserve(text.size() / 2);
+  k.sorted.reserve(text.size() / 40);
   std::string_view v(text);
   while (!v.empty()) {
     std::size_t eol = v.find('\n');
@@ -69,16 +74,37 @@ FeatureProbe::Kallsyms FeatureProbe::read_kallsyms() {
     std::string_view name = line.substr(sp1 + 3);
     if (std::size_t tab = name.find('\t'); tab != std::string_view::npos) name = name.substr(0, tab);
     if (type == 'T' || type == 't') {
-      k.text.emplace(name);
+      k.sorted.push_back(static_cast<uint32_t>(k.names.size()));
+      k.names.append(name).push_back('\0');
     } else if ((type == 'D' || type == 'd' || type == 'B' || type == 'b') && kDataWanted.count(name)) {
       k.data[std::string(name)] = std::strtoull(std::string(line.substr(0, sp1)).c_str(), nullptr, 16);
     }
   }
+  const char* base = k.names.data();
+  std::sort(k.sorted.begin(), k.sorted.end(), [base](uint32_t a, uint32_t b) { return std::strcmp(base + a, base + b) < 0; });
+  k.sorted.erase(std::unique(k.sorted.begin(), k.sorted.end(),
+                             [base](uint32_t a, uint32_t b) { return std::strcmp(base + a, base + b) == 0; }),
+                 k.sorted.end());
+  k.names.shrink_to_fit();
+  k.sorted.shrink_to_fit();
   return k;
+}
+
+bool FeatureProbe::Kallsyms::has_text(std::string_view name) const {
+  const char* base = names.data();
+  auto it = std::lower_bound(sorted.begin(), sorted.end(), name,
+                             [base](uint32_t off, std::string_view n) { return std::string_view(base + off) < n; });
+  return it != sorted.end() && std::string_view(base + *it) == name;
 }
 
 void FeatureProbe::preload() {
   if (!kallsyms_ && !pending_.valid()) pending_ = std::async(std::launch::async, &FeatureProbe::read_kallsyms);
+}
+
+void FeatureProbe::release_kallsyms() {
+  if (pending_.valid()) pending_.wait();
+  pending_ = {};
+  kallsyms_.reset();
 }
 
 const FeatureProbe::Kallsyms& FeatureProbe::kallsyms() {
@@ -86,7 +112,7 @@ const FeatureProbe::Kallsyms& FeatureProbe::kallsyms() {
   return *kallsyms_;
 }
 
-bool FeatureProbe::has_kernel_symbol(const std::string& name) { return kallsyms().text.count(name) != 0; }
+bool FeatureProbe::has_kernel_symbol(const std::string& name) { return kallsyms().has_text(name); }
 
 uint64_t FeatureProbe::kernel_data_symbol(const std::string& name) {
   auto it = kallsyms().data.find(name);

@@ -12,6 +12,7 @@
 
 #include "common/names.h"
 #include "gate.skel.h"
+#include "loader/errno_filter.h"
 
 namespace enospcd {
 namespace {
@@ -89,13 +90,7 @@ Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {
     bpf_program__set_autoload(program_for(s, m), m == mode);
 
   // Settings live in .rodata, fixed at load time (the verifier then prunes what they disable).
-  if (cfg.errnos.size() == 1) {
-    s->rodata->watch_single_errno = static_cast<__u32>(cfg.errnos[0]);
-  } else {
-    s->rodata->watch_single_errno = 0;
-    for (int e : cfg.errnos)
-      if (e > 0 && e < ENOSPCD_ERRNO_MAX) s->rodata->errno_mask[e / 64] |= 1ull << (e % 64);
-  }
+  set_errno_filter(s->rodata, cfg.errnos);
   s->rodata->self_tgid = cfg.self_tgid;
   s->rodata->mount_max_addr = cfg.mount_max_addr;
   s->rodata->origins_enabled = cfg.chains_fd >= 0 ? 1 : 0;
@@ -112,6 +107,9 @@ Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {
     if ((err = bpf_map__reuse_fd(s->maps.chain_pending, cfg.chain_pending_fd)))
       return fail("sharing the chain counter", -err);
     if ((err = bpf_map__reuse_fd(s->maps.losses, cfg.losses_fd))) return fail("sharing the loss counters", -err);
+  } else if ((err = bpf_map__set_max_entries(s->maps.chains, 1))) {
+    // Gate-only: the verifier removes every chain access, but the map is still created (2 MB preallocated).
+    return fail("chain map size", -err);
   }
   if ((err = gate_bpf__load(s))) return fail("loading the " + gate_mode_name(mode) + " gate", -err);
 

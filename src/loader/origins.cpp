@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "loader/errno_filter.h"
 #include "origins.skel.h"
 
 namespace enospcd {
@@ -222,13 +223,7 @@ Result<void> OriginTracer::load_and_attach(const OriginConfig& cfg, OriginMode m
   bpf_program* prog;
   bpf_object__for_each_program(prog, s->obj) bpf_program__set_autoload(prog, false);
 
-  if (cfg.errnos.size() == 1) {
-    s->rodata->watch_single_errno = static_cast<__u32>(cfg.errnos[0]);
-  } else {
-    s->rodata->watch_single_errno = 0;
-    for (int e : cfg.errnos)
-      if (e > 0 && e < ENOSPCD_ERRNO_MAX) s->rodata->errno_mask[e / 64] |= 1ull << (e % 64);
-  }
+  set_errno_filter(s->rodata, cfg.errnos);
   s->rodata->capture_stack = cfg.capture_stack ? 1 : 0;
 
   // fexit reads the return value after the arguments; trampolines of the kernels we target take at most six.

@@ -1,8 +1,10 @@
-// Kernel address -> "function+0xoff" from /proc/kallsyms, loaded once, binary-searched.
+// Kernel address -> "function+0xoff" from /proc/kallsyms, loaded once, binary-searched. The names live in one
+// buffer (about 3 MB for 120 000 text symbols) rather than one heap string each.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace enospcd {
@@ -15,7 +17,7 @@ class Kallsyms {
  public:
   // Reads a kallsyms-format file. Addresses that read as 0 (kptr_restrict) leave the table empty.
   static Kallsyms load(const std::string& path = "/proc/kallsyms");
-  static Kallsyms parse(const std::string& text);
+  static Kallsyms parse(std::string_view text);
 
   bool empty() const { return syms_.empty(); }
   std::size_t size() const { return syms_.size(); }
@@ -25,9 +27,11 @@ class Kallsyms {
  private:
   struct Sym {
     uint64_t addr;
-    std::string name;
+    uint32_t name_off;  // into names_: the name, then " [module]" for module symbols
+    uint32_t name_len;
   };
   std::vector<Sym> syms_;
+  std::string names_;
 };
 
 }  // namespace enospcd

@@ -115,6 +115,20 @@ TEST(Kallsyms, Symbolize) {
   EXPECT_EQ(k.symbolize(0x1000), "0x1000");
 }
 
+TEST(Kallsyms, MalformedLinesAreSkipped) {
+  auto k = Kallsyms::parse(
+      "garbage\n"
+      "ffffffff81000000\n"
+      "zzzz T not_hex\n"
+      "ffffffff81000000 T\n"
+      "ffffffff81000000 Tx glued\n"
+      "ffffffff81000100 T good\n"
+      "ffffffffc0002000 t bpf_prog_1234_gate\t[bpf]");
+  EXPECT_EQ(k.size(), 2u);
+  EXPECT_EQ(k.symbolize(0xffffffff81000104ull), "good+0x4");
+  EXPECT_EQ(k.symbolize(0xffffffffc0002008ull), "bpf_prog_1234_gate+0x8 [bpf]");
+}
+
 TEST(Kallsyms, StripTracerFrames) {
   std::vector<std::string> fexit = {"bpf_prog_eaae57e65ab73994_origin_fexit_0+0x26f [bpf]",
                                     "bpf_trampoline_6442518581+0x69 [bpf]",
