@@ -7,6 +7,8 @@
 #
 # Usage: sudo scripts/bench.sh [enospcd-bench run options, e.g. --rounds 31, --only hotpath,startup]
 #        sudo scripts/bench.sh --quick   # a short run to check that everything works; writes to the build dir
+#        sudo scripts/bench.sh --only soak [--soak-duration 3600]   # the hour-long soak, on its own: writes
+#             tests/bench/results/soak.{json,png} and the "bench:soak" section of BENCHMARKS.md
 # Needs root, bpftrace, curl, gnuplot (apt-get install bpftrace curl gnuplot-nox) and the build dependencies.
 # Environment: BUILD_DIR (default build-bench), BENCH_CMAKE_ARGS (extra configure arguments, e.g.
 # -DENOSPCD_SKIP_COMPONENTS="api;context" while a component is broken).
@@ -29,8 +31,13 @@ if ((${#missing[@]})); then
   exit 1
 fi
 
-quick=0
-for a in "$@"; do [[ $a == --quick ]] && quick=1; done
+quick=0 part=results
+prev=
+for a in "$@"; do
+  [[ $a == --quick ]] && quick=1
+  [[ $prev == --only && $a == soak ]] && part=soak
+  prev=$a
+done
 if ((quick)); then
   out=$build/bench-quick
 else
@@ -53,27 +60,32 @@ cmake --build "$build" --target enospcd enospcd-bench -j"$(nproc)"
 bench=$build/tests/bench/enospcd-bench
 start=$(date +%s)
 status=0
-"$bench" run --enospcd "$build/src/daemon/enospcd" --out "$out/results.json" \
+"$bench" run --enospcd "$build/src/daemon/enospcd" --out "$out/$part.json" \
   --command "scripts/bench.sh${*:+ $*}" "$@" || status=$?
-[[ -f $out/results.json ]] || exit 1
+[[ -f $out/$part.json ]] || exit 1
 
-"$bench" render "$out/results.json" --markdown "$out/results.md" --plot-data "$out/hotpath.dat"
-if [[ -s $out/hotpath.dat ]]; then
+plot=(--plot-data "$out/hotpath.dat")
+[[ $part == soak ]] && plot=(--soak-plot-data "$out/soak.dat")
+"$bench" render "$out/$part.json" --markdown "$out/$part.md" "${plot[@]}"
+if [[ $part == results && -s $out/hotpath.dat ]]; then
   gnuplot -e "datafile='$out/hotpath.dat'; outfile='$out/hotpath.png'" tests/bench/plot.gp
+fi
+if [[ $part == soak && -s $out/soak.dat ]]; then
+  gnuplot -e "datafile='$out/soak.dat'; outfile='$out/soak.png'" tests/bench/soak.gp
 fi
 
 if ((!quick)); then
   # Replace the generated section of BENCHMARKS.md; the prose around it is kept.
-  begin='<!-- bench:results:begin -->' end='<!-- bench:results:end -->'
+  begin="<!-- bench:$part:begin -->" end="<!-- bench:$part:end -->"
   if ! grep -qF "$begin" BENCHMARKS.md 2>/dev/null; then
     printf '\n%s\n%s\n' "$begin" "$end" >>BENCHMARKS.md
   fi
-  awk -v begin="$begin" -v end="$end" -v part="$out/results.md" '
+  awk -v begin="$begin" -v end="$end" -v part="$out/$part.md" '
     $0 == begin { print; while ((getline line < part) > 0) print line; skip = 1; next }
     $0 == end { skip = 0 }
     !skip { print }' BENCHMARKS.md >BENCHMARKS.md.tmp
   mv BENCHMARKS.md.tmp BENCHMARKS.md
-  rm -f "$out/results.md"
+  rm -f "$out/$part.md"
 fi
 echo "bench.sh: done in $(($(date +%s) - start)) s; results in ${out#"$root"/}" >&2
 exit "$status"

@@ -31,6 +31,10 @@ struct Settings {
   uint64_t storm_failures = 1000000;
   int startup_rounds = 5;
   int query_requests = 200;
+  double soak_seconds = 3600;
+  double soak_sample_s = 10;
+  int soak_churn_ms = 1000;  // each soak worker process lives this long, then a new one takes over
+  int soak_workers = 1;
   bool quick = false;
 };
 
@@ -114,6 +118,8 @@ std::vector<uint32_t> prog_ids_of_fds(pid_t pid = 0);  // programs a process (0:
 // Mounts a fresh tmpfs at dir (created if needed) with the given options; throws on failure.
 void mount_tmpfs(const std::string& dir, const std::string& options);
 void umount_quiet(const std::string& dir);
+// n tmpfs mounts <work_dir>/<prefix><i> that are full: creating a file or directory fails with ENOSPC.
+std::vector<std::string> make_full_tmpfs(const Settings& s, const std::string& prefix, int n);
 
 std::string run_capture(const std::vector<std::string>& argv, int* status = nullptr);
 nlohmann::json machine_info();
@@ -123,9 +129,11 @@ nlohmann::json run_hotpath(const Settings& s);
 nlohmann::json run_storm(const Settings& s);
 nlohmann::json run_startup(const Settings& s);
 nlohmann::json run_query(const Settings& s);
+nlohmann::json run_soak(const Settings& s);  // long; only when asked for (--only soak)
 
 // Results JSON -> Markdown section of BENCHMARKS.md and the plot's data file.
 std::string render_markdown(const nlohmann::json& results);
 std::string render_plot_data(const nlohmann::json& results);
+std::string render_soak_plot_data(const nlohmann::json& results);
 
 }  // namespace bench

@@ -1,7 +1,8 @@
 // enospcd-bench: the benchmark suite of issue 8, run by scripts/bench.sh.
 //
 //   enospcd-bench run --enospcd build/src/daemon/enospcd --out results.json [--only hotpath,storm,startup,query]
-//   enospcd-bench render results.json --markdown part.md --plot-data hotpath.dat
+//   enospcd-bench run --enospcd ... --out soak.json --only soak [--soak-duration 3600]
+//   enospcd-bench render results.json --markdown part.md --plot-data hotpath.dat [--soak-plot-data soak.dat]
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -47,21 +48,28 @@ int main(int argc, char** argv) {
   run->add_option("--bpftrace", s.bpftrace, "bpftrace binary");
   run->add_option("--curl", s.curl, "curl binary");
   run->add_option("--out", out_path, "Results JSON");
-  run->add_option("--only", only, "Comma-separated subset: hotpath, storm, startup, query");
+  run->add_option("--only", only,
+                  "Comma-separated subset: hotpath, storm, startup, query; or soak (not in the default set)");
   run->add_option("--work-dir", s.work_dir, "Scratch directory (default: a fresh one under /tmp)");
   run->add_option("--rounds", s.rounds, "Rounds of the hot-path benchmark")->check(CLI::Range(1, 1000));
   run->add_option("--storm-workers", s.storm_workers, "Storm worker processes (default 2 x nproc)");
   run->add_option("--storm-failures", s.storm_failures, "Failures per storm run");
   run->add_option("--startup-rounds", s.startup_rounds, "Rounds of the start-up benchmark")->check(CLI::Range(1, 100));
   run->add_option("--query-requests", s.query_requests, "Requests per endpoint")->check(CLI::Range(1, 100000));
+  run->add_option("--soak-duration", s.soak_seconds, "Seconds the soak runs")->check(CLI::Range(10.0, 7 * 86400.0));
+  run->add_option("--soak-sample", s.soak_sample_s, "Seconds between soak samples")->check(CLI::Range(1.0, 3600.0));
+  run->add_option("--soak-churn-ms", s.soak_churn_ms, "Lifetime of each soak worker process")
+      ->check(CLI::Range(10, 3600000));
+  run->add_option("--soak-workers", s.soak_workers, "Soak worker processes running at once")->check(CLI::Range(1, 64));
   run->add_option("--command", command, "The command line to record in the results (set by scripts/bench.sh)");
   run->add_flag("--quick", s.quick, "Few rounds and small workloads, to check the harness works");
 
-  std::string results_path, md_path, plot_path;
+  std::string results_path, md_path, plot_path, soak_plot_path;
   auto* render = app.add_subcommand("render", "Turn a results JSON into Markdown and plot data");
   render->add_option("results", results_path, "Results JSON")->required()->check(CLI::ExistingFile);
   render->add_option("--markdown", md_path, "Where to write the Markdown section")->required();
   render->add_option("--plot-data", plot_path, "Where to write the plot data");
+  render->add_option("--soak-plot-data", soak_plot_path, "Where to write the soak's plot data");
   CLI11_PARSE(app, argc, argv);
 
   if (*render) {
@@ -69,6 +77,7 @@ int main(int argc, char** argv) {
     auto res = nlohmann::json::parse(in);
     write_file(md_path, bench::render_markdown(res));
     if (!plot_path.empty()) write_file(plot_path, bench::render_plot_data(res));
+    if (!soak_plot_path.empty()) write_file(soak_plot_path, bench::render_soak_plot_data(res));
     return 0;
   }
 
@@ -103,7 +112,7 @@ int main(int argc, char** argv) {
   using Fn = nlohmann::json (*)(const bench::Settings&);
   std::vector<std::pair<std::string, Fn>> steps = {
       {"hotpath", bench::run_hotpath}, {"storm", bench::run_storm}, {"startup", bench::run_startup},
-      {"query", bench::run_query}};
+      {"query", bench::run_query}, {"soak", bench::run_soak}};
   for (const auto& [name, fn] : steps) {
     if (!parts.count(name)) continue;
     auto t1 = bench::Clock::now();

@@ -262,23 +262,84 @@ void query_md(std::ostringstream& md, const json& q) {
   md << "\n";
 }
 
+void soak_md(std::ostringstream& md, const json& sk) {
+  md << "### Soak\n\n";
+  md << fmt::format(
+      "The daemon as deployed (daemon mode, default rate limit, journal, API: `{}`) for {} s under a storm that "
+      "does not stop: {} worker process(es) at a time fail `open(O_CREAT)` and `mkdir()` with ENOSPC on a full "
+      "tmpfs as fast as they can, and each is replaced by a new process every {} ms, so pids and counter keys "
+      "come and go. Every {} s: the daemon's VmRSS, CPU, BPF map memory, state directory size and counters are "
+      "read and `/v1/top` and `/v1/events?limit=100` are queried.\n\n",
+      [&] {
+        std::string a;
+        for (const auto& x : sk["daemon_args"]) {
+          if (!a.empty()) a += ' ';
+          a += x.get<std::string>();
+        }
+        return a.substr(a.find_last_of('/') + 1);
+      }(),
+      f1(num(sk, "duration_s")), sk.value("workers", 0), sk.value("churn_ms", 0), f1(num(sk, "sample_s")));
+  md << "![daemon RSS during the soak](tests/bench/results/soak.png)\n\n";
+  double failures = num(sk, "failures");
+  md << "| measure | value |\n|---|---:|\n";
+  md << "| failures (the workers' own count) | " << thousands(failures) << " |\n";
+  md << "| counted by enospcd (the workers' `/v1/top` rows, " << thousands(num(sk, "worker_top_rows"))
+     << " of them) | " << thousands(num(sk, "failures_counted")) << " ("
+     << (sk.value("exact", false) ? "exact ✓" : "NOT exact ✗") << ") |\n";
+  md << "| counted by enospcd for the whole host | " << thousands(num(sk, "failures_counted_host")) << " |\n";
+  md << "| failing processes (each exited) | " << thousands(num(sk, "processes_spawned")) << " |\n";
+  md << "| failures per second | " << thousands(failures / num(sk, "duration_s")) << " |\n";
+  md << "| daemon CPU per 100 000 failures | " << f1(num(sk, "daemon_cpu_ms_per_100k")) << " ms |\n";
+  md << "| daemon CPU, whole run | " << f1(num(sk, "daemon_cpu_s")) << " s |\n";
+  if (sk.contains("rss_after_warmup")) {
+    const auto& r = sk["rss_after_warmup"];
+    md << "| VmRSS after the first tenth: min / median / max | " << f1(num(r, "min")) << " / "
+       << f1(num(r, "median")) << " / " << f1(num(r, "max")) << " MiB |\n";
+    md << "| VmRSS trend after the first tenth (least squares) | " << f2(num(sk, "rss_slope_mib_per_hour"))
+       << " MiB per hour |\n";
+  }
+  md << "| VmRSS / VmHWM at the end | " << kib_as_mib(num(sk, "vm_rss_kb_end")) << " / "
+     << kib_as_mib(num(sk, "vm_hwm_kb_end")) << " |\n";
+  double max_state = 0, max_maps = 0, max_query = 0, max_rows = 0;
+  uint64_t ring_full = 0, counter_full = 0, queries_failed = 0;
+  for (const auto& smp : sk["samples"]) {
+    max_state = std::max(max_state, num(smp, "state_dir_bytes", 0));
+    max_maps = std::max(max_maps, num(smp, "bpf_map_memlock_bytes", 0));
+    max_query = std::max(max_query, num(smp, "query_ms", 0));
+    max_rows = std::max(max_rows, num(smp, "top_rows", 0));
+    ring_full = std::max<uint64_t>(ring_full, smp.value("ringbuf_full", uint64_t{0}));
+    counter_full = std::max<uint64_t>(counter_full, smp.value("counter_map_full", uint64_t{0}));
+    if (!smp.value("queries_ok", false)) queries_failed++;
+  }
+  md << "| BPF map memory (max over samples) | " << mib(max_maps) << " |\n";
+  md << "| state directory (max over samples) | " << mib(max_state) << " |\n";
+  md << "| `/v1/top` rows (max over samples) | " << thousands(max_rows) << " |\n";
+  md << "| `/v1/top` + `/v1/events?limit=100`, slowest sample | " << f1(max_query) << " ms |\n";
+  md << "| samples whose queries failed | " << queries_failed << " of " << sk["samples"].size() << " |\n";
+  md << "| events lost to a full ring buffer / counter map full | " << ring_full << " / " << counter_full << " |\n";
+  md << "| SIGTERM at the end: exit status, time to exit | " << sk.value("exit_status", -1) << ", "
+     << f1(num(sk, "stop_ms")) << " ms |\n\n";
+}
+
 }  // namespace
 
 std::string render_markdown(const json& res) {
   std::ostringstream md;
   const auto& m = res["machine"];
-  md << "## Results of the last run\n\n";
+  bool soak_only = res.contains("soak") && !res.contains("hotpath") && !res.contains("storm");
+  md << (soak_only ? "## Soak of the last run\n\n" : "## Results of the last run\n\n");
   md << "- Date: " << res.value("date", "") << ", total run time " << f1(num(res, "elapsed_s")) << " s\n";
   md << "- Machine: `" << m.value("uname", "") << "`\n";
   md << "- CPU: " << m.value("cpu", "") << ", nproc " << m.value("nproc", 0) << ", load average at start "
      << f2(num(m, "loadavg_at_start")) << ", spectre_v2: " << m.value("spectre_v2", "") << "\n";
   md << "- Command: `" << res.value("command", "") << "`\n\n";
-  md << "![ns per syscall per configuration](tests/bench/results/hotpath.png)\n\n";
+  if (res.contains("hotpath")) md << "![ns per syscall per configuration](tests/bench/results/hotpath.png)\n\n";
   if (res.contains("hotpath")) hotpath_md(md, res["hotpath"]);
   if (res.contains("storm")) storm_md(md, res["storm"]);
   if (res.contains("startup")) startup_md(md, res["startup"]);
   if (res.contains("storm")) memory_md(md, res["storm"]);
   if (res.contains("query")) query_md(md, res["query"]);
+  if (res.contains("soak")) soak_md(md, res["soak"]);
   for (const auto& [k, v] : res["errors"].items())
     md << "**" << k << " failed:** " << v.get<std::string>() << "\n\n";
   return md.str();
@@ -319,6 +380,17 @@ std::string render_plot_data(const json& res) {
     }
     out << "\n\n";
   }
+  return out.str();
+}
+
+// Soak samples: minutes, VmRSS MiB, daemon CPU s, state directory MiB, BPF map MiB.
+std::string render_soak_plot_data(const json& res) {
+  std::ostringstream out;
+  if (!res.contains("soak")) return "";
+  for (const auto& smp : res["soak"]["samples"])
+    out << num(smp, "t_s", 0) / 60.0 << " " << num(smp, "vm_rss_kb", 0) / 1024.0 << " " << num(smp, "daemon_cpu_s", 0)
+        << " " << num(smp, "state_dir_bytes", 0) / 1048576.0 << " " << num(smp, "bpf_map_memlock_bytes", 0) / 1048576.0
+        << "\n";
   return out.str();
 }
 

@@ -156,24 +156,8 @@ nlohmann::json run_storm(const Settings& s) {
   if (nworkers > kMaxWorkers) nworkers = kMaxWorkers;
   uint64_t target = s.quick ? 100000 : s.storm_failures;
   // One full tmpfs per worker, so that the workers do not contend for one superblock's inode accounting lock
-  // (which would make their CPU time per failure measure lock spinning). Two inodes: the root directory and one
-  // file; every further create fails in shmem_reserve_inode.
-  std::vector<std::string> full;
-  for (int i = 0; i < nworkers; i++) {
-    std::string dir = s.work_dir + "/full" + std::to_string(i);
-    mount_tmpfs(dir, "nr_inodes=2,size=64k,mode=0755");
-    full.push_back(dir);
-    for (int k = 0; k < 4; k++) {
-      int fd = open((dir + "/occupied" + std::to_string(k)).c_str(), O_WRONLY | O_CREAT, 0600);
-      if (fd < 0) break;
-      close(fd);
-    }
-    int fd = open((dir + "/probe").c_str(), O_WRONLY | O_CREAT, 0600);
-    if (fd >= 0 || errno != ENOSPC) {
-      for (const auto& d : full) umount_quiet(d);
-      throw std::runtime_error("the full tmpfs does not fail with ENOSPC");
-    }
-  }
+  // (which would make their CPU time per failure measure lock spinning).
+  auto full = make_full_tmpfs(s, "full", nworkers);
 
   nlohmann::json out;
   out["workers"] = nworkers;
@@ -186,7 +170,7 @@ nlohmann::json run_storm(const Settings& s) {
   };
   std::vector<Run> runs = {
       {"untraced", "no tracer", {}},
-      {"default", "enospcd, default rate limit (200 events/s per key, burst 1000)", {}},
+      {"default", "enospcd, default rate limit (200 events/s per key, burst 200)", {}},
       {"unlimited", "enospcd, rate limit lifted (every failure sent as an event)",
        {"--rate-limit", "1000000", "--rate-burst", "10000000"}},
   };

@@ -344,6 +344,28 @@ void mount_tmpfs(const std::string& dir, const std::string& options) {
     throw std::runtime_error("mount tmpfs on " + dir + " (" + options + "): " + strerror(errno));
 }
 
+std::vector<std::string> make_full_tmpfs(const Settings& s, const std::string& prefix, int n) {
+  // Two inodes: the root directory and one file; every further create fails in shmem_reserve_inode.
+  std::vector<std::string> full;
+  for (int i = 0; i < n; i++) {
+    std::string dir = s.work_dir + "/" + prefix + std::to_string(i);
+    mount_tmpfs(dir, "nr_inodes=2,size=64k,mode=0755");
+    full.push_back(dir);
+    for (int k = 0; k < 4; k++) {
+      int fd = open((dir + "/occupied" + std::to_string(k)).c_str(), O_WRONLY | O_CREAT, 0600);
+      if (fd < 0) break;
+      close(fd);
+    }
+    int fd = open((dir + "/probe").c_str(), O_WRONLY | O_CREAT, 0600);
+    if (fd >= 0 || errno != ENOSPC) {
+      if (fd >= 0) close(fd);
+      for (const auto& d : full) umount_quiet(d);
+      throw std::runtime_error("the full tmpfs does not fail with ENOSPC");
+    }
+  }
+  return full;
+}
+
 void umount_quiet(const std::string& dir) {
   if (umount2(dir.c_str(), 0) != 0) umount2(dir.c_str(), MNT_DETACH);
 }
