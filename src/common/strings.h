@@ -15,11 +15,22 @@ std::vector<std::string_view> split(std::string_view s, char sep);
 std::string_view trim(std::string_view s);
 std::string to_upper(std::string_view s);
 
-// "30", "30s", "500ms", "2m", "1h" -> duration. Bare numbers are seconds.
+// Decimal digit c appended to *out; false on overflow (nothing changed then).
+bool checked_add_digit(uint64_t* out, char c);
+// *acc += value * unit; false on overflow.
+bool checked_mul_add(uint64_t* acc, uint64_t value, uint64_t unit);
+
+// A duration such as "90s", "5m", "1h30m", "2d", "1w", "250ms" or "20us" (units may be combined). No sign,
+// no fractions.
+Result<uint64_t> parse_duration_ns(std::string_view text);
+// The same, for the command line and configuration, where a bare number is seconds: "30", "30s", "500ms".
 Result<std::chrono::nanoseconds> parse_duration(std::string_view s);
 
-// Wall-clock ns -> "2026-11-21T07:16:53.123456Z".
-std::string format_rfc3339(uint64_t unix_ns);
+// UTC RFC 3339 with `frac_digits` (0..9) fractional digits: 2026-11-21T07:16:53.123456Z.
+std::string format_rfc3339(uint64_t unix_ns, int frac_digits = 6);
+
+// A copy of untrusted text fit for an error message: at most `max` bytes, control bytes escaped.
+std::string quote_for_message(std::string_view text, std::size_t max = 64);
 
 // C string from a fixed char array that may lack a terminator.
 template <std::size_t N>

@@ -60,6 +60,10 @@ TEST(Duration, Units) {
   EXPECT_EQ(parse_duration("500ms")->count(), 500'000'000);
   EXPECT_EQ(parse_duration("2m")->count(), 120'000'000'000);
   EXPECT_EQ(parse_duration("1h")->count(), 3'600'000'000'000);
+  EXPECT_EQ(parse_duration(" 1m30s ")->count(), 90'000'000'000);
+  EXPECT_EQ(parse_duration("250us")->count(), 250'000);
+  EXPECT_FALSE(parse_duration("0.5"));
+  EXPECT_FALSE(parse_duration("-5s"));
   EXPECT_FALSE(parse_duration("abc"));
   EXPECT_FALSE(parse_duration("10x"));
   EXPECT_FALSE(parse_duration(""));
