@@ -14,8 +14,9 @@ const volatile __u32 self_tgid = 0;        /* the daemon's own failures are neve
 const volatile __u32 origins_enabled = 0;  /* chains are consumed only when origin probes are attached */
 const volatile __u64 rl_rate = 0;          /* detailed events per second per counter key; 0 = unlimited */
 const volatile __u64 rl_burst = 0;         /* bucket depth in events */
-/* Address of the kernel's sysctl_mount_max (from kallsyms), so the limit is recorded as it was at failure. */
-const volatile __u64 mount_max_addr = 0;
+/* Address of the kernel's sysctl_mount_max (from kallsyms), so the limit is recorded as it was at failure.
+ * In .bss, not .rodata: user space sets it once /proc/kallsyms has been read, after the gate is attached. */
+volatile __u64 mount_max_addr = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -183,8 +184,8 @@ static __always_inline void fill_task(struct enospcd_event *e, struct task_struc
 			e->flags |= ENOSPCD_EF_HAS_USERNS;
 		}
 	}
-	if (mount_max_addr &&
-	    bpf_probe_read_kernel(&e->mount_max, sizeof(e->mount_max), (const void *)mount_max_addr) == 0)
+	__u64 mm_addr = mount_max_addr;
+	if (mm_addr && bpf_probe_read_kernel(&e->mount_max, sizeof(e->mount_max), (const void *)mm_addr) == 0)
 		e->flags |= ENOSPCD_EF_HAS_MOUNT_MAX;
 	const char *cgname = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, name);
 	if (cgname && bpf_probe_read_kernel_str(e->cgroup_name, sizeof(e->cgroup_name), cgname) == sizeof(e->cgroup_name))

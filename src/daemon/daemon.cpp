@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -19,7 +20,9 @@
 #include "context/container.h"
 #include "api/server.h"
 #include "daemon/backend.h"
+#include "daemon/counters.h"
 #include "daemon/logging.h"
+#include "daemon/output.h"
 
 namespace enospcd {
 namespace {
@@ -43,17 +46,6 @@ std::string read_cmdline(uint32_t pid) {
   for (char& c : s)
     if (c == '\0') c = ' ';
   return s;
-}
-
-// Adds a counter entry to a map keyed like the kernel's counters (count and suppressed both summed).
-void accumulate(std::map<std::tuple<uint32_t, uint32_t, uint32_t, uint64_t>, CountEntry>& into, const CountEntry& c) {
-  auto& slot = into[{c.key.tgid, c.key.syscall_nr, c.key.err, c.key.cgroup_id}];
-  if (slot.val.count == 0) {
-    slot = c;
-  } else {
-    slot.val.count += c.val.count;
-    slot.val.suppressed += c.val.suppressed;
-  }
 }
 
 const char* loss_name(int i) {
@@ -106,8 +98,9 @@ Result<void> Daemon::open_journal() {
       e.val.count = c.value("count", uint64_t{0});
       e.val.suppressed = c.value("suppressed", uint64_t{0});
       std::strncpy(e.val.comm, c.value("comm", "").c_str(), sizeof(e.val.comm) - 1);
-      retired_[{e.key.tgid, e.key.syscall_nr, e.key.err, e.key.cgroup_id}] = e;
+      retired_[counter_key(e.key)] = e;
     }
+    fold_retired(retired_, kMaxRetiredKeys);
   }
   spdlog::info("journal in {}: restored {} events", opts_.state_dir, restored);
   return {};
@@ -118,12 +111,8 @@ void Daemon::persist(std::chrono::steady_clock::time_point now) {
   // Once a second: the exact counters (live and retired) together with the pending events, in one flush,
   // so a restart keeps every event and total it had reported more than a second before.
   nlohmann::json counters = nlohmann::json::array();
-  auto counts = gate_->read_counts();
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    for (const auto& [k, c] : retired_) counts.push_back(c);
-  }
-  std::map<std::tuple<uint32_t, uint32_t, uint32_t, uint64_t>, CountEntry> merged;
+  auto counts = all_counts();
+  CounterMap merged;
   for (const auto& c : counts) accumulate(merged, c);
   for (const auto& [k, c] : merged)
     counters.push_back({{"pid", c.key.tgid}, {"syscall_nr", c.key.syscall_nr}, {"err", c.key.err},
@@ -156,7 +145,6 @@ Result<void> Daemon::serve() {
 
 Result<void> Daemon::start() {
   started_ = std::chrono::steady_clock::now();
-  probe_.preload();
   realtime_offset_ns_ = monotonic_to_realtime_offset_ns();
   if (!probe_.can_load_bpf())
     return make_error("enospcd needs root (or CAP_BPF and CAP_PERFMON) to load its BPF programs", EPERM);
@@ -186,7 +174,8 @@ Result<void> Daemon::start() {
   cfg.errnos = opts_.errnos;
   cfg.force_mode = opts_.gate_mode;
   cfg.self_tgid = static_cast<uint32_t>(getpid());
-  cfg.mount_max_addr = probe_.kernel_data_symbol("sysctl_mount_max");
+  // Known now if the origin probes needed /proc/kallsyms anyway; otherwise set once tracing is live.
+  if (probe_.kallsyms_loaded()) cfg.mount_max_addr = probe_.kernel_data_symbol("sysctl_mount_max");
   cfg.rate_limit = opts_.rate_limit;
   cfg.rate_burst = opts_.rate_burst;
   cfg.ringbuf_bytes = opts_.ringbuf_bytes;
@@ -196,15 +185,14 @@ Result<void> Daemon::start() {
   auto h = gate_->set_handler([this](const void* d, std::size_t n) { on_record(d, n); });
   if (!h) return h.error();
   tracing_since_ = std::chrono::steady_clock::now();
-  // What start-up parsed (the kallsyms index, libbpf's copy of the kernel BTF) is freed by now; hand the
-  // pages back rather than carry them for the daemon's lifetime.
-  probe_.release_kallsyms();
-  malloc_trim(0);
   for (const auto& a : gate_->attempts())
     if (!a.error.empty()) spdlog::info("syscall gate: {} unavailable: {}", gate_mode_name(a.mode), a.error);
   spdlog::info("tracing {} on syscall exit ({}), attached in {} ms", [&] {
     std::string s;
-    for (int e : opts_.errnos) s += (s.empty() ? "" : ",") + errno_name(e);
+    for (int e : opts_.errnos) {
+      if (!s.empty()) s += ',';
+      s += errno_name(e);
+    }
     return s;
   }(), gate_mode_name(gate_->mode()), gate_->attach_time().count() / 1000.0);
   if (gate_only())
@@ -214,7 +202,25 @@ Result<void> Daemon::start() {
   else
     spdlog::info("{} of {} origin functions traced ({})", origins_->live_count(), origins_->status().size(),
                  origins_->summary());
+  // Tracing is live. Reading all of /proc/kallsyms (5 MB the kernel formats as it is read) is the slowest step
+  // of start-up on a loaded host, so in gate-only mode it happens in the background from here on, and
+  // run() hands BPF the address through which it records fs.mount-max at failure time once it is known.
+  // Failures before that get the sysctl read in user space.
+  kallsyms_pending_ = !cfg.mount_max_addr;
+  if (kallsyms_pending_)
+    probe_.preload();
+  else
+    finish_startup();
   return {};
+}
+
+void Daemon::finish_startup() {
+  if (kallsyms_pending_) gate_->set_mount_max_addr(probe_.kernel_data_symbol("sysctl_mount_max"));
+  kallsyms_pending_ = false;
+  // Then the symbol index (and libbpf's copy of the kernel BTF) is freed; the pages go back to the kernel
+  // rather than stay with the daemon for its lifetime.
+  probe_.release_kallsyms();
+  malloc_trim(0);
 }
 
 nlohmann::json Daemon::container_for(const Event& e) {
@@ -261,7 +267,9 @@ void Daemon::enrich(Event& e) {
   e.container = container_for(e);
   e.cause = diagnose::to_json(diagnose::diagnose(e, *facts_));
   std::lock_guard<std::mutex> lk(mu_);
-  if (causes_.size() < 65536) causes_[{e.pid, e.syscall_nr, static_cast<uint32_t>(e.err), e.cgroup_id}] = e.cause["id"];
+  // Bounded by the counter keys: the kernel map's and the retired ones (folding drops entries).
+  if (causes_.size() < GateConfig{}.counter_entries + kMaxRetiredKeys)
+    causes_[{e.pid, e.syscall_nr, static_cast<uint32_t>(e.err), e.cgroup_id}] = e.cause["id"];
 }
 
 void Daemon::on_record(const void* data, std::size_t size) {
@@ -288,7 +296,7 @@ void Daemon::on_record(const void* data, std::size_t size) {
   }
 }
 
-void Daemon::run(std::optional<std::chrono::steady_clock::time_point> deadline) {
+void Daemon::run(std::optional<std::chrono::steady_clock::time_point> deadline, int output_fd) {
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGINT);
@@ -302,9 +310,21 @@ void Daemon::run(std::optional<std::chrono::steady_clock::time_point> deadline) 
   epoll_ctl(ep, EPOLL_CTL_ADD, signal_fd_, &ev);
   ev.data.fd = gate_->ring_epoll_fd();
   epoll_ctl(ep, EPOLL_CTL_ADD, gate_->ring_epoll_fd(), &ev);
+  if (output_fd >= 0) {
+    // With no event asked for, epoll still reports EPOLLERR on a pipe whose reader is gone (the parent that
+    // started us died) and EPOLLHUP on a terminal that hung up. Regular files and /dev/null cannot be
+    // watched (EPERM) and need not be.
+    ev.events = 0;
+    ev.data.fd = output_fd;
+    epoll_ctl(ep, EPOLL_CTL_ADD, output_fd, &ev);
+  }
+  // Ring-buffer work per wake-up: the signals and the deadline are looked at in between, even during a storm
+  // that refills the ring as fast as it is read.
+  constexpr auto kSlice = std::chrono::milliseconds(50);
   bool stop = false;
   auto next_maintenance = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (!stop) {
+    if (kallsyms_pending_ && probe_.kallsyms_ready()) finish_startup();
     persist(std::chrono::steady_clock::now());
     if (std::chrono::steady_clock::now() >= next_maintenance) {
       retire_exited_counters();
@@ -329,18 +349,27 @@ void Daemon::run(std::optional<std::chrono::steady_clock::time_point> deadline) 
           spdlog::info("received {}, stopping", strsignal(static_cast<int>(si.ssi_signo)));
           stop = true;
         }
+      } else if (out[i].data.fd == output_fd) {
+        spdlog::warn("the report's destination has no reader any more (closed pipe or hung-up terminal), stopping");
+        stop = true;
       } else {
-        gate_->consume();
+        gate_->consume_for(kSlice);
       }
     }
   }
-  gate_->consume();  // what the kernel produced before we stopped still counts
+  // What the kernel produced before we stopped still counts, but a storm that goes on must not hold the exit
+  // (the exact counters stay in the kernel map; only event details can be left unread).
+  bool more = false;
+  gate_->consume_for(std::chrono::milliseconds(100), &more);
+  if (more) spdlog::info("stopped reading the ring buffer after 100 ms: records left in it are counted, not listed");
   close(ep);
   if (journal_) {
     next_aggregate_ = {};
     persist(std::chrono::steady_clock::now());
   }
 }
+
+Result<void> Daemon::write_report(int fd, std::string_view text) { return write_all(fd, text, signal_fd_); }
 
 nlohmann::json Daemon::origins_json() const {
   nlohmann::json out = nlohmann::json::array();
@@ -361,7 +390,7 @@ nlohmann::json Daemon::status_json() const {
   auto l = gate_->read_losses();
   for (int i = 0; i < ENOSPCD_LOSS_MAX; i++) losses[loss_name(i)] = l[i];
   uint64_t counted = 0;
-  for (const auto& c : gate_->read_counts()) counted += c.val.count;
+  for (const auto& c : all_counts()) counted += c.val.count;
   nlohmann::json errnos = nlohmann::json::array();
   for (int e : opts_.errnos) errnos.push_back(errno_name(e));
   auto now = std::chrono::steady_clock::now();
@@ -394,10 +423,18 @@ std::vector<TopRow> Daemon::top() const {
   return out;
 }
 
-std::vector<Daemon::CausedRow> Daemon::top_with_causes() const {
-  auto counts = gate_->read_counts();
+std::vector<CountEntry> Daemon::all_counts() const {
+  // Under mu_, which retire_exited_counters() holds while it moves an entry from the kernel map to retired_,
+  // so no entry is seen twice or missed.
   std::lock_guard<std::mutex> lk(mu_);
+  auto counts = gate_->read_counts();
   for (const auto& [k, c] : retired_) counts.push_back(c);
+  return counts;
+}
+
+std::vector<Daemon::CausedRow> Daemon::top_with_causes() const {
+  auto counts = all_counts();
+  std::lock_guard<std::mutex> lk(mu_);
   std::vector<CausedRow> out;
   for (auto& r : top_rows(counts)) {
     if (auto it = containers_.find(r.cgroup_id); it != containers_.end()) r.container = it->second.container;
@@ -414,25 +451,27 @@ std::vector<Daemon::CausedRow> Daemon::top_with_causes() const {
 
 std::size_t Daemon::retire_exited_counters() {
   std::size_t n = 0;
-  std::vector<enospcd_count_key> dead;
-  for (const auto& c : gate_->read_counts()) {
-    if (kill(static_cast<pid_t>(c.key.tgid), 0) == 0 || errno != ESRCH) continue;
-    std::lock_guard<std::mutex> lk(mu_);
-    accumulate(retired_, c);
-    dead.push_back(c.key);
-  }
-  for (const auto& k : dead)
-    if (gate_->delete_count(k)) n++;
-  // Bound the user-space side too: beyond 65536 retired keys, fold the oldest pids into pid 0 per
-  // (syscall, errno, cgroup), which keeps totals exact and drops only the attribution to a long-gone pid.
+  std::set<CounterKey> dead;
+  for (const auto& c : gate_->read_counts())
+    if (kill(static_cast<pid_t>(c.key.tgid), 0) != 0 && errno == ESRCH) dead.insert(counter_key(c.key));
+  if (dead.empty()) return 0;
   std::lock_guard<std::mutex> lk(mu_);
-  while (retired_.size() > 65536) {
-    auto it = retired_.begin();
-    CountEntry c = it->second;
-    retired_.erase(it);
-    c.key.tgid = 0;
-    std::strncpy(c.val.comm, "(exited)", sizeof(c.val.comm));
+  // Re-read under the lock: the value moved is the final one, and readers see it in exactly one place.
+  for (const auto& c : gate_->read_counts()) {
+    if (!dead.count(counter_key(c.key))) continue;
+    if (!gate_->delete_count(c.key)) continue;
     accumulate(retired_, c);
+    n++;
+  }
+  // Bound the user-space side too: a host where a crash-looping process fails every second with a new pid
+  // would otherwise grow this map (and causes_, and the journal's snapshot) for as long as it runs.
+  for (const auto& key : fold_retired(retired_, kMaxRetiredKeys)) {
+    auto cause = causes_.find(key);
+    if (cause == causes_.end()) continue;
+    auto folded = key;
+    std::get<0>(folded) = 0;
+    causes_[folded] = std::move(cause->second);
+    causes_.erase(cause);
   }
   return n;
 }

@@ -9,10 +9,12 @@
 #include <tuple>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
 #include "daemon/options.h"
+#include "daemon/counters.h"
 #include "loader/feature_probe.h"
 #include "loader/gate.h"
 #include "loader/origins.h"
@@ -40,8 +42,12 @@ class Daemon {
   Result<void> open_journal();
   // Starts the query API on the Unix socket (daemon mode). The error is one sentence for the operator.
   Result<void> serve();
-  // Runs until the deadline (when set) or a termination signal; signals must be blocked by the caller.
-  void run(std::optional<std::chrono::steady_clock::time_point> deadline);
+  // Runs until the deadline (when set) or a termination signal; signals must be blocked by the caller. With
+  // output_fd (--once: where the report goes), also stops as soon as that pipe, socket or terminal has lost
+  // its reader, since the report could not be delivered any more.
+  void run(std::optional<std::chrono::steady_clock::time_point> deadline, int output_fd = -1);
+  // Writes the --once report to fd; SIGINT or SIGTERM while a reader is not reading ends the attempt.
+  Result<void> write_report(int fd, std::string_view text);
 
   nlohmann::json status_json() const;
   nlohmann::json origins_json() const;
@@ -53,6 +59,8 @@ class Daemon {
     std::string cause;  // of the latest event with this counter key; "unknown" when none was seen
   };
   std::vector<CausedRow> top_with_causes() const;
+  // The kernel's counters and those retired to user space, read consistently.
+  std::vector<CountEntry> all_counts() const;
   // Folds the kernel counters of exited processes into user space and deletes them from the map, so the
   // map stays bounded while every count stays exact. Returns the number of keys retired.
   std::size_t retire_exited_counters();
@@ -69,6 +77,9 @@ class Daemon {
 
   DaemonOptions opts_;
   FeatureProbe probe_;
+  bool kallsyms_pending_ = false;  // read in the background after attaching; finish_startup() takes it
+  // Sets what needed /proc/kallsyms in the gate and frees the start-up tables.
+  void finish_startup();
   std::unique_ptr<OriginTracer> origins_;
   std::unique_ptr<GateTracer> gate_;
   Kallsyms kallsyms_;
@@ -79,8 +90,9 @@ class Daemon {
   std::atomic<uint64_t> records_{0}, malformed_{0};
   // Guards containers_, causes_ and retired_ (the tracing thread writes, API threads read).
   mutable std::mutex mu_;
-  std::map<std::tuple<uint32_t, uint32_t, uint32_t, uint64_t>, std::string> causes_;  // counter key -> cause
-  std::map<std::tuple<uint32_t, uint32_t, uint32_t, uint64_t>, CountEntry> retired_;  // exited processes
+  std::map<CounterKey, std::string> causes_;  // counter key -> cause
+  CounterMap retired_;                         // exited processes, at most kMaxRetiredKeys
+  static constexpr std::size_t kMaxRetiredKeys = 4096;
   std::unique_ptr<Journal> journal_;
   std::chrono::steady_clock::time_point next_aggregate_;
   std::unique_ptr<DaemonBackend> backend_;

@@ -1,5 +1,6 @@
 #include <malloc.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <iostream>
@@ -9,6 +10,7 @@
 #include "daemon/daemon.h"
 #include "daemon/logging.h"
 #include "daemon/options.h"
+#include "daemon/output.h"
 
 static int run(int argc, char** argv);
 
@@ -27,12 +29,22 @@ int main(int argc, char** argv) {
 }
 
 static int run(int argc, char** argv) {
+  // Before anything is opened: a closed stdout or stderr would otherwise be taken by the next descriptor
+  // (the log file, a BPF object, the journal), which would then receive the report or the log lines.
+  const bool stdout_closed = enospcd::ensure_standard_fds();
+  // A write to a pipe whose reader is gone fails with EPIPE, which is reported, rather than killing the
+  // daemon silently (and mid-report) with SIGPIPE.
+  signal(SIGPIPE, SIG_IGN);
   auto parsed = enospcd::parse_daemon_options(argc, argv);
   if (!parsed.options) {
     (parsed.exit_code == 0 ? std::cout : std::cerr) << parsed.message;
     return parsed.exit_code;
   }
   const auto& opts = *parsed.options;
+  if (opts.once && stdout_closed) {
+    std::fprintf(stderr, "enospcd: standard output is closed, so the --once report would have nowhere to go\n");
+    return enospcd::kExitReportNotWritten;
+  }
   try {
     enospcd::setup_logging(opts.log_format, opts.verbosity, opts.log_file);
   } catch (const std::exception& e) {
@@ -61,12 +73,17 @@ static int run(int argc, char** argv) {
     return 1;
   }
   if (opts.once) {
-    daemon.run(std::chrono::steady_clock::now() + opts.duration);
-    if (opts.output == enospcd::OutputFormat::Json)
-      // Strings from the kernel (paths, comm, cgroup names) need not be UTF-8: replace, never throw.
-      std::cout << daemon.report_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
-    else
-      std::cout << daemon.report_text() << std::flush;
+    daemon.run(std::chrono::steady_clock::now() + opts.duration, STDOUT_FILENO);
+    // Strings from the kernel (paths, comm, cgroup names) need not be UTF-8: replace, never throw.
+    std::string report = opts.output == enospcd::OutputFormat::Json
+                             ? daemon.report_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"
+                             : daemon.report_text();
+    // Written with write(2), not std::cout, whose failures (EPIPE, ENOSPC) would pass unnoticed.
+    if (auto r = daemon.write_report(STDOUT_FILENO, report); !r) {
+      std::fprintf(stderr, "enospcd: the report could not be written to standard output: %s\n",
+                   r.error().message.c_str());
+      return enospcd::kExitReportNotWritten;
+    }
     return 0;
   }
   if (auto r = daemon.serve(); !r) {

@@ -101,6 +101,11 @@ void FeatureProbe::preload() {
   if (!kallsyms_ && !pending_.valid()) pending_ = std::async(std::launch::async, &FeatureProbe::read_kallsyms);
 }
 
+bool FeatureProbe::kallsyms_ready() const {
+  return kallsyms_ ||
+         (pending_.valid() && pending_.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
+}
+
 void FeatureProbe::release_kallsyms() {
   if (pending_.valid()) pending_.wait();
   pending_ = {};

@@ -34,11 +34,14 @@ class FeatureProbe {
   // Address of a kernel data symbol from /proc/kallsyms (0 when absent or hidden by kptr_restrict); only the
   // few symbols the tracer reads are indexed.
   virtual uint64_t kernel_data_symbol(const std::string& name);
-  // Starts reading /proc/kallsyms in the background, so it overlaps with BTF parsing at start-up.
+  // Starts reading /proc/kallsyms in the background (on a loaded host this competes with the caller).
   void preload();
   // Frees the symbol index once start-up has decided what to attach (a few MB on a distribution kernel);
   // later queries read /proc/kallsyms again.
   void release_kallsyms();
+  bool kallsyms_loaded() const { return kallsyms_.has_value(); }
+  // Loaded, or the background read of preload() has finished: kallsyms() will not block.
+  bool kallsyms_ready() const;
 
  private:
   std::set<std::string> disabled_;

@@ -92,7 +92,6 @@ Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {
   // Settings live in .rodata, fixed at load time (the verifier then prunes what they disable).
   set_errno_filter(s->rodata, cfg.errnos);
   s->rodata->self_tgid = cfg.self_tgid;
-  s->rodata->mount_max_addr = cfg.mount_max_addr;
   s->rodata->origins_enabled = cfg.chains_fd >= 0 ? 1 : 0;
   s->rodata->rl_rate = cfg.rate_limit;
   s->rodata->rl_burst = cfg.rate_limit ? (cfg.rate_burst ? cfg.rate_burst : cfg.rate_limit) : 0;
@@ -112,6 +111,7 @@ Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {
     return fail("chain map size", -err);
   }
   if ((err = gate_bpf__load(s))) return fail("loading the " + gate_mode_name(mode) + " gate", -err);
+  s->bss->mount_max_addr = cfg.mount_max_addr;
 
   // Path-argument metadata, by syscall number for this architecture.
   int pa_fd = bpf_map__fd(s->maps.path_args);
@@ -206,6 +206,10 @@ GateTracer::~GateTracer() {
 int GateTracer::on_record(void* ctx, void* data, std::size_t size) {
   auto* self = static_cast<GateTracer*>(ctx);
   if (self->handler_) self->handler_(data, size);
+  self->consumed_++;
+  // A negative return makes libbpf stop after this record, which it counts as consumed (ringbuf_process_ring
+  // stores the consumer position before bailing out).
+  if (self->consume_until_ && std::chrono::steady_clock::now() >= *self->consume_until_) return -EAGAIN;
   return 0;
 }
 
@@ -218,9 +222,24 @@ Result<void> GateTracer::set_handler(Handler h) {
   return {};
 }
 
+void GateTracer::set_mount_max_addr(uint64_t addr) { skel_->bss->mount_max_addr = addr; }
+
 int GateTracer::ring_epoll_fd() const { return ring_ ? ring_buffer__epoll_fd(ring_) : -1; }
 int GateTracer::poll(int timeout_ms) { return ring_ ? ring_buffer__poll(ring_, timeout_ms) : -EINVAL; }
 int GateTracer::consume() { return ring_ ? ring_buffer__consume(ring_) : -EINVAL; }
+
+int GateTracer::consume_for(std::chrono::steady_clock::duration budget, bool* more) {
+  if (more) *more = false;
+  if (!ring_) return -EINVAL;
+  // ring_buffer__consume() alone loops until the ring is empty, which a storm can put off indefinitely.
+  consume_until_ = std::chrono::steady_clock::now() + budget;
+  consumed_ = 0;
+  int n = ring_buffer__consume(ring_);
+  consume_until_.reset();
+  if (n != -EAGAIN) return n;
+  if (more) *more = true;
+  return consumed_;
+}
 
 std::vector<CountEntry> GateTracer::read_counts() const {
   std::vector<CountEntry> out;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,9 +64,15 @@ class GateTracer {
 
   // Ring buffer consumption: handler runs on the calling thread for every record.
   Result<void> set_handler(Handler h);
+  // &sysctl_mount_max for the failure records, settable while attached (kallsyms is read after attaching).
+  void set_mount_max_addr(uint64_t addr);
   int ring_epoll_fd() const;
   int poll(int timeout_ms);     // returns records consumed, or -errno
-  int consume();                // drain without waiting
+  // Drains without waiting; returns the records consumed, or -errno.
+  int consume();
+  // The same, for about `budget` at most (the record in hand is finished): the caller gets control back during
+  // a storm that refills the ring as fast as it is read. Sets *more when it stopped with records left.
+  int consume_for(std::chrono::steady_clock::duration budget, bool* more = nullptr);
 
   std::vector<CountEntry> read_counts() const;
   bool delete_count(const enospcd_count_key& key);
@@ -86,6 +93,8 @@ class GateTracer {
   std::vector<GateAttempt> attempts_;
   std::chrono::microseconds attach_time_{0};
   Handler handler_;
+  std::optional<std::chrono::steady_clock::time_point> consume_until_;  // of the consume_for() in progress
+  int consumed_ = 0;
 };
 
 // Per-syscall path arguments for this architecture, keyed by syscall number.

@@ -83,6 +83,7 @@ class OriginTracer {
   OriginTracer() = default;
   Result<void> load_and_attach(const OriginConfig& cfg, OriginMode mode, const std::vector<int>& candidates,
                                bool kprobes);
+  void detach();  // destroys the links and the skeleton
 
   origins_bpf* skel_ = nullptr;
   std::vector<struct bpf_link*> links_;

@@ -18,13 +18,15 @@ namespace enospcd::testing {
 CmdResult run(const std::vector<std::string>& argv) {
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) return {};
+  // Built before fork(): a test with threads may fork while another thread holds the allocator's lock, and the
+  // child must then make only async-signal-safe calls until exec.
+  std::vector<char*> a;
+  for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
+  a.push_back(nullptr);
   pid_t pid = fork();
   if (pid == 0) {
     dup2(pipefd[1], 1);
     dup2(pipefd[1], 2);
-    std::vector<char*> a;
-    for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-    a.push_back(nullptr);
     execvp(a[0], a.data());
     _exit(127);
   }
@@ -75,14 +77,13 @@ LoopExt4::~LoopExt4() {
 DaemonProcess::DaemonProcess(std::vector<std::string> args) {
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) return;
+  std::vector<char*> a;  // before fork(), as in run()
+  for (const auto& s : args) a.push_back(const_cast<char*>(s.c_str()));
+  a.push_back(nullptr);
   pid_ = fork();
   if (pid_ == 0) {
     dup2(out[1], 1);
     dup2(err[1], 2);
-    std::vector<char*> a;
-    a.push_back(const_cast<char*>(args[0].c_str()));
-    for (std::size_t i = 1; i < args.size(); i++) a.push_back(const_cast<char*>(args[i].c_str()));
-    a.push_back(nullptr);
     execv(a[0], a.data());
     _exit(127);
   }
