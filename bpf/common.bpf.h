@@ -31,8 +31,12 @@ static __always_inline bool errno_watched(long ret)
 	if (ret >= 0 || ret <= -ENOSPCD_ERRNO_MAX)
 		return false;
 	__u32 e = (__u32)-ret;
-	/* ENOSPCD_ERRNO_MAX is 256: four words, index masked so the verifier sees the bound. */
-	return (errno_mask[(e >> 6) & 3] >> (e & 63)) & 1;
+	/* ENOSPCD_ERRNO_MAX is 256: four words, index masked so the verifier sees the bound. The verifier loses
+	 * the range of ret at the negation, while clang knows e < 256 and drops the "& 3" (then 6.12 refuses the
+	 * origin programs: "R3 max value is outside of the allowed memory range"); barrier_var keeps the mask. */
+	__u32 word = e >> 6;
+	barrier_var(word);
+	return (errno_mask[word & 3] >> (e & 63)) & 1;
 }
 
 /* Per-CPU loss counters, indexed by enum enospcd_loss; shared between objects by fd reuse. */

@@ -32,6 +32,10 @@ const std::map<std::string, std::string>& origin_causes() {
       {"ext4_da_reserve_space", "fs_blocks"},
       {"__ext4_new_inode", "fs_inodes"},
       {"ext4_xattr_set_handle", "xattr_space"},
+      {"dquot_add_space", "quota"},
+      {"dquot_add_inodes", "quota"},
+      {"__dquot_alloc_space", "quota"},
+      {"dquot_alloc_inode", "quota"},
       {"inotify_new_watch", "inotify_watches"},
       {"fanotify_add_new_mark", "fanotify_marks"},
       {"ep_insert", "epoll_watches"},
@@ -364,6 +368,35 @@ Cause from_syscall(const Event& e, HostFacts& facts, const std::string& confiden
   return c;
 }
 
+// EDQUOT. A quota origin in the chain tells which limit refused the charge: dquot_add_space() and
+// __dquot_alloc_space() charge blocks, dquot_add_inodes() and dquot_alloc_inode() inodes (fs/quota/dquot.c).
+Cause quota(const Event& e, HostFacts& facts) {
+  std::optional<PathFs> fs;
+  if (e.file) fs = facts.fs_for_dev(e.pid, e.file->dev);
+  if (!fs && !e.path.empty()) fs = path_fs(e, facts);
+  const ChainLink* charge = nullptr;
+  for (const auto& link : e.chain) {
+    auto it = origin_causes().find(link.func);
+    if (it != origin_causes().end() && it->second == "quota") {
+      charge = &link;
+      break;
+    }
+  }
+  std::string limit = "disk", by;
+  if (charge) {
+    limit = charge->func == "dquot_add_inodes" || charge->func == "dquot_alloc_inode" ? "inode" : "block";
+    by = " (" + charge->func + " returned " + std::to_string(charge->ret) + ")";
+  }
+  Cause c = make("quota",
+                 opening(e) + ": uid " + std::to_string(e.uid) + " (or its group/project) is over its " + limit +
+                     " quota" + (fs ? " on " + fs->mount_point : std::string()) + by + ".",
+                 "Check with quota -v / repquota and raise the limit or free the user's files.", "high");
+  if (fs) c.evidence["mount_point"] = fs->mount_point;
+  if (!e.chain.empty()) c.evidence["chain"] = chain_json(e);
+  if (charge) c.evidence["origin"] = charge->func;
+  return c;
+}
+
 }  // namespace
 
 std::string human_bytes(uint64_t b) {
@@ -399,17 +432,8 @@ const std::vector<std::string>& cause_ids() {
 }
 
 Cause diagnose(const Event& e, HostFacts& facts) {
-  if (e.errno_name == "EDQUOT") {
-    std::optional<PathFs> fs;
-    if (e.file) fs = facts.fs_for_dev(e.pid, e.file->dev);
-    if (!fs && !e.path.empty()) fs = path_fs(e, facts);
-    Cause c = make("quota",
-                   opening(e) + ": uid " + std::to_string(e.uid) + " (or its group/project) is over its disk quota" +
-                       (fs ? " on " + fs->mount_point : std::string()) + ".",
-                   "Check with quota -v / repquota and raise the limit or free the user's files.", "high");
-    if (fs) c.evidence = {{"mount_point", fs->mount_point}};
-    return c;
-  }
+  // Quota charges fail with EDQUOT only; the errno decides even when no origin could attach.
+  if (e.errno_name == "EDQUOT") return quota(e, facts);
   // The innermost origin that maps to a cause decides; the chain is the evidence.
   for (const auto& link : e.chain) {
     auto it = origin_causes().find(link.func);

@@ -270,6 +270,16 @@ static int cmd_xattr(const char *file, long n, long size)
 	return 0;
 }
 
+/* Creates the empty file <dir>/<prefix><i> (it must not fail), its name left in path. */
+static void create_numbered(char *path, size_t size, const char *dir, const char *prefix, long i)
+{
+	snprintf(path, size, "%s/%s%ld", dir, prefix, i);
+	int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+	if (fd < 0)
+		die(path);
+	close(fd);
+}
+
 static int cmd_inotify_watches(const char *dir, long n, long hold_ms)
 {
 	struct tally t = {0};
@@ -278,11 +288,7 @@ static int cmd_inotify_watches(const char *dir, long n, long hold_ms)
 		die("inotify_init1");
 	char path[PATH_MAX];
 	for (long i = 0; i < n; i++) {
-		snprintf(path, sizeof(path), "%s/w%ld", dir, i);
-		int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-		if (fd < 0)
-			die(path);
-		close(fd);
+		create_numbered(path, sizeof(path), dir, "w", i);
 		count(&t, inotify_add_watch(in, path, IN_MODIFY) < 0);
 	}
 	report(&t, "uid=%u", (unsigned)getuid());
@@ -310,11 +316,7 @@ static int cmd_fanotify_marks(const char *dir, long n, long hold_ms)
 		die("fanotify_init");
 	char path[PATH_MAX];
 	for (long i = 0; i < n; i++) {
-		snprintf(path, sizeof(path), "%s/m%ld", dir, i);
-		int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-		if (fd < 0)
-			die(path);
-		close(fd);
+		create_numbered(path, sizeof(path), dir, "m", i);
 		count(&t, fanotify_mark(fan, FAN_MARK_ADD, FAN_MODIFY, AT_FDCWD, path) != 0);
 	}
 	report(&t, "uid=%u fid=%d", (unsigned)geteuid(), fid);
