@@ -29,10 +29,18 @@ struct SoakShared {
   std::atomic<uint64_t> other;
 };
 
-// Fails open(O_CREAT) and mkdir() with ENOSPC on the full tmpfs at dir until deadline, then exits.
-[[noreturn]] void soak_worker(SoakShared* sh, const std::string& dir, Clock::time_point deadline) {
+// Fails open(O_CREAT) and mkdir() with ENOSPC on the full tmpfs at dir until deadline, then exits. In a cgroup
+// of their own (cgroup_procs, when there is a cgroup v2 hierarchy), the workers' counters stay apart from
+// other processes' even after the daemon folds exited pids together.
+[[noreturn]] void soak_worker(SoakShared* sh, const std::string& dir, const std::string& cgroup_procs,
+                              Clock::time_point deadline) {
   prctl(PR_SET_NAME, kWorkerComm);
   prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (!cgroup_procs.empty()) {
+    int fd = open(cgroup_procs.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, "0", 1) != 1) _exit(3);
+    close(fd);
+  }
   std::string file = dir + "/f", sub = dir + "/d";
   while (Clock::now() < deadline) {
     uint64_t n = 0, other = 0;
@@ -56,6 +64,22 @@ struct SoakShared {
     sh->other.fetch_add(other, std::memory_order_relaxed);
   }
   _exit(0);
+}
+
+// A fresh cgroup v2 directory for the workers and its id (the inode number, as bpf_get_current_cgroup_id()
+// reports it); empty when there is no writable cgroup v2 hierarchy.
+std::pair<std::string, uint64_t> make_worker_cgroup() {
+  for (const char* root : {"/sys/fs/cgroup/unified", "/sys/fs/cgroup"}) {
+    struct stat st {};
+    std::string procs = std::string(root) + "/cgroup.procs";
+    if (stat(procs.c_str(), &st) != 0 || access((std::string(root) + "/cgroup.controllers").c_str(), F_OK) != 0)
+      continue;
+    std::string dir = std::string(root) + "/enospcd-bench-soak-" + std::to_string(getpid());
+    if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) continue;
+    if (stat(dir.c_str(), &st) != 0) continue;
+    return {dir, st.st_ino};
+  }
+  return {"", 0};
 }
 
 uint64_t dir_bytes(const std::string& dir) {
@@ -102,6 +126,8 @@ nlohmann::json run_soak(const Settings& s) {
   const auto churn = std::chrono::milliseconds(s.soak_churn_ms);
   const int nworkers = s.soak_workers;
   auto dirs = make_full_tmpfs(s, "soak", nworkers);
+  auto [cgroup_dir, cgroup_id] = make_worker_cgroup();
+  std::string cgroup_procs = cgroup_dir.empty() ? "" : cgroup_dir + "/cgroup.procs";
 
   std::string dir = s.work_dir + "/daemon-soak";
   std::string sock = dir + "/enospcd.sock", state = dir + "/state";
@@ -129,7 +155,8 @@ nlohmann::json run_soak(const Settings& s) {
       if (Clock::now() >= end) continue;
       pid_t pid = fork();
       if (pid < 0) throw std::runtime_error("fork");
-      if (pid == 0) soak_worker(sh, dirs[static_cast<std::size_t>(i)], std::min(end, Clock::now() + churn));
+      if (pid == 0)
+        soak_worker(sh, dirs[static_cast<std::size_t>(i)], cgroup_procs, std::min(end, Clock::now() + churn));
       p = pid;
       spawned++;
     }
@@ -187,19 +214,28 @@ nlohmann::json run_soak(const Settings& s) {
   uint64_t failures = sh->enospc.load(), other = sh->other.load();
   munmap(sh, sizeof(SoakShared));
   auto st = get_json(s, sock, "/v1/status");
-  // The workers' rows only: other processes on the host may fail with ENOSPC during an hour.
-  auto top = get_json(s, sock, std::string("/v1/top?limit=10000&comm=") + kWorkerComm);
+  // The workers' rows only (their cgroup, else their name): other processes on the host may fail with ENOSPC
+  // during an hour, and the daemon folds the counters of long-exited processes into pid 0.
+  std::string query = "/v1/top?limit=10000";
+  if (!cgroup_id) query += std::string("&comm=") + kWorkerComm;
+  auto top = get_json(s, sock, query);
   uint64_t counted_workers = 0, worker_rows = 0;
   if (top && top->contains("top"))
-    for (const auto& row : (*top)["top"]) counted_workers += u64(row, "count"), worker_rows++;
+    for (const auto& row : (*top)["top"]) {
+      if (cgroup_id && u64(row, "cgroup_id") != cgroup_id) continue;
+      counted_workers += u64(row, "count");
+      worker_rows++;
+    }
   auto cpu1 = proc_cpu(d.pid()).value_or(ProcCpu{});
   auto mem = proc_mem(d.pid()).value_or(ProcMem{});
   auto stop_t0 = Clock::now();
   int status = d.stop(SIGTERM, std::chrono::seconds(30));
   double stop_ms = std::chrono::duration<double, std::milli>(Clock::now() - stop_t0).count();
   for (const auto& m : dirs) umount_quiet(m);
+  if (!cgroup_dir.empty()) rmdir(cgroup_dir.c_str());
 
   out["samples"] = samples;
+  out["worker_cgroup"] = cgroup_dir;
   out["failures"] = failures;
   out["other_errors"] = other;
   out["processes_spawned"] = spawned;
