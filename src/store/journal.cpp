@@ -254,7 +254,7 @@ Result<void> Journal::init() {
     ::close(afd);
     auto j = nlohmann::json::parse(data, nullptr, false);
     if (err == 0 && !j.is_discarded())
-      aggregate_ = std::move(j);
+      aggregate_text_ = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     else
       spdlog::warn("journal {}: ignoring unreadable {}", opts_.dir, kAggregates);
   }
@@ -527,9 +527,9 @@ void Journal::enforce_cap(uint64_t extra) {
 }
 
 Result<void> Journal::write_aggregate() {
-  if (!aggregate_dirty_ || !aggregate_) return {};
+  if (!aggregate_dirty_ || !aggregate_text_) return {};
   if (auto r = ensure_dir(); !r) return r;
-  std::string body = aggregate_->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  const std::string& body = *aggregate_text_;
   int fd = ::openat(dir_fd_, kAggregatesTmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
   if (fd < 0) return io_error("create", kAggregatesTmp, errno);
   Step step;
@@ -720,14 +720,19 @@ std::vector<nlohmann::json> Journal::load(std::size_t max_records) {
 }
 
 void Journal::append_aggregate(const nlohmann::json& snapshot) {
+  std::string text = snapshot.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   std::lock_guard<std::mutex> lk(mu_);
-  aggregate_ = snapshot;
+  if (aggregate_text_ && *aggregate_text_ == text) return;  // unchanged: nothing to write (and fsync)
+  aggregate_text_ = std::move(text);
   aggregate_dirty_ = true;
 }
 
 std::optional<nlohmann::json> Journal::last_aggregate() const {
   std::lock_guard<std::mutex> lk(mu_);
-  return aggregate_;
+  if (!aggregate_text_) return std::nullopt;
+  auto j = nlohmann::json::parse(*aggregate_text_, nullptr, false);
+  if (j.is_discarded()) return std::nullopt;
+  return j;
 }
 
 bool Journal::degraded() const {

@@ -118,7 +118,9 @@ class Journal {
   std::deque<std::string> pending_;  // framed, newline-terminated lines
   uint64_t pending_bytes_ = 0;
 
-  std::optional<nlohmann::json> aggregate_;
+  // The latest aggregate as the line written to disk: a few hundred bytes per counter, where the JSON tree
+  // took several times that for the daemon's lifetime.
+  std::optional<std::string> aggregate_text_;
   bool aggregate_dirty_ = false;
   uint64_t aggregate_bytes_ = 0;
 

@@ -585,6 +585,28 @@ TEST(Journal, AggregatesPersistAtomically) {
   EXPECT_FALSE(j->last_aggregate());
 }
 
+// The daemon hands over its counters every second; an unchanged snapshot is not written (nor fsynced) again.
+TEST(Journal, UnchangedAggregateIsNotRewritten) {
+  TempDir t;
+  auto j = open_ok(small(t.path()));
+  j->append_aggregate({{"total", 1}});
+  ASSERT_TRUE(j->flush().ok());
+  std::string path = t.path() + "/aggregates.json";
+  auto ino = [&] {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+  };
+  auto first = ino();  // every write replaces the file by rename, so a rewrite changes the inode
+  ASSERT_NE(first, 0u);
+  j->append_aggregate({{"total", 1}});
+  ASSERT_TRUE(j->flush().ok());
+  EXPECT_EQ(ino(), first);
+  j->append_aggregate({{"total", 2}});
+  ASSERT_TRUE(j->flush().ok());
+  EXPECT_NE(ino(), first);
+  EXPECT_EQ((*j->last_aggregate())["total"], 2);
+}
+
 TEST(Journal, CrashLeftoversAreCleanedUp) {
   TempDir t;
   auto o = small(t.path());
