@@ -1,5 +1,6 @@
 // Results JSON -> the generated part of BENCHMARKS.md, and the data the plot is drawn from.
 #include <cmath>
+#include <algorithm>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -297,6 +298,25 @@ void soak_md(std::ostringstream& md, const json& sk) {
        << f1(num(r, "median")) << " / " << f1(num(r, "max")) << " MiB |\n";
     md << "| VmRSS trend after the first tenth (least squares) | " << f2(num(sk, "rss_slope_mib_per_hour"))
        << " MiB per hour |\n";
+  }
+  // The second half, when every bound (event store, retired counters, journal cap) has long been reached.
+  {
+    double half = num(sk, "duration_s") / 2;
+    std::vector<double> x, y;
+    for (const auto& smp : sk["samples"])
+      if (num(smp, "t_s", 0) >= half && smp.contains("vm_rss_kb")) {
+        x.push_back(num(smp, "t_s", 0) / 3600.0);
+        y.push_back(num(smp, "vm_rss_kb", 0) / 1024.0);
+      }
+    if (x.size() >= 3) {
+      double n = static_cast<double>(x.size()), sx = 0, sy = 0, sxx = 0, sxy = 0;
+      for (std::size_t i = 0; i < x.size(); i++) sx += x[i], sy += y[i], sxx += x[i] * x[i], sxy += x[i] * y[i];
+      double d = n * sxx - sx * sx;
+      auto mm = std::minmax_element(y.begin(), y.end());
+      md << "| VmRSS in the second half: min / max | " << f1(*mm.first) << " / " << f1(*mm.second) << " MiB |\n";
+      md << "| VmRSS trend in the second half (least squares) | " << f2(d == 0 ? 0.0 : (n * sxy - sx * sy) / d)
+         << " MiB per hour |\n";
+    }
   }
   md << "| VmRSS / VmHWM at the end | " << kib_as_mib(num(sk, "vm_rss_kb_end")) << " / "
      << kib_as_mib(num(sk, "vm_hwm_kb_end")) << " |\n";
