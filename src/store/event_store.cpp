@@ -4,7 +4,11 @@
 
 namespace enospcd {
 
-bool EventFilter::matches(const Event& e) const {
+std::string EventFilter::cause_id_of(const Event& e) {
+  return e.cause.is_object() ? e.cause.value("id", "") : "";
+}
+
+bool EventFilter::matches(const Event& e, const std::string& cause_id) const {
   if (since_ns && e.time_ns < *since_ns) return false;
   if (until_ns && e.time_ns > *until_ns) return false;
   if (pid && e.pid != *pid) return false;
@@ -18,9 +22,7 @@ bool EventFilter::matches(const Event& e) const {
     bool id_match = !container->empty() && (id == *container || (container->size() >= 12 && id.rfind(*container, 0) == 0));
     if (!id_match && name != *container) return false;
   }
-  if (cause) {
-    if (!e.cause.is_object() || e.cause.value("id", "") != *cause) return false;
-  }
+  if (cause && cause_id != *cause) return false;
   return true;
 }
 
@@ -32,6 +34,24 @@ uint64_t IdAllocator::next(uint64_t time_ns) {
 
 void IdAllocator::observe(uint64_t id) { last_ = std::max(last_, id); }
 
+EventStore::Stored EventStore::pack(Event e) {
+  Stored s;
+  s.cause_id = EventFilter::cause_id_of(e);
+  if (!e.cause.is_null()) s.cause = nlohmann::json::to_cbor(e.cause);
+  e.cause = nullptr;
+  s.event = std::move(e);
+  return s;
+}
+
+Event EventStore::unpack(const Stored& s) {
+  Event e = s.event;
+  if (!s.cause.empty()) {
+    auto cause = nlohmann::json::from_cbor(s.cause, true, false);
+    if (!cause.is_discarded()) e.cause = std::move(cause);
+  }
+  return e;
+}
+
 uint64_t EventStore::add(Event e) {
   uint64_t id;
   {
@@ -41,7 +61,7 @@ uint64_t EventStore::add(Event e) {
     else
       ids_.observe(e.id);
     id = e.id;
-    events_.push_back(e);
+    events_.push_back(pack(e));
     total_++;
     while (events_.size() > capacity_) {
       events_.pop_front();
@@ -57,7 +77,7 @@ std::vector<Event> EventStore::query(const EventFilter& f) const {
   std::vector<Event> out;
   std::lock_guard<std::mutex> lk(mu_);
   for (auto it = events_.rbegin(); it != events_.rend() && out.size() < f.limit; ++it)
-    if (f.matches(*it)) out.push_back(*it);
+    if (f.matches(it->event, it->cause_id)) out.push_back(unpack(*it));
   return out;
 }
 
@@ -65,8 +85,8 @@ std::optional<Event> EventStore::get(uint64_t id) const {
   std::lock_guard<std::mutex> lk(mu_);
   // Ids increase with insertion order, so a binary search finds it.
   auto it = std::lower_bound(events_.begin(), events_.end(), id,
-                             [](const Event& e, uint64_t v) { return e.id < v; });
-  if (it != events_.end() && it->id == id) return *it;
+                             [](const Stored& s, uint64_t v) { return s.event.id < v; });
+  if (it != events_.end() && it->event.id == id) return unpack(*it);
   return std::nullopt;
 }
 

@@ -20,7 +20,10 @@ struct EventFilter {
   std::optional<std::string> comm, container, syscall, cause;
   std::size_t limit = 100;
 
-  bool matches(const Event& e) const;
+  bool matches(const Event& e) const { return matches(e, cause_id_of(e)); }
+  // With the cause id given apart from the event (the store keeps causes packed).
+  bool matches(const Event& e, const std::string& cause_id) const;
+  static std::string cause_id_of(const Event& e);
 };
 
 // Ids are unique and increase across daemon restarts: microseconds of wall-clock time shifted left by 12
@@ -36,6 +39,9 @@ class IdAllocator {
   uint64_t last_ = 0;
 };
 
+// Events are kept with their cause (a JSON tree of summary, remedy and evidence, about 3 KB in memory) packed
+// as CBOR (about 0.7 KB): a full default history of 10 000 events takes ~19 MB rather than ~42 MB. What
+// leaves the store is the whole event again.
 class EventStore {
  public:
   using Subscriber = std::function<void(const Event&)>;
@@ -57,7 +63,14 @@ class EventStore {
  private:
   mutable std::mutex mu_;
   std::size_t capacity_;
-  std::deque<Event> events_;
+  struct Stored {
+    Event event;  // cause is null here
+    std::string cause_id;
+    std::vector<std::uint8_t> cause;  // CBOR; empty when the event has no cause
+  };
+  static Stored pack(Event e);
+  static Event unpack(const Stored& s);
+  std::deque<Stored> events_;
   IdAllocator ids_;
   uint64_t total_ = 0, evicted_ = 0;
   std::mutex sub_mu_;

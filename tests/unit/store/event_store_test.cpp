@@ -26,6 +26,32 @@ TEST(IdAllocator, UniqueIncreasingAndTimeDerived) {
   EXPECT_GT(restarted.next(t), id3);
 }
 
+// The store keeps causes packed; what comes out is the event that went in, and the cause filter still works.
+TEST(EventStore, CausesComeBackWhole) {
+  EventStore s(10);
+  Event a = ev(1000, 1, "touch");
+  a.cause = {{"id", "tmpfs_inodes"},
+             {"summary", "openat(2) of /t/x by touch (pid 1, container -) failed: ..."},
+             {"confidence", "medium"},
+             {"evidence", {{"inodes", 16}, {"free", 0}, {"used_pct", 99.5}, {"mount_point", "/t"}, {"neg", -3},
+                           {"statfs", {{"type", "tmpfs"}, {"big", 18446744073709551615ull}}}, {"none", nullptr},
+                           {"list", {1, "two", false}}}}};
+  Event b = ev(2000, 2, "dd", "write");  // no cause
+  uint64_t ida = s.add(a), idb = s.add(b);
+  a.id = ida;
+  b.id = idb;
+  EXPECT_EQ(to_json(*s.get(ida)), to_json(a));
+  EXPECT_EQ(to_json(*s.get(idb)), to_json(b));
+  EXPECT_TRUE(s.get(idb)->cause.is_null());
+  EventFilter f;
+  f.cause = "tmpfs_inodes";
+  auto v = s.query(f);
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].cause, a.cause);
+  f.cause = "fs_blocks";
+  EXPECT_TRUE(s.query(f).empty());
+}
+
 TEST(EventStore, NewestFirstFiltersAndCapacity) {
   EventStore s(3);
   s.add(ev(1000, 1, "a"));
