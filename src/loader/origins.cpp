@@ -150,7 +150,6 @@ enospcd_ret_kind classify_return(const FuncProto& proto, bool null_is_error) {
 std::unique_ptr<OriginTracer> OriginTracer::start(const OriginConfig& cfg, FeatureProbe& probe) {
   std::unique_ptr<OriginTracer> t(new OriginTracer());
   btf* vmlinux = btf__load_vmlinux_btf();
-  if (!vmlinux) vmlinux = nullptr;
 
   std::set<std::string> wanted;
   for (const auto& spec : cfg.origins) wanted.insert(spec.func);
