@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "diagnose/diagnose.h"
 #include "support/live.h"
 
 namespace enospcd::testing::causes {
@@ -59,9 +60,9 @@ std::vector<json> expect_diagnosed(const json& report, const Trigger& t, const s
 // Every event's summary contains `text`.
 void expect_summaries_contain(const std::vector<json>& events, const std::string& text);
 
-// The daemon's number formats: "99 841" (thin grouping) and "1.0 MiB".
-std::string grouped(uint64_t n);
-std::string human_bytes(uint64_t b);
+// The daemon's number formats ("99 841", "1.0 MiB"), from the diagnosis itself.
+using diagnose::grouped;
+using diagnose::human_bytes;
 
 // Saves a sysctl ("fs.mount-max") and writes the saved value back when destroyed.
 class SysctlGuard {
