@@ -308,15 +308,20 @@ struct Server::Impl {
     return true;
   }
 
+  static Request request_of(const char* method, const char* url) {
+    Request req;
+    req.method = method != nullptr ? method : "";
+    req.path = url != nullptr ? url : "";
+    req.now_ns = wall_clock_ns();
+    return req;
+  }
+
   MHD_Result on_request(MHD_Connection* conn, const char* url, const char* method, size_t* upload_data_size,
                         void** con_cls) {
     MHD_Result ret = MHD_YES;
     if (!consume_body(conn, upload_data_size, con_cls, &ret)) return ret;
 
-    Request req;
-    req.method = method != nullptr ? method : "";
-    req.path = url != nullptr ? url : "";
-    req.now_ns = wall_clock_ns();
+    Request req = request_of(method, url);
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, &params_iterator, &req.params);
 
     Caller caller = caller_of(conn);
@@ -329,10 +334,7 @@ struct Server::Impl {
                                 void** con_cls) {
     MHD_Result ret = MHD_YES;
     if (!consume_body(conn, upload_data_size, con_cls, &ret)) return ret;
-    Request req;
-    req.method = method != nullptr ? method : "";
-    req.path = url != nullptr ? url : "";
-    req.now_ns = wall_clock_ns();
+    Request req = request_of(method, url);
     RouteResult rr = route(req);
     if (auto* e = std::get_if<ApiError>(&rr)) return send(conn, error_response(*e));
     const Route& r = std::get<Route>(rr);

@@ -54,12 +54,7 @@ nlohmann::json DaemonBackend::top(const api::EventQuery& q) {
     if (q.pid && r.pid != *q.pid) continue;
     if (q.comm && r.comm != *q.comm) continue;
     if (q.syscall && r.syscall != *q.syscall) continue;
-    if (q.container) {
-      if (!r.container.is_object()) continue;
-      std::string id = r.container.value("id", ""), name = r.container.value("name", "");
-      if (id != *q.container && name != *q.container && !(q.container->size() >= 12 && id.rfind(*q.container, 0) == 0))
-        continue;
-    }
+    if (q.container && !container_matches(r.container, *q.container)) continue;
     kept.push_back(r);
     if (kept.size() >= q.limit) break;
   }

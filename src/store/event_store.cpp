@@ -4,6 +4,14 @@
 
 namespace enospcd {
 
+bool container_matches(const nlohmann::json& container, const std::string& wanted) {
+  if (!container.is_object()) return false;
+  const std::string id = container.value("id", "");
+  // Full id, a unique prefix of at least 12 characters (as docker prints), or the name.
+  bool id_match = !wanted.empty() && (id == wanted || (wanted.size() >= 12 && id.rfind(wanted, 0) == 0));
+  return id_match || container.value("name", "") == wanted;
+}
+
 std::string EventFilter::cause_id_of(const Event& e) {
   return e.cause.is_object() ? e.cause.value("id", "") : "";
 }
@@ -14,14 +22,7 @@ bool EventFilter::matches(const Event& e, const std::string& cause_id) const {
   if (pid && e.pid != *pid) return false;
   if (comm && e.comm != *comm) return false;
   if (syscall && e.syscall != *syscall) return false;
-  if (container) {
-    if (!e.container.is_object()) return false;
-    const std::string id = e.container.value("id", "");
-    const std::string name = e.container.value("name", "");
-    // Full id, a unique prefix of at least 12 characters (as docker prints), or the name.
-    bool id_match = !container->empty() && (id == *container || (container->size() >= 12 && id.rfind(*container, 0) == 0));
-    if (!id_match && name != *container) return false;
-  }
+  if (container && !container_matches(e.container, *container)) return false;
   if (cause && cause_id != *cause) return false;
   return true;
 }

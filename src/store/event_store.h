@@ -14,6 +14,10 @@
 
 namespace enospcd {
 
+// A container ({id, runtime, name, pod} or null) asked for by its full id, an id prefix of at least 12
+// characters (as docker prints ids), or its name.
+bool container_matches(const nlohmann::json& container, const std::string& wanted);
+
 struct EventFilter {
   std::optional<uint64_t> since_ns, until_ns;  // wall clock
   std::optional<uint32_t> pid;
