@@ -288,7 +288,17 @@ void Daemon::on_record(const void* data, std::size_t size) {
     e->kstack.pop_back();
     e->kstack_truncated = "the kernel cannot unwind through a kretprobe trampoline";
   }
-  enrich(*e);
+  try {
+    enrich(*e);
+  } catch (const std::exception& ex) {
+    // One event the host readers or the diagnosis could not handle must not take the daemon down: it is kept
+    // with what BPF recorded, counted, and logged (the first time, then every 1 000th).
+    uint64_t n = ++enrich_failed_;
+    if (n == 1 || n % 1000 == 0)
+      spdlog::error("event of pid {} ({} {}): explaining it failed ({} so far): {}", e->pid, e->syscall,
+                    e->errno_name, n, ex.what());
+    e->cause = nullptr;
+  }
   uint64_t id = store_.add(*e);
   if (journal_) {
     e->id = id;
@@ -412,6 +422,7 @@ nlohmann::json Daemon::status_json() const {
        {{"failures_counted", counted},
         {"events_received", records_.load()},
         {"events_malformed", malformed_.load()},
+        {"events_unexplained", enrich_failed_.load()},
         {"events_stored", store_.size()},
         {"losses", losses}}},
   };

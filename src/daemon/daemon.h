@@ -87,7 +87,7 @@ class Daemon {
   int64_t realtime_offset_ns_ = 0;
   std::chrono::steady_clock::time_point started_;
   std::chrono::steady_clock::time_point tracing_since_;
-  std::atomic<uint64_t> records_{0}, malformed_{0};
+  std::atomic<uint64_t> records_{0}, malformed_{0}, enrich_failed_{0};
   // Guards containers_, causes_ and retired_ (the tracing thread writes, API threads read).
   mutable std::mutex mu_;
   std::map<CounterKey, std::string> causes_;  // counter key -> cause

@@ -89,6 +89,14 @@ std::optional<PathFs> path_fs(const Event& e, HostFacts& facts) {
   return std::nullopt;
 }
 
+// The filesystem the failing call targeted: the fd's superblock (BPF evidence) or else the path's filesystem.
+std::optional<PathFs> target_fs(const Event& e, HostFacts& facts) {
+  std::optional<PathFs> fs;
+  if (e.file) fs = facts.fs_for_dev(e.pid, e.file->dev);
+  if (!fs && !e.path.empty()) fs = path_fs(e, facts);
+  return fs;
+}
+
 bool creates_inode(const Event& e) {
   if (!kCreateSyscalls.count(e.syscall)) return false;
   // open/openat without O_CREAT do not create inodes.
@@ -142,10 +150,13 @@ Cause mount_max(const Event& e, HostFacts& facts, const std::string& confidence)
 }
 
 // tmpfs: BPF evidence (the fd's superblock) is exact at failure time; a path is resolved now with statfs.
-std::optional<Cause> tmpfs_rule(const Event& e, const std::optional<PathFs>& fs, bool inode_side,
+// Returns nullopt when neither the fd's superblock nor the resolved filesystem is a tmpfs; a resolved
+// filesystem that is not a tmpfs is never described as one.
+std::optional<Cause> tmpfs_rule(const Event& e, const std::optional<PathFs>& resolved, bool inode_side,
                                 const std::string& confidence) {
-  bool is_tmpfs = (e.file && e.file->magic == kTmpfsMagic) || (fs && fs->stats.magic == kTmpfsMagic);
-  if (!is_tmpfs) return std::nullopt;
+  std::optional<PathFs> fs;
+  if (resolved && resolved->stats.magic == kTmpfsMagic) fs = resolved;
+  if (!(e.file && e.file->magic == kTmpfsMagic) && !fs) return std::nullopt;
   std::string where = fs ? " at " + fs->mount_point : "";
   nlohmann::json ev = nlohmann::json::object();
   if (fs) ev["mount_point"] = fs->mount_point, ev["statfs"] = context::to_json(fs->stats);
@@ -347,9 +358,7 @@ Cause from_syscall(const Event& e, HostFacts& facts, const std::string& confiden
   bool inode_side = creates_inode(e);
   bool block_side = kWriteSyscalls.count(e.syscall) || kCreateSyscalls.count(e.syscall);
   if (inode_side || block_side) {
-    std::optional<PathFs> fs;
-    if (e.file) fs = facts.fs_for_dev(e.pid, e.file->dev);
-    if (!fs && !e.path.empty()) fs = path_fs(e, facts);
+    std::optional<PathFs> fs = target_fs(e, facts);
     std::string conf = confidence == "high" ? "high" : "medium";
     if (auto c = tmpfs_rule(e, fs, inode_side && !(e.file && kWriteSyscalls.count(e.syscall)), conf)) {
       // Without a chain, a create on tmpfs may also fail for blocks (directory growth); check the numbers.
@@ -371,9 +380,7 @@ Cause from_syscall(const Event& e, HostFacts& facts, const std::string& confiden
 // EDQUOT. A quota origin in the chain tells which limit refused the charge: dquot_add_space() and
 // __dquot_alloc_space() charge blocks, dquot_add_inodes() and dquot_alloc_inode() inodes (fs/quota/dquot.c).
 Cause quota(const Event& e, HostFacts& facts) {
-  std::optional<PathFs> fs;
-  if (e.file) fs = facts.fs_for_dev(e.pid, e.file->dev);
-  if (!fs && !e.path.empty()) fs = path_fs(e, facts);
+  std::optional<PathFs> fs = target_fs(e, facts);
   const ChainLink* charge = nullptr;
   for (const auto& link : e.chain) {
     auto it = origin_causes().find(link.func);
@@ -443,30 +450,24 @@ Cause diagnose(const Event& e, HostFacts& facts) {
     if (id == "mount_max") {
       c = mount_max(e, facts, "high");
     } else if (id == "tmpfs_inodes" || id == "tmpfs_blocks") {
-      std::optional<PathFs> fs;
-      if (e.file) fs = facts.fs_for_dev(e.pid, e.file->dev);
-      if (!fs && !e.path.empty()) fs = path_fs(e, facts);
-      Event forced = e;
-      if (!forced.file && !fs) {
+      std::optional<PathFs> fs = target_fs(e, facts);
+      // The chain says a tmpfs refused. A filesystem resolved now that is not a tmpfs is another one (the
+      // tmpfs was unmounted, or lived in a mount namespace that is gone, or the path was relative to a
+      // directory that cannot be resolved now) and says nothing about the one that failed.
+      if (fs && fs->stats.magic != kTmpfsMagic) fs.reset();
+      std::optional<Cause> numbers = tmpfs_rule(e, fs, id == "tmpfs_inodes", "high");
+      if (numbers) {
+        c = std::move(*numbers);
+      } else {
         c = make(id, opening(e) + ": " + link.func + " returned " + std::to_string(link.ret) + " (tmpfs " +
                          (id == "tmpfs_inodes" ? "inode" : "block") + " accounting).",
                  id == "tmpfs_inodes" ? "Remount the tmpfs with a larger nr_inodes or remove files."
                                       : "Remount the tmpfs with a larger size or delete files.",
                  "high");
-      } else {
-        if (!fs) {
-          PathFs none;
-          none.stats.magic = kTmpfsMagic;
-          fs = none;
-        }
-        c = *tmpfs_rule(e, fs, id == "tmpfs_inodes", "high");
       }
     } else if (id == "fs_blocks" || id == "fs_inodes") {
-      std::optional<PathFs> fs;
-      if (e.file) fs = facts.fs_for_dev(e.pid, e.file->dev);
-      if (!fs && !e.path.empty()) fs = path_fs(e, facts);
-      if (auto d = disk_rule(e, fs, id == "fs_inodes", "high")) {
-        c = *d;
+      if (auto d = disk_rule(e, target_fs(e, facts), id == "fs_inodes", "high")) {
+        c = std::move(*d);
       } else {
         c = make(id, opening(e) + ": " + link.func + " returned " + std::to_string(link.ret) + ".",
                  "Free space or inodes on the filesystem.", "high");

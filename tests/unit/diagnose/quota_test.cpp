@@ -2,28 +2,20 @@
 #include <gtest/gtest.h>
 
 #include "diagnose/diagnose.h"
+#include "unit/diagnose/fake_facts.h"
 
 namespace enospcd::diagnose {
 namespace {
 
-class FakeFacts : public HostFacts {
- public:
-  const context::Sysctls& sysctls() override { return sysctls_; }
-  std::optional<PathFs> fs_for_path(uint32_t, const std::string&) override { return std::nullopt; }
-  std::optional<PathFs> fs_for_dev(uint32_t, uint32_t dev) override {
-    if (dev != kDev) return std::nullopt;
-    PathFs fs;
-    fs.mount_point = "/mnt/quota";
-    fs.fstype = "ext4";
-    return fs;
-  }
-  std::optional<uint64_t> inotify_watches_of_uid(uint32_t) override { return std::nullopt; }
-  std::vector<std::pair<std::string, uint64_t>> top_mount_sources(uint32_t, uint32_t) override { return {}; }
-  static constexpr uint32_t kDev = (7u << 20) | 0;  // loop0 in the kernel's dev_t encoding
+using fakes::FakeFacts;
 
- private:
-  context::Sysctls sysctls_;
-};
+constexpr uint32_t kDev = (7u << 20) | 0;  // loop0 in the kernel's dev_t encoding
+
+FakeFacts quota_facts() {
+  FakeFacts facts;
+  facts.by_dev[kDev] = fakes::make_fs("/mnt/quota", "ext4", 0xEF53);
+  return facts;
+}
 
 Event edquot_write(std::vector<ChainLink> chain) {
   Event e;
@@ -35,7 +27,7 @@ Event edquot_write(std::vector<ChainLink> chain) {
   e.err = 122;
   e.ret = -122;
   FileInfo f;
-  f.dev = FakeFacts::kDev;
+  f.dev = kDev;
   f.fstype = "ext4";
   e.file = f;
   e.chain = std::move(chain);
@@ -43,7 +35,7 @@ Event edquot_write(std::vector<ChainLink> chain) {
 }
 
 TEST(QuotaRule, BlockChargeNamesTheLimitAndTheFunction) {
-  FakeFacts facts;
+  FakeFacts facts = quota_facts();
   // As 5.10, 6.1 and 6.12 report it for an ext4 delayed-allocation write (tests/vm/chains).
   Cause c = diagnose(edquot_write({{"dquot_add_space", -122, 0}, {"__dquot_alloc_space", -122, 0},
                                    {"ext4_da_reserve_space", -122, 0}}),
@@ -59,7 +51,7 @@ TEST(QuotaRule, BlockChargeNamesTheLimitAndTheFunction) {
 }
 
 TEST(QuotaRule, InodeChargeIsAnInodeQuota) {
-  FakeFacts facts;
+  FakeFacts facts = quota_facts();
   Cause c = diagnose(edquot_write({{"dquot_alloc_inode", -122, 0}, {"__ext4_new_inode", -122, 0}}), facts);
   EXPECT_EQ(c.id, "quota");
   EXPECT_NE(c.summary.find("over its inode quota on /mnt/quota (dquot_alloc_inode returned -122)"),
@@ -71,7 +63,7 @@ TEST(QuotaRule, InodeChargeIsAnInodeQuota) {
 // Gate-only mode, or a chain without a quota function (an ext4 origin that passed EDQUOT up): the errno
 // still decides, and the summary does not guess which limit.
 TEST(QuotaRule, WithoutAQuotaOriginTheErrnoDecides) {
-  FakeFacts facts;
+  FakeFacts facts = quota_facts();
   for (const auto& chain : {std::vector<ChainLink>{}, std::vector<ChainLink>{{"ext4_da_reserve_space", -122, 0}}}) {
     Cause c = diagnose(edquot_write(chain), facts);
     EXPECT_EQ(c.id, "quota");
