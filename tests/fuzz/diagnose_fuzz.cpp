@@ -1,0 +1,69 @@
+// libFuzzer target over the diagnosis (src/diagnose/diagnose.cpp): an arbitrary event (syscall, errno, file
+// evidence, namespaces, limits read in BPF, a chain of origin functions) against an arbitrary host (every
+// HostFacts answer: filesystems and their statfs numbers and mount options, sysctls, the process that views a
+// mount namespace, notify counts, mount sources). Layout of the input: diagnose_input.h.
+//
+// Checked on every input: diagnose() returns (no exception, no crash), the cause is one of cause_ids() with a
+// known confidence, a summary and a remedy; EDQUOT is always a quota cause; when the chain holds an origin of
+// the diagnosis's table, the first such origin is the cause's evidence; the cause serializes to JSON.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "fuzz/diagnose_input.h"
+
+namespace {
+
+using namespace enospcd;
+
+void check(bool ok, const char* what) {
+  if (!ok) {
+    std::fprintf(stderr, "invariant violated: %s\n", what);
+    std::abort();
+  }
+}
+
+// The serialization the daemon uses for everything it writes (API, journal, report): bytes that are not
+// UTF-8 (comm, paths) become U+FFFD.
+std::string dump(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+
+bool is_origin(const std::string& func) {
+  const auto& origins = fuzz::cause_origins();
+  return std::find(origins.begin(), origins.end(), func) != origins.end();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  FuzzedDataProvider provider(data, size);
+  fuzz::Reader reader(provider);
+  fuzz::DiagnoseScenario s;
+  fuzz::visit(reader, s);
+  fuzz::ScenarioFacts facts(s);
+  const Event& e = s.event;
+
+  diagnose::Cause c = diagnose::diagnose(e, facts);
+
+  const auto& ids = diagnose::cause_ids();
+  check(std::find(ids.begin(), ids.end(), c.id) != ids.end(), "cause id is one of cause_ids()");
+  check(c.confidence == "high" || c.confidence == "medium" || c.confidence == "low", "confidence is high/medium/low");
+  check(!c.summary.empty() && !c.remedy.empty(), "summary and remedy are set");
+  check(c.evidence.is_object(), "evidence is an object");
+  if (e.errno_name == "EDQUOT") {
+    check(c.id == "quota", "EDQUOT is a quota cause");
+  } else {
+    for (const auto& link : e.chain) {
+      if (!is_origin(link.func)) continue;
+      check(c.evidence.value("origin", std::string()) == link.func, "the innermost known origin is the evidence");
+      check(c.evidence.contains("chain") && c.evidence["chain"].size() == e.chain.size(), "the chain is the evidence");
+      break;
+    }
+  }
+
+  check(dump(diagnose::to_json(c)).size() > 2, "cause serializes");
+  return 0;
+}
