@@ -4,15 +4,25 @@
 
 #include <cstdio>
 #include <iostream>
+#include <string>
 
 #include <spdlog/spdlog.h>
 
+#include "common/printable.h"
 #include "daemon/daemon.h"
 #include "daemon/logging.h"
 #include "daemon/options.h"
 #include "daemon/output.h"
 
 static int run(int argc, char** argv);
+
+// One line on stderr: "enospcd: <message>", unless the message already names enospcd as its subject.
+static void report_error(const std::string& message) {
+  if (message.rfind("enospcd ", 0) == 0)
+    std::fprintf(stderr, "%s\n", message.c_str());
+  else
+    std::fprintf(stderr, "enospcd: %s\n", message.c_str());
+}
 
 int main(int argc, char** argv) {
   // Start-up reads large buffers once (/proc/kallsyms, the kernel's BTF through libbpf), partly on helper
@@ -64,20 +74,21 @@ static int run(int argc, char** argv) {
   // Configuration that can fail (state directory) is checked before any BPF program is loaded.
   if (!opts.once) {
     if (auto r = daemon.open_journal(); !r) {
-      std::fprintf(stderr, "enospcd: %s\n", r.error().message.c_str());
+      report_error(r.error().message);
       return 1;
     }
   }
   if (auto r = daemon.start(); !r) {
-    std::fprintf(stderr, "enospcd: %s\n", r.error().message.c_str());
+    report_error(r.error().message);
     return 1;
   }
   if (opts.once) {
     daemon.run(std::chrono::steady_clock::now() + opts.duration, STDOUT_FILENO);
-    // Strings from the kernel (paths, comm, cgroup names) need not be UTF-8: replace, never throw.
+    // Strings from the kernel (paths, comm, cgroup names) need not be UTF-8: replace, never throw. In the text
+    // report they are escaped: no control character or invalid UTF-8 reaches the terminal.
     std::string report = opts.output == enospcd::OutputFormat::Json
                              ? daemon.report_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"
-                             : daemon.report_text();
+                             : enospcd::printable_lines(daemon.report_text());
     // Written with write(2), not std::cout, whose failures (EPIPE, ENOSPC) would pass unnoticed.
     if (auto r = daemon.write_report(STDOUT_FILENO, report); !r) {
       std::fprintf(stderr, "enospcd: the report could not be written to standard output: %s\n",
@@ -87,7 +98,7 @@ static int run(int argc, char** argv) {
     return 0;
   }
   if (auto r = daemon.serve(); !r) {
-    std::fprintf(stderr, "enospcd: %s\n", r.error().message.c_str());
+    report_error(r.error().message);
     return 1;
   }
   daemon.run(std::nullopt);
