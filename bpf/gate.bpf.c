@@ -192,15 +192,9 @@ static __always_inline void fill_task(struct enospcd_event *e, struct task_struc
 		e->flags |= ENOSPCD_EF_CGNAME_TRUNCATED;
 }
 
-/* Describe the file behind fd: superblock, fs type, and for tmpfs its inode and block accounting. */
-static __always_inline void fill_file(struct enospcd_event *e, struct task_struct *task, __u64 fd)
+/* Describe a file: superblock, fs type, and for tmpfs its inode and block accounting. */
+static __always_inline void fill_file_of(struct enospcd_event *e, struct file *f)
 {
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
-		return;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *f = NULL;
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd & 0xffffff]);
 	if (!f)
 		return;
 	struct inode *inode = BPF_CORE_READ(f, f_inode);
@@ -228,6 +222,18 @@ static __always_inline void fill_file(struct enospcd_event *e, struct task_struc
 	e->flags |= ENOSPCD_EF_HAS_FILE;
 }
 
+/* Describe the file behind fd in the current task's table. */
+static __always_inline void fill_file(struct enospcd_event *e, struct task_struct *task, __u64 fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd & 0xffffff]);
+	fill_file_of(e, f);
+}
+
 /* Syscall argument by 1-based index (0 = none), written so the verifier sees the bound. */
 static __always_inline __u64 arg_at(struct enospcd_event *e, __u8 one_based)
 {
@@ -243,8 +249,10 @@ static __always_inline __u64 arg_at(struct enospcd_event *e, __u8 one_based)
 
 /* A watched failure: everything after the errno test. Out of line, so that the entry programs, which run on
  * every syscall exit, need neither callee-saved registers nor a stack frame: their fast path is a load, a
- * compare and a return, as close to an empty program as a test of the return value can be. */
-static __noinline int gate_failure(struct pt_regs *regs, long nr, long ret)
+ * compare and a return, as close to an empty program as a test of the return value can be.
+ * regs: the task's saved user registers at a syscall exit (NULL when unknown); an asynchronous completion
+ * has none and passes the request's file instead. */
+static __noinline int gate_failure(struct pt_regs *regs, long nr, long ret, struct file *async_file)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
@@ -306,6 +314,8 @@ static __noinline int gate_failure(struct pt_regs *regs, long nr, long ret)
 				fill_file(e, task, arg_at(e, pa->fd_arg));
 		}
 	}
+	if (async_file)
+		fill_file_of(e, async_file);
 	if (origins_enabled)
 		take_chain(tid, e);
 	bpf_ringbuf_submit(e, 0);
@@ -319,7 +329,7 @@ static __always_inline int gate(struct pt_regs *regs, long nr, long ret)
 			take_chain((__u32)bpf_get_current_pid_tgid(), NULL);
 		return 0;
 	}
-	return gate_failure(regs, nr, ret);
+	return gate_failure(regs, nr, ret, NULL);
 }
 
 SEC("?tp_btf/sys_exit")
@@ -345,4 +355,39 @@ int gate_tp(struct trace_event_raw_sys_exit *ctx)
 	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs))
 		regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	return gate(regs, ctx->id, ret);
+}
+
+/*
+ * io_uring: a request completes with its result in a completion entry, while the io_uring_enter(2) that
+ * submitted it succeeds; the syscall-exit gate never sees the error. The completion tracepoint carries the
+ * result and, on kernels whose tracepoint records the request (Debian's 6.1 and 6.12; not 5.10), the request,
+ * from which the opcode and the file are read: whether it does is a CO-RE field probe. Only the fields read
+ * are declared.
+ * The completion runs in the submitting task or in one of its io-wq workers (threads of the same process on
+ * current kernels), where the origins of a failing request also ran: its chain is taken here.
+ */
+struct trace_event_raw_io_uring_complete___enospcd {
+	void *req;
+	int res;
+} __attribute__((preserve_access_index));
+
+struct io_kiocb___enospcd {
+	struct file *file;
+	__u8 opcode;
+} __attribute__((preserve_access_index));
+
+SEC("?tp/io_uring/io_uring_complete")
+int async_io_uring(struct trace_event_raw_io_uring_complete___enospcd *ctx)
+{
+	long res = ctx->res;
+	if (likely(!errno_watched(res)))
+		return 0;
+	__u32 opcode = ENOSPCD_IO_URING_OP_UNKNOWN;
+	struct file *file = NULL;
+	if (bpf_core_field_exists(ctx->req)) {
+		struct io_kiocb___enospcd *req = ctx->req;
+		opcode = BPF_CORE_READ(req, opcode);
+		file = BPF_CORE_READ(req, file);
+	}
+	return gate_failure(NULL, ENOSPCD_NR_IO_URING + opcode, res, file);
 }

@@ -26,6 +26,11 @@
 #define ENOSPCD_ORIGIN_MAX 48 /* program slots per attach kind in origins.bpf.c */
 /* Syscall numbers below this get per-syscall path-argument metadata. */
 #define ENOSPCD_SYSCALL_MAX 512
+/* Asynchronous failures are counted and reported under a pseudo syscall number: an io_uring request that
+ * completed with a watched errno is ENOSPCD_NR_IO_URING + its opcode (IORING_OP_*), or + ..._OP_UNKNOWN where
+ * the kernel's completion tracepoint does not carry the request. Far above every real syscall number. */
+#define ENOSPCD_NR_IO_URING 0x10000
+#define ENOSPCD_IO_URING_OP_UNKNOWN 0xff
 
 /* Record kinds in the ring buffer. 0 is never valid, so a zeroed record is detectable. */
 enum enospcd_kind {

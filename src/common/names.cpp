@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "common/names_gen.h"
+#include "enospcd/abi.h"
 #include "common/strings.h"
 
 namespace enospcd {
@@ -32,6 +33,24 @@ std::optional<uint32_t> find_number(Table t, std::string_view name) {
   return std::nullopt;
 }
 
+// IORING_OP_* in the order of enum io_uring_op (include/uapi/linux/io_uring.h).
+constexpr const char* kIoUringOps[] = {
+    "nop", "readv", "writev", "fsync", "read_fixed", "write_fixed", "poll_add", "poll_remove",
+    "sync_file_range", "sendmsg", "recvmsg", "timeout", "timeout_remove", "accept", "async_cancel",
+    "link_timeout", "connect", "fallocate", "openat", "close", "files_update", "statx", "read", "write",
+    "fadvise", "madvise", "send", "recv", "openat2", "epoll_ctl", "splice", "provide_buffers",
+    "remove_buffers", "tee", "shutdown", "renameat", "unlinkat", "mkdirat", "symlinkat", "linkat", "msg_ring",
+    "fsetxattr", "setxattr", "fgetxattr", "getxattr", "socket", "uring_cmd", "send_zc", "sendmsg_zc",
+    "read_multishot", "waitid", "futex_wait", "futex_wake", "futex_waitv", "fixed_fd_install", "ftruncate",
+    "bind", "listen", "recv_zc", "epoll_wait", "readv_fixed", "writev_fixed", "pipe"};
+constexpr std::string_view kIoUringPrefix = "io_uring:";
+
+std::string io_uring_op_name(uint32_t op) {
+  if (op < std::size(kIoUringOps)) return kIoUringOps[op];
+  if (op == ENOSPCD_IO_URING_OP_UNKNOWN) return "request";
+  return "op_" + std::to_string(op);
+}
+
 }  // namespace
 
 Arch native_arch() {
@@ -43,12 +62,37 @@ Arch native_arch() {
 }
 
 std::string syscall_name(uint32_t nr, Arch arch) {
+  if (nr >= ENOSPCD_NR_IO_URING && nr <= ENOSPCD_NR_IO_URING + ENOSPCD_IO_URING_OP_UNKNOWN)
+    return std::string(kIoUringPrefix) + io_uring_op_name(nr - ENOSPCD_NR_IO_URING);
   if (const char* n = find_name(syscall_table(arch), nr)) return n;
   return "syscall_" + std::to_string(nr);
 }
 
 std::optional<uint32_t> syscall_number(std::string_view name, Arch arch) {
+  if (name.substr(0, kIoUringPrefix.size()) == kIoUringPrefix) {
+    std::string_view op = name.substr(kIoUringPrefix.size());
+    for (uint32_t i = 0; i < std::size(kIoUringOps); i++)
+      if (op == kIoUringOps[i]) return ENOSPCD_NR_IO_URING + i;
+    if (op == "request") return ENOSPCD_NR_IO_URING + ENOSPCD_IO_URING_OP_UNKNOWN;
+    return std::nullopt;
+  }
   return find_number(syscall_table(arch), name);
+}
+
+bool is_io_uring(uint32_t nr) {
+  return nr >= ENOSPCD_NR_IO_URING && nr <= ENOSPCD_NR_IO_URING + ENOSPCD_IO_URING_OP_UNKNOWN;
+}
+
+std::vector<std::string> syscall_names(Arch arch) {
+  Table t = syscall_table(arch);
+  std::vector<std::string> out;
+  out.reserve(t.len);
+  for (std::size_t i = 0; i < t.len; i++) out.emplace_back(t.entries[i].name);
+  for (const char* op : kIoUringOps) out.push_back(std::string(kIoUringPrefix) + op);
+  out.push_back(std::string(kIoUringPrefix) + "request");
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 std::string errno_name(int err) {

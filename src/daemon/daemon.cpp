@@ -187,6 +187,7 @@ Result<void> Daemon::start() {
   tracing_since_ = std::chrono::steady_clock::now();
   for (const auto& a : gate_->attempts())
     if (!a.error.empty()) spdlog::info("syscall gate: {} unavailable: {}", gate_mode_name(a.mode), a.error);
+  spdlog::info("io_uring completions: {}", gate_->io_uring());
   spdlog::info("tracing {} on syscall exit ({}), attached in {} ms", [&] {
     std::string s;
     for (int e : opts_.errnos) {
@@ -412,7 +413,7 @@ nlohmann::json Daemon::status_json() const {
       {"mode_reason", origins_ ? origins_->summary() : "disabled by --no-origins"},
       {"origins", origins_json()},
       {"gate", {{"mode", gate_mode_name(gate_->mode())}, {"attempts", attempts},
-                {"attach_ms", gate_->attach_time().count() / 1000.0}}},
+                {"attach_ms", gate_->attach_time().count() / 1000.0}, {"io_uring", gate_->io_uring()}}},
       {"errnos", errnos},
       {"uptime_s", std::chrono::duration<double>(now - started_).count()},
       {"degraded", journal_ && journal_->degraded()},

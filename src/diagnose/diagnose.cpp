@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "common/names.h"
 #include "common/strings.h"
 
 namespace enospcd::diagnose {
@@ -70,8 +71,35 @@ std::string who(const Event& e) {
   return e.comm + " (pid " + std::to_string(e.pid) + ", container " + container + ")";
 }
 
+// "write(2)", or for an io_uring request that failed asynchronously "io_uring write request".
+std::string call(const Event& e) {
+  if (is_io_uring(e.syscall_nr)) {
+    std::string name = syscall_name(e.syscall_nr);
+    return "io_uring " + name.substr(name.find(':') + 1) + " request";
+  }
+  return e.syscall + "(2)";
+}
+
+// The syscall whose rules explain an io_uring request: the request does what that syscall does.
+std::string sync_equivalent(const std::string& io_uring_name) {
+  static const std::map<std::string, std::string> m = {
+      {"io_uring:write", "pwrite64"},       {"io_uring:write_fixed", "pwrite64"},
+      {"io_uring:writev", "pwritev"},       {"io_uring:writev_fixed", "pwritev"},
+      {"io_uring:fallocate", "fallocate"},  {"io_uring:ftruncate", "ftruncate"},
+      {"io_uring:openat", "openat"},        {"io_uring:openat2", "openat2"},
+      {"io_uring:mkdirat", "mkdirat"},      {"io_uring:symlinkat", "symlinkat"},
+      {"io_uring:linkat", "linkat"},        {"io_uring:renameat", "renameat2"},
+      {"io_uring:fsync", "fsync"},          {"io_uring:sync_file_range", "sync_file_range"},
+      {"io_uring:setxattr", "setxattr"},    {"io_uring:fsetxattr", "fsetxattr"},
+      {"io_uring:splice", "splice"},        {"io_uring:tee", "splice"},
+      {"io_uring:epoll_ctl", "epoll_ctl"},
+  };
+  auto it = m.find(io_uring_name);
+  return it == m.end() ? io_uring_name : it->second;
+}
+
 std::string opening(const Event& e) {
-  std::string s = e.syscall + "(2)";
+  std::string s = call(e);
   if (!e.path.empty()) s += " of " + e.path;
   return s + " by " + who(e) + " failed";
 }
@@ -134,7 +162,7 @@ Cause mount_max(const Event& e, HostFacts& facts, const std::string& confidence)
   std::optional<uint64_t> max = e.mount_max ? std::optional<uint64_t>(*e.mount_max) : facts.sysctls().mount_max;
   std::string limit = max ? grouped(*max) : "unknown";
   Cause c = make("mount_max",
-                 e.syscall + "(2) by " + who(e) + " failed: mount namespace " + std::to_string(e.mntns) + " holds " +
+                 call(e) + " by " + who(e) + " failed: mount namespace " + std::to_string(e.mntns) + " holds " +
                      grouped(e.mnt_count) + " mounts" +
                      (e.mnt_pending ? " (+" + grouped(e.mnt_pending) + " pending)" : "") + ", fs.mount-max is " +
                      limit + ".",
@@ -265,7 +293,7 @@ Cause from_syscall(const Event& e, HostFacts& facts, const std::string& confiden
     if (newns && e.userns_max_mnt)
       what = "user.max_mnt_namespaces is " + grouped(static_cast<uint64_t>(std::max<int64_t>(0, *e.userns_max_mnt))) +
              " in user namespace " + std::to_string(e.userns.value_or(0));
-    Cause c = make("namespace_limit", e.syscall + "(2) by " + who(e) + " failed: " + what + ".",
+    Cause c = make("namespace_limit", call(e) + " by " + who(e) + " failed: " + what + ".",
                    "Raise the user.max_<type>_namespaces sysctl (in that user namespace), or find who creates "
                    "namespaces without releasing them.",
                    confidence == "high" || newns ? "high" : "medium");
@@ -300,7 +328,7 @@ Cause from_syscall(const Event& e, HostFacts& facts, const std::string& confiden
   }
   if (e.syscall == "epoll_ctl") {
     Cause c = make("epoll_watches",
-                   e.syscall + "(2) by " + who(e) + " failed: fs.epoll.max_user_watches is " +
+                   call(e) + " by " + who(e) + " failed: fs.epoll.max_user_watches is " +
                        num(sc.epoll_max_user_watches) + ".",
                    "Raise fs.epoll.max_user_watches or find the process leaking epoll registrations.", "high");
     c.evidence = {{"max_user_watches", sc.epoll_max_user_watches ? nlohmann::json(*sc.epoll_max_user_watches) : nlohmann::json()}};
@@ -329,7 +357,7 @@ Cause from_syscall(const Event& e, HostFacts& facts, const std::string& confiden
     std::string what = e.syscall == "shmget"   ? "kernel.shmmni is " + ns_num(shm, sc.shmmni)
                        : e.syscall == "msgget" ? "kernel.msgmni is " + ns_num(msg, sc.msgmni)
                                                : "SEMMNI (kernel.sem) is " + ns_num(sem, std::nullopt);
-    Cause c = make("sysv_ipc", e.syscall + "(2) by " + who(e) + " failed: " + what + where + ".",
+    Cause c = make("sysv_ipc", call(e) + " by " + who(e) + " failed: " + what + where + ".",
                    "Remove stale IPC objects (ipcs; ipcrm) or raise the limit.", "high");
     c.evidence = ev;
     return c;
@@ -345,7 +373,7 @@ Cause from_syscall(const Event& e, HostFacts& facts, const std::string& confiden
     std::optional<PathFs> fs;
     if (e.file) fs = facts.fs_for_dev(e.pid, e.file->dev);
     Cause c = make("writeback_error",
-                   e.syscall + "(2) by " + who(e) +
+                   call(e) + " by " + who(e) +
                        " failed with ENOSPC: earlier writes were accepted into the page cache but could not be "
                        "written back" + (fs ? " to " + fs->fstype + " at " + fs->mount_point : std::string()) + ".",
                    "Data written since the last successful fsync may be lost: free space, then have the application "
@@ -439,6 +467,15 @@ const std::vector<std::string>& cause_ids() {
 }
 
 Cause diagnose(const Event& e, HostFacts& facts) {
+  if (is_io_uring(e.syscall_nr)) {
+    // The rules of the synchronous call the request stands for; the summary still names the request.
+    std::string sync = sync_equivalent(e.syscall);
+    if (sync != e.syscall) {
+      Event as_sync = e;
+      as_sync.syscall = std::move(sync);
+      return diagnose(as_sync, facts);
+    }
+  }
   // Quota charges fail with EDQUOT only; the errno decides even when no origin could attach.
   if (e.errno_name == "EDQUOT") return quota(e, facts);
   // The innermost origin that maps to a cause decides; the chain is the evidence.

@@ -45,7 +45,7 @@ constexpr PathArgSpec kPathArgs[] = {
 void ensure_tracefs() {
   if (access("/sys/kernel/tracing/events", F_OK) == 0 || access("/sys/kernel/debug/tracing/events", F_OK) == 0) return;
   if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, nullptr) == 0)
-    spdlog::info("mounted tracefs on /sys/kernel/tracing for the tp gate");
+    spdlog::info("mounted tracefs on /sys/kernel/tracing for the tracepoints");
 }
 
 std::string describe_errno(int err) {
@@ -77,6 +77,14 @@ bpf_program* program_for(gate_bpf* s, GateMode m) {
   }
 }
 
+// The io_uring completion tracepoint, as the tp attach resolves it (through tracefs).
+bool has_io_uring_tracepoint() {
+  ensure_tracefs();
+  for (const char* root : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"})
+    if (access((std::string(root) + "/events/io_uring/io_uring_complete/id").c_str(), F_OK) == 0) return true;
+  return false;
+}
+
 // Loads and attaches one rung. On failure the skeleton is destroyed and the reason returned.
 Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {
   gate_bpf* s = gate_bpf__open();
@@ -88,6 +96,7 @@ Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {
 
   for (GateMode m : {GateMode::TpBtf, GateMode::RawTp, GateMode::Tp})
     bpf_program__set_autoload(program_for(s, m), m == mode);
+  bpf_program__set_autoload(s->progs.async_io_uring, cfg.io_uring);
 
   // Settings live in .rodata, fixed at load time (the verifier then prunes what they disable).
   set_errno_filter(s->rodata, cfg.errnos);
@@ -127,6 +136,14 @@ Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {
   s->links.gate_raw_tp = mode == GateMode::RawTp ? link : nullptr;
   s->links.gate_tp = mode == GateMode::Tp ? link : nullptr;
   return s;
+}
+
+// io_uring completions: optional, so a kernel that refuses them costs the gate nothing but this sentence.
+std::string attach_io_uring(gate_bpf* s) {
+  bpf_link* link = bpf_program__attach(s->progs.async_io_uring);
+  if (!link) return "attaching to io_uring:io_uring_complete: " + describe_errno(errno);
+  s->links.async_io_uring = link;
+  return "";
 }
 
 }  // namespace
@@ -178,9 +195,28 @@ Result<std::unique_ptr<GateTracer>> GateTracer::start(const GateConfig& cfg, Fea
 
   std::unique_ptr<GateTracer> t(new GateTracer());
   auto t0 = std::chrono::steady_clock::now();
+  GateConfig rung_cfg = cfg;
+  if (probe.disabled("io_uring")) {
+    t->io_uring_ = "unavailable: disabled (--no-feature io_uring)";
+  } else if (!has_io_uring_tracepoint()) {
+    t->io_uring_ = "unavailable: this kernel has no io_uring:io_uring_complete tracepoint";
+  } else {
+    rung_cfg.io_uring = true;
+  }
   std::string reasons;
   for (GateMode m : ladder) {
-    auto r = try_rung(cfg, m);
+    auto r = try_rung(rung_cfg, m);
+    if (!r.ok() && rung_cfg.io_uring && r.error().code != EPERM && r.error().code != EACCES) {
+      // The io_uring program is the only optional one: a kernel that refuses it keeps the rung without it.
+      GateConfig plain = rung_cfg;
+      plain.io_uring = false;
+      auto without = try_rung(plain, m);
+      if (without.ok()) {
+        t->io_uring_ = "unavailable: " + r.error().message;
+        rung_cfg.io_uring = false;
+        r = std::move(without);
+      }
+    }
     if (r.ok()) {
       t->skel_ = *r;
       t->mode_ = m;
@@ -194,6 +230,10 @@ Result<std::unique_ptr<GateTracer>> GateTracer::start(const GateConfig& cfg, Fea
       return make_error("cannot load BPF programs: " + describe_errno(r.error().code), r.error().code);
   }
   if (!t->skel_) return make_error("no syscall-exit hook could be attached (" + reasons + ")");
+  if (rung_cfg.io_uring) {
+    std::string why = attach_io_uring(t->skel_);
+    t->io_uring_ = why.empty() ? "attached" : "unavailable: " + why;
+  }
   t->attach_time_ = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
   return t;
 }

@@ -34,6 +34,7 @@ struct GateConfig {
   uint32_t ringbuf_bytes = 4u << 20;
   uint32_t counter_entries = 16384;
   uint64_t mount_max_addr = 0;  // &sysctl_mount_max from kallsyms, 0 when unknown
+  bool io_uring = false;        // load the io_uring completion program (set by start() after probing)
   // Maps shared with the origin probes (fds, -1 when the origins are not loaded).
   int chains_fd = -1, chain_pending_fd = -1, losses_fd = -1;
 };
@@ -61,6 +62,8 @@ class GateTracer {
   GateMode mode() const { return mode_; }
   const std::vector<GateAttempt>& attempts() const { return attempts_; }
   std::chrono::microseconds attach_time() const { return attach_time_; }
+  // io_uring completions: "attached", or "unavailable: <why>".
+  const std::string& io_uring() const { return io_uring_; }
 
   // Ring buffer consumption: handler runs on the calling thread for every record.
   Result<void> set_handler(Handler h);
@@ -92,6 +95,7 @@ class GateTracer {
   GateMode mode_ = GateMode::Auto;
   std::vector<GateAttempt> attempts_;
   std::chrono::microseconds attach_time_{0};
+  std::string io_uring_;
   Handler handler_;
   std::optional<std::chrono::steady_clock::time_point> consume_until_;  // of the consume_for() in progress
   int consumed_ = 0;

@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "common/names.h"
+#include "enospcd/abi.h"
 #include "common/strings.h"
 
 namespace enospcd {
@@ -68,6 +71,25 @@ TEST(Duration, Units) {
   EXPECT_FALSE(parse_duration("10x"));
   EXPECT_FALSE(parse_duration(""));
   EXPECT_FALSE(parse_duration("99999999999999h"));
+}
+
+// io_uring requests that failed asynchronously: pseudo numbers above every syscall, named by their opcode as
+// include/uapi/linux/io_uring.h numbers them (IORING_OP_WRITE is 23, IORING_OP_OPENAT 18).
+TEST(Names, IoUringRequests) {
+  EXPECT_EQ(syscall_name(ENOSPCD_NR_IO_URING + 23), "io_uring:write");
+  EXPECT_EQ(syscall_name(ENOSPCD_NR_IO_URING + 2), "io_uring:writev");
+  EXPECT_EQ(syscall_name(ENOSPCD_NR_IO_URING + 18), "io_uring:openat");
+  EXPECT_EQ(syscall_name(ENOSPCD_NR_IO_URING + 17), "io_uring:fallocate");
+  EXPECT_EQ(syscall_name(ENOSPCD_NR_IO_URING + 0xff), "io_uring:request");
+  EXPECT_EQ(syscall_name(ENOSPCD_NR_IO_URING + 200), "io_uring:op_200");
+  EXPECT_EQ(syscall_number("io_uring:write"), ENOSPCD_NR_IO_URING + 23);
+  EXPECT_EQ(syscall_number("io_uring:request"), ENOSPCD_NR_IO_URING + 0xff);
+  EXPECT_FALSE(syscall_number("io_uring:bogus"));
+  EXPECT_TRUE(is_io_uring(ENOSPCD_NR_IO_URING + 23));
+  EXPECT_FALSE(is_io_uring(1));
+  auto names = syscall_names();
+  EXPECT_NE(std::find(names.begin(), names.end(), "io_uring:write"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "write"), names.end());
 }
 
 TEST(Strings, Rfc3339) {
