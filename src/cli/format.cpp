@@ -1,11 +1,16 @@
 #include "cli/format.h"
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 
 #include "api/query.h"
+#include "common/printable.h"
 
 namespace enospcd::cli {
 namespace {
@@ -13,8 +18,8 @@ namespace {
 using nlohmann::json;
 
 constexpr uint64_t kNsPerSec = 1'000'000'000ULL;
-
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+constexpr std::size_t kReadable = 24;  // free text is cut to this width before optional columns are left out
+constexpr std::size_t kMinShrunk = 6;  // a cut column keeps at least this many columns (or its header's width)
 
 const json& member(const json& obj, const char* key) {
   static const json null_value;
@@ -23,40 +28,46 @@ const json& member(const json& obj, const char* key) {
   return it == obj.end() ? null_value : *it;
 }
 
-// Width in terminal columns, counting each UTF-8 sequence once.
-size_t display_width(const std::string& s) {
-  size_t n = 0;
-  for (unsigned char c : s)
-    if ((c & 0xC0) != 0x80) ++n;
-  return n;
-}
-
-std::string pad(const std::string& s, size_t width) {
-  size_t w = display_width(s);
+std::string pad(const std::string& s, std::size_t width) {
+  std::size_t w = display_width(s);
   return w >= width ? s : s + std::string(width - w, ' ');
 }
 
-std::string fit(const std::string& s, size_t width) {
-  if (display_width(s) <= width) return pad(s, width);
-  // Cut at a character boundary, leaving room for the marker.
-  size_t chars = 0, i = 0;
-  for (; i < s.size(); ++i) {
-    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80 && chars++ == width - 1) break;
-  }
-  return s.substr(0, i) + "~";
-}
+// Cut to `width` and padded to it.
+std::string fit(const std::string& s, std::size_t width) { return pad(truncate(s, width), width); }
 
 bool is_scalar(const json& j) { return !j.is_object() && !j.is_array(); }
 
-std::string title(std::string key) {
-  std::replace(key.begin(), key.end(), '_', ' ');
-  return key;
+std::string upper(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char ch) { return static_cast<char>(std::toupper(ch)); });
+  return s;
 }
 
-void render_into(const json& value, int indent, std::string* out);
+std::string number_text(const json& v) {
+  if (v.is_number_float()) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.3f", v.get<double>());
+    std::string s = buf;
+    while (!s.empty() && s.back() == '0') s.pop_back();
+    if (!s.empty() && s.back() == '.') s.pop_back();
+    return s;
+  }
+  return v.dump();
+}
 
+std::string scalar_text(const json& value) {
+  if (value.is_null()) return "-";
+  if (value.is_string()) {
+    const auto& s = value.get_ref<const std::string&>();
+    return s.empty() ? "-" : s;
+  }
+  if (value.is_boolean()) return value.get<bool>() ? "yes" : "no";
+  if (value.is_number()) return number_text(value);
+  return "-";
+}
+
+// Table columns: the members of the rows, in order of first appearance.
 Table table_of(const json& array) {
-  // Columns: the scalar members of the rows, in order of first appearance; nested members are shown as JSON.
   std::vector<std::string> columns;
   for (const auto& row : array) {
     if (!row.is_object()) continue;
@@ -64,10 +75,9 @@ Table table_of(const json& array) {
       if (std::find(columns.begin(), columns.end(), k) == columns.end()) columns.push_back(k);
   }
   Table t;
-  for (const auto& c : columns) {
-    std::string h = c;
-    std::transform(h.begin(), h.end(), h.begin(), [](unsigned char ch) { return std::toupper(ch); });
-    t.header.push_back(h);
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    t.header.push_back(upper(columns[i]));
+    t.shrinkable.push_back(i);
   }
   for (const auto& row : array) {
     std::vector<std::string> cells;
@@ -77,65 +87,158 @@ Table table_of(const json& array) {
   return t;
 }
 
-void render_into(const json& value, int indent, std::string* out) {
-  const std::string ind(static_cast<size_t>(indent), ' ');
+void indent_block(const std::string& block, int indent, std::string* out) {
+  const std::string ind(static_cast<std::size_t>(indent), ' ');
+  std::size_t start = 0;
+  while (start < block.size()) {
+    std::size_t nl = block.find('\n', start);
+    if (nl == std::string::npos) nl = block.size();
+    *out += ind + block.substr(start, nl - start) + "\n";
+    start = nl + 1;
+  }
+}
+
+void render_into(const json& value, int indent, const Style& style, std::string* out) {
+  const std::string ind(static_cast<std::size_t>(indent), ' ');
   if (is_scalar(value)) {
-    *out += ind + cell(value) + "\n";
+    *out += ind + printable(scalar_text(value)) + "\n";
     return;
   }
   if (value.is_array()) {
-    bool objects = !value.empty() && std::all_of(value.begin(), value.end(), [](const json& e) { return e.is_object(); });
+    bool objects =
+        !value.empty() && std::all_of(value.begin(), value.end(), [](const json& e) { return e.is_object(); });
     if (objects) {
-      std::string table = table_of(value).render();
-      size_t start = 0;
-      while (start < table.size()) {
-        size_t nl = table.find('\n', start);
-        *out += ind + table.substr(start, nl - start) + "\n";
-        start = nl + 1;
-      }
+      std::size_t room = style.width > static_cast<std::size_t>(indent) ? style.width - static_cast<std::size_t>(indent)
+                                                                        : 0;
+      indent_block(table_of(value).render(style.width == 0 ? 0 : std::max<std::size_t>(room, 20)), indent, out);
     } else {
-      for (const auto& e : value) render_into(e, indent, out);
+      for (const auto& e : value) render_into(e, indent, style, out);
     }
     return;
   }
   for (const auto& [k, v] : value.items()) {
+    const std::string key = printable(k);
     if (is_scalar(v)) {
-      *out += ind + title(k) + ": " + cell(v) + "\n";
+      *out += ind + key + ": " + printable(scalar_text(v)) + "\n";
     } else if (v.is_array() && std::all_of(v.begin(), v.end(), [](const json& e) { return is_scalar(e); })) {
-      std::string joined;
-      for (const auto& e : v) joined += (joined.empty() ? "" : ", ") + cell(e);
-      *out += ind + title(k) + ": " + (v.empty() ? "-" : joined) + "\n";
+      *out += ind + key + ": " + printable(cell(v)) + "\n";
     } else if (v.is_object() && v.empty()) {
-      *out += ind + title(k) + ": -\n";
+      *out += ind + key + ": -\n";
     } else {
-      *out += ind + title(k) + ":\n";
-      render_into(v, indent + 2, out);
+      *out += ind + key + ":\n";
+      render_into(v, indent + 2, style, out);
     }
   }
 }
 
+std::string count_text(const json& v) {
+  auto n = json_u64(v);
+  return n ? std::to_string(*n) : "?";
+}
+
+std::string plural(uint64_t n, const char* one, const char* many) { return std::to_string(n) + " " + (n == 1 ? one : many); }
+
 }  // namespace
 
-std::string Table::render() const {
-  std::vector<size_t> widths(header.size(), 0);
-  for (size_t i = 0; i < header.size(); ++i) widths[i] = display_width(header[i]);
-  for (const auto& row : rows)
-    for (size_t i = 0; i < row.size() && i < widths.size(); ++i) widths[i] = std::max(widths[i], display_width(row[i]));
+std::size_t terminal_width(int fd) {
+  winsize ws{};
+  if (::isatty(fd) && ::ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  if (const char* cols = std::getenv("COLUMNS"); cols != nullptr && *cols) {
+    char* end = nullptr;
+    long n = std::strtol(cols, &end, 10);
+    if (end != nullptr && *end == '\0' && n > 0 && n < 100000) return static_cast<std::size_t>(n);
+  }
+  return 80;
+}
+
+std::size_t display_width(const std::string& s) {
+  std::size_t n = 0;
+  for (unsigned char c : s)
+    if ((c & 0xC0) != 0x80) ++n;
+  return n;
+}
+
+std::string truncate(const std::string& s, std::size_t width) {
+  if (display_width(s) <= width) return s;
+  if (width == 0) return "";
+  // Keep width-1 characters, cut at a character boundary, then the ellipsis.
+  std::size_t chars = 0, i = 0;
+  for (; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80 && chars++ == width - 1) break;
+  }
+  return s.substr(0, i) + "\xe2\x80\xa6";
+}
+
+std::string Table::render(std::size_t max_width) const {
+  const std::size_t n = header.size();
+  std::vector<std::string> head(n);
+  std::vector<std::vector<std::string>> body;
+  for (std::size_t i = 0; i < n; ++i) head[i] = printable(header[i]);
+  for (const auto& row : rows) {
+    std::vector<std::string> cells(n);
+    for (std::size_t i = 0; i < n && i < row.size(); ++i) cells[i] = printable(row[i]);
+    body.push_back(std::move(cells));
+  }
+  std::vector<std::size_t> natural(n, 0);
+  for (std::size_t i = 0; i < n; ++i) {
+    natural[i] = display_width(head[i]);
+    for (const auto& row : body) natural[i] = std::max(natural[i], display_width(row[i]));
+  }
+  std::vector<bool> shown(n, true);
+  std::vector<std::size_t> widths = natural;
+  auto total = [&] {
+    std::size_t t = 0, cols = 0;
+    for (std::size_t i = 0; i < n; ++i)
+      if (shown[i]) t += widths[i], ++cols;
+    return t + (cols > 0 ? 2 * (cols - 1) : 0);
+  };
+  if (max_width > 0 && total() > max_width) {
+    // Columns with nothing in them go first.
+    if (!body.empty())
+      for (std::size_t i = 0; i < n; ++i)
+        if (std::all_of(body.begin(), body.end(), [&](const auto& r) { return r[i] == "-" || r[i].empty(); }) &&
+            (std::count(shrinkable.begin(), shrinkable.end(), i) || std::count(droppable.begin(), droppable.end(), i)))
+          shown[i] = false;
+    // Narrow the widest free-text column, one column at a time, down to `least` columns or until the table fits.
+    auto shrink = [&](std::size_t least) {
+      while (total() > max_width) {
+        std::size_t best = n;
+        for (std::size_t i : shrinkable) {
+          if (i >= n || !shown[i]) continue;
+          std::size_t floor = std::max(least, display_width(head[i]));
+          if (widths[i] > floor && (best == n || widths[i] > widths[best])) best = i;
+        }
+        if (best == n) break;
+        --widths[best];
+      }
+    };
+    // Free text is cut to a readable width first, then optional columns go, then free text is cut further.
+    std::size_t next_drop = 0;
+    for (;;) {
+      widths = natural;
+      shrink(kReadable);
+      if (total() <= max_width) break;
+      while (next_drop < droppable.size() && (droppable[next_drop] >= n || !shown[droppable[next_drop]])) ++next_drop;
+      if (next_drop == droppable.size()) break;
+      shown[droppable[next_drop++]] = false;
+    }
+    shrink(kMinShrunk);
+  }
+  std::size_t last = n;
+  for (std::size_t i = 0; i < n; ++i)
+    if (shown[i]) last = i;
   auto line = [&](const std::vector<std::string>& cells) {
     std::string s;
-    for (size_t i = 0; i < widths.size(); ++i) {
-      const std::string& c = i < cells.size() ? cells[i] : std::string();
-      if (i + 1 == widths.size()) {
-        s += c;
-      } else {
-        s += pad(c, widths[i]) + "  ";
-      }
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!shown[i]) continue;
+      std::string c = truncate(cells[i], widths[i]);
+      s += i == last ? c : pad(c, widths[i]) + "  ";
     }
     while (!s.empty() && s.back() == ' ') s.pop_back();
     return s + "\n";
   };
-  std::string out = line(header);
-  for (const auto& row : rows) out += line(row);
+  std::string out = line(head);
+  for (const auto& row : body) out += line(row);
   return out;
 }
 
@@ -155,6 +258,15 @@ std::string relative_time(uint64_t then_ns, uint64_t now_ns) {
   return future ? "in " + amount : amount + " ago";
 }
 
+std::string human_duration(double seconds) {
+  if (!(seconds >= 0)) return "-";
+  auto s = static_cast<uint64_t>(seconds);
+  if (s < 60) return std::to_string(s) + "s";
+  if (s < 3600) return std::to_string(s / 60) + "m " + std::to_string(s % 60) + "s";
+  if (s < 86400) return std::to_string(s / 3600) + "h " + std::to_string(s % 3600 / 60) + "m";
+  return std::to_string(s / 86400) + "d " + std::to_string(s % 86400 / 3600) + "h";
+}
+
 std::string local_time(uint64_t ns) {
   time_t t = static_cast<time_t>(ns / kNsPerSec);
   tm local{};
@@ -164,10 +276,30 @@ std::string local_time(uint64_t ns) {
   return buf;
 }
 
+std::optional<uint64_t> json_u64(const json& v) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>();
+  if (v.is_number_integer()) {
+    auto i = v.get<int64_t>();
+    if (i >= 0) return static_cast<uint64_t>(i);
+    return std::nullopt;
+  }
+  if (v.is_string()) {
+    const auto& s = v.get_ref<const std::string&>();
+    if (s.empty() || s.size() > 20) return std::nullopt;
+    uint64_t n = 0;
+    for (char c : s) {
+      if (c < '0' || c > '9') return std::nullopt;
+      auto d = static_cast<uint64_t>(c - '0');
+      if (n > (UINT64_MAX - d) / 10) return std::nullopt;
+      n = n * 10 + d;
+    }
+    return n;
+  }
+  return std::nullopt;
+}
+
 uint64_t event_time_ns(const json& event) {
-  const json& ns = member(event, "time_ns");
-  if (ns.is_number_unsigned()) return ns.get<uint64_t>();
-  if (ns.is_number_integer() && ns.get<int64_t>() > 0) return static_cast<uint64_t>(ns.get<int64_t>());
+  if (auto ns = json_u64(member(event, "time_ns")); ns && *ns > 0) return *ns;
   const json& t = member(event, "time");
   if (t.is_string()) {
     auto parsed = api::parse_time_ns(t.get<std::string>(), 0);
@@ -177,13 +309,28 @@ uint64_t event_time_ns(const json& event) {
 }
 
 std::string cell(const json& value) {
-  if (value.is_null()) return "-";
-  if (value.is_string()) {
-    const auto& s = value.get_ref<const std::string&>();
+  if (value.is_object()) {
+    std::string s;
+    for (const auto& [k, v] : value.items()) {
+      if (!is_scalar(v) || v.is_null()) continue;
+      s += (s.empty() ? "" : ", ") + k + "=" + scalar_text(v);
+    }
     return s.empty() ? "-" : s;
   }
-  if (value.is_boolean()) return value.get<bool>() ? "yes" : "no";
-  return dump(value);
+  if (value.is_array()) {
+    std::string s;
+    std::size_t nested = 0;
+    for (const auto& e : value) {
+      if (!is_scalar(e)) {
+        ++nested;
+        continue;
+      }
+      s += (s.empty() ? "" : ", ") + scalar_text(e);
+    }
+    if (nested > 0) s += (s.empty() ? "" : ", ") + plural(nested, "entry", "entries");
+    return s.empty() ? "-" : s;
+  }
+  return scalar_text(value);
 }
 
 std::string container_label(const json& c) {
@@ -206,8 +353,10 @@ std::string cause_label(const json& cause) {
   return cell(cause);
 }
 
-std::string render_events(const json& answer, uint64_t now_ns) {
-  Table t{{"ID", "TIME", "AGE", "PID", "COMM", "SYSCALL", "ERRNO", "CONTAINER", "CAUSE", "PATH"}, {}};
+std::string render_events(const json& answer, uint64_t now_ns, const Style& style) {
+  // Cut first: PATH, COMM, CONTAINER (cause ids stay whole); left out first: TIME (AGE stays), then ERRNO.
+  Table t{{"ID", "TIME", "AGE", "PID", "COMM", "SYSCALL", "ERRNO", "CONTAINER", "CAUSE", "PATH"}, {}, {9, 4, 7},
+          {1, 6}};
   const json& events = member(answer, "events");
   if (events.is_array()) {
     for (const auto& e : events) {
@@ -219,10 +368,10 @@ std::string render_events(const json& answer, uint64_t now_ns) {
     }
   }
   if (t.rows.empty()) return "no events\n";
-  return t.render();
+  return t.render(style.width);
 }
 
-std::string render_top(const json& answer) {
+std::string render_top(const json& answer, const Style& style) {
   const json& top = member(answer, "top");
   if (!top.is_array() || top.empty()) return "no failures recorded\n";
   // The documented columns first, then whatever else the daemon reports.
@@ -232,10 +381,10 @@ std::string render_top(const json& answer) {
       for (const auto& [k, v] : row.items())
         if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
   Table t;
-  for (const auto& k : keys) {
-    std::string h = k;
-    std::transform(h.begin(), h.end(), h.begin(), [](unsigned char ch) { return std::toupper(ch); });
-    t.header.push_back(h);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    t.header.push_back(upper(keys[i]));
+    if (keys[i] == "comm" || keys[i] == "container" || i >= 6) t.shrinkable.push_back(i);
+    if (keys[i] == "cgroup_id" || keys[i] == "suppressed") t.droppable.push_back(i);
   }
   for (const auto& row : top) {
     std::vector<std::string> cells;
@@ -245,12 +394,14 @@ std::string render_top(const json& answer) {
                                        : cell(member(row, k.c_str())));
     t.rows.push_back(std::move(cells));
   }
-  return t.render();
+  return t.render(style.width);
 }
 
 std::string render_event(const json& e, uint64_t now_ns) {
   std::string out;
-  auto field = [&](const std::string& label, const std::string& value) { out += pad(label + ":", 11) + value + "\n"; };
+  auto field = [&](const std::string& label, const std::string& value) {
+    out += pad(label + ":", 11) + printable(value) + "\n";
+  };
   uint64_t ns = event_time_ns(e);
   field("event", cell(member(e, "id")));
   field("time", ns ? local_time(ns) + " (" + relative_time(ns, now_ns) + ")" : "-");
@@ -277,8 +428,8 @@ std::string render_event(const json& e, uint64_t now_ns) {
     }
   }
   // Everything else the daemon knows (chain, stack, evidence, namespaces...), generically.
-  static const char* const kShown[] = {"id",   "time", "time_ns",   "comm",  "pid", "tid", "uid",
-                                       "syscall", "errno", "ret", "path", "container"};
+  static const char* const kShown[] = {"id",      "time",  "time_ns", "comm", "pid",      "tid",
+                                       "uid",     "syscall", "errno", "ret",  "path", "container"};
   json rest = json::object();
   for (const auto& [k, v] : e.items()) {
     if (std::find(std::begin(kShown), std::end(kShown), k) != std::end(kShown)) continue;
@@ -294,31 +445,243 @@ std::string render_event(const json& e, uint64_t now_ns) {
   }
   if (!rest.empty()) {
     out += "\n";
-    render_into(rest, 0, &out);
+    render_into(rest, 0, Style{}, &out);
   }
   return out;
 }
 
-std::string render_generic(const json& value) {
+std::string render_status(const json& st, const Style& style) {
+  if (!st.is_object()) return render_generic(st, style);
   std::string out;
-  render_into(value, 0, &out);
+  auto field = [&](const char* label, const std::string& value) {
+    out += "  " + pad(std::string(label) + ":", 10) + printable(value) + "\n";
+  };
+  std::string head = "enospcd";
+  if (member(st, "version").is_string()) head += " " + member(st, "version").get<std::string>();
+  if (!member(st, "pid").is_null()) head += " (pid " + cell(member(st, "pid")) + ")";
+  if (member(st, "kernel").is_string()) head += " on Linux " + member(st, "kernel").get<std::string>();
+  out += printable(head) + "\n";
+
+  if (!member(st, "mode").is_null()) {
+    std::string mode = cell(member(st, "mode"));
+    if (member(st, "mode_reason").is_string() && !member(st, "mode_reason").get_ref<const std::string&>().empty())
+      mode += " (" + member(st, "mode_reason").get<std::string>() + ")";
+    field("mode", mode);
+  }
+  const json& gate = member(st, "gate");
+  if (gate.is_object() || member(st, "errnos").is_array()) {
+    std::string g = gate.is_object() ? cell(member(gate, "mode")) + " gate" : "gate";
+    if (member(st, "errnos").is_array()) g += ", watching " + cell(member(st, "errnos"));
+    field("tracing", g);
+  }
+  if (member(st, "uptime_s").is_number()) field("uptime", human_duration(member(st, "uptime_s").get<double>()));
+  const json& counters = member(st, "counters");
+  if (counters.is_object()) {
+    std::string f = count_text(member(counters, "failures_counted")) + " counted";
+    if (!member(counters, "events_received").is_null())
+      f += ", " + count_text(member(counters, "events_received")) + " detailed events received";
+    if (!member(counters, "events_stored").is_null())
+      f += ", " + count_text(member(counters, "events_stored")) + " kept";
+    for (const char* k : {"events_malformed", "events_unexplained"}) {
+      auto n = json_u64(member(counters, k));
+      if (n && *n > 0) f += ", " + std::to_string(*n) + " " + (std::string(k) == "events_malformed" ? "malformed" : "unexplained");
+    }
+    field("failures", f);
+    const json& losses = member(counters, "losses");
+    if (losses.is_object()) {
+      std::string l;
+      for (const auto& [k, v] : losses.items()) {
+        auto n = json_u64(v);
+        if (n && *n > 0) l += (l.empty() ? "" : ", ") + k + " " + std::to_string(*n);
+      }
+      field("losses", l.empty() ? "none" : l);
+    }
+  }
+  const json& journal = member(st, "journal");
+  bool degraded = member(st, "degraded").is_boolean() && member(st, "degraded").get<bool>();
+  if (journal.is_object()) {
+    std::string j = cell(member(journal, "dir"));
+    if (degraded) {
+      j += ", DEGRADED";
+      if (member(journal, "degraded_reason").is_string() &&
+          !member(journal, "degraded_reason").get_ref<const std::string&>().empty())
+        j += ": " + member(journal, "degraded_reason").get<std::string>();
+    }
+    field("journal", j);
+  } else if (degraded) {
+    field("journal", "DEGRADED");
+  }
+  const json& api = member(st, "api");
+  if (api.is_object() && member(api, "socket").is_string()) field("socket", member(api, "socket").get<std::string>());
+  const json& origins = member(st, "origins");
+  if (origins.is_array() && !origins.empty()) {
+    std::size_t live = 0;
+    for (const auto& o : origins)
+      if (o.is_object() && member(o, "mode").is_string() && member(o, "mode").get<std::string>() != "unavailable") ++live;
+    field("probes", std::to_string(live) + " live of " + std::to_string(origins.size()) + " origin functions" +
+                        (style.verbose ? "" : " (-v lists them)"));
+  }
+  if (!style.verbose) return out;
+
+  static const char* const kSummarised[] = {"version", "pid", "kernel", "mode", "mode_reason", "uptime_s"};
+  json rest = json::object();
+  for (const auto& [k, v] : st.items())
+    if (std::find(std::begin(kSummarised), std::end(kSummarised), k) == std::end(kSummarised)) rest[k] = v;
+  // The probe table first, then everything else.
+  if (rest.contains("origins")) {
+    out += "\norigins:\n";
+    render_into(rest["origins"], 2, style, &out);
+    rest.erase("origins");
+  }
+  if (!rest.empty()) {
+    out += "\n";
+    render_into(rest, 0, style, &out);
+  }
   return out;
 }
 
-std::string watch_header() {
-  return fit("TIME", 8) + "  " + fit("PID", 7) + "  " + fit("COMM", 15) + "  " + fit("SYSCALL", 12) + "  " +
-         fit("ERRNO", 7) + "  " + fit("CONTAINER", 14) + "  " + fit("CAUSE", 18) + "  PATH\n";
+std::string render_diagnosis(const json& answer, uint64_t now_ns, const Style& style) {
+  const json& causes = member(answer, "causes");
+  if (!causes.is_array()) return render_generic(answer, style);
+  if (causes.empty()) return "no failures diagnosed\n";
+  std::string out;
+  for (const auto& c : causes) {
+    if (!c.is_object()) continue;
+    const json& latest = member(c, "latest");
+    std::string head = cause_label(member(c, "cause"));
+    if (head == "-") head = cause_label(latest);
+    auto count = json_u64(member(c, "count"));
+    if (count) head += ": " + plural(*count, "failure", "failures");
+    if (member(c, "last_time").is_string()) {
+      auto t = api::parse_time_ns(member(c, "last_time").get<std::string>(), 0);
+      if (t) head += ", last " + relative_time(*t, now_ns);
+    }
+    if (member(latest, "confidence").is_string()) head += " (" + member(latest, "confidence").get<std::string>() + " confidence)";
+    if (!member(c, "latest_event").is_null()) head += ", latest event " + cell(member(c, "latest_event"));
+    out += printable(head) + "\n";
+    for (const char* key : {"summary", "explanation", "remedy"}) {
+      const json& v = member(latest, key);
+      if (!v.is_string() || v.get_ref<const std::string&>().empty()) continue;
+      out += std::string("  ") + (std::string(key) == "summary" ? "" : std::string(key) + ": ") + printable(v.get<std::string>()) + "\n";
+    }
+    // Causes without a latest cause object (an older daemon): whatever else the entry has.
+    if (!latest.is_object()) {
+      json rest = c;
+      for (const char* k : {"cause", "count", "last_time", "latest_event", "latest"}) rest.erase(k);
+      render_into(rest, 2, style, &out);
+    }
+  }
+  return out;
 }
 
-std::string watch_line(const json& e) {
-  uint64_t ns = event_time_ns(e);
-  std::string when = ns ? local_time(ns).substr(11) : "-";
-  std::string s = fit(when, 8) + "  " + fit(cell(member(e, "pid")), 7) + "  " + fit(cell(member(e, "comm")), 15) +
-                  "  " + fit(cell(member(e, "syscall")), 12) + "  " + fit(cell(member(e, "errno")), 7) + "  " +
-                  fit(container_label(member(e, "container")), 14) + "  " + fit(cause_label(member(e, "cause")), 18) +
-                  "  " + cell(member(e, "path"));
+std::string render_doctor(const json& answer, const Style& style) {
+  const json& findings = member(answer, "findings");
+  const json& checks = member(answer, "checks");
+  if (member(answer, "error").is_string())
+    return "verdict: the doctor could not run: " + printable(member(answer, "error").get<std::string>()) + "\n";
+  if (!findings.is_array() && !checks.is_array()) return render_generic(answer, style);
+
+  uint64_t critical = 0, warning = 0, info = 0;
+  if (findings.is_array())
+    for (const auto& f : findings) {
+      std::string sev = member(f, "severity").is_string() ? member(f, "severity").get<std::string>() : "";
+      (sev == "critical" ? critical : sev == "warning" ? warning : info)++;
+    }
+  std::size_t incomplete = 0, ran = 0;
+  if (checks.is_array())
+    for (const auto& c : checks) {
+      std::string status = member(c, "status").is_string() ? member(c, "status").get<std::string>() : "";
+      if (status != "skipped") ++ran;
+      if (status == "error" ||
+          (member(c, "detail").is_string() && member(c, "detail").get<std::string>().find("partial") != std::string::npos))
+        ++incomplete;
+    }
+  std::string verdict;
+  if (critical > 0)
+    verdict = "CRITICAL: " + plural(critical, "critical finding", "critical findings") +
+              (warning ? ", " + plural(warning, "warning", "warnings") : "") + ": ENOSPC is imminent or happening";
+  else if (warning > 0)
+    verdict = "WARNING: " + plural(warning, "warning", "warnings") + ": a limit is close";
+  else
+    verdict = "OK: no condition leading to ENOSPC found by " + plural(ran, "check", "checks");
+  if (incomplete > 0) verdict += "; " + plural(incomplete, "check was", "checks were") + " incomplete (see checks)";
+  std::string out = "verdict: " + verdict + "\n";
+
+  if (findings.is_array() && !findings.empty()) {
+    Table t{{"SEVERITY", "CHECK", "SUMMARY"}, {}, {2}, {}};
+    if (style.verbose) {
+      t.header.push_back("REMEDY");
+      t.header.push_back("EVIDENCE");
+      t.shrinkable = {2, 3, 4};
+    }
+    for (const auto& f : findings) {
+      if (!style.verbose && member(f, "severity") == "info") continue;
+      std::vector<std::string> row{cell(member(f, "severity")), cell(member(f, "check")), cell(member(f, "summary"))};
+      if (style.verbose) {
+        row.push_back(cell(member(f, "remedy")));
+        row.push_back(cell(member(f, "evidence")));
+      }
+      t.rows.push_back(std::move(row));
+    }
+    if (!t.rows.empty()) out += "\n" + t.render(style.width);
+    if (!style.verbose && info > 0) out += plural(info, "informational finding", "informational findings") + " (-v shows them)\n";
+  }
+  if (checks.is_array() && !checks.empty()) {
+    Table t{{"CHECK", "STATUS", "FINDINGS", "DETAIL"}, {}, {3}, {}};
+    for (const auto& c : checks) {
+      bool clean = member(c, "status") == "ok" && !member(c, "detail").is_string();
+      if (!style.verbose && clean) continue;
+      t.rows.push_back({cell(member(c, "id")), cell(member(c, "status")), cell(member(c, "findings")),
+                        cell(member(c, "detail"))});
+    }
+    if (!t.rows.empty()) out += "\nchecks:\n" + t.render(style.width);
+  }
+  const json& sysctls = member(answer, "sysctls");
+  if (style.verbose && sysctls.is_object() && !sysctls.empty()) {
+    out += "\nsysctls:\n";
+    for (const auto& [k, v] : sysctls.items()) out += "  " + printable(k) + " = " + printable(cell(v)) + "\n";
+  }
+  return out;
+}
+
+std::string render_generic(const json& value, const Style& style) {
+  std::string out;
+  render_into(value, 0, style, &out);
+  return out;
+}
+
+namespace {
+struct WatchColumn {
+  const char* title;
+  std::size_t width;
+};
+// ID holds a full 64-bit id; the last column (PATH) takes what is left.
+constexpr WatchColumn kWatchColumns[] = {{"ID", 19},     {"TIME", 8},      {"PID", 7},    {"COMM", 15}, {"SYSCALL", 10},
+                                         {"ERRNO", 6},   {"CAUSE", 15},    {"CONTAINER", 12}};
+
+std::string watch_row(const std::vector<std::string>& cells, const Style& style) {
+  std::string s;
+  for (std::size_t i = 0; i < std::size(kWatchColumns); ++i) s += fit(printable(cells[i]), kWatchColumns[i].width) + "  ";
+  s += printable(cells.back());
   while (!s.empty() && s.back() == ' ') s.pop_back();
+  if (style.width > 0) s = truncate(s, style.width);
   return s + "\n";
+}
+}  // namespace
+
+std::string watch_header(const Style& style) {
+  std::vector<std::string> cells;
+  for (const auto& c : kWatchColumns) cells.emplace_back(c.title);
+  cells.emplace_back("PATH");
+  return watch_row(cells, style);
+}
+
+std::string watch_line(const json& e, const Style& style) {
+  uint64_t ns = event_time_ns(e);
+  return watch_row({cell(member(e, "id")), ns ? local_time(ns).substr(11) : "-", cell(member(e, "pid")),
+                    cell(member(e, "comm")), cell(member(e, "syscall")), cell(member(e, "errno")),
+                    cause_label(member(e, "cause")), container_label(member(e, "container")), cell(member(e, "path"))},
+                   style);
 }
 
 }  // namespace enospcd::cli
