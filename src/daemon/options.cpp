@@ -1,6 +1,10 @@
 #include "daemon/options.h"
 
+#include <sys/stat.h>
+
 #include <CLI/CLI.hpp>
+
+#include "api/socket.h"
 
 #include "common/names.h"
 #include "common/strings.h"
@@ -35,25 +39,33 @@ ParseOutcome parse_daemon_options(int argc, const char* const* argv) {
                "and answers queries over a local Unix socket.",
                "enospcd"};
   app.set_version_flag("--version", std::string("enospcd ") + ENOSPCD_VERSION);
+  // --help shows each option's default.
+  app.option_defaults()->always_capture_default();
+  // An option given twice takes its last value, so that a wrapper's defaults can be overridden by appending.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   std::string duration = "30s", errnos = "ENOSPC", gate = "auto", output = "text", log_format = "text";
   std::string ringbuf = "4M";
+  app.get_formatter()->column_width(34);
   app.add_flag("--once", o.once, "Trace in the foreground for --duration (or until Ctrl-C), print a report, exit");
-  app.add_option("--duration", duration, "How long --once traces (e.g. 30s, 2m; bare numbers are seconds)");
-  app.add_option("--errno", errnos, "Errnos to watch, names or numbers, comma-separated (default ENOSPC)");
+  auto* duration_opt =
+      app.add_option("--duration", duration, "How long --once traces (e.g. 30s, 2m; bare numbers are seconds)");
+  app.add_option("--errno", errnos, "Errnos to watch, names or numbers, comma-separated");
   app.add_option("--gate", gate, "Syscall-exit hook: auto, tp_btf, raw_tp or tp (auto probes in that order)");
   app.add_option("--no-feature", o.no_features, "Pretend the kernel lacks a feature: tp_btf, raw_tp, tp, fexit, kprobe")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->check(CLI::IsMember(FeatureProbe::known_features()));
-  app.add_option("-o,--output", output, "Report format for --once: text or json")
+  auto* output_opt = app.add_option("-o,--output", output, "Report format for --once: text or json")
       ->check(CLI::IsMember({"text", "json"}));
-  app.add_option("--events", o.report_events, "How many recent events the --once report lists")
+  auto* events_opt = app.add_option("--events", o.report_events, "How many recent events the --once report lists")
       ->check(CLI::Range(0, 100000));
   app.add_flag("-v,--verbose", o.verbosity, "More logging; -v also shows libbpf's own messages");
   app.add_option("--log-format", log_format, "Log format: text or json")->check(CLI::IsMember({"text", "json"}));
   app.add_option("--log-file", o.log_file, "Log to this file instead of stderr (reopened on SIGHUP)");
   app.add_option("--socket", o.socket_path, "Unix socket the query API listens on");
-  app.add_option("--group", o.group, "Group allowed to query the socket (default enospc, if it exists)");
+  app.add_option("--group", o.group, "Group allowed to query the socket (if it exists)");
   app.add_option("--state-dir", o.state_dir, "Directory of the event journal");
-  app.add_option("--metrics-listen", o.metrics_listen, "Also serve /metrics on this loopback address, e.g. 127.0.0.1:9633");
+  app.add_option("--metrics-listen", o.metrics_listen,
+                 "Also serve /metrics on this loopback address, e.g. 127.0.0.1:9633 or [::1]:9633");
   app.add_flag("--metrics-allow-remote", o.metrics_allow_remote,
                "Allow a non-loopback --metrics-listen address (e.g. the pod IP); serves only /metrics and /healthz");
   app.add_option("--rate-limit", o.rate_limit,
@@ -63,7 +75,8 @@ ParseOutcome parse_daemon_options(int argc, const char* const* argv) {
       ->check(CLI::Range(uint64_t{1}, uint64_t{10000000}));
   app.add_option("--ringbuf-size", ringbuf, "Ring buffer size (power of two, e.g. 4M)");
   app.add_option("--history", o.history, "Events kept in memory")->check(CLI::Range(1, 10000000));
-  app.add_option("--probe", o.extra_probes, "Also trace this kernel function as an ENOSPC origin (repeatable)");
+  app.add_option("--probe", o.extra_probes, "Also trace this kernel function as an ENOSPC origin (repeatable)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_flag("--kretprobe", o.force_kretprobe, "Attach origin probes with kretprobes even where fexit works");
   app.add_flag("--no-origins", o.no_origins, "Do not attach origin probes (gate only)");
 
@@ -80,7 +93,7 @@ ParseOutcome parse_daemon_options(int argc, const char* const* argv) {
     return out;
   } catch (const CLI::ParseError& e) {
     out.exit_code = 2;
-    out.message = std::string("enospcd: ") + e.what() + "\n(run enospcd --help for usage)\n";
+    out.message = std::string("enospcd: ") + e.what() + " (see enospcd --help)\n";
     return out;
   }
   auto fail = [&](const std::string& msg) {
@@ -88,6 +101,10 @@ ParseOutcome parse_daemon_options(int argc, const char* const* argv) {
     out.message = "enospcd: " + msg + "\n";
     return out;
   };
+  if (!o.once) {
+    for (const auto* opt : {duration_opt, output_opt, events_opt})
+      if (opt->count() > 0) return fail(opt->get_name() + " applies only to --once");
+  }
   auto d = parse_duration(duration);
   if (!d) return fail(d.error().message);
   if (d->count() == 0) return fail("--duration must be greater than zero");
@@ -104,6 +121,21 @@ ParseOutcome parse_daemon_options(int argc, const char* const* argv) {
   o.output = output == "json" ? OutputFormat::Json : OutputFormat::Text;
   o.log_format = log_format == "json" ? LogFormat::Json : LogFormat::Text;
   if (o.socket_path.empty()) return fail("--socket must not be empty");
+  if (o.metrics_listen) {
+    if (auto a = api::parse_loopback_address(*o.metrics_listen, o.metrics_allow_remote); !a)
+      return fail(a.error().message);
+  } else if (o.metrics_allow_remote) {
+    return fail("--metrics-allow-remote applies only with --metrics-listen");
+  }
+  if (!o.log_file.empty()) {
+    // The log file may be created, its directory never is.
+    std::size_t slash = o.log_file.rfind('/');
+    std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : o.log_file.substr(0, slash));
+    struct stat st{};
+    if (o.log_file.back() == '/') return fail("--log-file " + o.log_file + " names a directory, not a file");
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+      return fail("--log-file " + o.log_file + ": directory " + dir + " does not exist");
+  }
   if (o.rate_burst < o.rate_limit) o.rate_burst = o.rate_limit;
   out.options = o;
   return out;

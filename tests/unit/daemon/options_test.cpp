@@ -36,8 +36,8 @@ TEST(Options, ClearErrors) {
     const char* needle;
   } cases[] = {
       {{"--errno", "ENOPE"}, "ENOPE"},
-      {{"--duration", "soon"}, "soon"},
-      {{"--duration", "0"}, "greater than zero"},
+      {{"--once", "--duration", "soon"}, "soon"},
+      {{"--once", "--duration", "0"}, "greater than zero"},
       {{"--gate", "kprobe"}, "kprobe"},
       {{"--rate-limit", "0"}, "rate-limit"},
       {{"--no-feature", "warp"}, "warp"},
