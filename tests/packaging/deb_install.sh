@@ -45,7 +45,7 @@ done
 dpkg-deb -c "$deb" | awk '{print $1, $6}' >"$scratch/contents"
 for f in ./usr/sbin/enospcd ./usr/bin/enospcctl ./usr/share/man/man8/enospcd.8.gz ./usr/share/man/man1/enospcctl.1.gz \
   ./lib/systemd/system/enospcd.service ./lib/systemd/system/enospcd.socket ./usr/lib/tmpfiles.d/enospcd.conf \
-  ./etc/default/enospcd; do
+  ./etc/default/enospcd ./usr/share/bash-completion/completions/enospcctl ./usr/share/zsh/vendor-completions/_enospcctl; do
   grep -q " $f\$" "$scratch/contents" || die "the package lacks $f"
 done
 grep -q '^-rwxr-xr-x ./usr/sbin/enospcd$' "$scratch/contents" || die "/usr/sbin/enospcd is not 0755"
