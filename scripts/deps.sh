@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Installs what building, running and testing enospcd needs on Debian 12, skipping what is already there.
+# Installs what building, running and testing enospcd needs on Debian 12, skipping what is already there;
+# with --runtime only what building and running it needs.
 set -euo pipefail
 
 packages=(
   # build
   cmake make g++ pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev linux-libc-dev
   libspdlog-dev libfmt-dev libmicrohttpd-dev nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev
+)
+# What only the test tiers need; `deps.sh --runtime` (scripts/quickstart.sh) leaves it out.
+test_packages=(
   # tests
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev curl e2fsprogs util-linux procps
   # VM kernel matrix and container tests
@@ -13,6 +17,7 @@ packages=(
   # packaging tests: .deb build and install into a clean root, systemd units, Prometheus
   prometheus debootstrap systemd-container python3-yaml dpkg-dev man-db libcap2-bin
 )
+[[ ${1:-} == --runtime ]] || packages+=("${test_packages[@]}")
 
 missing=()
 for p in "${packages[@]}"; do
