@@ -11,6 +11,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -19,7 +21,8 @@
 namespace enospcd::api {
 
 // Filters of /v1/events, /v1/top and follow streams. Unset fields match everything. String filters are exact
-// matches except `container`, which the backend may also match against a container name or an id prefix.
+// matches except `container`, which also matches a container name or an id prefix of at least 4 characters.
+// /v1/top takes neither since nor until (the router refuses them).
 struct EventQuery {
   std::optional<uint64_t> since_ns;  // wall-clock (CLOCK_REALTIME) ns, inclusive
   std::optional<uint64_t> until_ns;  // wall-clock ns, inclusive
@@ -49,7 +52,18 @@ class Backend {
   // GET /v1/events: {"events": [event, ...]} newest first, at most q.limit entries.
   virtual nlohmann::json events(const EventQuery& q) = 0;
   // GET /v1/events/{id}: one event with everything known about it (chain, stack, evidence), or nullopt.
+  // Event JSON carries "id" as a string of decimal digits.
   virtual std::optional<nlohmann::json> event(uint64_t id) = 0;
+  // GET /v1/events/{prefix}: the ids of stored events whose decimal spelling starts with `digits` (4 digits
+  // or more), ascending, at most `max` of them. The default finds none, so only exact ids are looked up.
+  virtual std::vector<uint64_t> event_ids_with_prefix(std::string_view digits, size_t max) {
+    (void)digits;
+    (void)max;
+    return {};
+  }
+  // The cause ids the `cause` filter accepts (the daemon: every id its diagnosis produces). Empty: any
+  // well-formed id.
+  virtual std::vector<std::string> cause_ids() { return {}; }
   // GET /v1/top: {"top": [{"pid","comm","syscall","errno","count","container"}, ...]} by count descending.
   virtual nlohmann::json top(const EventQuery& q) = 0;
   // GET /v1/diagnosis: the current causes with explanation and remedy.
@@ -63,7 +77,7 @@ class Backend {
   // subscriber lock; take that same lock in ~Subscription so that unsubscribing waits for a running call.
   virtual std::unique_ptr<Subscription> subscribe(const EventQuery& q,
                                                   std::function<void(const nlohmann::json&)> on_event) = 0;
-  // POST /v1/reset (root only): forget the event history and aggregates.
+  // POST /v1/reset (root only): forget the event history, the counters and the causes, in memory and on disk.
   virtual Result<void> reset() = 0;
 };
 

@@ -5,6 +5,7 @@
 #include <exception>
 
 #include "api/query.h"
+#include "common/names.h"
 
 namespace enospcd::api {
 namespace {
@@ -111,8 +112,26 @@ std::optional<ApiError> check_text(std::string_view name, std::string_view value
   return std::nullopt;
 }
 
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) {
+    if (!out.empty()) out += ", ";
+    out += i;
+  }
+  return out;
+}
+
+// A name from the syscall table, or "syscall_<nr>" as events name syscalls the table does not know.
+bool known_syscall(std::string_view name) {
+  if (syscall_number(name)) return true;
+  constexpr std::string_view kNumbered = "syscall_";
+  if (!name.starts_with(kNumbered)) return false;
+  return static_cast<bool>(parse_uint(name.substr(kNumbered.size()), 0, UINT32_MAX));
+}
+
 // Validates the parameters allowed by `spec` and fills `r`.
-std::optional<ApiError> parse_params(const EndpointSpec& spec, const Request& req, Route* r) {
+std::optional<ApiError> parse_params(const EndpointSpec& spec, const Request& req, const RouteOptions& options,
+                                     Route* r) {
   unsigned seen = 0;
   for (const auto& [key, value] : req.params) {
     const ParamName* p = nullptr;
@@ -126,6 +145,13 @@ std::optional<ApiError> parse_params(const EndpointSpec& spec, const Request& re
     }
     if (seen & bit(p->param))
       return ApiError{400, "parameter '" + std::string(p->name) + "' given more than once", {}};
+    if (spec.endpoint == Endpoint::top && (p->param == Param::since || p->param == Param::until))
+      return ApiError{400,
+                      "parameter '" + std::string(p->name) +
+                          "' is not accepted by /v1/top: its counts are exact totals since the daemon started or "
+                          "was last reset, not per time window (/v1/events?" +
+                          std::string(p->name) + "=... lists the failures of a time window)",
+                      {}};
     seen |= bit(p->param);
 
     EventQuery& q = r->query;
@@ -154,14 +180,22 @@ std::optional<ApiError> parse_params(const EndpointSpec& spec, const Request& re
         break;
       case Param::syscall:
         if (auto e = check_text(p->name, value, 64)) return e;
-        if (!all_chars(value, "_", true))
+        // ':' for io_uring requests, e.g. io_uring:write.
+        if (!all_chars(value, "_:", true))
           return bad_param(p->name, "expected a syscall name such as mount or openat; got " + quote_for_message(value));
+        if (!known_syscall(value))
+          return bad_param(p->name, "unknown syscall " + quote_for_message(value) +
+                                        " (known: " + joined(syscall_names()) + ")");
         q.syscall = value;
         break;
       case Param::cause:
         if (auto e = check_text(p->name, value, 64)) return e;
         if (!all_chars(value, "_-.", true))
           return bad_param(p->name, "expected a cause id such as mount_max; got " + quote_for_message(value));
+        if (!options.cause_ids.empty() &&
+            std::find(options.cause_ids.begin(), options.cause_ids.end(), value) == options.cause_ids.end())
+          return bad_param(p->name, "unknown cause " + quote_for_message(value) + " (known: " +
+                                        joined(options.cause_ids) + ")");
         q.cause = value;
         break;
       case Param::limit: {
@@ -235,12 +269,13 @@ std::string_view endpoint_name(Endpoint e) {
 
 bool is_state_changing(Endpoint e) { return spec_of(e).write; }
 
-RouteResult route(const Request& req) {
+RouteResult route(const Request& req, const RouteOptions& options) {
   std::string_view path = req.path;
   if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
 
   const EndpointSpec* spec = nullptr;
   uint64_t event_id = 0;
+  std::string event_ref;
   std::optional<ApiError> id_error;
 
   if (auto version = version_segment(path)) {
@@ -259,11 +294,21 @@ RouteResult route(const Request& req) {
       std::string_view id = rest.substr(kEventsPrefix.size());
       if (id.find('/') == std::string_view::npos) {
         spec = &spec_of(Endpoint::event);
-        auto v = parse_uint(id, 0, UINT64_MAX);
-        if (v)
-          event_id = *v;
-        else
-          id_error = ApiError{400, "invalid event id " + quote_for_message(id) + ": expected a decimal number", {}};
+        // Ids have at most 20 digits (UINT64_MAX); a longer string is neither an id nor a prefix of one.
+        bool digits = !id.empty() && id.size() <= 20 &&
+                      std::all_of(id.begin(), id.end(), [](char c) { return c >= '0' && c <= '9'; });
+        auto v = digits ? parse_uint(id, 0, UINT64_MAX) : Result<uint64_t>(make_error("not digits"));
+        // 20 digits beyond UINT64_MAX are neither an id nor a prefix of one.
+        if (digits && (v || id.size() < 20)) {
+          event_ref = std::string(id);
+          if (v) event_id = *v;
+        } else {
+          id_error = ApiError{400,
+                              "invalid event id " + quote_for_message(id) +
+                                  ": expected the decimal id, or a prefix of it of at least " +
+                                  std::to_string(kMinEventIdPrefix) + " digits",
+                              {}};
+        }
       }
     }
   } else {
@@ -287,9 +332,10 @@ RouteResult route(const Request& req) {
   Route r;
   r.endpoint = spec->endpoint;
   r.event_id = event_id;
+  r.event_ref = std::move(event_ref);
   r.head = is_head;
   if (!spec->ignore_params) {
-    if (auto e = parse_params(*spec, req, &r)) return *e;
+    if (auto e = parse_params(*spec, req, options, &r)) return *e;
   }
   if (is_head) r.follow = false;
   return r;
@@ -358,10 +404,29 @@ Response respond(const Route& r, Backend& backend, const Extras& extras) {
       case Endpoint::events:
         return json_ok(backend.events(r.query));
       case Endpoint::event: {
-        auto e = backend.event(r.event_id);
+        // The exact id first (any length), then the ids it is a prefix of.
+        bool exact_fits = r.event_ref.size() == std::to_string(r.event_id).size();
+        if (exact_fits) {
+          if (auto e = backend.event(r.event_id)) return json_ok(*e);
+        }
+        if (r.event_ref.size() < kMinEventIdPrefix)
+          return error_response(400, "event " + r.event_ref + " not found, and too short to look up as a prefix (give " +
+                                         "the full id or at least " + std::to_string(kMinEventIdPrefix) + " digits)");
+        constexpr size_t kShown = 5;
+        auto ids = backend.event_ids_with_prefix(r.event_ref, kShown + 1);
+        if (ids.size() > 1) {
+          std::string list;
+          for (size_t i = 0; i < ids.size() && i < kShown; i++) list += (i ? ", " : "") + std::to_string(ids[i]);
+          return error_response(409, "event id prefix " + r.event_ref + " is ambiguous: " +
+                                         (ids.size() > kShown ? "more than " + std::to_string(kShown)
+                                                              : std::to_string(ids.size())) +
+                                         " events match (" + list + (ids.size() > kShown ? ", ..." : "") +
+                                         "); give more digits");
+        }
+        std::optional<nlohmann::json> e;
+        if (ids.size() == 1) e = backend.event(ids[0]);
         if (!e)
-          return error_response(404, "event " + std::to_string(r.event_id) +
-                                         " not found (unknown id, or aged out of the history)");
+          return error_response(404, "event " + r.event_ref + " not found (unknown id, or aged out of the history)");
         return json_ok(*e);
       }
       case Endpoint::top:
@@ -387,7 +452,13 @@ Response respond(const Route& r, Backend& backend, const Extras& extras) {
 
 Handled handle(const Request& req, const Caller& caller, Backend& backend, const Extras& extras) {
   Handled out;
-  RouteResult rr = route(req);
+  RouteOptions options;
+  try {
+    options.cause_ids = backend.cause_ids();
+  } catch (const std::exception&) {
+    options.cause_ids.clear();  // the filter then takes any well-formed id
+  }
+  RouteResult rr = route(req, options);
   if (auto* e = std::get_if<ApiError>(&rr)) {
     // Peers without any access learn nothing about the API beyond the refusal.
     if (caller.access == Access::none) {

@@ -39,7 +39,8 @@ bool is_state_changing(Endpoint e);
 struct Route {
   Endpoint endpoint = Endpoint::healthz;
   EventQuery query;       // events, top
-  uint64_t event_id = 0;  // event
+  std::string event_ref;  // event: the id or an id prefix, decimal digits
+  uint64_t event_id = 0;  // event: event_ref as a number, when it fits in 64 bits
   bool follow = false;    // events?follow=1 (never set for HEAD)
   bool pretty = false;    // ?pretty=1: indented JSON
   bool head = false;      // HEAD: headers only
@@ -55,9 +56,18 @@ struct ApiError {
 
 using RouteResult = std::variant<Route, ApiError>;
 
+// Event ids are looked up exactly, or by a prefix of at least this many digits.
+inline constexpr size_t kMinEventIdPrefix = 4;
+
+// What the filters accept beyond their syntax. Syscall names are always checked against the syscall table.
+struct RouteOptions {
+  std::vector<std::string> cause_ids;  // empty: any well-formed cause id
+};
+
 // Maps method + path + parameters to an endpoint with validated parameters, or to the HTTP error to answer:
-// 404 unknown path or API version, 405 wrong method, 400 bad parameter (the message names it).
-RouteResult route(const Request& req);
+// 404 unknown path or API version, 405 wrong method, 400 bad parameter (the message names it, and for an
+// unknown syscall or cause the known ones).
+RouteResult route(const Request& req, const RouteOptions& options = {});
 
 // What the peer on the other end of the socket may do.
 enum class Access { none, read, admin };

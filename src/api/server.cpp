@@ -57,11 +57,7 @@ class FollowStream {
   // Any thread; never blocks beyond this stream's short critical sections.
   void push(const nlohmann::json& event) {
     if (dead_.load(std::memory_order_relaxed)) return;
-    std::optional<uint64_t> id;
-    if (event.is_object()) {
-      auto it = event.find("id");
-      if (it != event.end() && it->is_number_unsigned()) id = it->get<uint64_t>();
-    }
+    std::optional<std::string> id = id_of(event);
     std::string line = dump_json(event);
     std::lock_guard lk(mu_);
     if (!alive_ || closing_ || overflowed_) return;
@@ -89,8 +85,7 @@ class FollowStream {
     if (events == nullptr) return;
     std::lock_guard lk(mu_);
     for (auto it = events->rbegin(); it != events->rend(); ++it) {
-      if (it->is_object() && it->contains("id") && (*it)["id"].is_number_unsigned())
-        history_ids_.insert((*it)["id"].get<uint64_t>());
+      if (auto id = id_of(*it)) history_ids_.insert(std::move(*id));
       history_.push_back(dump_json(*it));
     }
     std::erase_if(queue_, [&](const Line& l) { return l.id && history_ids_.count(*l.id); });
@@ -155,9 +150,19 @@ class FollowStream {
 
  private:
   struct Line {
-    std::optional<uint64_t> id;
+    std::optional<std::string> id;
     std::string text;
   };
+
+  // The event's "id" (a string of digits; a number from a backend that writes numbers), as a key.
+  static std::optional<std::string> id_of(const nlohmann::json& event) {
+    if (!event.is_object()) return std::nullopt;
+    auto it = event.find("id");
+    if (it == event.end()) return std::nullopt;
+    if (it->is_string()) return it->get<std::string>();
+    if (it->is_number_integer()) return it->dump();
+    return std::nullopt;
+  }
 
   void wake_locked() {
     // MHD_resume_connection on a connection that is not suspended is undefined behaviour: track it.
@@ -177,7 +182,7 @@ class FollowStream {
   std::mutex mu_;
   std::unique_ptr<Subscription> sub_;
   std::deque<std::string> history_;
-  std::unordered_set<uint64_t> history_ids_;
+  std::unordered_set<std::string> history_ids_;
   std::deque<Line> queue_;
   std::string pending_;
   size_t pending_off_ = 0;

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "context/doctor.h"
+#include "diagnose/diagnose.h"
 
 namespace enospcd {
 
@@ -47,15 +48,23 @@ std::optional<nlohmann::json> DaemonBackend::event(uint64_t id) {
   return to_json(*e);
 }
 
+std::vector<uint64_t> DaemonBackend::event_ids_with_prefix(std::string_view digits, size_t max) {
+  return d_.store().ids_with_prefix(digits, max);
+}
+
+std::vector<std::string> DaemonBackend::cause_ids() { return diagnose::cause_ids(); }
+
 nlohmann::json DaemonBackend::top(const api::EventQuery& q) {
-  auto rows = d_.top();
+  // since/until never get here: the router refuses them for /v1/top (counts are totals, not windows).
   std::vector<TopRow> kept;
-  for (const auto& r : rows) {
-    if (q.pid && r.pid != *q.pid) continue;
-    if (q.comm && r.comm != *q.comm) continue;
-    if (q.syscall && r.syscall != *q.syscall) continue;
-    if (q.container && !container_matches(r.container, *q.container)) continue;
-    kept.push_back(r);
+  for (auto& r : d_.top_with_causes()) {
+    if (q.pid && r.row.pid != *q.pid) continue;
+    if (q.comm && r.row.comm != *q.comm) continue;
+    if (q.syscall && r.row.syscall != *q.syscall) continue;
+    if (q.container && !container_matches(r.row.container, *q.container)) continue;
+    // The cause of a row is that of the latest event with its key ("unknown" when none was seen).
+    if (q.cause && r.cause != *q.cause) continue;
+    kept.push_back(std::move(r.row));
     if (kept.size() >= q.limit) break;
   }
   return {{"top", top_json(kept)}};
@@ -138,9 +147,6 @@ std::unique_ptr<api::Subscription> DaemonBackend::subscribe(const api::EventQuer
   return std::make_unique<StoreSubscription>(d_.store(), token);
 }
 
-Result<void> DaemonBackend::reset() {
-  d_.store().clear();
-  return {};
-}
+Result<void> DaemonBackend::reset() { return d_.reset(); }
 
 }  // namespace enospcd

@@ -16,6 +16,8 @@ class DaemonBackend : public api::Backend {
   nlohmann::json status() override;
   nlohmann::json events(const api::EventQuery& q) override;
   std::optional<nlohmann::json> event(uint64_t id) override;
+  std::vector<uint64_t> event_ids_with_prefix(std::string_view digits, size_t max) override;
+  std::vector<std::string> cause_ids() override;
   nlohmann::json top(const api::EventQuery& q) override;
   nlohmann::json diagnosis() override;
   std::optional<nlohmann::json> doctor() override;

@@ -108,6 +108,7 @@ Result<void> Daemon::open_journal() {
 
 void Daemon::persist(std::chrono::steady_clock::time_point now) {
   if (!journal_ || now < next_aggregate_) return;
+  std::lock_guard<std::mutex> persist_lk(persist_mu_);
   // Once a second: the exact counters (live and retired) together with the pending events, in one flush,
   // so a restart keeps every event and total it had reported more than a second before.
   nlohmann::json counters = nlohmann::json::array();
@@ -300,11 +301,28 @@ void Daemon::on_record(const void* data, std::size_t size) {
                     e->errno_name, n, ex.what());
     e->cause = nullptr;
   }
+  std::lock_guard<std::mutex> persist_lk(persist_mu_);
   uint64_t id = store_.add(*e);
   if (journal_) {
     e->id = id;
     journal_->append(to_json(*e));
   }
+}
+
+Result<void> Daemon::reset() {
+  std::lock_guard<std::mutex> persist_lk(persist_mu_);
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (const auto& c : gate_->read_counts()) gate_->delete_count(c.key);
+    retired_.clear();
+    causes_.clear();
+  }
+  store_.clear();
+  if (journal_) {
+    if (auto r = journal_->reset(); !r) return r.error();
+  }
+  spdlog::info("reset: events, counters and causes forgotten");
+  return {};
 }
 
 void Daemon::run(std::optional<std::chrono::steady_clock::time_point> deadline, int output_fd) {
@@ -496,7 +514,7 @@ nlohmann::json Daemon::diagnosis_json() const {
     std::string id = e.cause.is_object() ? e.cause.value("id", "unknown") : "unknown";
     auto& slot = by_cause[id];
     if (slot.is_null()) {
-      slot = {{"cause", id}, {"count", 0}, {"latest_event", e.id}, {"latest", e.cause},
+      slot = {{"cause", id}, {"count", 0}, {"latest_event", std::to_string(e.id)}, {"latest", e.cause},
               {"first_time", format_rfc3339(e.time_ns)}, {"last_time", format_rfc3339(e.time_ns)}};
     }
     slot["count"] = slot["count"].get<uint64_t>() + 1;

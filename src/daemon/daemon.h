@@ -67,6 +67,10 @@ class Daemon {
   nlohmann::json report_json() const;
   std::string report_text() const;
   EventStore& store() { return store_; }
+  // POST /v1/reset: forgets the events, the counters (the kernel map's entries and those retired to user
+  // space), the causes per counter key, and the journal's records and snapshot, so that a restart brings
+  // none of them back. Lifetime counters (records received, losses) stay.
+  Result<void> reset();
   uint64_t records_received() const { return records_.load(); }
 
  private:
@@ -94,6 +98,9 @@ class Daemon {
   CounterMap retired_;                         // exited processes, at most kMaxRetiredKeys
   static constexpr std::size_t kMaxRetiredKeys = 4096;
   std::unique_ptr<Journal> journal_;
+  // Held while an event goes to the store and the journal, while a snapshot is taken and written, and by
+  // reset(): a snapshot taken before a reset is never written after it.
+  std::mutex persist_mu_;
   std::chrono::steady_clock::time_point next_aggregate_;
   std::unique_ptr<DaemonBackend> backend_;
   std::unique_ptr<api::Server> api_;

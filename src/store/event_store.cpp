@@ -7,8 +7,8 @@ namespace enospcd {
 bool container_matches(const nlohmann::json& container, const std::string& wanted) {
   if (!container.is_object()) return false;
   const std::string id = container.value("id", "");
-  // Full id, a unique prefix of at least 12 characters (as docker prints), or the name.
-  bool id_match = !wanted.empty() && (id == wanted || (wanted.size() >= 12 && id.rfind(wanted, 0) == 0));
+  // Full id, an id prefix of at least kMinContainerPrefix characters, or the name.
+  bool id_match = !wanted.empty() && (id == wanted || (wanted.size() >= kMinContainerPrefix && id.starts_with(wanted)));
   return id_match || container.value("name", "") == wanted;
 }
 
@@ -89,6 +89,16 @@ std::optional<Event> EventStore::get(uint64_t id) const {
                              [](const Stored& s, uint64_t v) { return s.event.id < v; });
   if (it != events_.end() && it->event.id == id) return unpack(*it);
   return std::nullopt;
+}
+
+std::vector<uint64_t> EventStore::ids_with_prefix(std::string_view digits, std::size_t max) const {
+  std::vector<uint64_t> out;
+  std::lock_guard<std::mutex> lk(mu_);
+  for (const auto& s : events_) {
+    if (out.size() >= max) break;
+    if (std::to_string(s.event.id).starts_with(digits)) out.push_back(s.event.id);
+  }
+  return out;
 }
 
 std::size_t EventStore::size() const {

@@ -8,14 +8,16 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "trace/event.h"
 
 namespace enospcd {
 
-// A container ({id, runtime, name, pod} or null) asked for by its full id, an id prefix of at least 12
-// characters (as docker prints ids), or its name.
+// A container ({id, runtime, name, pod} or null) asked for by its full id, an id prefix of at least
+// kMinContainerPrefix characters (every container whose id starts with it matches), or its name.
+inline constexpr std::size_t kMinContainerPrefix = 4;
 bool container_matches(const nlohmann::json& container, const std::string& wanted);
 
 struct EventFilter {
@@ -56,9 +58,12 @@ class EventStore {
   uint64_t add(Event e);
   std::vector<Event> query(const EventFilter& f) const;  // newest first
   std::optional<Event> get(uint64_t id) const;
+  // Ids of stored events whose decimal spelling starts with `digits`, ascending, at most `max` of them.
+  std::vector<uint64_t> ids_with_prefix(std::string_view digits, std::size_t max) const;
   std::size_t size() const;
   uint64_t total_added() const;
   uint64_t evicted() const;
+  // Forgets every event (ids keep increasing: an id is never handed out twice).
   void clear();
 
   uint64_t subscribe(Subscriber s);

@@ -16,6 +16,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "trace/event.h"
+
 namespace enospcd {
 
 namespace {
@@ -160,10 +162,11 @@ bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
+// Events are written with the id as a string of digits; journals of earlier versions hold numbers.
 uint64_t record_id(const nlohmann::json& j) {
   auto it = j.find("id");
-  if (it == j.end() || !it->is_number_unsigned()) return 0;
-  return it->get<uint64_t>();
+  if (it == j.end()) return 0;
+  return json_u64(*it).value_or(0);
 }
 
 }  // namespace
@@ -717,6 +720,30 @@ std::vector<nlohmann::json> Journal::load(std::size_t max_records) {
             out.end());
   if (out.size() > max_records) out.erase(out.begin(), out.end() - static_cast<std::ptrdiff_t>(max_records));
   return out;
+}
+
+Result<void> Journal::reset() {
+  std::lock_guard<std::mutex> lk(mu_);
+  pending_.clear();
+  pending_bytes_ = 0;
+  aggregate_text_.reset();
+  aggregate_dirty_ = false;
+  close_active();
+  if (auto r = ensure_dir(); !r) return r;
+  Step step;
+  for (const auto& [seq, seg] : segments_) {
+    std::string name = seg_name(seq, seg.compressed);
+    if (::unlinkat(dir_fd_, name.c_str(), 0) != 0 && errno != ENOENT) step.fail(errno, "delete", name);
+  }
+  if (::unlinkat(dir_fd_, kAggregates, 0) != 0 && errno != ENOENT) step.fail(errno, "delete", kAggregates);
+  if (step.ok() && ::fsync(dir_fd_) != 0) step.fail(errno, "fsync", "");
+  aggregate_bytes_ = 0;
+  scan_dir();
+  if (!step.ok()) {
+    last_error_ = io_error(step.op, step.name, step.err).message;
+    return io_error(step.op, step.name, step.err);
+  }
+  return {};
 }
 
 void Journal::append_aggregate(const nlohmann::json& snapshot) {

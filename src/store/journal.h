@@ -68,6 +68,10 @@ class Journal {
   // start-up, not for serving queries.
   std::vector<nlohmann::json> load(std::size_t max_records);
 
+  // Forgets every record and the aggregate snapshot: those queued, and on disk every segment and
+  // aggregates.json, the directory fsynced, so that nothing from before comes back after a restart.
+  Result<void> reset();
+
   void append_aggregate(const nlohmann::json& snapshot);
   // The latest snapshot: the one appended last, else the one found on disk at open.
   std::optional<nlohmann::json> last_aggregate() const;

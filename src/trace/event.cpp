@@ -1,5 +1,6 @@
 #include "trace/event.h"
 
+#include <cstdio>
 #include <ctime>
 #include <cstring>
 
@@ -89,14 +90,57 @@ std::optional<Event> decode_event(const void* data, std::size_t size, int64_t re
 namespace {
 uint32_t dev_major(uint32_t dev) { return dev >> 20; }
 uint32_t dev_minor(uint32_t dev) { return dev & ((1u << 20) - 1); }
+
+std::string hex_string(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// A 64-bit member written by to_json (a decimal or 0x string) or by its earlier versions (a JSON number).
+uint64_t u64_member(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end()) return 0;
+  return json_u64(*it).value_or(0);
+}
 }  // namespace
+
+std::optional<uint64_t> json_u64(const nlohmann::json& v) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>();
+  if (v.is_number_integer()) {
+    int64_t i = v.get<int64_t>();
+    if (i < 0) return std::nullopt;
+    return static_cast<uint64_t>(i);
+  }
+  if (!v.is_string()) return std::nullopt;
+  const std::string& s = v.get_ref<const std::string&>();
+  if (s.empty()) return std::nullopt;
+  uint64_t out = 0;
+  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+    if (s.size() > 18) return std::nullopt;
+    for (size_t i = 2; i < s.size(); i++) {
+      char c = s[i];
+      unsigned d;
+      if (c >= '0' && c <= '9') d = static_cast<unsigned>(c - '0');
+      else if (c >= 'a' && c <= 'f') d = static_cast<unsigned>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F') d = static_cast<unsigned>(c - 'A' + 10);
+      else return std::nullopt;
+      out = out << 4 | d;
+    }
+    return out;
+  }
+  for (char c : s)
+    if (c < '0' || c > '9' || !checked_add_digit(&out, c)) return std::nullopt;
+  return out;
+}
 
 nlohmann::json to_json(const Event& e) {
   nlohmann::json j = {
-      {"id", e.id},
-      {"time", format_rfc3339(e.time_ns)},
-      {"time_ns", e.time_ns},
-      {"ktime_ns", e.ktime_ns},
+      // 64-bit values as strings: JSON readers that hold numbers as doubles (JavaScript, jq) keep 53 bits.
+      {"id", std::to_string(e.id)},
+      {"time", format_rfc3339(e.time_ns, 9)},
+      {"time_ns", std::to_string(e.time_ns)},
+      {"ktime_ns", std::to_string(e.ktime_ns)},
       {"pid", e.pid},
       {"tid", e.tid},
       {"ppid", e.ppid},
@@ -119,8 +163,16 @@ nlohmann::json to_json(const Event& e) {
   if (e.ipc)
     j["ipcns"] = {{"inum", e.ipc->inum}, {"shmmni", e.ipc->shm_ctlmni}, {"msgmni", e.ipc->msg_ctlmni},
                   {"mqueue_queues_max", e.ipc->mq_queues_max}, {"semmni", e.ipc->sem_ctlmni}};
-  if (e.userns) j["userns"] = {{"inum", *e.userns}, {"max_mnt_namespaces", *e.userns_max_mnt}};
-  if (e.args_valid) j["args"] = e.args;
+  if (e.userns) {
+    nlohmann::json u = {{"inum", *e.userns}};
+    if (e.userns_max_mnt) u["max_mnt_namespaces"] = *e.userns_max_mnt;
+    j["userns"] = std::move(u);
+  }
+  if (e.args_valid) {
+    nlohmann::json args = nlohmann::json::array();
+    for (uint64_t a : e.args) args.push_back(hex_string(a));
+    j["args"] = std::move(args);
+  }
   if (!e.exe.empty()) j["exe"] = e.exe;
   if (!e.cmdline.empty()) j["cmdline"] = e.cmdline;
   if (!e.cgroup_path.empty()) j["cgroup_path"] = e.cgroup_path;
@@ -130,7 +182,7 @@ nlohmann::json to_json(const Event& e) {
                          {"fstype", f.fstype},
                          {"name", f.name},
                          {"magic", f.magic},
-                         {"ino", f.ino}};
+                         {"ino", std::to_string(f.ino)}};
     if (f.shmem_max_blocks || f.shmem_max_inodes)
       fj["tmpfs"] = {{"max_blocks", f.shmem_max_blocks},
                      {"used_blocks", f.shmem_used_blocks},
@@ -150,9 +202,9 @@ nlohmann::json to_json(const Event& e) {
 
 Event event_from_json(const nlohmann::json& j) {
   Event e;
-  e.id = j.value("id", uint64_t{0});
-  e.time_ns = j.value("time_ns", uint64_t{0});
-  e.ktime_ns = j.value("ktime_ns", uint64_t{0});
+  e.id = u64_member(j, "id");
+  e.time_ns = u64_member(j, "time_ns");
+  e.ktime_ns = u64_member(j, "ktime_ns");
   e.pid = j.value("pid", 0u);
   e.tid = j.value("tid", 0u);
   e.ppid = j.value("ppid", 0u);
@@ -185,7 +237,7 @@ Event event_from_json(const nlohmann::json& j) {
   }
   if (j.contains("args") && j["args"].is_array() && j["args"].size() == 6) {
     e.args_valid = true;
-    for (int i = 0; i < 6; i++) e.args[i] = j["args"][i].get<uint64_t>();
+    for (int i = 0; i < 6; i++) e.args[i] = json_u64(j["args"][i]).value_or(0);
   }
   e.exe = j.value("exe", "");
   e.cmdline = j.value("cmdline", "");
@@ -196,7 +248,7 @@ Event event_from_json(const nlohmann::json& j) {
     f.fstype = fj.value("fstype", "");
     f.name = fj.value("name", "");
     f.magic = fj.value("magic", 0u);
-    f.ino = fj.value("ino", uint64_t{0});
+    f.ino = u64_member(fj, "ino");
     unsigned maj = 0, min = 0;
     if (std::sscanf(fj.value("dev", "0:0").c_str(), "%u:%u", &maj, &min) == 2) f.dev = (maj << 20) | min;
     if (fj.contains("tmpfs")) {

@@ -80,7 +80,13 @@ int64_t monotonic_to_realtime_offset_ns();
 std::optional<Event> decode_event(const void* data, std::size_t size, int64_t realtime_offset_ns,
                                   const std::vector<std::string>& origin_names);
 
+// The JSON form the API, the journal and the --once report share. Values that can exceed 2^53 (id, time_ns,
+// ktime_ns, file.ino, the syscall args as 0x hex) are strings; "time" is RFC 3339 UTC with nanoseconds.
 nlohmann::json to_json(const Event& e);
+// Reads what to_json writes, and the journal records of earlier versions, where those values were numbers.
 Event event_from_json(const nlohmann::json& j);
+
+// A non-negative integer given as a JSON number, a decimal string or a 0x hex string; nullopt otherwise.
+std::optional<uint64_t> json_u64(const nlohmann::json& v);
 
 }  // namespace enospcd

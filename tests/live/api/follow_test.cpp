@@ -45,7 +45,7 @@ TEST_F(ApiFollow, ReceivesPushedEventsInOrder) {
   for (uint64_t i = 1; i <= 200; ++i) {
     json e = next_event(*c);
     ASSERT_TRUE(e.is_object()) << "event " << i;
-    ASSERT_EQ(e["id"], i);
+    ASSERT_EQ(e["id"], std::to_string(i));
   }
   EXPECT_EQ(server_->stats().follow_active, 1u);
 }
@@ -79,7 +79,7 @@ TEST_F(ApiFollow, FiltersApply) {
   backend_.push(make_event(2, now, 42, "a", "write"));
   backend_.push(make_event(3, now, 42, "a", "mount"));
   json e = next_event(*c);
-  EXPECT_EQ(e["id"], 3);
+  EXPECT_EQ(e["id"], "3");
 }
 
 TEST_F(ApiFollow, SinceReplaysHistoryFirstWithoutDuplicates) {
@@ -89,10 +89,10 @@ TEST_F(ApiFollow, SinceReplaysHistoryFirstWithoutDuplicates) {
   backend_.push(make_event(2, now - 30 * kSec, 1, "recent"));
   backend_.push(make_event(3, now - 10 * kSec, 1, "recent"));
   auto c = follow("&since=1h");
-  EXPECT_EQ(next_event(*c)["id"], 2);
-  EXPECT_EQ(next_event(*c)["id"], 3);
+  EXPECT_EQ(next_event(*c)["id"], "2");
+  EXPECT_EQ(next_event(*c)["id"], "3");
   backend_.push(make_event(4, now, 1, "live"));
-  EXPECT_EQ(next_event(*c)["id"], 4);
+  EXPECT_EQ(next_event(*c)["id"], "4");
 }
 
 TEST_F(ApiFollow, IdleStreamGetsKeepalivesAndStaysOpen) {
@@ -108,7 +108,7 @@ TEST_F(ApiFollow, IdleStreamGetsKeepalivesAndStaysOpen) {
   }
   EXPECT_GE(empty_lines, 5);
   backend_.push(make_event(9, wall_clock_ns(), 1, "late"));
-  EXPECT_EQ(next_event(*c)["id"], 9);
+  EXPECT_EQ(next_event(*c)["id"], "9");
 }
 
 TEST_F(ApiFollow, VanishedClientIsUnsubscribed) {
@@ -148,7 +148,7 @@ TEST_F(ApiFollow, StalledClientIsDroppedWithoutBlockingThePusher) {
   auto slowest = std::chrono::nanoseconds(0);
   auto t0 = std::chrono::steady_clock::now();
   for (uint64_t i = 1; i <= 100000; ++i) {
-    proto["id"] = i;
+    proto["id"] = std::to_string(i);
     auto p0 = std::chrono::steady_clock::now();
     backend_.publish(proto);
     slowest = std::max(slowest, std::chrono::steady_clock::now() - p0);

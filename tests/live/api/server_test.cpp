@@ -61,11 +61,11 @@ TEST_F(ApiServer, EveryEndpointOverCurl) {
 
   json events = parse(get("/v1/events").body);
   ASSERT_EQ(events["events"].size(), 3u);
-  EXPECT_EQ(events["events"][0]["id"], 3);
+  EXPECT_EQ(events["events"][0]["id"], "3");
 
   json filtered = parse(get("/v1/events?pid=100&since=90s&syscall=mount&cause=mount_max&limit=10").body);
   ASSERT_EQ(filtered["events"].size(), 1u);
-  EXPECT_EQ(filtered["events"][0]["id"], 3);
+  EXPECT_EQ(filtered["events"][0]["id"], "3");
   EXPECT_EQ(parse(get("/v1/events?container=web-1").body)["events"].size(), 1u);
   EXPECT_EQ(parse(get("/v1/events?comm=runc%3A%5B2%3AINIT%5D").body)["events"].size(), 2u);
 
@@ -104,7 +104,8 @@ TEST_F(ApiServer, EveryErrorCodeOverCurl) {
   expect_json_error(get("/nope"), 404, "no such endpoint");
   expect_json_error(get("/v1/nope"), 404, "no such endpoint");
   expect_json_error(get("/v2/status"), 404, "supported versions: v1");
-  expect_json_error(get("/v1/events/999"), 404, "event 999 not found");
+  expect_json_error(get("/v1/events/9999"), 404, "event 9999 not found");
+  expect_json_error(get("/v1/events/999"), 400, "too short");
   expect_json_error(get("/v1/events/abc"), 400, "invalid event id");
   expect_json_error(get("/v1/events?limit=0"), 400, "'limit'");
   expect_json_error(get("/v1/events?limit=10001"), 400, "'limit'");

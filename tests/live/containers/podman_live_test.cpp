@@ -417,7 +417,7 @@ TEST_F(PodmanLive, FailedStartQueriedAfterItsCgroupIsGone) {
     auto events = answer.value("events", json::array());
     EXPECT_EQ(events.size(), 1u) << "container=" << query << ": " << answer.dump(2);
     for (const auto& e : events) {
-      ids.insert(e["id"].get<uint64_t>());
+      ids.insert(std::stoull(e["id"].get<std::string>()));
       EXPECT_EQ(e["comm"], "touch");
       EXPECT_EQ(e["syscall"], "openat");
       EXPECT_EQ(e["path"], "/scratch/x");

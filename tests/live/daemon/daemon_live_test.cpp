@@ -102,7 +102,7 @@ TEST(DaemonLive, ApiServesLiveFailuresWithExactCounts) {
   EXPECT_EQ(paths, failed);
   EXPECT_EQ(top_count_for(d.get("/v1/top?comm=touch&limit=10000"), pids), 15u);
 
-  json one = d.get("/v1/events/" + std::to_string(ev["events"][0]["id"].get<uint64_t>()));
+  json one = d.get("/v1/events/" + ev["events"][0]["id"].get<std::string>());
   EXPECT_EQ(one["id"], ev["events"][0]["id"]);
 
   json diag = d.get("/v1/diagnosis");
@@ -164,7 +164,7 @@ TEST(DaemonLive, KillNineAndRestartKeepsReportedEvents) {
   std::set<uint32_t> pids;
   json fetched1 = d.get("/v1/events?comm=touch&limit=1000");
   for (const auto& e : fetched1["events"])
-    if (failed.count(e["path"])) ids.insert(e["id"].get<uint64_t>()), pids.insert(e["pid"].get<uint32_t>());
+    if (failed.count(e["path"])) ids.insert(std::stoull(e["id"].get<std::string>())), pids.insert(e["pid"].get<uint32_t>());
   ASSERT_EQ(ids.size(), 5u);
   std::this_thread::sleep_for(1500ms);  // the journal flushes at least once a second
   // The daemon's programs, by id, from the fdinfo of its BPF fds (other tracers may run on the host).
@@ -191,7 +191,7 @@ TEST(DaemonLive, KillNineAndRestartKeepsReportedEvents) {
   ASSERT_TRUE(d.ready()) << d.proc->stderr_text();
   std::set<uint64_t> after;
   json fetched2 = d.get("/v1/events?comm=touch&limit=1000");
-  for (const auto& e : fetched2["events"]) after.insert(e["id"].get<uint64_t>());
+  for (const auto& e : fetched2["events"]) after.insert(std::stoull(e["id"].get<std::string>()));
   for (uint64_t id : ids) EXPECT_TRUE(after.count(id)) << "event " << id << " lost across kill -9";
   EXPECT_EQ(top_count_for(d.get("/v1/top?limit=10000"), pids), 5u) << "counts lost across kill -9";
   // New events get ids above the restored ones.
@@ -200,7 +200,7 @@ TEST(DaemonLive, KillNineAndRestartKeepsReportedEvents) {
   json latest_all = d.get("/v1/events?limit=1");
   json latest = latest_all["events"];
   ASSERT_EQ(latest.size(), 1u);
-  EXPECT_GT(latest[0]["id"].get<uint64_t>(), *ids.rbegin());
+  EXPECT_GT(std::stoull(latest[0]["id"].get<std::string>()), *ids.rbegin());
 }
 
 // A runaway process: exact counts in the kernel, a bounded event rate, every suppressed event counted,
@@ -251,7 +251,7 @@ TEST(DaemonLive, StormCountsExactlyAndRateLimitsEvents) {
   auto rp = statline.rfind(')');
   std::istringstream rest(statline.substr(rp + 2));
   std::vector<std::string> f((std::istream_iterator<std::string>(rest)), std::istream_iterator<std::string>());
-  double cpu = (std::stod(f[11]) + std::stod(f[12])) / sysconf(_SC_CLK_TCK);
+  double cpu = (std::stod(f[11]) + std::stod(f[12])) / static_cast<double>(sysconf(_SC_CLK_TCK));
   std::printf("storm: %d failures in %.2f s (%.0f/s), %llu events, %llu suppressed, daemon CPU %.3f s\n", kFailures,
               secs, kFailures / secs, static_cast<unsigned long long>(emitted),
               static_cast<unsigned long long>(suppressed), cpu);

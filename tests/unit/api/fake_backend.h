@@ -18,13 +18,23 @@
 
 namespace enospcd::api::testing {
 
+// A member written as the daemon writes 64-bit values (a string of digits), or as a number.
+inline uint64_t u64_of(const nlohmann::json& e, const char* key) {
+  auto it = e.find(key);
+  if (it == e.end()) return 0;
+  if (it->is_number_unsigned()) return it->get<uint64_t>();
+  if (it->is_string()) return std::stoull(it->get<std::string>());
+  return 0;
+}
+
+// An event as the daemon answers it: id and time_ns are strings of decimal digits.
 inline nlohmann::json make_event(uint64_t id, uint64_t time_ns, uint32_t pid, std::string comm,
                                  std::string syscall = "mount", std::string cause = "mount_max",
                                  nlohmann::json container = nullptr) {
   nlohmann::json e;
-  e["id"] = id;
-  e["time"] = format_rfc3339(time_ns, 6);
-  e["time_ns"] = time_ns;
+  e["id"] = std::to_string(id);
+  e["time"] = format_rfc3339(time_ns, 9);
+  e["time_ns"] = std::to_string(time_ns);
   e["pid"] = pid;
   e["tid"] = pid;
   e["comm"] = std::move(comm);
@@ -86,8 +96,26 @@ class FakeBackend : public Backend {
   std::optional<nlohmann::json> event(uint64_t id) override {
     std::lock_guard lk(mu_);
     for (const auto& e : events_)
-      if (e["id"].get<uint64_t>() == id) return e;
+      if (u64_of(e, "id") == id) return e;
     return std::nullopt;
+  }
+
+  std::vector<uint64_t> event_ids_with_prefix(std::string_view digits, size_t max) override {
+    std::lock_guard lk(mu_);
+    std::vector<uint64_t> out;
+    for (const auto& e : events_) {
+      uint64_t id = u64_of(e, "id");
+      if (out.size() < max && std::to_string(id).starts_with(digits)) out.push_back(id);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  // Cause ids the fake accepts in filters; empty accepts any.
+  std::vector<std::string> known_causes = {"mount_max", "tmpfs_inodes", "fs_blocks", "unknown"};
+  std::vector<std::string> cause_ids() override {
+    std::lock_guard lk(mu_);
+    return known_causes;
   }
 
   nlohmann::json top(const EventQuery& q) override {
@@ -162,7 +190,7 @@ class FakeBackend : public Backend {
   }
 
   static bool matches(const EventQuery& q, const nlohmann::json& e) {
-    uint64_t t = e.value("time_ns", uint64_t{0});
+    uint64_t t = u64_of(e, "time_ns");
     if (q.since_ns && t < *q.since_ns) return false;
     if (q.until_ns && t > *q.until_ns) return false;
     if (q.pid && e.value("pid", uint32_t{0}) != *q.pid) return false;

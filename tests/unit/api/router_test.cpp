@@ -263,7 +263,7 @@ TEST_F(ApiHandle, JsonAnswersComeFromTheBackend) {
   EXPECT_EQ(r.content_type, "application/json");
   json j = body_of(r);
   ASSERT_EQ(j["events"].size(), 2u);
-  EXPECT_EQ(j["events"][0]["id"], 2);  // newest first
+  EXPECT_EQ(j["events"][0]["id"], "2");  // newest first
 
   r = call(get("/v1/events", {{"pid", "100"}, {"limit", "1"}}));
   j = body_of(r);
@@ -296,7 +296,8 @@ TEST_F(ApiHandle, ErrorBodies) {
   expect_error(call(get("/nope")), 404, "no such endpoint");
   expect_error(call(get("/v2/status")), 404, "supported versions: v1");
   expect_error(call(get("/v1/events", {{"limit", "0"}})), 400, "'limit'");
-  expect_error(call(get("/v1/events/99")), 404, "event 99 not found");
+  expect_error(call(get("/v1/events/99")), 400, "too short to look up as a prefix");
+  expect_error(call(get("/v1/events/99999")), 404, "event 99999 not found");
   expect_error(call(get("/v1/doctor")), 503, "doctor is not available");
   Response r = call(Request{"PUT", "/v1/status", {}, kNow});
   expect_error(r, 405, "not allowed");

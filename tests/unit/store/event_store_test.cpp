@@ -102,7 +102,9 @@ TEST(EventFilter, ContainerByIdPrefixOrNameAndCause) {
   EXPECT_TRUE(f.matches(e));
   f.container = "web";
   EXPECT_TRUE(f.matches(e));
-  f.container = "0123";  // too short to be a prefix
+  f.container = "0123";
+  EXPECT_TRUE(f.matches(e));
+  f.container = "012";  // too short to be a prefix
   EXPECT_FALSE(f.matches(e));
   f = {};
   f.cause = "tmpfs_inodes";
