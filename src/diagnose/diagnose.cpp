@@ -71,9 +71,11 @@ std::string who(const Event& e) {
   return e.comm + " (pid " + std::to_string(e.pid) + ", container " + container + ")";
 }
 
-// "write(2)", or for an io_uring request that failed asynchronously "io_uring write request".
+// "write(2)", or for an io_uring request that failed asynchronously "io_uring write request" (or "an io_uring
+// request" where the kernel does not tell the opcode).
 std::string call(const Event& e) {
   if (is_io_uring(e.syscall_nr)) {
+    if (e.syscall_nr == ENOSPCD_NR_IO_URING + ENOSPCD_IO_URING_OP_UNKNOWN) return "an io_uring request";
     std::string name = syscall_name(e.syscall_nr);
     return "io_uring " + name.substr(name.find(':') + 1) + " request";
   }
@@ -399,7 +401,7 @@ Cause from_syscall(const Event& e, HostFacts& facts, const std::string& confiden
   }
   Cause c = make("unknown",
                  opening(e) + " with " + e.errno_name + "; no rule explains it" +
-                     (e.chain.empty() ? " (no kernel chain in gate-only mode)." : "."),
+                     (e.chain.empty() ? " (no kernel chain was recorded)." : "."),
                  "Look at the chain and kernel stack of the event; report it so a rule can be added.", "low");
   c.evidence = {{"chain", chain_json(e)}};
   return c;

@@ -59,5 +59,19 @@ TEST(IoUring, RequestWithoutARuleIsUnknownAndNamed) {
       << c.summary;
 }
 
+// 5.10's completion tracepoint does not carry the request: no opcode, no file.
+TEST(IoUring, RequestOfUnknownOpcode) {
+  FakeFacts facts;
+  Event e = io_uring_write();
+  e.syscall_nr = ENOSPCD_NR_IO_URING + ENOSPCD_IO_URING_OP_UNKNOWN;
+  e.syscall = syscall_name(e.syscall_nr);
+  e.file.reset();
+  Cause c = diagnose(e, facts);
+  EXPECT_EQ(c.id, "unknown");
+  EXPECT_EQ(c.summary,
+            "an io_uring request by fio (pid 3100, container -) failed with ENOSPC; no rule explains it (no kernel "
+            "chain was recorded).");
+}
+
 }  // namespace
 }  // namespace enospcd::diagnose
