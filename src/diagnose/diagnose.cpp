@@ -300,7 +300,9 @@ Cause from_syscall(const Event& e, HostFacts& facts, const std::string& confiden
                    "namespaces without releasing them.",
                    confidence == "high" || newns ? "high" : "medium");
     c.evidence = {{"limits", limits}};
-    if (e.userns) c.evidence["userns"] = {{"inum", *e.userns}, {"max_mnt_namespaces", *e.userns_max_mnt}};
+    if (e.userns)
+      c.evidence["userns"] = {{"inum", *e.userns},
+                              {"max_mnt_namespaces", e.userns_max_mnt ? nlohmann::json(*e.userns_max_mnt) : nlohmann::json()}};
     return c;
   }
   if (e.syscall == "inotify_add_watch" || e.syscall == "inotify_init" || e.syscall == "inotify_init1") {

@@ -27,7 +27,8 @@ std::optional<Event> decode_event(const void* data, std::size_t size, int64_t re
   if (raw.hdr.kind != ENOSPCD_KIND_SYSCALL_FAILURE || raw.hdr.size != sizeof(enospcd_event)) return std::nullopt;
   Event e;
   e.ktime_ns = raw.hdr.ktime_ns;
-  e.time_ns = static_cast<uint64_t>(static_cast<int64_t>(raw.hdr.ktime_ns) + realtime_offset_ns);
+  // Unsigned arithmetic wraps where a signed sum would be undefined (a record's time is the kernel's word).
+  e.time_ns = raw.hdr.ktime_ns + static_cast<uint64_t>(realtime_offset_ns);
   e.pid = raw.pid;
   e.tid = raw.tid;
   e.ppid = raw.ppid;
