@@ -358,7 +358,42 @@ std::optional<ApiError> authorize(const Route& r, const Caller& caller, std::str
   return std::nullopt;
 }
 
+namespace {
+
+// 2^53: the largest integer below which every integer is exact as a double (JavaScript, jq).
+constexpr uint64_t kExactInDouble = uint64_t{1} << 53;
+
+bool beyond_double(const nlohmann::json& j) {
+  if (j.is_number_unsigned()) return j.get<uint64_t>() > kExactInDouble;
+  if (j.is_number_integer()) {
+    int64_t v = j.get<int64_t>();
+    return v > static_cast<int64_t>(kExactInDouble) || v < -static_cast<int64_t>(kExactInDouble);
+  }
+  if (j.is_structured())
+    for (const auto& child : j)
+      if (beyond_double(child)) return true;
+  return false;
+}
+
+void widen_to_strings(nlohmann::json& j) {
+  if (j.is_number_integer()) {
+    if (beyond_double(j)) j = j.dump();
+    return;
+  }
+  if (j.is_structured())
+    for (auto& child : j) widen_to_strings(child);
+}
+
+}  // namespace
+
 std::string dump_json(const nlohmann::json& j, bool pretty) {
+  if (beyond_double(j)) {
+    // Integers a double cannot hold exactly (kernel.shmmax, 64-bit inode numbers in evidence) leave as strings
+    // of digits, so no JSON reader rounds them.
+    nlohmann::json copy = j;
+    widen_to_strings(copy);
+    return dump_json(copy, pretty);
+  }
   std::string s = j.dump(pretty ? 2 : -1, ' ', false, nlohmann::json::error_handler_t::replace);
   s += '\n';
   return s;

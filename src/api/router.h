@@ -92,7 +92,8 @@ struct Response {
 Response error_response(const ApiError& e);
 Response error_response(int status, std::string_view message);
 
-// JSON serialisation that never throws on invalid UTF-8 (it substitutes U+FFFD).
+// JSON serialisation that never throws on invalid UTF-8 (it substitutes U+FFFD). Integers beyond 2^53 in
+// magnitude are written as strings of decimal digits: no JSON reader holding numbers as doubles rounds them.
 std::string dump_json(const nlohmann::json& j, bool pretty = false);
 
 // What the server adds to the backend's answers: an "api" member in /v1/status and its own series in /metrics.

@@ -139,3 +139,24 @@ TEST_F(Lookup, TopRefusesTimeWindows) {
 
 }  // namespace
 }  // namespace enospcd::api::testing
+
+namespace enospcd::api::testing {
+namespace {
+
+TEST(DumpJson, IntegersBeyondDoublesBecomeStrings) {
+  nlohmann::json j = {{"shmmax", 18446744073692774399ULL},
+                      {"exact", 9007199254740992ULL},  // 2^53 itself is exact
+                      {"neg", -9007199254740993LL},
+                      {"nested", {{"list", {1, 9007199254740993ULL}}}},
+                      {"float", 1.5}};
+  nlohmann::json out = nlohmann::json::parse(dump_json(j));
+  EXPECT_EQ(out["shmmax"], "18446744073692774399");
+  EXPECT_EQ(out["exact"], 9007199254740992ULL);
+  EXPECT_EQ(out["neg"], "-9007199254740993");
+  EXPECT_EQ(out["nested"]["list"], nlohmann::json({1, "9007199254740993"}));
+  EXPECT_EQ(out["float"], 1.5);
+  EXPECT_EQ(nlohmann::json::parse(dump_json({{"a", 1}}, true)), nlohmann::json({{"a", 1}}));
+}
+
+}  // namespace
+}  // namespace enospcd::api::testing
