@@ -655,9 +655,11 @@ struct WatchColumn {
   const char* title;
   std::size_t width;
 };
-// ID holds a full 64-bit id; the last column (PATH) takes what is left.
-constexpr WatchColumn kWatchColumns[] = {{"ID", 19},     {"TIME", 8},      {"PID", 7},    {"COMM", 15}, {"SYSCALL", 10},
-                                         {"ERRNO", 6},   {"CAUSE", 15},    {"CONTAINER", 12}};
+// ID holds a full 64-bit id; the columns an operator needs first come first, so that an 80-column line cut at
+// the terminal's width still shows id, time, pid, syscall, cause and command. The last column (PATH) takes what
+// is left.
+constexpr WatchColumn kWatchColumns[] = {{"ID", 19},      {"TIME", 8},  {"PID", 7},   {"SYSCALL", 10},
+                                         {"CAUSE", 14},   {"COMM", 10}, {"ERRNO", 6}, {"CONTAINER", 12}};
 
 std::string watch_row(const std::vector<std::string>& cells, const Style& style) {
   std::string s;
@@ -679,8 +681,8 @@ std::string watch_header(const Style& style) {
 std::string watch_line(const json& e, const Style& style) {
   uint64_t ns = event_time_ns(e);
   return watch_row({cell(member(e, "id")), ns ? local_time(ns).substr(11) : "-", cell(member(e, "pid")),
-                    cell(member(e, "comm")), cell(member(e, "syscall")), cell(member(e, "errno")),
-                    cause_label(member(e, "cause")), container_label(member(e, "container")), cell(member(e, "path"))},
+                    cell(member(e, "syscall")), cause_label(member(e, "cause")), cell(member(e, "comm")),
+                    cell(member(e, "errno")), container_label(member(e, "container")), cell(member(e, "path"))},
                    style);
 }
 
