@@ -63,7 +63,8 @@ constexpr std::array<EndpointSpec, 9> kEndpoints{{
     {Endpoint::status, "/status", true, false, false, bit(Param::pretty)},
     {Endpoint::events, "/events", true, false, false, kFilterParams | bit(Param::follow)},
     {Endpoint::event, "/events/{id}", true, false, false, bit(Param::pretty)},
-    {Endpoint::top, "/top", true, false, false, kFilterParams},
+    // Top counts are totals since start or reset: no time window.
+    {Endpoint::top, "/top", true, false, false, kFilterParams & ~(bit(Param::since) | bit(Param::until))},
     {Endpoint::diagnosis, "/diagnosis", true, false, false, bit(Param::pretty)},
     {Endpoint::doctor, "/doctor", true, false, false, bit(Param::pretty)},
     {Endpoint::reset, "/reset", true, true, false, bit(Param::pretty)},
@@ -137,6 +138,13 @@ std::optional<ApiError> parse_params(const EndpointSpec& spec, const Request& re
     const ParamName* p = nullptr;
     for (const auto& candidate : kParamNames)
       if (candidate.name == key) p = &candidate;
+    if (p != nullptr && spec.endpoint == Endpoint::top && (p->param == Param::since || p->param == Param::until))
+      return ApiError{400,
+                      "parameter '" + std::string(p->name) +
+                          "' is not accepted by /v1/top: its counts are exact totals since the daemon started or "
+                          "was last reset, not per time window (/v1/events?" +
+                          std::string(p->name) + "=... lists the failures of a time window)",
+                      {}};
     if (p == nullptr || !(spec.params & bit(p->param))) {
       return ApiError{400,
                       "unknown parameter " + quote_for_message(key) + " for " + display_path(spec) +
@@ -145,13 +153,6 @@ std::optional<ApiError> parse_params(const EndpointSpec& spec, const Request& re
     }
     if (seen & bit(p->param))
       return ApiError{400, "parameter '" + std::string(p->name) + "' given more than once", {}};
-    if (spec.endpoint == Endpoint::top && (p->param == Param::since || p->param == Param::until))
-      return ApiError{400,
-                      "parameter '" + std::string(p->name) +
-                          "' is not accepted by /v1/top: its counts are exact totals since the daemon started or "
-                          "was last reset, not per time window (/v1/events?" +
-                          std::string(p->name) + "=... lists the failures of a time window)",
-                      {}};
     seen |= bit(p->param);
 
     EventQuery& q = r->query;
