@@ -8,6 +8,7 @@ set -euo pipefail
 (($# == 1)) || die "usage: $prog ENOSPCCTL"
 client=$1
 [[ -x $client ]] || die "$client is not built"
+need_cmd zsh
 bash_file=$packaging_src/completion/enospcctl.bash
 zsh_file=$packaging_src/completion/_enospcctl
 
@@ -16,6 +17,8 @@ options_of() { # CLI11 --help on stdin -> one option per line
 }
 
 missing=()
+bash -n "$packaging_src/completion/enospcctl.bash" || missing+=("bash: syntax")
+zsh -n "$packaging_src/completion/_enospcctl" || missing+=("zsh: syntax")
 help=$("$client" --help)
 commands=$(sed -n '/^Subcommands:/,$p' <<<"$help" | sed -n -E 's/^ {2}([a-z]+) .*/\1/p')
 [[ -n $commands ]] || die "could not read the commands from enospcctl --help"
