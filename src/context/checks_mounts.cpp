@@ -145,7 +145,10 @@ CheckResult mount_count(const HostSnapshot& host, const DoctorOptions& opts) {
   for (const auto& p : host.processes) unknown_ns += p.mnt_ns == 0 ? 1 : 0;
   std::vector<std::string> notes;
   if (unreadable) notes.push_back(std::to_string(unreadable) + " namespaces whose processes exited before their mountinfo was read");
-  if (unknown_ns) notes.push_back(std::to_string(unknown_ns) + " processes whose mount namespace is not readable (run as root)");
+  if (unknown_ns)
+    notes.push_back(std::to_string(unknown_ns) + " processes whose /proc/PID/ns/mnt was not readable " +
+                    (::geteuid() == 0 ? "(they exited during the scan, or a security module denies root)"
+                                      : "(run as root)"));
   for (std::size_t i = 0; i < notes.size(); i++) r.detail += (i ? "; " : "") + notes[i];
   return r;
 }

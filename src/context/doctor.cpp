@@ -1,5 +1,7 @@
 #include "context/doctor.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <exception>
 
@@ -182,7 +184,10 @@ DoctorReport run_doctor(const DoctorOptions& opts) {
     }
     if (d.files && host.stats.denied > 0 && cs.status != "skipped") {
       cs.detail += std::string(cs.detail.empty() ? "" : "; ") + "partial: " + std::to_string(host.stats.denied) +
-                   " /proc entries of other processes not readable (run as root)";
+                   " /proc/PID entries (fd, maps, cwd or root) of other processes refused with EACCES " +
+                   (::geteuid() == 0 ? "although running as root (CAP_SYS_PTRACE missing, or a security module "
+                                       "such as Yama's ptrace_scope or AppArmor forbids it)"
+                                     : "(run as root)");
     }
     cs.duration_ms = ms_since(tc);
     rep.checks.push_back(std::move(cs));
