@@ -444,7 +444,7 @@ TEST_F(PodmanLive, FailedStartQueriedAfterItsCgroupIsGone) {
   } catch (const std::exception& e) {
     ADD_FAILURE() << "enospcctl -o json events is not JSON: " << e.what() << "\n" << ctl.out;
   }
-  auto table = run({ctl_binary(), "--socket", sock, "events", "--container", prefix});
+  auto table = run({ctl_binary(), "--socket", sock, "events", "--container", prefix, "-o", "wide"});
   EXPECT_EQ(table.exit_code, 0) << table.out;
   EXPECT_NE(table.out.find("/scratch/x"), std::string::npos) << table.out;
   EXPECT_EQ(d.stop(SIGTERM, 2000ms), 0) << d.stderr_text();

@@ -120,7 +120,7 @@ TEST(DaemonLive, ApiServesLiveFailuresWithExactCounts) {
       << metrics;
   EXPECT_EQ(metrics.find("pid="), std::string::npos);
 
-  auto ctl = run({ctl_binary(), "--socket", d.sock, "events", "--comm", "touch"});
+  auto ctl = run({ctl_binary(), "--socket", d.sock, "events", "--comm", "touch", "-o", "wide"});
   EXPECT_EQ(ctl.exit_code, 0) << ctl.out;
   EXPECT_NE(ctl.out.find(*failed.begin()), std::string::npos) << ctl.out;
   auto ctl_json = run({ctl_binary(), "--socket", d.sock, "-o", "json", "status"});
@@ -135,7 +135,7 @@ TEST(DaemonLive, WatchPrintsFailuresAsTheyHappen) {
   ASSERT_TRUE(mnt.ok());
   RunningDaemon d;
   ASSERT_TRUE(d.ready()) << d.proc->stderr_text();
-  DaemonProcess watch({ctl_binary(), "--socket", d.sock, "watch"});
+  DaemonProcess watch({ctl_binary(), "--socket", d.sock, "watch", "-o", "wide"});
   std::this_thread::sleep_for(500ms);
   run({"touch", mnt.path() + "/first"});
   for (int i = 0; i < 3; i++) {
