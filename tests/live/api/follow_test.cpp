@@ -62,7 +62,7 @@ TEST_F(ApiFollow, StreamIsChunkedNdjson) {
     char buf[4096];
     ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
     if (n > 0) got.append(buf, static_cast<size_t>(n));
-    return got.find("\"id\":5") != std::string::npos;
+    return got.find("\"id\":\"5\"") != std::string::npos;
   }));
   close(fd);
   EXPECT_NE(got.find("Transfer-Encoding: chunked"), std::string::npos) << got;
