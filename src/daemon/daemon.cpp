@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/names.h"
+#include "common/printable.h"
 #include "common/strings.h"
 #include "context/container.h"
 #include "api/server.h"
@@ -564,8 +565,9 @@ std::string Daemon::report_text() const {
       const auto& latest = c["latest"];
       out << "  [" << c["cause"].get<std::string>() << "] x" << c["count"].get<uint64_t>();
       if (latest.is_object())
-        out << " (" << latest.value("confidence", "") << " confidence)\n    " << latest.value("summary", "")
-            << "\n    remedy: " << latest.value("remedy", "") << "\n";
+        out << " (" << latest.value("confidence", "") << " confidence)\n    "
+            << printable(latest.value("summary", "")) << "\n    remedy: " << printable(latest.value("remedy", ""))
+            << "\n";
       else
         out << "\n";
     }

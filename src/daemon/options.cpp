@@ -17,7 +17,7 @@ Result<uint32_t> parse_size(const std::string& s) {
   std::string_view v = trim(s);
   uint64_t mult = 1;
   if (!v.empty() && (v.back() == 'K' || v.back() == 'k')) mult = 1024, v.remove_suffix(1);
-  else if (!v.empty() && (v.back() == 'M' || v.back() == 'm')) mult = 1024 * 1024, v.remove_suffix(1);
+  else if (!v.empty() && (v.back() == 'M' || v.back() == 'm')) mult = 1024ULL * 1024, v.remove_suffix(1);
   uint64_t n = 0;
   for (char c : v) {
     if (c < '0' || c > '9' || n > (1ull << 40)) return make_error("invalid size \"" + s + "\" (expected e.g. 4M, 512K)");
@@ -51,7 +51,7 @@ ParseOutcome parse_daemon_options(int argc, const char* const* argv) {
       app.add_option("--duration", duration, "How long --once traces (e.g. 30s, 2m; bare numbers are seconds)");
   app.add_option("--errno", errnos, "Errnos to watch, names or numbers, comma-separated");
   app.add_option("--gate", gate, "Syscall-exit hook: auto, tp_btf, raw_tp or tp (auto probes in that order)");
-  app.add_option("--no-feature", o.no_features, "Pretend the kernel lacks a feature: tp_btf, raw_tp, tp, fexit, kprobe")
+  app.add_option("--no-feature", o.no_features, "Pretend the kernel lacks a feature: tp_btf, raw_tp, tp, fexit, kprobe, io_uring")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->check(CLI::IsMember(FeatureProbe::known_features()));
   auto* output_opt = app.add_option("-o,--output", output, "Report format for --once: text or json")

@@ -108,9 +108,7 @@ TEST(CliLive, OnceTextReportEscapesKernelStrings) {
   std::this_thread::sleep_for(500ms);
   EXPECT_EQ(d.stop(SIGINT), 0);
   std::string report = d.stdout_text();
-  // The cause summaries are written by the daemon's report (src/daemon/daemon.cpp), which keeps a newline from a
-  // comm; the tables escape it.
-  EXPECT_TRUE(raw_free("--once report", report, false));
+  EXPECT_TRUE(raw_free("--once report", report));
   EXPECT_NE(report.find("  evil\\ncomm "), std::string::npos) << report;
   EXPECT_NE(report.find(kEscapedName), std::string::npos) << report;
 }
