@@ -14,6 +14,8 @@ test_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev curl e2fsprogs util-linux procps
   # VM kernel matrix and container tests
   qemu-system-x86 busybox-static cpio podman runc
+  # VM field cases: the third-party programs copied into the guest
+  coreutils tar rsync git python3
   # packaging tests: .deb build and install into a clean root, systemd units, Prometheus, shell completion
   prometheus debootstrap systemd-container python3-yaml dpkg-dev man-db libcap2-bin zsh
 )

@@ -1,0 +1,435 @@
+// The VM tier's field cases: real third-party programs (GNU cp, dd and tar, rsync, python3's shutil, git,
+// util-linux fallocate and unshare) run out of space on small tmpfs mounts in Debian's stock kernels under QEMU
+// while the daemon traces with chains (fexit, then forced kretprobes). Some failures are read by the daemon
+// only after the process, its mount namespace or its tmpfs is gone, or name a path relative to a dirfd. The
+// daemon must exit cleanly (and, in a sanitizer build, without a sanitizer report), list every failure the
+// programs themselves reported, under the program's name, and explain each with a tmpfs cause.
+//
+// ENOSPCD_VM_FIELD_DAEMON=/path/to/enospcd runs the cases against another build of the daemon.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+namespace {
+
+using nlohmann::json;
+
+// One case of the scenario: what its programs printed about themselves.
+struct CaseResult {
+  std::map<std::string, std::string> kv;  // runs, rc (comma-separated exit statuses), enospc, uptime
+  std::string output;                     // the programs' stderr and stdout
+};
+
+struct ModeRun {
+  int daemon_rc = -1;
+  std::string daemon_stderr;
+  bool has_report = false;
+  json report;
+  std::map<std::string, CaseResult> cases;
+};
+
+struct VmRun {
+  int exit_code = -1;
+  std::string skip;  // why the run could not happen here (payload program missing)
+  std::string log;
+  double seconds = 0;
+  std::map<std::string, ModeRun> modes;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string daemon_path() {
+  const char* d = std::getenv("ENOSPCD_VM_FIELD_DAEMON");
+  return d && *d ? d : ENOSPCD_DAEMON;
+}
+
+std::string between(const std::string& text, const std::string& begin, const std::string& end, bool* found) {
+  auto b = text.find(begin), e = text.find(end);
+  *found = b != std::string::npos && e != std::string::npos && e > b;
+  if (!*found) return "";
+  return text.substr(b + begin.size(), e - b - begin.size());
+}
+
+std::map<std::string, std::string> key_values(const std::string& line) {
+  std::map<std::string, std::string> kv;
+  std::istringstream words(line);
+  std::string w;
+  while (words >> w)
+    if (auto eq = w.find('='); eq != std::string::npos) kv[w.substr(0, eq)] = w.substr(eq + 1);
+  return kv;
+}
+
+void parse(const std::string& text, VmRun& r) {
+  std::istringstream lines(text);
+  std::string line;
+  CaseResult* current = nullptr;
+  while (std::getline(lines, line)) {
+    if (line.rfind("ENOSPCD-FIELD-CASE ", 0) == 0) {
+      std::istringstream words(line.substr(19));
+      std::string mode, name;
+      words >> mode >> name;
+      current = &r.modes[mode].cases[name];
+      current->kv = key_values(line);
+    } else if (current && line.rfind("  | ", 0) == 0) {
+      current->output += line.substr(4) + "\n";
+    } else {
+      current = nullptr;
+    }
+    if (line.rfind("ENOSPCD-FIELD-DAEMON ", 0) == 0) {
+      std::istringstream words(line.substr(21));
+      std::string mode;
+      words >> mode;
+      auto kv = key_values(line);
+      r.modes[mode].daemon_rc = kv.count("rc") ? std::atoi(kv["rc"].c_str()) : -1;
+    }
+  }
+  for (auto& [mode, m] : r.modes) {
+    bool found = false;
+    m.daemon_stderr = between(text, "ENOSPCD-FIELD-STDERR-BEGIN " + mode + "\n", "ENOSPCD-FIELD-STDERR-END " + mode, &found);
+    std::string body = between(text, "ENOSPCD-FIELD-REPORT-BEGIN " + mode + "\n", "ENOSPCD-FIELD-REPORT-END " + mode, &found);
+    if (!found) continue;
+    try {
+      m.report = json::parse(body);
+      m.has_report = m.report.is_object();
+    } catch (const std::exception&) {
+    }
+  }
+}
+
+VmRun boot_once(const std::string& kernel) {
+  VmRun r;
+  char tmpl[] = "/tmp/enospcd-vmfield.XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  std::string payload = dir + "/payload", log = dir + "/console.log";
+  std::string vm = ENOSPCD_VM_DIR;
+  int status = std::system((vm + "/field/payload.sh " + payload + " " + daemon_path() + " 2>" + dir + "/payload.err").c_str());
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::string why = read_file(dir + "/payload.err");
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+      r.skip = why;
+    else
+      r.log = "payload.sh failed: " + why;
+    std::system(("rm -rf " + dir).c_str());
+    return r;
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  // The sanitizer build needs more memory than the default 1 GiB leaves once the initramfs is unpacked.
+  std::string cmd = vm + "/run-vm.sh --kernel " + kernel + " --mem 2G --payload " + payload + " --script " + vm +
+                    "/field/scenario.sh --timeout 600 --quiet --log " + log + " >/dev/null 2>" + dir + "/harness.err";
+  status = std::system(cmd.c_str());
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::string text = read_file(log);
+  text.erase(std::remove(text.begin(), text.end(), '\r'), text.end());
+  r.log = text + read_file(dir + "/harness.err");
+  parse(text, r);
+  std::system(("rm -rf " + dir).c_str());
+  return r;
+}
+
+// Boots the kernel once (both modes run inside) and keeps the result for the tests of that kernel. When the
+// console lost a report (the daemon's exit line is missing), the boot is tried once more.
+const VmRun& boot(const std::string& kernel) {
+  static std::map<std::string, VmRun> runs;
+  auto it = runs.find(kernel);
+  if (it != runs.end()) return it->second;
+  VmRun r = boot_once(kernel);
+  auto complete = [](const VmRun& v) {
+    for (const std::string mode : {"auto", "kretprobe"})
+      if (!v.modes.count(mode) || v.modes.at(mode).daemon_rc < 0) return false;
+    return true;
+  };
+  if (r.skip.empty() && r.exit_code != 75 && !complete(r)) {
+    std::printf("[%s] first boot ended without both daemon runs (exit %d); booting again\n", kernel.c_str(), r.exit_code);
+    VmRun again = boot_once(kernel);
+    again.log = r.log + "\n--- second boot ---\n" + again.log;
+    r = std::move(again);
+  }
+  std::printf("[%s] VM run: %.0f s (exit %d)\n", kernel.c_str(), r.seconds, r.exit_code);
+  return runs[kernel] = std::move(r);
+}
+
+std::string tail(const std::string& s, size_t n = 6000) { return s.substr(s.size() > n ? s.size() - n : 0); }
+
+// Sanitizer frames of the guest's daemon, "(/payload/enospcd+0x1234)", resolved with the host's copy.
+std::string symbolize(const std::string& text) {
+  static const std::string frame = "(/payload/enospcd+0x";
+  std::string out;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    out += line;
+    auto at = line.find(frame);
+    auto end = at == std::string::npos ? at : line.find(')', at);
+    if (end != std::string::npos) {
+      std::string offset = line.substr(at + frame.size(), end - at - frame.size());
+      std::string cmd = "addr2line -C -f -i -p -e " + daemon_path() + " 0x" + offset + " 2>/dev/null";
+      if (offset.find_first_not_of("0123456789abcdef") == std::string::npos)
+        if (FILE* p = popen(cmd.c_str(), "r")) {
+          char buf[512];
+          std::string where;
+          while (fgets(buf, sizeof(buf), p)) where += buf;
+          pclose(p);
+          while (!where.empty() && where.back() == '\n') where.pop_back();
+          if (!where.empty()) out += "  <- " + where;
+        }
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+std::vector<std::string> funcs(const json& e) {
+  std::vector<std::string> out;
+  for (const auto& l : e["chain"]) out.push_back(l["func"]);
+  return out;
+}
+
+std::string chain_text(const json& e) {
+  std::string s;
+  for (const auto& f : funcs(e)) s += (s.empty() ? "" : " <- ") + f;
+  return s.empty() ? "(empty)" : s;
+}
+
+bool shmem_origin(const json& e) {
+  for (const auto& f : funcs(e))
+    if (f.rfind("shmem_", 0) == 0 || f.rfind("__shmem_", 0) == 0) return true;
+  return false;
+}
+
+const std::set<std::string> kWriteSyscalls = {"write", "pwrite64", "writev", "pwritev", "pwritev2", "fallocate",
+                                              "ftruncate", "copy_file_range", "sendfile", "splice"};
+
+// What a case expects of the daemon's events.
+struct Expect {
+  std::string name;
+  std::set<std::string> comms;  // the programs that fail (their children share their name)
+  bool exact = true;            // events == failures the programs reported; else events >= reported >= 1
+  std::string cause;            // tmpfs_blocks or tmpfs_inodes; empty: by syscall (writes: blocks)
+  std::set<std::string> mounts;  // the case's tmpfs mount points: the only ones a cause may name
+};
+
+class VmField : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0 && !std::getenv("CI")) GTEST_SKIP() << "needs root for the VM harness";
+    if (std::system("command -v qemu-system-x86_64 >/dev/null") != 0) {
+      if (std::getenv("CI")) FAIL() << "qemu-system-x86_64 missing in CI";
+      GTEST_SKIP() << "qemu-system-x86_64 is not installed";
+    }
+    const auto& [kernel, mode] = GetParam();
+    run_ = &boot(kernel);
+    if (!run_->skip.empty()) {
+      if (std::getenv("CI")) FAIL() << run_->skip;
+      GTEST_SKIP() << run_->skip;
+    }
+    if (run_->exit_code == 75) GTEST_SKIP() << "kernel " << kernel << " neither cached nor downloadable";
+    ASSERT_EQ(run_->exit_code, 0) << tail(run_->log);
+    ASSERT_TRUE(run_->modes.count(mode)) << "no output for mode " << mode << "\n" << tail(run_->log);
+    m_ = &run_->modes.at(mode);
+    expected_mode_ = mode == "auto" ? "fexit" : "kretprobe";
+  }
+
+  // The report, or a failure that shows how the daemon ended.
+  const json* report() {
+    if (m_->has_report) return &m_->report;
+    ADD_FAILURE() << "no JSON report in mode " << std::get<1>(GetParam()) << " (daemon exit " << m_->daemon_rc
+                  << "); daemon stderr:\n" << symbolize(m_->daemon_stderr);
+    return nullptr;
+  }
+
+  std::vector<json> events_of(const std::string& case_name) {
+    std::vector<json> out;
+    for (const auto& e : m_->report["events"])
+      if (e.value("cgroup", "") == case_name) out.push_back(e);
+    return out;
+  }
+
+  // Prints what the daemon made of a case: counts, syscalls, chains and causes, and one event in full.
+  void record(const std::string& name, const std::vector<json>& ev, long reported) {
+    std::map<std::string, int> syscalls, chains, causes;
+    for (const auto& e : ev) {
+      syscalls[e["syscall"].get<std::string>()]++;
+      chains[chain_text(e)]++;
+      causes[e["cause"].value("id", "?") + "/" + e["cause"].value("confidence", "?")]++;
+    }
+    auto join = [](const std::map<std::string, int>& m) {
+      std::string s;
+      for (const auto& [k, n] : m) s += (s.empty() ? "" : ", ") + k + " x" + std::to_string(n);
+      return s;
+    };
+    std::printf("[%s %s] %s: %ld failures reported by the programs, %zu events\n    syscalls: %s\n    chains: %s\n"
+                "    causes: %s\n",
+                std::get<0>(GetParam()).c_str(), expected_mode_.c_str(), name.c_str(), reported, ev.size(),
+                join(syscalls).c_str(), join(chains).c_str(), join(causes).c_str());
+    if (!ev.empty())
+      std::printf("    e.g. %s(2) %s by %s: %s\n", ev.back()["syscall"].get<std::string>().c_str(),
+                  ev.back()["path"].get<std::string>().c_str(), ev.back()["comm"].get<std::string>().c_str(),
+                  ev.back()["cause"].value("summary", "").c_str());
+  }
+
+  void check_case(const Expect& x) {
+    auto c = m_->cases.find(x.name);
+    ASSERT_NE(c, m_->cases.end()) << "the scenario printed no result for " << x.name << "\n" << tail(run_->log);
+    const CaseResult& cr = c->second;
+    long reported = std::atol(cr.kv.count("enospc") ? cr.kv.at("enospc").c_str() : "-1");
+    ASSERT_GE(reported, 1) << x.name << ": the programs reported no ENOSPC:\n" << cr.output;
+    const json* r = report();
+    ASSERT_NE(r, nullptr);
+    auto ev = events_of(x.name);
+    record(x.name, ev, reported);
+    if (x.exact) {
+      EXPECT_EQ(static_cast<long>(ev.size()), reported) << x.name << " (programs' output:\n" << cr.output << ")";
+    } else {
+      EXPECT_GE(static_cast<long>(ev.size()), reported) << x.name << " (programs' output:\n" << cr.output << ")";
+    }
+    // The exact in-kernel counters of the case's cgroup agree with the events listed (none lost or dropped).
+    std::set<uint64_t> cgroups;
+    for (const auto& e : ev) cgroups.insert(e["cgroup_id"].get<uint64_t>());
+    uint64_t counted = 0;
+    for (const auto& row : (*r)["top"])
+      if (cgroups.count(row["cgroup_id"].get<uint64_t>()) && row["errno"] == "ENOSPC") counted += row["count"].get<uint64_t>();
+    EXPECT_EQ(counted, ev.size()) << x.name << ": exact counters vs events";
+    for (const auto& e : ev) {
+      std::string want = x.cause;
+      if (want.empty()) want = kWriteSyscalls.count(e["syscall"]) ? "tmpfs_blocks" : "tmpfs_inodes";
+      EXPECT_TRUE(x.comms.count(e["comm"])) << x.name << ": comm " << e["comm"] << "\n" << e.dump(1);
+      EXPECT_EQ(e["errno"], "ENOSPC") << e.dump(1);
+      EXPECT_EQ(e["cause"].value("id", ""), want) << x.name << ", chain " << chain_text(e) << ":\n" << e.dump(1);
+      // A cause that names a mount point names the case's tmpfs, not the filesystem below it.
+      std::string mp = e["cause"].value("evidence", json::object()).value("mount_point", "");
+      if (!mp.empty()) {
+        EXPECT_TRUE(x.mounts.count(mp)) << x.name << ": cause names " << mp << ":\n" << e.dump(1);
+      }
+    }
+  }
+
+  const VmRun* run_ = nullptr;
+  const ModeRun* m_ = nullptr;
+  std::string expected_mode_;
+};
+
+TEST_P(VmField, DaemonExitsCleanlyWithoutSanitizerReport) {
+  std::string err = m_->daemon_stderr;
+  std::string shown = symbolize(err);
+  EXPECT_EQ(m_->daemon_rc, 0) << "daemon stderr:\n" << shown;
+  for (const std::string bad : {"ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer", "Assertion",
+                                "munmap_chunk", "double free", "free(): invalid", "terminate called",
+                                "explaining it failed"})
+    EXPECT_EQ(err.find(bad), std::string::npos) << "\"" << bad << "\" in the daemon's stderr:\n" << shown;
+  if (const json* r = report()) {
+    EXPECT_EQ((*r)["status"]["mode"], "chains") << (*r)["status"].dump(1);
+    // Events whose diagnosis threw are kept without a cause and counted here.
+    EXPECT_EQ((*r)["status"]["counters"].value("events_unexplained", 0), 0);
+    for (const auto& [loss, n] : (*r)["status"]["counters"]["losses"].items())
+      if (loss != "chain_discarded") {
+        EXPECT_EQ(n, 0) << "loss " << loss;
+      }
+  }
+}
+
+TEST_P(VmField, CpOfABigFileOntoASmallTmpfs) {
+  check_case({"cp_blocks", {"cp"}, true, "tmpfs_blocks", {"/mnt/disk/cp"}});
+}
+
+TEST_P(VmField, DdFailsOnceAtTheFirstWriteThatDoesNotFit) {
+  check_case({"dd_blocks", {"dd"}, true, "tmpfs_blocks", {"/mnt/disk/dd"}});
+  if (!m_->has_report) return;
+  std::map<uint32_t, int> per_pid;
+  for (const auto& e : events_of("dd_blocks")) {
+    EXPECT_EQ(e["syscall"], "write");
+    per_pid[e["pid"].get<uint32_t>()]++;
+  }
+  EXPECT_EQ(per_pid.size(), 3u);
+  for (const auto& [pid, n] : per_pid) EXPECT_EQ(n, 1) << "dd pid " << pid;
+}
+
+TEST_P(VmField, RsyncIntoATmpfsOutOfInodes) {
+  check_case({"rsync_inodes", {"rsync"}, true, "tmpfs_inodes", {"/mnt/disk/ri"}});
+}
+
+// rsync's receiver writes the buffer again when it cleans up after the failed write, so one reported failure
+// may be two failed write(2)s.
+TEST_P(VmField, RsyncOntoATmpfsOutOfBlocks) {
+  check_case({"rsync_blocks", {"rsync"}, false, "tmpfs_blocks", {"/mnt/disk/rb"}});
+}
+
+TEST_P(VmField, TarExtractsRelativeToADirfdIntoATmpfsOutOfInodes) {
+  check_case({"tar_inodes", {"tar"}, true, "tmpfs_inodes", {"/mnt/disk/tx"}});
+}
+
+// tar's cwd is another tmpfs (/tmp): a cause must not describe that one.
+TEST_P(VmField, TarFromACwdOnAnotherTmpfs) {
+  check_case({"tar_cwd_tmpfs", {"tar"}, true, "tmpfs_inodes", {"/mnt/disk/tt"}});
+}
+
+TEST_P(VmField, PythonShutilCopytreeIntoATmpfsOutOfInodes) {
+  check_case({"py_copytree", {"python3"}, true, "tmpfs_inodes", {"/mnt/disk/pt"}});
+}
+
+TEST_P(VmField, PythonShutilCopyfileOntoAFullTmpfs) {
+  check_case({"py_copyfile", {"python3"}, true, "tmpfs_blocks", {"/mnt/disk/pf"}});
+}
+
+// git reports a failed object write once, after it may have tried mkdir, link and open.
+TEST_P(VmField, GitInitAndAddInATmpfsOutOfInodes) {
+  check_case({"git_inodes", {"git"}, false, "tmpfs_inodes", {"/mnt/disk/gi", "/mnt/disk/ga"}});
+}
+
+TEST_P(VmField, GitAddInATmpfsOutOfBlocks) {
+  check_case({"git_blocks", {"git"}, false, "tmpfs_blocks", {"/mnt/disk/gb"}});
+}
+
+TEST_P(VmField, FallocateBeyondTheSizeAndBeyondWhatIsFree) {
+  check_case({"fallocate", {"fallocate"}, true, "tmpfs_blocks", {"/mnt/disk/fa"}});
+}
+
+// The processes and their private mount namespace are gone when the daemon reads the events.
+TEST_P(VmField, TmpfsInAPrivateMountNamespaceThatIsGone) {
+  check_case({"ns_gone", {"cp"}, true, "", {"/mnt/disk/ns1", "/mnt/disk/ns2"}});
+}
+
+// The tmpfs mounts are unmounted before the daemon reads the events: their paths now lead to the ext4 below.
+TEST_P(VmField, TmpfsUnmountedBeforeTheDaemonReadsTheEvents) {
+  check_case({"unmounted", {"python3", "tar"}, true, "tmpfs_inodes", {"/mnt/disk/um1", "/mnt/disk/um2"}});
+}
+
+// Wherever the kernel's chain passed through shmem, the daemon names a cause.
+TEST_P(VmField, NoUnknownCauseWhereTheChainHoldsAShmemOrigin) {
+  const json* r = report();
+  ASSERT_NE(r, nullptr);
+  size_t with_shmem = 0;
+  for (const auto& e : (*r)["events"]) {
+    if (!shmem_origin(e)) continue;
+    with_shmem++;
+    EXPECT_NE(e["cause"].value("id", "unknown"), "unknown") << chain_text(e) << "\n" << e.dump(1);
+  }
+  std::printf("[%s %s] %zu of %zu events hold a shmem origin in their chain\n", std::get<0>(GetParam()).c_str(),
+              expected_mode_.c_str(), with_shmem, (*r)["events"].size());
+  EXPECT_GT(with_shmem, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, VmField,
+                         ::testing::Combine(::testing::Values("5.10", "6.1", "6.12"),
+                                            ::testing::Values("auto", "kretprobe")),
+                         [](const auto& info) {
+                           std::string k = std::get<0>(info.param);
+                           std::replace(k.begin(), k.end(), '.', '_');
+                           return "linux_" + k + "_" + std::get<1>(info.param);
+                         });
+
+}  // namespace

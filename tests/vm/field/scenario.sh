@@ -1,0 +1,235 @@
+# Runs inside the VM (busybox sh): third-party programs (GNU cp, dd and tar, rsync, python3's shutil, git,
+# util-linux fallocate and unshare) fail with ENOSPC on small tmpfs mounts while the daemon traces, once per
+# origin attach mode. Each case runs in a cgroup of its own name, so the host can tell the cases apart in the
+# report (the event's "cgroup"); each prints its programs' exit status, the number of ENOSPC failures their
+# own output reports, and their stderr. Then the daemon's exit status, its stderr and its JSON report.
+cd /payload
+# Keep kernel messages off the console so they cannot interleave with the reports printed there.
+dmesg -n 1 2>/dev/null
+B=/payload/bin
+export PYTHONHOME=/payload/py PYTHONDONTWRITEBYTECODE=1 HOME=/root
+# The sanitizers stop the daemon at their first report (it then exits non-zero), with a stack trace.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:halt_on_error=1:print_stacktrace=1:detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-abort_on_error=1:halt_on_error=1:print_stacktrace=1}
+
+# Source data, the same for every case: 24 small files (a directory and a tar of it), a 1 MiB file and a
+# directory of three 200 KiB files.
+mkdir -p /data/many /data/bigdir
+i=1
+while [ $i -le 24 ]; do
+  echo "file $i" >/data/many/f$i
+  i=$((i + 1))
+done
+head -c 1048576 /dev/urandom >/data/big.bin
+for n in a b c; do head -c 204800 /dev/urandom >/data/bigdir/$n; done
+(cd /data && $B/tar -cf /data/many.tar many)
+
+# The tmpfs mount points live on ext4 (loop-mounted image), the working directory too: a path the daemon
+# resolves once a tmpfs is gone, or relative to the cwd instead of the dirfd the program used, lands there.
+mkdir -p /mnt/disk
+if ! mount -t ext4 -o loop disk.img /mnt/disk 2>/tmp/m.err; then
+  echo "scenario: cannot mount disk.img: $(cat /tmp/m.err); using ramfs"
+  mount -t ramfs none /mnt/disk
+fi
+
+tmpfs_at() { # options dir
+  mkdir -p "$2" && mount -t tmpfs -o "$1" none "$2"
+}
+case_begin() { # name
+  name=$1
+  mkdir -p /sys/fs/cgroup/$name
+  : >/tmp/case.err
+  : >/tmp/case.out
+  runs=0
+  rcs=
+}
+in_case() { # command...: runs it in the case's cgroup with stderr and stdout collected
+  runs=$((runs + 1))
+  sh -c 'echo $$ >/sys/fs/cgroup/'"$name"'/cgroup.procs && exec "$@"' sh "$@" >>/tmp/case.out 2>>/tmp/case.err
+  rcs="$rcs${rcs:+,}$?"
+}
+case_end() { # enospc=N (failures the programs reported) [more key=value]
+  echo "ENOSPCD-FIELD-CASE $mode $name runs=$runs rc=$rcs $* uptime=$(cut -d ' ' -f 1 /proc/uptime)"
+  sed 's/^/  | /' /tmp/case.err /tmp/case.out
+  rmdir /sys/fs/cgroup/$name 2>/dev/null
+}
+lines() { # pattern: lines of the case's stderr matching it
+  grep -c "$1" /tmp/case.err
+}
+
+# Python snippets, as an application would write them.
+copytree='
+import shutil, sys
+try:
+    shutil.copytree(sys.argv[1], sys.argv[2])
+    print("enospc=0")
+except shutil.Error as e:
+    print("enospc=%d" % sum("[Errno 28]" in str(why) for _, _, why in e.args[0]))
+'
+copyfile='
+import shutil, sys
+n = 0
+for dst in sys.argv[2:]:
+    try:
+        shutil.copyfile(sys.argv[1], dst)
+    except OSError as e:
+        if e.errno != 28:
+            raise
+        n += 1
+print("enospc=%d" % n)
+'
+py_enospc() { sed -n 's/^enospc=\([0-9]*\)$/\1/p' /tmp/case.out | awk '{ s += $1 } END { print s + 0 }'; }
+
+run_mode() {
+  mode=$1
+  shift
+  rm -f /tmp/r.json /tmp/e.log
+  ./enospcd --once --duration 300 -o json --events 2000 "$@" >/tmp/r.json 2>/tmp/e.log &
+  pid=$!
+  i=0
+  while ! grep -q 'on syscall exit' /tmp/e.log; do
+    sleep 0.2
+    i=$((i + 1))
+    if [ $i -gt 600 ] || ! kill -0 $pid 2>/dev/null; then
+      echo "daemon did not start in mode $mode:"
+      cat /tmp/e.log
+      return 1
+    fi
+  done
+  cd /mnt/disk
+
+  # cp of a 1 MiB file onto a 256 KiB tmpfs, three times (each truncates the partial copy and fails again).
+  case_begin cp_blocks
+  tmpfs_at size=256k /mnt/disk/cp
+  for r in 1 2 3; do in_case $B/cp /data/big.bin /mnt/disk/cp/big.bin; done
+  case_end enospc=$(lines 'No space left on device')
+  umount /mnt/disk/cp
+
+  # dd onto a 64 KiB tmpfs with three block sizes: GNU dd stops at its first failed write.
+  case_begin dd_blocks
+  tmpfs_at size=64k /mnt/disk/dd
+  for bs in 4k 16k 1M; do in_case $B/dd if=/dev/zero of=/mnt/disk/dd/zero bs=$bs count=64; done
+  case_end enospc=$(lines 'error writing.*No space left on device')
+  umount /mnt/disk/dd
+
+  # rsync of 24 files into a tmpfs of 8 inodes: the receiver's mkstemp (openat relative to a dirfd) fails.
+  case_begin rsync_inodes
+  tmpfs_at nr_inodes=8 /mnt/disk/ri
+  in_case $B/rsync -a /data/many /mnt/disk/ri/
+  case_end enospc=$(lines 'No space left on device (28)')
+  umount /mnt/disk/ri
+
+  # rsync of 600 KiB onto 256 KiB: the receiver's write fails and it gives up (code 11).
+  case_begin rsync_blocks
+  tmpfs_at size=256k /mnt/disk/rb
+  in_case $B/rsync -a /data/bigdir /mnt/disk/rb/
+  case_end enospc=$(lines 'write failed on .*No space left on device')
+  umount /mnt/disk/rb
+
+  # GNU tar -x into a tmpfs of 8 inodes, run from a cwd on ext4: every file is an openat relative to the -C
+  # directory's fd, reported once as "Cannot open".
+  case_begin tar_inodes
+  tmpfs_at nr_inodes=8 /mnt/disk/tx
+  in_case $B/tar -C /mnt/disk/tx -xf /data/many.tar
+  case_end enospc=$(lines 'Cannot open: No space left on device')
+  umount /mnt/disk/tx
+
+  # The same from a cwd on another tmpfs (/tmp): the paths are relative to the -C directory, not to the cwd.
+  case_begin tar_cwd_tmpfs
+  tmpfs_at nr_inodes=8 /mnt/disk/tt
+  cd /tmp && in_case $B/tar -C /mnt/disk/tt -xf /data/many.tar
+  cd /mnt/disk
+  case_end enospc=$(lines 'Cannot open: No space left on device')
+  umount /mnt/disk/tt
+
+  # python3 shutil.copytree into a tmpfs of 8 inodes: it goes on after each failed file and lists them.
+  case_begin py_copytree
+  tmpfs_at nr_inodes=8 /mnt/disk/pt
+  in_case $B/python3 -c "$copytree" /data/many /mnt/disk/pt/tree
+  case_end enospc=$(py_enospc)
+  umount /mnt/disk/pt
+
+  # python3 shutil.copyfile (sendfile) of 1 MiB three times onto a 256 KiB tmpfs: the first fills it.
+  case_begin py_copyfile
+  tmpfs_at size=256k /mnt/disk/pf
+  in_case $B/python3 -c "$copyfile" /data/big.bin /mnt/disk/pf/a /mnt/disk/pf/b /mnt/disk/pf/c
+  case_end enospc=$(py_enospc)
+  umount /mnt/disk/pf
+
+  # git: init in a tmpfs of 6 inodes, add of 24 files in one of 40 (loose objects: mkdir, link, open).
+  case_begin git_inodes
+  tmpfs_at nr_inodes=6 /mnt/disk/gi && mkdir -p /mnt/disk/gi/repo
+  cd /mnt/disk/gi/repo && in_case $B/git init -q --template=
+  tmpfs_at nr_inodes=40 /mnt/disk/ga && mkdir -p /mnt/disk/ga/repo
+  cd /mnt/disk/ga/repo && $B/git init -q --template= && cp /data/many/* . && in_case $B/git add .
+  cd /mnt/disk
+  case_end enospc=$(lines 'No space left on device')
+  umount /mnt/disk/gi
+  umount /mnt/disk/ga
+
+  # git add of a 200 KiB file of random data in a 256 KiB tmpfs: writing its loose object fails.
+  case_begin git_blocks
+  tmpfs_at size=256k /mnt/disk/gb && mkdir -p /mnt/disk/gb/repo
+  cd /mnt/disk/gb/repo && $B/git init -q --template= && cp /data/bigdir/a . && in_case $B/git add .
+  cd /mnt/disk
+  case_end enospc=$(lines 'No space left on device')
+  umount /mnt/disk/gb
+
+  # fallocate on a 1 MiB tmpfs: 4 MiB (more than the whole size), then 768 KiB once 512 KiB are taken.
+  case_begin fallocate
+  tmpfs_at size=1m /mnt/disk/fa
+  in_case $B/fallocate -l 4M /mnt/disk/fa/huge
+  in_case $B/fallocate -l 512k /mnt/disk/fa/half
+  in_case $B/fallocate -l 768k /mnt/disk/fa/more
+  case_end enospc=$(lines 'fallocate failed: No space left on device')
+  umount /mnt/disk/fa
+
+  # From here the daemon is stopped while the programs fail: it reads their events after the processes, their
+  # mount namespace or their tmpfs are gone, as a daemon running behind on a loaded host does.
+
+  # A private mount namespace (unshare -m) with two tmpfs mounts: cp of 1 MiB into 64 KiB, cp -r of 24 files
+  # into 4 inodes. The namespace dies with the shell.
+  mkdir -p /mnt/disk/ns1 /mnt/disk/ns2
+  kill -STOP $pid
+  case_begin ns_gone
+  in_case $B/unshare -m sh -c "mount -t tmpfs -o size=64k none /mnt/disk/ns1 && $B/cp /data/big.bin /mnt/disk/ns1/;
+    mount -t tmpfs -o nr_inodes=4 none /mnt/disk/ns2 && $B/cp -r /data/many /mnt/disk/ns2/"
+  case_end enospc=$(lines 'No space left on device')
+
+  # Two tmpfs mounts of 8 inodes unmounted right after the failures: copytree by absolute paths, tar relative
+  # to its -C directory's fd.
+  case_begin unmounted
+  tmpfs_at nr_inodes=8 /mnt/disk/um1
+  tmpfs_at nr_inodes=8 /mnt/disk/um2
+  in_case $B/python3 -c "$copytree" /data/many /mnt/disk/um1/tree
+  in_case $B/tar -C /mnt/disk/um2 -xf /data/many.tar
+  umount /mnt/disk/um1
+  umount /mnt/disk/um2
+  case_end enospc=$(($(py_enospc) + $(lines 'Cannot open: No space left on device')))
+  kill -CONT $pid
+  # Let it work through what queued up while it was stopped (at exit it reads the ring for 100 ms only): wait
+  # until its CPU time stands still for a second, at most 60 s.
+  last=-1
+  i=0
+  while [ $i -lt 60 ]; do
+    sleep 1
+    t=$(awk '{ print $14 + $15 }' /proc/$pid/stat)
+    [ $last -ge 0 ] && [ $((t - last)) -le 1 ] && break
+    last=$t
+    i=$((i + 1))
+  done
+
+  cd /payload
+  kill -INT $pid
+  wait $pid
+  rc=$?
+  echo "ENOSPCD-FIELD-DAEMON $mode rc=$rc"
+  echo "ENOSPCD-FIELD-STDERR-BEGIN $mode"
+  cat /tmp/e.log
+  echo "ENOSPCD-FIELD-STDERR-END $mode"
+  echo "ENOSPCD-FIELD-REPORT-BEGIN $mode"
+  cat /tmp/r.json
+  echo "ENOSPCD-FIELD-REPORT-END $mode"
+}
+run_mode auto
+run_mode kretprobe --kretprobe
