@@ -64,7 +64,8 @@ class Backend {
   // The cause ids the `cause` filter accepts (the daemon: every id its diagnosis produces). Empty: any
   // well-formed id.
   virtual std::vector<std::string> cause_ids() { return {}; }
-  // GET /v1/top: {"top": [{"pid","comm","syscall","errno","count","container"}, ...]} by count descending.
+  // GET /v1/top: {"top": [{"pid","comm","syscall","errno","count","suppressed","cgroup_id","container"}, ...]}
+  // by count descending; q.since_ns and q.until_ns are never set (counts are totals, not time windows).
   virtual nlohmann::json top(const EventQuery& q) = 0;
   // GET /v1/diagnosis: the current causes with explanation and remedy.
   virtual nlohmann::json diagnosis() = 0;
