@@ -16,6 +16,10 @@ test_packages=(
   qemu-system-x86 busybox-static cpio podman runc
   # VM field cases: the third-party programs copied into the guest
   coreutils tar rsync git python3
+  # io_uring completions (live and VM): fio's io_uring engine
+  fio
+  # lint tier: clang-tidy with the bugprone checks
+  clang-tidy-16
   # packaging tests: .deb build and install into a clean root, systemd units, Prometheus, shell completion
   prometheus debootstrap systemd-container python3-yaml dpkg-dev man-db libcap2-bin zsh
 )
