@@ -326,7 +326,14 @@ class VmField : public ::testing::TestWithParam<std::tuple<std::string, std::str
 TEST_P(VmField, DaemonExitsCleanlyWithoutSanitizerReport) {
   std::string err = m_->daemon_stderr;
   std::string shown = symbolize(err);
-  EXPECT_EQ(m_->daemon_rc, 0) << "daemon stderr:\n" << shown;
+  // The first case after which the daemon was no longer running.
+  std::string gone;
+  for (const auto& [name, c] : m_->cases)
+    if (c.kv.count("daemon") && c.kv.at("daemon") == "gone" &&
+        (gone.empty() || std::atof(c.kv.at("uptime").c_str()) < std::atof(m_->cases.at(gone).kv.at("uptime").c_str())))
+      gone = name;
+  EXPECT_EQ(m_->daemon_rc, 0) << (gone.empty() ? "" : "the daemon was gone at the end of case " + gone + "\n")
+                              << "daemon stderr:\n" << shown;
   for (const std::string bad : {"ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer", "Assertion",
                                 "munmap_chunk", "double free", "free(): invalid", "terminate called",
                                 "explaining it failed"})

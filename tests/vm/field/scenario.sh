@@ -8,8 +8,9 @@ cd /payload
 dmesg -n 1 2>/dev/null
 B=/payload/bin
 export PYTHONHOME=/payload/py PYTHONDONTWRITEBYTECODE=1 HOME=/root
-# The sanitizers stop the daemon at their first report (it then exits non-zero), with a stack trace.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:halt_on_error=1:print_stacktrace=1:detect_leaks=1}
+# The sanitizers stop the daemon at their first report (it then exits non-zero), with a stack trace; an abort
+# (a failed libstdc++ assertion) gets one too.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:halt_on_error=1:handle_abort=1:print_stacktrace=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-abort_on_error=1:halt_on_error=1:print_stacktrace=1}
 
 # Source data, the same for every case: 24 small files (a directory and a tar of it), a 1 MiB file and a
@@ -49,7 +50,9 @@ in_case() { # command...: runs it in the case's cgroup with stderr and stdout co
   rcs="$rcs${rcs:+,}$?"
 }
 case_end() { # enospc=N (failures the programs reported) [more key=value]
-  echo "ENOSPCD-FIELD-CASE $mode $name runs=$runs rc=$rcs $* uptime=$(cut -d ' ' -f 1 /proc/uptime)"
+  daemon=up
+  kill -0 $pid 2>/dev/null || daemon=gone
+  echo "ENOSPCD-FIELD-CASE $mode $name runs=$runs rc=$rcs $* daemon=$daemon uptime=$(cut -d ' ' -f 1 /proc/uptime)"
   sed 's/^/  | /' /tmp/case.err /tmp/case.out
   rmdir /sys/fs/cgroup/$name 2>/dev/null
 }
@@ -211,9 +214,9 @@ run_mode() {
   # until its CPU time stands still for a second, at most 60 s.
   last=-1
   i=0
-  while [ $i -lt 60 ]; do
+  while [ $i -lt 60 ] && kill -0 $pid 2>/dev/null; do
     sleep 1
-    t=$(awk '{ print $14 + $15 }' /proc/$pid/stat)
+    t=$(awk '{ print $14 + $15 }' /proc/$pid/stat 2>/dev/null || echo 0)
     [ $last -ge 0 ] && [ $((t - last)) -le 1 ] && break
     last=$t
     i=$((i + 1))
