@@ -33,9 +33,14 @@ function(bpf_skeleton name)
     DEPFILE "${dep}"
     COMMENT "BPF ${name}.bpf.o"
     VERBATIM)
+  # The skeleton is bpftool's code, between NOLINTBEGIN and NOLINTEND: clang-tidy reports nothing in it, also
+  # not what the static analyzer finds on a path that starts in the project's code (calloc'd memory that
+  # libbpf's bpf_object__destroy_skeleton frees is taken for a leak).
   add_custom_command(
     OUTPUT "${skel}"
-    COMMAND ${BPFTOOL} gen skeleton "${obj}" name ${name}_bpf > "${skel}.tmp"
+    COMMAND ${CMAKE_COMMAND} -E echo "// NOLINTBEGIN" > "${skel}.tmp"
+    COMMAND ${BPFTOOL} gen skeleton "${obj}" name ${name}_bpf >> "${skel}.tmp"
+    COMMAND ${CMAKE_COMMAND} -E echo "// NOLINTEND" >> "${skel}.tmp"
     COMMAND ${CMAKE_COMMAND} -E rename "${skel}.tmp" "${skel}"
     DEPENDS "${obj}"
     COMMENT "skeleton ${name}.skel.h"

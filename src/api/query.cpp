@@ -94,7 +94,7 @@ Result<uint64_t> parse_rfc3339(std::string_view s) {
     if (!fixed_digits(s, &pos, 2, &oh) || !expect(s, &pos, ':') || !fixed_digits(s, &pos, 2, &om) || oh > 23 ||
         om > 59)
       return time_error(s);
-    offset_s = sign * (oh * 3600 + om * 60);
+    offset_s = int64_t{sign} * (oh * 3600 + om * 60);
   } else {
     return make_error("RFC 3339 time needs a zone ('Z' or +hh:mm); got " + quote_for_message(s));
   }
@@ -107,7 +107,7 @@ Result<uint64_t> parse_rfc3339(std::string_view s) {
     return make_error("not a valid date and time: " + quote_for_message(s));
   if (second == 60) second = 59;
   int64_t days = sys_days{ymd}.time_since_epoch().count();
-  int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_s;
+  int64_t secs = days * 86400 + int64_t{hour} * 3600 + int64_t{minute} * 60 + second - offset_s;
   if (secs < 0) return make_error("time lies before 1970: " + quote_for_message(s));
   return static_cast<uint64_t>(secs) * kNsPerSec + frac_ns;
 }

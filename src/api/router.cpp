@@ -497,11 +497,9 @@ Handled handle(const Request& req, const Caller& caller, Backend& backend, const
   RouteResult rr = route(req, options);
   if (auto* e = std::get_if<ApiError>(&rr)) {
     // Peers without any access learn nothing about the API beyond the refusal.
-    if (caller.access == Access::none) {
-      out.response = error_response(*authorize(Route{}, caller, req.method));
-    } else {
-      out.response = error_response(*e);
-    }
+    std::optional<ApiError> refusal;
+    if (caller.access == Access::none) refusal = authorize(Route{}, caller, req.method);
+    out.response = error_response(refusal ? *refusal : *e);
     return out;
   }
   const Route& r = std::get<Route>(rr);

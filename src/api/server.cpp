@@ -364,7 +364,7 @@ struct Server::Impl {
       return send(conn, error_response(500, std::string("internal error starting the follow stream: ") + ex.what()));
     }
     MHD_Response* resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, &Impl::follow_read, stream.get(), &Impl::follow_free);
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, size_t{16} * 1024, &Impl::follow_read, stream.get(), &Impl::follow_free);
     if (resp == nullptr) {
       release_stream(stream.get());
       return MHD_NO;

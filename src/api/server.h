@@ -39,8 +39,8 @@ struct ServerOptions {
   std::chrono::seconds connection_timeout{30};        // idle or stalled connections are closed after this
   std::chrono::milliseconds follow_keepalive{15000};  // an empty line this often on idle follow streams
   size_t follow_queue_lines = 1024;  // a follow client this far behind is dropped
-  size_t request_memory_limit = 16 * 1024;  // per connection: request line + headers must fit
-  size_t max_body_bytes = 4096;             // larger request bodies get a 413
+  size_t request_memory_limit = size_t{16} * 1024;  // per connection: request line + headers must fit
+  size_t max_body_bytes = 4096;                     // larger request bodies get a 413
 };
 
 struct ServerStats {

@@ -80,7 +80,7 @@ Result<uint64_t> parse_duration_ns(std::string_view text) {
         case 'm': unit = 60 * kNsPerSec; break;
         case 'h': unit = 3600 * kNsPerSec; break;
         case 'd': unit = 86400 * kNsPerSec; break;
-        case 'w': unit = 7 * 86400 * kNsPerSec; break;
+        case 'w': unit = 7ULL * 86400 * kNsPerSec; break;
         default: break;
       }
       if (unit != 0) ++i;

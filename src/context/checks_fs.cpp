@@ -74,7 +74,8 @@ std::vector<FsUsageEntry> gather_fs_usage(const HostSnapshot& host, const Doctor
         failed++;
         continue;
       }
-      bool reached = st->mnt_id ? static_cast<int>(*st->mnt_id) == m.mount_id : st->dev == dev;
+      const FileStat& fst = *st;
+      bool reached = fst.mnt_id ? static_cast<int>(*fst.mnt_id) == m.mount_id : fst.dev == dev;
       if (!reached) {
         hidden++;
         continue;
@@ -347,7 +348,8 @@ CheckResult ghost_space(const HostSnapshot& host, const DoctorOptions& opts) {
   std::map<dev_t, Group> groups;
   std::size_t total_files = 0;
   uint64_t total_bytes = 0;
-  for (const auto& [key, g] : files) {
+  for (const auto& entry : files) {
+    const GhostFile& g = entry.second;
     auto& grp = groups[g.dev];
     total_files++;
     uint64_t bytes = std::max(g.size, g.allocated);
@@ -362,7 +364,9 @@ CheckResult ghost_space(const HostSnapshot& host, const DoctorOptions& opts) {
     }
   }
 
-  for (auto& [dev, grp] : groups) {
+  for (auto& entry : groups) {
+    const dev_t dev = entry.first;
+    Group& grp = entry.second;
     if (grp.listed.empty()) continue;
     std::sort(grp.listed.begin(), grp.listed.end(),
               [](const GhostFile* a, const GhostFile* b) { return a->allocated > b->allocated; });
@@ -502,7 +506,8 @@ CheckResult orphaned_fs(const HostSnapshot& host, const DoctorOptions& opts) {
     }
   }
 
-  for (auto& [key, g] : groups) {
+  for (auto& entry : groups) {
+    Group& g = entry.second;
     std::optional<FsStats> fs;
     for (const auto& h : g.holders) {
       if (h.p->state == 'D') continue;  // statfs could block behind what blocks the holder

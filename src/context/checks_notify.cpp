@@ -96,7 +96,7 @@ std::vector<WatchInstance> collect_watch_instances(const HostSnapshot& host, Wat
   std::vector<WatchInstance> all;
   for (const auto& p : host.processes) {
     for (const auto& of : p.files) {
-      if (!matches(kind, of)) continue;
+      if (!of.info || !matches(kind, of)) continue;
       const FdInfo& fi = *of.info;
       WatchInstance w;
       w.pid = p.pid;
@@ -220,8 +220,9 @@ std::vector<Finding> evaluate_watches(WatchKind kind, const std::vector<WatchIns
     unsigned ipct;
   };
   std::vector<Row> rows;
-  for (const auto& [uid, u] : users) {
-    rows.push_back({uid, &u, pct_of(u.count, limits.per_user), pct_of(u.instances, limits.instances_per_user)});
+  for (const auto& entry : users) {
+    const UserAgg& u = entry.second;
+    rows.push_back({entry.first, &u, pct_of(u.count, limits.per_user), pct_of(u.instances, limits.instances_per_user)});
   }
   std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
     auto ka = std::max(a.pct, a.ipct), kb = std::max(b.pct, b.ipct);

@@ -417,7 +417,7 @@ HostSnapshot scan_host(const ScanOptions& opts) {
     procs[i].pid = pid_list[i];
     bool ok = true;
     scan_identity(h.root, procs[i], c, ok);
-    alive[i] = ok;
+    alive[i] = ok ? 1 : 0;
   });
   for (std::size_t i = 0; i < procs.size(); i++) {
     if (alive[i]) h.processes.push_back(std::move(procs[i]));

@@ -61,6 +61,8 @@ const char* loss_name(int i) {
   }
 }
 
+double milliseconds(std::chrono::microseconds d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
 }  // namespace
 
 Daemon::Daemon(DaemonOptions opts)
@@ -197,7 +199,7 @@ Result<void> Daemon::start() {
       s += errno_name(e);
     }
     return s;
-  }(), gate_mode_name(gate_->mode()), gate_->attach_time().count() / 1000.0);
+  }(), gate_mode_name(gate_->mode()), milliseconds(gate_->attach_time()));
   if (gate_only())
     spdlog::info("gate-only mode: no origin probe could attach ({}), so events carry no kernel call chain; "
                  "causes are inferred from the syscall, its arguments and host state",
@@ -432,7 +434,7 @@ nlohmann::json Daemon::status_json() const {
       {"mode_reason", origins_ ? origins_->summary() : "disabled by --no-origins"},
       {"origins", origins_json()},
       {"gate", {{"mode", gate_mode_name(gate_->mode())}, {"attempts", attempts},
-                {"attach_ms", gate_->attach_time().count() / 1000.0}, {"io_uring", gate_->io_uring()}}},
+                {"attach_ms", milliseconds(gate_->attach_time())}, {"io_uring", gate_->io_uring()}}},
       {"errnos", errnos},
       {"uptime_s", std::chrono::duration<double>(now - started_).count()},
       {"degraded", journal_ && journal_->degraded()},

@@ -105,21 +105,22 @@ Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {
   s->rodata->rl_rate = cfg.rate_limit;
   s->rodata->rl_burst = cfg.rate_limit ? (cfg.rate_burst ? cfg.rate_burst : cfg.rate_limit) : 0;
 
-  int err;
-  if ((err = bpf_map__set_max_entries(s->maps.events, cfg.ringbuf_bytes)))
+  if (int err = bpf_map__set_max_entries(s->maps.events, cfg.ringbuf_bytes); err != 0)
     return fail("ring buffer size " + std::to_string(cfg.ringbuf_bytes), -err);
-  if ((err = bpf_map__set_max_entries(s->maps.counts, cfg.counter_entries)))
+  if (int err = bpf_map__set_max_entries(s->maps.counts, cfg.counter_entries); err != 0)
     return fail("counter map size", -err);
   if (cfg.chains_fd >= 0) {
-    if ((err = bpf_map__reuse_fd(s->maps.chains, cfg.chains_fd))) return fail("sharing the chain map", -err);
-    if ((err = bpf_map__reuse_fd(s->maps.chain_pending, cfg.chain_pending_fd)))
+    if (int err = bpf_map__reuse_fd(s->maps.chains, cfg.chains_fd); err != 0)
+      return fail("sharing the chain map", -err);
+    if (int err = bpf_map__reuse_fd(s->maps.chain_pending, cfg.chain_pending_fd); err != 0)
       return fail("sharing the chain counter", -err);
-    if ((err = bpf_map__reuse_fd(s->maps.losses, cfg.losses_fd))) return fail("sharing the loss counters", -err);
-  } else if ((err = bpf_map__set_max_entries(s->maps.chains, 1))) {
+    if (int err = bpf_map__reuse_fd(s->maps.losses, cfg.losses_fd); err != 0)
+      return fail("sharing the loss counters", -err);
+  } else if (int err = bpf_map__set_max_entries(s->maps.chains, 1); err != 0) {
     // Gate-only: the verifier removes every chain access, but the map is still created (2 MB preallocated).
     return fail("chain map size", -err);
   }
-  if ((err = gate_bpf__load(s))) return fail("loading the " + gate_mode_name(mode) + " gate", -err);
+  if (int err = gate_bpf__load(s); err != 0) return fail("loading the " + gate_mode_name(mode) + " gate", -err);
   s->bss->mount_max_addr = cfg.mount_max_addr;
 
   // Path-argument metadata, by syscall number for this architecture.

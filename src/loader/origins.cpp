@@ -162,7 +162,7 @@ std::unique_ptr<OriginTracer> OriginTracer::start(const OriginConfig& cfg, Featu
     auto found = protos.find(spec.func);
     if (found == protos.end()) {
       st.reason = "not in this kernel (no BTF entry: absent, renamed or inlined)";
-    } else if ((st.ret_kind = classify_return(found->second, spec.null_is_error)) == ENOSPCD_RET_INVALID) {
+    } else if (st.ret_kind = classify_return(found->second, spec.null_is_error); st.ret_kind == ENOSPCD_RET_INVALID) {
       st.reason = "its return value cannot carry an error";
     } else {
       st.nargs = found->second.nargs;

@@ -731,8 +731,8 @@ Result<void> Journal::reset() {
   close_active();
   if (auto r = ensure_dir(); !r) return r;
   Step step;
-  for (const auto& [seq, seg] : segments_) {
-    std::string name = seg_name(seq, seg.compressed);
+  for (const auto& entry : segments_) {
+    std::string name = seg_name(entry.first, entry.second.compressed);
     if (::unlinkat(dir_fd_, name.c_str(), 0) != 0 && errno != ENOENT) step.fail(errno, "delete", name);
   }
   if (::unlinkat(dir_fd_, kAggregates, 0) != 0 && errno != ENOENT) step.fail(errno, "delete", kAggregates);

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "live/api/harness.h"
+#include "support/has_value.h"
 
 namespace enospcd::api::testing {
 namespace {
@@ -79,7 +80,9 @@ TEST_F(ApiServer, EveryEndpointOverCurl) {
   EXPECT_EQ(top["top"][0]["pid"], 100);
 
   EXPECT_EQ(parse(get("/v1/diagnosis").body), backend_.diagnosis());
-  EXPECT_EQ(parse(get("/v1/doctor").body), *backend_.doctor());
+  auto doctor = backend_.doctor();
+  ASSERT_HAS_VALUE(doctor);
+  EXPECT_EQ(parse(get("/v1/doctor").body), *doctor);
   EXPECT_EQ(parse(get("/healthz").body), json({{"ok", true}}));
 
   CurlAnswer metrics = get("/metrics");

@@ -72,7 +72,8 @@ class SysctlGuard {
   SysctlGuard(const SysctlGuard&) = delete;
   SysctlGuard& operator=(const SysctlGuard&) = delete;
   bool ok() const { return saved_.has_value(); }
-  const std::string& saved() const { return *saved_; }
+  // The value read when constructed, nullopt if it could not be read.
+  const std::optional<std::string>& saved() const { return saved_; }
   bool set(uint64_t value);
   // Writes the saved value back now (the destructor does it too, for the failure paths).
   void restore();

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/has_value.h"
 #include "support/live.h"
 
 namespace enospcd::testing {
@@ -93,6 +94,21 @@ class OnceChild {
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+// Appends what can be read from the non-blocking descriptor fd to out.
+void read_available(int fd, std::string& out) {
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<std::size_t>(n));
+}
+
+// Waits for the daemon to exit while reading its report from fd into out, so that a report bigger than the pipe
+// cannot hold it up. The exit code, nullopt if it still runs after `timeout`.
+std::optional<int> wait_exit_reading(OnceChild& d, int fd, std::string& out, std::chrono::seconds timeout) {
+  for (auto end = Clock::now() + timeout; Clock::now() < end; read_available(fd, out))
+    if (auto code = d.wait_exit(10ms)) return code;
+  return std::nullopt;
+}
+
 // The parent that read the report died (an interrupted test run): the daemon notices that its stdout pipe has
 // no reader, stops tracing at once instead of for the rest of --duration, and says the report was lost.
 TEST(OnceOutput, ReaderOfStdoutGoneEndsTheTraceWithAnError) {
@@ -106,7 +122,7 @@ TEST(OnceOutput, ReaderOfStdoutGoneEndsTheTraceWithAnError) {
   close(out[0]);
   auto code = d.wait_exit(5s);
   double secs = seconds_since(t0);
-  ASSERT_TRUE(code) << "still running 5 s after the reader of its stdout went away\n" << d.stderr_text();
+  ASSERT_HAS_VALUE(code) << "still running 5 s after the reader of its stdout went away\n" << d.stderr_text();
   std::printf("exited %.3f s after its stdout reader went away\n", secs);
   EXPECT_LT(secs, 1.5);
   EXPECT_EQ(*code, kExitReportNotWritten) << d.stderr_text();
@@ -143,7 +159,7 @@ TEST(OnceOutput, SigtermEndsAReportWriteThatNobodyReads) {
   kill(d.pid(), SIGTERM);
   auto code = d.wait_exit(5s);
   double secs = seconds_since(t0);
-  ASSERT_TRUE(code) << "SIGTERM did not end a report write nobody reads\n" << d.stderr_text();
+  ASSERT_HAS_VALUE(code) << "SIGTERM did not end a report write nobody reads\n" << d.stderr_text();
   std::printf("exited %.3f s after SIGTERM\n", secs);
   EXPECT_LT(secs, 1.0);
   EXPECT_EQ(*code, kExitReportNotWritten) << d.stderr_text();
@@ -164,7 +180,7 @@ TEST(OnceOutput, StdoutOnAFullFilesystemIsAnError) {
   OnceChild d({daemon_binary(), "--once", "--duration", "1", "-o", "json", "--no-origins"}, fd);
   close(fd);
   auto code = d.wait_exit(20s);
-  ASSERT_TRUE(code) << "still running long after --duration 1\n" << d.stderr_text();
+  ASSERT_HAS_VALUE(code) << "still running long after --duration 1\n" << d.stderr_text();
   EXPECT_EQ(*code, kExitReportNotWritten) << d.stderr_text();
   EXPECT_NE(d.stderr_text().find("could not be written to standard output: No space left on device"),
             std::string::npos)
@@ -177,7 +193,7 @@ TEST(OnceOutput, ClosedStdoutIsRefusedUpFront) {
   // No root needed: the check comes before the privilege check.
   OnceChild d({daemon_binary(), "--once", "--duration", "1", "--no-origins"}, -1);
   auto code = d.wait_exit(10s);
-  ASSERT_TRUE(code) << d.stderr_text();
+  ASSERT_HAS_VALUE(code) << d.stderr_text();
   EXPECT_EQ(*code, kExitReportNotWritten) << d.stderr_text();
   EXPECT_NE(d.stderr_text().find("standard output is closed"), std::string::npos) << d.stderr_text();
   EXPECT_EQ(d.stderr_text().find("tracing"), std::string::npos) << "traced with nowhere to report\n"
@@ -211,20 +227,13 @@ TEST(OnceOutput, CtrlCDuringAStormEndsPromptly) {
   auto t0 = Clock::now();
   kill(d.pid(), SIGINT);
   std::string report;
-  std::optional<int> code;
-  while (!(code = d.wait_exit(10ms)) && seconds_since(t0) < 10) {
-    char buf[65536];
-    ssize_t n;
-    while ((n = read(out[0], buf, sizeof(buf))) > 0) report.append(buf, static_cast<std::size_t>(n));
-  }
+  auto code = wait_exit_reading(d, out[0], report, 10s);
   double secs = seconds_since(t0);
   kill(storm, SIGKILL);
   waitpid(storm, nullptr, 0);
-  char buf[65536];
-  ssize_t n;
-  while ((n = read(out[0], buf, sizeof(buf))) > 0) report.append(buf, static_cast<std::size_t>(n));
+  read_available(out[0], report);
   close(out[0]);
-  ASSERT_TRUE(code) << "still running 10 s after SIGINT during a storm\n" << d.stderr_text();
+  ASSERT_HAS_VALUE(code) << "still running 10 s after SIGINT during a storm\n" << d.stderr_text();
   std::printf("exited %.3f s after SIGINT during the storm\n", secs);
   EXPECT_LT(secs, 2.0);  // the storm and the daemon share the CPUs; it used to last as long as the storm
   EXPECT_EQ(*code, 0) << d.stderr_text();

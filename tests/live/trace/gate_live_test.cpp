@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "support/has_value.h"
 #include "support/live.h"
 
 namespace enospcd::testing {
@@ -146,7 +147,7 @@ TEST(GateLive, OnceEndsByItselfAfterDuration) {
   ENOSPCD_REQUIRE_ROOT();
   DaemonProcess d({daemon_binary(), "--once", "--duration", "1", "--no-origins"});
   auto code = d.wait_exit(std::chrono::seconds(20));
-  ASSERT_TRUE(code) << "still running long after --duration 1";
+  ASSERT_HAS_VALUE(code) << "still running long after --duration 1";
   EXPECT_EQ(*code, 0) << d.stderr_text();
   EXPECT_NE(d.stdout_text().find("failing syscall"), std::string::npos) << d.stdout_text();
 }

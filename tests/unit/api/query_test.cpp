@@ -49,7 +49,7 @@ TEST(ApiParseTime, Relative) {
   const uint64_t now = kMay1;
   EXPECT_EQ(*parse_time_ns("5m", now), now - 300 * kSec);
   EXPECT_EQ(*parse_time_ns("1h30m", now), now - 5400 * kSec);
-  EXPECT_EQ(*parse_time_ns("2d", now), now - 2 * 86400 * kSec);
+  EXPECT_EQ(*parse_time_ns("2d", now), now - 2ULL * 86400 * kSec);
   EXPECT_EQ(*parse_time_ns("250ms", now), now - kSec / 4);
   // Further back than the epoch clamps to it.
   EXPECT_EQ(*parse_time_ns("10000w", now), 0u);
@@ -78,7 +78,7 @@ TEST(ApiParseTime, Garbage) {
 
 TEST(ApiParseDuration, UnitsAndOverflow) {
   EXPECT_EQ(*parse_duration_ns("90s"), 90 * kSec);
-  EXPECT_EQ(*parse_duration_ns("1w"), 7 * 86400 * kSec);
+  EXPECT_EQ(*parse_duration_ns("1w"), 7ULL * 86400 * kSec);
   EXPECT_EQ(*parse_duration_ns("1m1s"), 61 * kSec);
   EXPECT_EQ(*parse_duration_ns("1s1m"), 61 * kSec);
   EXPECT_FALSE(parse_duration_ns(""));

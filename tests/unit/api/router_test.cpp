@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/has_value.h"
 #include "unit/api/fake_backend.h"
 
 namespace enospcd::api {
@@ -210,17 +211,19 @@ TEST(ApiAuthorize, Levels) {
   EXPECT_FALSE(authorize(status, member, "GET"));
 
   auto denied = authorize(reset, member, "POST");
-  ASSERT_TRUE(denied);
+  ASSERT_HAS_VALUE(denied);
   EXPECT_EQ(denied->status, 403);
   EXPECT_NE(denied->message.find("POST /v1/reset"), std::string::npos) << denied->message;
   EXPECT_NE(denied->message.find("root"), std::string::npos) << denied->message;
 
   auto out = authorize(status, outsider, "GET");
-  ASSERT_TRUE(out);
+  ASSERT_HAS_VALUE(out);
   EXPECT_EQ(out->status, 403);
   EXPECT_NE(out->message.find("uid 65534"), std::string::npos) << out->message;
   EXPECT_NE(out->message.find("group 'enospc'"), std::string::npos) << out->message;
-  EXPECT_NE(authorize(status, outsider_no_group, "GET")->message.find("only root"), std::string::npos);
+  auto out_no_group = authorize(status, outsider_no_group, "GET");
+  ASSERT_HAS_VALUE(out_no_group);
+  EXPECT_NE(out_no_group->message.find("only root"), std::string::npos) << out_no_group->message;
 }
 
 json body_of(const Response& r) {
@@ -344,7 +347,7 @@ TEST_F(ApiHandle, OutsidersLearnNothing) {
 
 TEST_F(ApiHandle, FollowIsHandedToTheServer) {
   Handled h = handle(get("/v1/events", {{"follow", "1"}, {"pid", "9"}}), member, backend);
-  ASSERT_TRUE(h.stream);
+  ASSERT_HAS_VALUE(h.stream);
   EXPECT_TRUE(h.stream->follow);
   EXPECT_EQ(h.stream->query.pid, 9u);
   Handled denied = handle(get("/v1/events", {{"follow", "1"}}), outsider, backend);

@@ -111,7 +111,7 @@ TEST(CliRelativeTime, Units) {
   EXPECT_EQ(relative_time(kNow - 60 * kSec, kNow), "1m ago");
   EXPECT_EQ(relative_time(kNow - 3599 * kSec, kNow), "59m ago");
   EXPECT_EQ(relative_time(kNow - 7200 * kSec, kNow), "2h ago");
-  EXPECT_EQ(relative_time(kNow - 3 * 86400 * kSec, kNow), "3d ago");
+  EXPECT_EQ(relative_time(kNow - 3ULL * 86400 * kSec, kNow), "3d ago");
   EXPECT_EQ(relative_time(kNow + 5 * kSec, kNow), "in 5s");
 }
 
@@ -174,7 +174,7 @@ TEST_F(CliUtc, EventsTable) {
   json answer = {{"events",
                   {make_event(7, kNow - 12 * kSec, 4321, "runc:[2:INIT]", "mount", "mount_max",
                               {{"id", "f00dfacecafe1234"}, {"name", "web-1"}}),
-                   make_event(3, kNow - 2 * 3600 * kSec, 17, "cp", "write", "")}}};
+                   make_event(3, kNow - 2ULL * 3600 * kSec, 17, "cp", "write", "")}}};
   answer["events"][1]["path"] = nullptr;
   EXPECT_EQ(render_events(answer, kNow),
             "ID  TIME                 AGE      PID   COMM           SYSCALL  ERRNO   CONTAINER  CAUSE      PATH\n"

@@ -11,6 +11,7 @@
 #include "context/doctor.h"
 #include "context/shadow.h"
 #include "fake_tree.h"
+#include "support/has_value.h"
 
 using namespace enospcd::context;
 using enospcd::context::test::FakeTree;
@@ -209,7 +210,7 @@ TEST_F(FakeHost, ScanSurvivesVanishedAndMalformedProcesses) {
   EXPECT_TRUE(h.ns(kNsA)->is_self);
   const ProcessInfo* c = h.process(200);
   ASSERT_NE(c, nullptr);
-  ASSERT_TRUE(c->container);
+  ASSERT_HAS_VALUE(c->container);
   EXPECT_EQ(c->container->runtime, "docker");
   // Only files the checks need are kept: the socket is not.
   const ProcessInfo* app = h.process(101);
@@ -596,7 +597,7 @@ TEST(Shadow, ParsesChildOutput) {
 TEST(Sysvipc, ParsesByHeader) {
   auto t = checks::parse_sysvipc("key semid perms nsems\n0 1 600 10\nshort\n");
   ASSERT_EQ(t.rows.size(), 1u);
-  EXPECT_EQ(*t.column("nsems"), 3u);
+  EXPECT_EQ(t.column("nsems"), 3u);
   EXPECT_FALSE(t.column("nope"));
 }
 

@@ -6,6 +6,7 @@
 #include "context/sysctl.h"
 #include "context/text.h"
 #include "fake_tree.h"
+#include "support/has_value.h"
 
 using namespace enospcd::context;
 using enospcd::context::test::FakeTree;
@@ -166,8 +167,7 @@ TEST(Fdinfo, Inotify) {
   auto fi = parse_fdinfo(text);
   EXPECT_EQ(fi.flags, 02004000u);
   EXPECT_EQ(fi.mnt_id, 15);
-  ASSERT_TRUE(fi.ino);
-  EXPECT_EQ(*fi.ino, 1057u);
+  EXPECT_EQ(fi.ino, 1057u);
   ASSERT_EQ(fi.inotify.size(), 2u);
   EXPECT_EQ(fi.inotify[0].wd, 3);
   EXPECT_EQ(fi.inotify[0].ino, 0x9e7eu);
@@ -318,7 +318,7 @@ TEST(Sysctl, ReadsPresentAndSkipsMissing) {
   EXPECT_FALSE(s.fanotify_max_user_marks);  // older kernel: absent
   EXPECT_EQ(s.epoll_max_user_watches, 1620582u);
   EXPECT_EQ(s.shmall, 18446744073692774399ull);
-  ASSERT_TRUE(s.sem);
+  ASSERT_HAS_VALUE(s.sem);
   EXPECT_EQ((*s.sem)[3], 32000u);
   EXPECT_FALSE(s.msgmni);
   EXPECT_EQ(s.max_namespaces.at("mnt"), 63432u);

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "daemon/options.h"
+#include "support/has_value.h"
 
 namespace enospcd {
 namespace {
@@ -14,7 +15,7 @@ ParseOutcome parse(std::vector<const char*> args) {
 
 TEST(Options, Defaults) {
   auto r = parse({});
-  ASSERT_TRUE(r.options);
+  ASSERT_HAS_VALUE(r.options);
   EXPECT_FALSE(r.options->once);
   EXPECT_EQ(r.options->errnos, std::vector<int>{28});
   EXPECT_EQ(r.options->gate_mode, GateMode::Auto);
@@ -22,7 +23,7 @@ TEST(Options, Defaults) {
 
 TEST(Options, OnceDurationErrnoGateOutput) {
   auto r = parse({"--once", "--duration", "5s", "--errno", "ENOSPC,EDQUOT", "--gate", "raw_tp", "-o", "json"});
-  ASSERT_TRUE(r.options) << r.message;
+  ASSERT_HAS_VALUE(r.options) << r.message;
   EXPECT_TRUE(r.options->once);
   EXPECT_EQ(r.options->duration.count(), 5'000'000'000);
   EXPECT_EQ(r.options->errnos, (std::vector<int>{28, 122}));

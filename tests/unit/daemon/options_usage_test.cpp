@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "support/has_value.h"
 #include "daemon/options.h"
 
 namespace enospcd {
@@ -66,11 +67,11 @@ TEST(OptionsUsage, LogFileDirectoryMustExist) {
 
 TEST(OptionsUsage, LaterValuesOverrideEarlierOnes) {
   auto r = parse({"--once", "--duration", "30s", "--duration", "5s", "-o", "text", "-o", "json"});
-  ASSERT_TRUE(r.options) << r.message;
+  ASSERT_HAS_VALUE(r.options) << r.message;
   EXPECT_EQ(r.options->duration.count(), 5'000'000'000);
   EXPECT_EQ(r.options->output, OutputFormat::Json);
   auto probes = parse({"--probe", "a", "--probe", "b"});
-  ASSERT_TRUE(probes.options) << probes.message;
+  ASSERT_HAS_VALUE(probes.options) << probes.message;
   EXPECT_EQ(probes.options->extra_probes, (std::vector<std::string>{"a", "b"}));
 }
 

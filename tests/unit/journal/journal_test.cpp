@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "store/journal.h"
+#include "support/has_value.h"
 
 namespace enospcd {
 namespace {
@@ -564,7 +565,9 @@ TEST(Journal, AggregatesPersistAtomically) {
     auto j = open_ok(o);
     EXPECT_FALSE(j->last_aggregate());
     j->append_aggregate({{"total", 1}});
-    EXPECT_EQ(*j->last_aggregate(), (nlohmann::json{{"total", 1}}));
+    auto agg = j->last_aggregate();
+    ASSERT_HAS_VALUE(agg);
+    EXPECT_EQ(*agg, (nlohmann::json{{"total", 1}}));
     EXPECT_FALSE(fs::exists(t.path() + "/aggregates.json"));
     ASSERT_TRUE(j->flush().ok());
     EXPECT_TRUE(fs::exists(t.path() + "/aggregates.json"));
@@ -574,8 +577,9 @@ TEST(Journal, AggregatesPersistAtomically) {
   EXPECT_FALSE(fs::exists(t.path() + "/aggregates.json.tmp"));
   {
     auto j = open_ok(o);
-    ASSERT_TRUE(j->last_aggregate());
-    EXPECT_EQ((*j->last_aggregate())["by_cause"]["tmpfs_inodes"], 2);
+    auto agg = j->last_aggregate();
+    ASSERT_HAS_VALUE(agg);
+    EXPECT_EQ((*agg)["by_cause"]["tmpfs_inodes"], 2);
     EXPECT_EQ(j->status()["bytes_on_disk"].get<uint64_t>(), fs::file_size(t.path() + "/aggregates.json"));
   }
   write_file(t.path() + "/aggregates.json", "{\"total\": 3, \"by_ca");
@@ -604,7 +608,9 @@ TEST(Journal, UnchangedAggregateIsNotRewritten) {
   j->append_aggregate({{"total", 2}});
   ASSERT_TRUE(j->flush().ok());
   EXPECT_NE(ino(), first);
-  EXPECT_EQ((*j->last_aggregate())["total"], 2);
+  auto agg = j->last_aggregate();
+  ASSERT_HAS_VALUE(agg);
+  EXPECT_EQ((*agg)["total"], 2);
 }
 
 TEST(Journal, CrashLeftoversAreCleanedUp) {

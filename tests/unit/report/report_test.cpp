@@ -11,7 +11,10 @@ namespace {
 CountEntry entry(uint32_t pid, const char* comm, const char* syscall, uint64_t count) {
   CountEntry c{};
   c.key.tgid = pid;
-  c.key.syscall_nr = *syscall_number(syscall);
+  if (auto nr = syscall_number(syscall))
+    c.key.syscall_nr = *nr;
+  else
+    ADD_FAILURE() << "no syscall named " << syscall;
   c.key.err = 28;
   c.val.count = count;
   std::strncpy(c.val.comm, comm, sizeof(c.val.comm) - 1);

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "store/event_store.h"
+#include "support/has_value.h"
 
 namespace enospcd {
 namespace {
@@ -40,9 +41,12 @@ TEST(EventStore, CausesComeBackWhole) {
   uint64_t ida = s.add(a), idb = s.add(b);
   a.id = ida;
   b.id = idb;
-  EXPECT_EQ(to_json(*s.get(ida)), to_json(a));
-  EXPECT_EQ(to_json(*s.get(idb)), to_json(b));
-  EXPECT_TRUE(s.get(idb)->cause.is_null());
+  auto got_a = s.get(ida), got_b = s.get(idb);
+  ASSERT_HAS_VALUE(got_a);
+  ASSERT_HAS_VALUE(got_b);
+  EXPECT_EQ(to_json(*got_a), to_json(a));
+  EXPECT_EQ(to_json(*got_b), to_json(b));
+  EXPECT_TRUE(got_b->cause.is_null());
   EventFilter f;
   f.cause = "tmpfs_inodes";
   auto v = s.query(f);
@@ -88,8 +92,9 @@ TEST(EventStore, GetByIdAndSubscribers) {
   s.unsubscribe(token);
   s.add(ev(3000, 3, "c"));
   EXPECT_EQ(seen, (std::vector<uint64_t>{a, b}));
-  ASSERT_TRUE(s.get(b));
-  EXPECT_EQ(s.get(b)->comm, "b");
+  auto got = s.get(b);
+  ASSERT_HAS_VALUE(got);
+  EXPECT_EQ(got->comm, "b");
   EXPECT_FALSE(s.get(12345));
 }
 

@@ -2,6 +2,7 @@
 // records of the earlier format (numbers) still read.
 #include <gtest/gtest.h>
 
+#include "support/has_value.h"
 #include "trace/event.h"
 
 namespace enospcd {
@@ -57,8 +58,9 @@ TEST(EventJson, RoundTrip) {
   EXPECT_EQ(back.time_ns, e.time_ns);
   EXPECT_EQ(back.ktime_ns, e.ktime_ns);
   EXPECT_EQ(back.args, e.args);
-  ASSERT_TRUE(back.file.has_value());
-  EXPECT_EQ(back.file.value().ino, e.file.value().ino);
+  ASSERT_HAS_VALUE(back.file);
+  ASSERT_HAS_VALUE(e.file);
+  EXPECT_EQ(back.file->ino, e.file->ino);
   EXPECT_EQ(to_json(back), to_json(e));
 }
 
@@ -75,8 +77,8 @@ TEST(EventJson, EarlierFormatWithNumbersStillReads) {
   EXPECT_EQ(e.time_ns, 1795248383349122226ULL);
   EXPECT_EQ(e.ktime_ns, 123456789u);
   EXPECT_EQ(e.args[1], 140724908096461ULL);
-  ASSERT_TRUE(e.file.has_value());
-  EXPECT_EQ(e.file.value().ino, 123u);
+  ASSERT_HAS_VALUE(e.file);
+  EXPECT_EQ(e.file->ino, 123u);
   EXPECT_EQ(to_json(e)["id"], "7357189049442136064");
 }
 

@@ -8,6 +8,7 @@
 #include "common/names.h"
 #include "loader/gate.h"
 #include "loader/origins.h"
+#include "support/has_value.h"
 #include "trace/event.h"
 #include "trace/kallsyms.h"
 
@@ -23,7 +24,10 @@ enospcd_event raw_event() {
   r.tid = 43;
   r.ppid = 1;
   r.uid = 1000;
-  r.syscall_nr = *syscall_number("openat");
+  if (auto nr = syscall_number("openat"))
+    r.syscall_nr = *nr;
+  else
+    ADD_FAILURE() << "no syscall named openat";
   r.ret = -28;
   r.err = 28;
   r.cgroup_id = 7;
@@ -41,7 +45,7 @@ TEST(Decode, WellFormedRecord) {
   r.chain[0] = {-28, 1, 1, 0};
   r.chain[1] = {-28, 2, 0, 0};
   auto e = decode_event(&r, sizeof(r), 1'000'000'000, {"path_mount", "count_mounts"});
-  ASSERT_TRUE(e);
+  ASSERT_HAS_VALUE(e);
   EXPECT_EQ(e->pid, 42u);
   EXPECT_EQ(e->comm, "touch");
   EXPECT_EQ(e->syscall, "openat");
@@ -73,7 +77,7 @@ TEST(Decode, UnterminatedStringsAndOversizedCountsAreBounded) {
   r.chain_len = 999;
   r.stack_len = 999;
   auto e = decode_event(&r, sizeof(r), 0, {});
-  ASSERT_TRUE(e);
+  ASSERT_HAS_VALUE(e);
   EXPECT_EQ(e->comm.size(), sizeof(r.comm));
   EXPECT_EQ(e->path.size(), sizeof(r.path));
   EXPECT_EQ(e->chain.size(), static_cast<size_t>(ENOSPCD_CHAIN_MAX));
@@ -87,7 +91,7 @@ TEST(EventJson, FieldNamesAndRoundTrip) {
   r.file.dev = (0u << 20) | 52;
   r.file.shmem_max_inodes = 16;
   auto e = decode_event(&r, sizeof(r), 0, {});
-  ASSERT_TRUE(e);
+  ASSERT_HAS_VALUE(e);
   e->id = 99;
   auto j = to_json(*e);
   for (const char* k : {"id", "time", "pid", "tid", "comm", "uid", "syscall", "errno", "ret", "path", "cgroup_id",
@@ -173,7 +177,7 @@ TEST(Origins, BtfPrototypesOfThisKernel) {
     EXPECT_EQ(cm->nargs, 2);
   }
   auto pm = btf_func_proto(b, "path_mount");
-  ASSERT_TRUE(pm);
+  ASSERT_HAS_VALUE(pm);
   EXPECT_EQ(pm->ret, FuncProto::Ret::Int32);
   EXPECT_EQ(pm->nargs, 5);
   EXPECT_FALSE(btf_func_proto(b, "no_such_function_in_any_kernel"));
