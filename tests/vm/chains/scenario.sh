@@ -48,6 +48,16 @@ run_mode() {
     umount /t3
   fi
 
+  # io_uring: fio's write request completes with -ENOSPC in its completion entry on a full tmpfs, while the
+  # io_uring_enter(2) that submitted it succeeds. One request in flight: exactly one fails, and fio stops.
+  if [ -x ./fio ]; then
+    mkdir -p /t4 && mount -t tmpfs -o size=1m none /t4
+    ./fio --name=fill --filename=/t4/data --size=2m --bs=4k --rw=write --ioengine=io_uring --iodepth=1 \
+      --fallocate=none >/tmp/fio.out 2>&1
+    grep -q "No space left on device" /tmp/fio.out || { echo "scenario: fio did not fail with ENOSPC:"; tail -5 /tmp/fio.out; }
+    umount /t4
+  fi
+
   # Disk quota: uid 65534 may hold 256 KiB of quota.img (ext4 -O quota, made on the host), so its 4 KiB writes
   # fail with EDQUOT from the 65th on. The trigger's own count goes to the host with the report. The mount stays
   # until the daemon has exited: its diagnosis names the mount point.
