@@ -15,6 +15,7 @@
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #endif
 
+#define AT_FDCWD -100 /* include/uapi/linux/fcntl.h */
 #define ENOSPCD_PF_KTHREAD 0x00200000 /* include/linux/sched.h */
 
 /* Watched errno set, fixed at load time. With one errno the test is one load and one compare: the value kept

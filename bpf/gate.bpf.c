@@ -173,6 +173,14 @@ static __always_inline void fill_task(struct enospcd_event *e, struct task_struc
 		e->msg_ctlmni = BPF_CORE_READ(ipc, msg_ctlmni);
 		e->mq_queues_max = BPF_CORE_READ(ipc, mq_queues_max);
 		e->sem_ctlmni = BPF_CORE_READ(ipc, sem_ctls[3]);
+		e->sem_semmns = BPF_CORE_READ(ipc, sem_ctls[1]);
+		e->sem_used = BPF_CORE_READ(ipc, used_sems);
+		e->ipc_in_use[ENOSPCD_IPC_SEM] = BPF_CORE_READ(ipc, ids[ENOSPCD_IPC_SEM].in_use);
+		e->ipc_in_use[ENOSPCD_IPC_MSG] = BPF_CORE_READ(ipc, ids[ENOSPCD_IPC_MSG].in_use);
+		e->ipc_in_use[ENOSPCD_IPC_SHM] = BPF_CORE_READ(ipc, ids[ENOSPCD_IPC_SHM].in_use);
+		e->shm_tot = BPF_CORE_READ(ipc, shm_tot);
+		e->shm_ctlall = BPF_CORE_READ(ipc, shm_ctlall);
+		e->mq_queues_count = BPF_CORE_READ(ipc, mq_queues_count);
 		e->flags |= ENOSPCD_EF_HAS_IPCNS;
 	}
 	struct user_namespace *uns = BPF_CORE_READ(task, cred, user_ns);
@@ -192,22 +200,20 @@ static __always_inline void fill_task(struct enospcd_event *e, struct task_struc
 		e->flags |= ENOSPCD_EF_CGNAME_TRUNCATED;
 }
 
-/* Describe a file: superblock, fs type, and for tmpfs its inode and block accounting. */
-static __always_inline void fill_file_of(struct enospcd_event *e, struct file *f)
+/* Describe an inode: superblock, fs type, and for tmpfs its inode and block accounting as they are now. */
+static __always_inline void fill_inode(struct enospcd_event *e, struct inode *inode, const unsigned char *fname)
 {
-	if (!f)
-		return;
-	struct inode *inode = BPF_CORE_READ(f, f_inode);
 	struct super_block *sb = BPF_CORE_READ(inode, i_sb);
 	if (!sb)
 		return;
 	e->file.dev = BPF_CORE_READ(sb, s_dev);
 	e->file.magic = BPF_CORE_READ(sb, s_magic);
 	e->file.ino = BPF_CORE_READ(inode, i_ino);
+	e->file.mode = BPF_CORE_READ(inode, i_mode);
+	e->file.rdev = BPF_CORE_READ(inode, i_rdev);
 	const char *fstype = BPF_CORE_READ(sb, s_type, name);
 	if (fstype)
 		bpf_probe_read_kernel_str(e->file.fstype, sizeof(e->file.fstype), fstype);
-	const unsigned char *fname = BPF_CORE_READ(f, f_path.dentry, d_name.name);
 	if (fname)
 		bpf_probe_read_kernel_str(e->file.name, sizeof(e->file.name), fname);
 	if (e->file.magic == TMPFS_MAGIC) {
@@ -220,6 +226,14 @@ static __always_inline void fill_file_of(struct enospcd_event *e, struct file *f
 		}
 	}
 	e->flags |= ENOSPCD_EF_HAS_FILE;
+}
+
+/* Describe an open file. */
+static __always_inline void fill_file_of(struct enospcd_event *e, struct file *f)
+{
+	if (!f)
+		return;
+	fill_inode(e, BPF_CORE_READ(f, f_inode), BPF_CORE_READ(f, f_path.dentry, d_name.name));
 }
 
 /* Describe the file behind fd in the current task's table. */
@@ -245,6 +259,27 @@ static __always_inline __u64 arg_at(struct enospcd_event *e, __u8 one_based)
 	if (i >= 6)
 		return 0;
 	return e->args[i];
+}
+
+/* The directory a relative path starts from, as it is at the failure: the dirfd argument's directory, or the
+ * task's working directory for AT_FDCWD and for the syscalls without a dirfd. */
+static __always_inline void fill_start_dir(struct enospcd_event *e, struct task_struct *task, __u8 dir_arg)
+{
+	if (dir_arg != ENOSPCD_DIR_CWD) {
+		int dfd = (int)arg_at(e, dir_arg);
+		if (dfd != AT_FDCWD) {
+			fill_file(e, task, (__u32)dfd);
+			if (e->flags & ENOSPCD_EF_HAS_FILE)
+				e->flags |= ENOSPCD_EF_FILE_DIRFD;
+			return;
+		}
+	}
+	struct dentry *d = BPF_CORE_READ(task, fs, pwd.dentry);
+	if (!d)
+		return;
+	fill_inode(e, BPF_CORE_READ(d, d_inode), BPF_CORE_READ(d, d_name.name));
+	if (e->flags & ENOSPCD_EF_HAS_FILE)
+		e->flags |= ENOSPCD_EF_FILE_CWD;
 }
 
 /* A watched failure: everything after the errno test. Out of line, so that the entry programs, which run on
@@ -312,6 +347,8 @@ static __noinline int gate_failure(struct pt_regs *regs, long nr, long ret, stru
 				bpf_probe_read_user_str(e->path2, sizeof(e->path2), p2);
 			if (pa->fd_arg)
 				fill_file(e, task, arg_at(e, pa->fd_arg));
+			else if (pa->dir_arg && e->path[0] && e->path[0] != '/')
+				fill_start_dir(e, task, pa->dir_arg);
 		}
 	}
 	if (async_file)

@@ -76,14 +76,27 @@ enum enospcd_ret_kind {
 #define ENOSPCD_EF_CGNAME_TRUNCATED (1u << 5)
 #define ENOSPCD_EF_HAS_IPCNS (1u << 6)
 #define ENOSPCD_EF_HAS_USERNS (1u << 7)
+/* The file evidence describes the directory a relative path starts from, not a file the call had open: the
+ * directory of the dirfd argument, or the task's working directory. A file created there is created on that
+ * directory's filesystem unless the path crosses a mount point. */
+#define ENOSPCD_EF_FILE_DIRFD (1u << 8)
+#define ENOSPCD_EF_FILE_CWD (1u << 9)
 
 /* Path-argument metadata per syscall number: which argument (1-based, 0 = none) is a user path. */
 struct enospcd_path_args {
 	__u8 path1; /* argument index + 1 of the first user path, 0 if none */
 	__u8 path2; /* argument index + 1 of a second path (mount target, rename new name), 0 if none */
 	__u8 fd_arg; /* argument index + 1 of an fd whose file to describe, 0 if none */
-	__u8 pad;
+	__u8 dir_arg; /* where a relative path1 starts: argument index + 1 of its dirfd (AT_FDCWD: the working
+	               * directory), ENOSPCD_DIR_CWD for the working directory, 0 when path1 is not a path */
 };
+
+#define ENOSPCD_DIR_CWD 7
+
+/* Index of ipc_namespace.ids[] (IPC_SEM_IDS, IPC_MSG_IDS, IPC_SHM_IDS in ipc/util.h). */
+#define ENOSPCD_IPC_SEM 0
+#define ENOSPCD_IPC_MSG 1
+#define ENOSPCD_IPC_SHM 2
 
 struct enospcd_hdr {
 	__u32 kind;
@@ -104,6 +117,8 @@ struct enospcd_file_info {
 	__u32 dev;       /* kernel dev_t (MAJOR << 20 | MINOR) */
 	__u32 magic;     /* s_magic */
 	__u64 ino;
+	__u32 mode;      /* i_mode: S_IFCHR and S_IFBLK tell a device from a file */
+	__u32 rdev;      /* a device's i_rdev (MAJOR << 20 | MINOR) */
 	__u64 shmem_max_blocks;
 	__u64 shmem_used_blocks;
 	__u64 shmem_max_inodes;
@@ -134,6 +149,14 @@ struct enospcd_event {
 	__u32 msg_ctlmni;
 	__u32 mq_queues_max;
 	__s32 sem_ctlmni;  /* SEMMNI, sem_ctls[3] */
+	/* What the IPC namespace's limits are compared with, at failure time: ids in use per kind, semaphores in
+	 * use against SEMMNS, shared memory pages in use against SHMALL, queues against queues_max. */
+	__u32 ipc_in_use[3]; /* ENOSPCD_IPC_SEM, _MSG, _SHM: ipc_namespace.ids[].in_use */
+	__s32 sem_semmns;    /* sem_ctls[1] */
+	__s32 sem_used;      /* used_sems */
+	__u64 shm_tot;       /* pages */
+	__u64 shm_ctlall;    /* pages */
+	__u32 mq_queues_count;
 	__u32 userns_inum; /* the task's user namespace and its user.max_mnt_namespaces */
 	__s64 userns_max_mnt;
 	__u16 chain_len;

@@ -131,4 +131,32 @@ Result<std::vector<int>> parse_errno_list(std::string_view text) {
   return out;
 }
 
+constexpr uint8_t kDirCwd = ENOSPCD_DIR_CWD;
+
+const std::vector<PathArgs>& path_arg_specs() {
+  static const std::vector<PathArgs> table = {
+      {"open", 1, 0, 0, kDirCwd},        {"openat", 2, 0, 0, 1},            {"openat2", 2, 0, 0, 1},
+      {"creat", 1, 0, 0, kDirCwd},       {"mkdir", 1, 0, 0, kDirCwd},       {"mkdirat", 2, 0, 0, 1},
+      {"mknod", 1, 0, 0, kDirCwd},       {"mknodat", 2, 0, 0, 1},           {"symlink", 2, 1, 0, kDirCwd},
+      {"symlinkat", 3, 1, 0, 2},         {"link", 2, 1, 0, kDirCwd},        {"linkat", 4, 2, 0, 3},
+      {"rename", 2, 1, 0, kDirCwd},      {"renameat", 4, 2, 0, 3},          {"renameat2", 4, 2, 0, 3},
+      {"mount", 2, 1, 0, kDirCwd},       {"move_mount", 4, 2, 0, 3},        {"open_tree", 2, 0, 0, 1},
+      {"truncate", 1, 0, 0, kDirCwd},    {"setxattr", 1, 0, 0, kDirCwd},    {"lsetxattr", 1, 0, 0, kDirCwd},
+      {"fsetxattr", 0, 0, 1, 0},         {"inotify_add_watch", 2, 0, 0, kDirCwd}, {"fanotify_mark", 5, 0, 0, 4},
+      {"mq_open", 1, 0, 0, 0},           {"memfd_create", 1, 0, 0, 0},      {"write", 0, 0, 1, 0},
+      {"pwrite64", 0, 0, 1, 0},          {"writev", 0, 0, 1, 0},            {"pwritev", 0, 0, 1, 0},
+      {"pwritev2", 0, 0, 1, 0},          {"fallocate", 0, 0, 1, 0},         {"ftruncate", 0, 0, 1, 0},
+      {"fsync", 0, 0, 1, 0},             {"fdatasync", 0, 0, 1, 0},         {"sync_file_range", 0, 0, 1, 0},
+      {"copy_file_range", 0, 0, 3, 0},   {"sendfile", 0, 0, 1, 0},          {"splice", 0, 0, 3, 0},
+      {"close", 0, 0, 0, 0},             {"epoll_ctl", 0, 0, 0, 0},         {"mmap", 0, 0, 5, 0},
+  };
+  return table;
+}
+
+std::optional<PathArgs> path_args_of(std::string_view syscall) {
+  for (const auto& spec : path_arg_specs())
+    if (syscall == spec.syscall) return spec;
+  return std::nullopt;
+}
+
 }  // namespace enospcd

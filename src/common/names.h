@@ -32,4 +32,15 @@ std::optional<int> errno_number(std::string_view name);
 // Parses "ENOSPC,EDQUOT" or "28,122" (mixed allowed, case-insensitive names, duplicates folded).
 Result<std::vector<int>> parse_errno_list(std::string_view text);
 
+// Which argument (1-based, 0 = none) of a syscall is a user path (path1, path2), an fd whose file an event
+// describes (fd_arg), and where a relative path1 starts (dir_arg): the dirfd argument (whose AT_FDCWD means the
+// working directory), or ENOSPCD_DIR_CWD for the working directory; 0 where path1 is a name and not a path
+// (mq_open, memfd_create). The BPF gate's table and the diagnosis read this one.
+struct PathArgs {
+  const char* syscall;
+  uint8_t path1, path2, fd_arg, dir_arg;
+};
+const std::vector<PathArgs>& path_arg_specs();
+std::optional<PathArgs> path_args_of(std::string_view syscall);
+
 }  // namespace enospcd

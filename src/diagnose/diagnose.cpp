@@ -1,6 +1,7 @@
 #include "diagnose/diagnose.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <memory>
@@ -10,6 +11,7 @@
 
 #include "common/names.h"
 #include "common/strings.h"
+#include "enospcd/abi.h"
 
 namespace enospcd::diagnose {
 namespace {
@@ -21,6 +23,7 @@ const std::map<std::string, std::string>& origin_causes() {
   static const std::map<std::string, std::string> m = {
       {"count_mounts", "mount_max"},
       {"shmem_reserve_inode", "tmpfs_inodes"},
+      {"shmem_link", "tmpfs_inodes"},  // the reservation is inlined into it since v6.1
       {"shmem_get_inode", "tmpfs_inodes"},
       {"__shmem_get_inode", "tmpfs_inodes"},
       {"shmem_inode_acct_blocks", "tmpfs_blocks"},
@@ -29,6 +32,7 @@ const std::map<std::string, std::string>& origin_causes() {
       {"shmem_alloc_and_add_folio", "tmpfs_blocks"},
       {"shmem_alloc_and_acct_folio", "tmpfs_blocks"},
       {"shmem_alloc_and_acct_page", "tmpfs_blocks"},
+      {"shmem_fallocate", "tmpfs_blocks"},  // its own check of the size, before any page is charged
       {"ext4_claim_free_clusters", "fs_blocks"},
       {"ext4_da_reserve_space", "fs_blocks"},
       {"__ext4_new_inode", "fs_inodes"},
@@ -106,20 +110,33 @@ std::string opening(const Event& e) {
   return s + " by " + who(e) + " failed";
 }
 
-// The filesystem of the event's path, looked up in the failing process's mount namespace.
+// Where the event's relative path starts: the dirfd argument of an *at call (AT_FDCWD: the working directory).
+// nullopt when the event does not tell (its arguments were not read).
+std::optional<int> start_dirfd(const Event& e) {
+  auto spec = path_args_of(sync_equivalent(e.syscall));
+  if (!spec || spec->dir_arg == 0 || spec->dir_arg == ENOSPCD_DIR_CWD) return AT_FDCWD;
+  if (!e.args_valid || spec->dir_arg > 6) return std::nullopt;
+  return static_cast<int>(static_cast<int32_t>(e.args[spec->dir_arg - 1]));
+}
+
+// The filesystem of the event's path, looked up now in the failing process's mount namespace.
 std::optional<PathFs> path_fs(const Event& e, HostFacts& facts) {
+  bool relative = e.path.empty() || e.path[0] != '/';
+  std::optional<int> dirfd = relative ? start_dirfd(e) : AT_FDCWD;
+  if (!dirfd) return std::nullopt;
   // Twice: the process whose view is used may exit during the lookup; the second pass picks another.
   for (int attempt = 0; attempt < 2; attempt++) {
     auto viewer = facts.pid_in_mntns(e.pid, e.ppid, e.has_mntns ? e.mntns : 0);
     if (!viewer) return std::nullopt;
-    // A relative path is relative to the failing process's cwd, which only that process can tell.
-    if (*viewer != e.pid && (e.path.empty() || e.path[0] != '/')) return std::nullopt;
-    if (auto fs = facts.fs_for_path(*viewer, e.path)) return fs;
+    // A relative path starts at the failing process's cwd or directory fd, which only that process can tell.
+    if (*viewer != e.pid && relative) return std::nullopt;
+    if (auto fs = facts.fs_for_path(*viewer, e.path, *dirfd)) return fs;
   }
   return std::nullopt;
 }
 
-// The filesystem the failing call targeted: the fd's superblock (BPF evidence) or else the path's filesystem.
+// The filesystem the failing call targeted: the superblock BPF read at the failure (the fd's file, or the
+// directory a relative path starts from), or else the path's filesystem as resolved now.
 std::optional<PathFs> target_fs(const Event& e, HostFacts& facts) {
   std::optional<PathFs> fs;
   if (e.file) fs = facts.fs_for_dev(e.pid, e.file->dev);
@@ -191,7 +208,8 @@ std::optional<Cause> tmpfs_rule(const Event& e, const std::optional<PathFs>& res
   nlohmann::json ev = nlohmann::json::object();
   if (fs) ev["mount_point"] = fs->mount_point, ev["statfs"] = context::to_json(fs->stats);
   if (e.file) {
-    ev["at_failure"] = {{"max_blocks", e.file->shmem_max_blocks},
+    ev["at_failure"] = {{"of", e.file->role == FileRole::Dirfd ? "dirfd" : e.file->role == FileRole::Cwd ? "cwd" : "fd"},
+                        {"max_blocks", e.file->shmem_max_blocks},
                         {"used_blocks", e.file->shmem_used_blocks},
                         {"max_inodes", e.file->shmem_max_inodes},
                         {"free_inodes", e.file->shmem_free_inodes}};
@@ -275,6 +293,76 @@ std::optional<Cause> disk_rule(const Event& e, const std::optional<PathFs>& fs, 
   return std::nullopt;
 }
 
+// SysV IPC and POSIX message queues. The limits belong to the task's IPC namespace and BPF read them, with what
+// they are compared with, at the failure; the daemon's own sysctls describe only its namespace. Which limit
+// refused follows ipc/sem.c newary(), ipc/shm.c newseg(), ipc/util.c ipc_addid() and ipc/mqueue.c
+// mqueue_create_attr().
+Cause ipc_rule(const Event& e, const context::Sysctls& sc) {
+  auto n = [](int64_t v) { return grouped(static_cast<uint64_t>(std::max<int64_t>(0, v))); };
+  std::string where = e.ipc ? " in IPC namespace " + std::to_string(e.ipc->inum) : "";
+  nlohmann::json ev = nlohmann::json::object();
+  if (e.ipc) {
+    const auto& i = *e.ipc;
+    ev = {{"ipcns", i.inum},         {"shmmni", i.shm_ctlmni},    {"msgmni", i.msg_ctlmni},
+          {"semmni", i.sem_ctlmni},  {"semmns", i.sem_semmns},    {"sem_ids", i.sem_ids},
+          {"msg_ids", i.msg_ids},    {"shm_ids", i.shm_ids},      {"semaphores", i.sem_used},
+          {"shm_pages", i.shm_tot},  {"shmall", i.shm_ctlall},    {"mqueue_queues", i.mq_queues_count},
+          {"mqueue_queues_max", i.mq_queues_max}};
+  }
+  auto sysv = [&](std::string limit, std::string what) {
+    Cause c = make("sysv_ipc", call(e) + " by " + who(e) + " failed: " + what + where + ".",
+                   "Remove stale IPC objects (ipcs; ipcrm) or raise " + limit + ".", e.ipc ? "high" : "medium");
+    c.evidence = ev;
+    c.evidence["limit"] = std::move(limit);
+    return c;
+  };
+  if (e.syscall == "mq_open") {
+    std::string what = e.ipc ? "fs.mqueue.queues_max is " + n(e.ipc->mq_queues_max) + " and " +
+                                   n(e.ipc->mq_queues_count) + " queues exist"
+                     : "fs.mqueue.queues_max is " + (sc.mqueue_queues_max ? grouped(*sc.mqueue_queues_max)
+                                                                            : std::string("unknown"));
+    Cause c = make("mqueue", opening(e) + ": " + what + where + ".",
+                   "Unlink unused queues (ls /dev/mqueue) or raise fs.mqueue.queues_max.", e.ipc ? "high" : "medium");
+    c.evidence = ev;
+    c.evidence["limit"] = "fs.mqueue.queues_max";
+    return c;
+  }
+  if (!e.ipc) {
+    std::string limit = e.syscall == "shmget" ? "kernel.shmmni or kernel.shmall"
+                        : e.syscall == "msgget" ? "kernel.msgmni"
+                                                : "kernel.sem (SEMMNI or SEMMNS)";
+    return sysv(limit, "a limit of " + limit + " is reached");
+  }
+  const auto& i = *e.ipc;
+  if (e.syscall == "semget") {
+    // newary(): the set's semaphores must fit under SEMMNS before its id is taken against SEMMNI.
+    uint64_t nsems = e.args_valid ? static_cast<uint32_t>(e.args[1]) : 0;
+    bool semmns = e.args_valid ? static_cast<uint64_t>(std::max(0, i.sem_used)) + nsems >
+                                     static_cast<uint64_t>(std::max(0, i.sem_semmns))
+                               : i.sem_ids < static_cast<uint32_t>(std::max(0, i.sem_ctlmni));
+    if (semmns)
+      return sysv("SEMMNS (the second field of kernel.sem)",
+                  "SEMMNS (kernel.sem) is " + n(i.sem_semmns) + " semaphores, " + n(i.sem_used) + " are in use" +
+                      (e.args_valid ? " and the set asked for " + grouped(nsems) : std::string()));
+    return sysv("SEMMNI (the fourth field of kernel.sem)",
+                "SEMMNI (kernel.sem) is " + n(i.sem_ctlmni) + " semaphore sets and " + grouped(i.sem_ids) + " exist");
+  }
+  if (e.syscall == "shmget") {
+    // newseg(): the segment's pages must fit under SHMALL before its id is taken against SHMMNI.
+    uint64_t pages = e.args_valid ? (e.args[1] + 4095) / 4096 : 0;
+    bool shmall = e.args_valid ? i.shm_tot + pages > i.shm_ctlall || i.shm_tot + pages < i.shm_tot
+                               : i.shm_ids < static_cast<uint32_t>(std::max(0, i.shm_ctlmni));
+    if (shmall)
+      return sysv("kernel.shmall", "kernel.shmall is " + grouped(i.shm_ctlall) + " pages, " + grouped(i.shm_tot) +
+                                       " are in use" +
+                                       (e.args_valid ? " and the segment asked for " + grouped(pages) : std::string()));
+    return sysv("kernel.shmmni",
+                "kernel.shmmni is " + n(i.shm_ctlmni) + " segments and " + grouped(i.shm_ids) + " exist");
+  }
+  return sysv("kernel.msgmni", "kernel.msgmni is " + grouped(i.msg_ctlmni) + " queues and " + grouped(i.msg_ids) +
+                                   " exist");
+}
+
 Cause from_syscall(const Event& e, HostFacts& facts, const std::string& confidence) {
   const auto& sc = facts.sysctls();
   auto num = [](const std::optional<uint64_t>& v) { return v ? grouped(*v) : std::string("unknown"); };
@@ -338,39 +426,29 @@ Cause from_syscall(const Event& e, HostFacts& facts, const std::string& confiden
     c.evidence = {{"max_user_watches", sc.epoll_max_user_watches ? nlohmann::json(*sc.epoll_max_user_watches) : nlohmann::json()}};
     return c;
   }
-  if (kIpcSyscalls.count(e.syscall) || e.syscall == "mq_open") {
-    // These limits belong to the task's IPC namespace; BPF read them at failure time. The daemon's own
-    // sysctls describe only its namespace.
-    auto ns_num = [&](std::optional<int64_t> bpf, const std::optional<uint64_t>& mine) {
-      if (bpf) return grouped(static_cast<uint64_t>(std::max<int64_t>(0, *bpf)));
-      return mine ? grouped(*mine) : std::string("unknown");
-    };
-    std::optional<int64_t> shm, msg, sem, mq;
-    if (e.ipc) shm = e.ipc->shm_ctlmni, msg = e.ipc->msg_ctlmni, sem = e.ipc->sem_ctlmni, mq = e.ipc->mq_queues_max;
-    std::string where = e.ipc ? " in IPC namespace " + std::to_string(e.ipc->inum) : "";
-    nlohmann::json ev = nlohmann::json::object();
-    if (e.ipc)
-      ev = {{"ipcns", e.ipc->inum}, {"shmmni", e.ipc->shm_ctlmni}, {"msgmni", e.ipc->msg_ctlmni},
-            {"semmni", e.ipc->sem_ctlmni}, {"mqueue_queues_max", e.ipc->mq_queues_max}};
-    if (e.syscall == "mq_open") {
-      Cause c = make("mqueue", opening(e) + ": fs.mqueue.queues_max is " + ns_num(mq, sc.mqueue_queues_max) + where + ".",
-                     "Unlink unused queues (ls /dev/mqueue) or raise fs.mqueue.queues_max.", "high");
-      c.evidence = ev;
-      return c;
-    }
-    std::string what = e.syscall == "shmget"   ? "kernel.shmmni is " + ns_num(shm, sc.shmmni)
-                       : e.syscall == "msgget" ? "kernel.msgmni is " + ns_num(msg, sc.msgmni)
-                                               : "SEMMNI (kernel.sem) is " + ns_num(sem, std::nullopt);
-    Cause c = make("sysv_ipc", call(e) + " by " + who(e) + " failed: " + what + where + ".",
-                   "Remove stale IPC objects (ipcs; ipcrm) or raise the limit.", "high");
-    c.evidence = ev;
-    return c;
-  }
+  if (kIpcSyscalls.count(e.syscall) || e.syscall == "mq_open") return ipc_rule(e, sc);
   if (kXattrSyscalls.count(e.syscall)) {
     Cause c = make("xattr_space",
                    opening(e) + ": no room for the extended attribute (the inode's xattr space or block is full).",
                    "Store less in xattrs, or use a filesystem with larger inodes (mkfs.ext4 -I 512).",
                    confidence == "high" ? "high" : "medium");
+    return c;
+  }
+  if (e.file && e.file->role == FileRole::Fd && (S_ISCHR(e.file->mode) || S_ISBLK(e.file->mode))) {
+    // A device refused: its driver, not the filesystem that holds its node (devtmpfs for /dev/full).
+    bool chr = S_ISCHR(e.file->mode);
+    std::string rdev = std::to_string(e.file->rdev >> 20) + ":" + std::to_string(e.file->rdev & 0xfffff);
+    std::string name = e.path.empty() ? e.file->name : e.path;
+    Cause c = make("device",
+                   call(e) + " of " + (chr ? "the character device " : "the block device ") + name + " (" + rdev +
+                       ") by " + who(e) + " failed: the device's driver refused it with " + e.errno_name +
+                       (chr ? "" : " (a write past the end of the device, or a thin-provisioned device out of space)") +
+                       "; no filesystem is involved.",
+                   chr ? "Write to a file or another device: this device refuses the write itself (/dev/full "
+                         "refuses every write)."
+                       : "Check the device's size and its backing storage (lsblk; dmsetup status for thin pools).",
+                   "high");
+    c.evidence = {{"device", chr ? "char" : "block"}, {"rdev", rdev}, {"name", e.file->name}};
     return c;
   }
   if (kWritebackSyscalls.count(e.syscall)) {
@@ -466,7 +544,7 @@ const std::vector<std::string>& cause_ids() {
   static const std::vector<std::string> ids = {
       "mount_max", "tmpfs_inodes", "tmpfs_blocks", "fs_blocks", "fs_inodes", "fs_reserved_blocks", "quota",
       "inotify_watches", "fanotify_marks", "epoll_watches", "namespace_limit", "sysv_ipc", "mqueue",
-      "xattr_space", "writeback_error", "unknown"};
+      "xattr_space", "writeback_error", "device", "unknown"};
   return ids;
 }
 
@@ -500,7 +578,8 @@ Cause diagnose(const Event& e, HostFacts& facts) {
       if (numbers) {
         c = std::move(*numbers);
       } else {
-        c = make(id, opening(e) + ": " + link.func + " returned " + std::to_string(link.ret) + " (tmpfs " +
+        std::string ret = link.ret == 0 ? "NULL" : std::to_string(link.ret);
+        c = make(id, opening(e) + ": " + link.func + " returned " + ret + " (tmpfs " +
                          (id == "tmpfs_inodes" ? "inode" : "block") + " accounting).",
                  id == "tmpfs_inodes" ? "Remount the tmpfs with a larger nr_inodes or remove files."
                                       : "Remount the tmpfs with a larger size or delete files.",

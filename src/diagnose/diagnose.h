@@ -31,7 +31,9 @@ class HostFacts {
  public:
   virtual ~HostFacts() = default;
   virtual const context::Sysctls& sysctls() = 0;
-  virtual std::optional<PathFs> fs_for_path(uint32_t pid, const std::string& path) = 0;
+  // The filesystem of path as process pid sees it; a relative path starts at its directory fd dirfd, or at its
+  // working directory for AT_FDCWD.
+  virtual std::optional<PathFs> fs_for_path(uint32_t pid, const std::string& path, int dirfd) = 0;
   virtual std::optional<PathFs> fs_for_dev(uint32_t pid, uint32_t kernel_dev) = 0;
   // A live process whose mount namespace is mntns, to resolve paths as the failing process saw them: pid or
   // ppid while they live, else any process in that namespace; nullopt when the namespace is gone.

@@ -1,5 +1,6 @@
 // HostFacts read from the live host: sysctls, statfs and mountinfo as the failing process saw them.
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/fanotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -57,15 +58,20 @@ class LiveHostFacts : public HostFacts {
     return sysctls_;
   }
 
-  std::optional<PathFs> fs_for_path(uint32_t pid, const std::string& path) override {
-    // The path as the process saw it: relative to its cwd, under its root (mount namespace) while it lives.
+  std::optional<PathFs> fs_for_path(uint32_t pid, const std::string& path, int dirfd) override {
+    // The path as the process saw it: relative to its dirfd or cwd, under its root (mount namespace) while it
+    // lives.
     std::string proc_root = context::proc_path(root_, static_cast<int>(pid), "root");
     bool alive = exists(proc_root);
     std::string logical = path;
     if (logical.empty()) return std::nullopt;
     if (logical[0] != '/') {
+      if (dirfd != AT_FDCWD && dirfd < 0) return std::nullopt;
+      std::string start = dirfd == AT_FDCWD ? "cwd" : "fd/" + std::to_string(dirfd);
       char buf[4096];
-      ssize_t n = alive ? readlink(context::proc_path(root_, static_cast<int>(pid), "cwd").c_str(), buf, sizeof(buf) - 1) : -1;
+      ssize_t n = alive ? readlink(context::proc_path(root_, static_cast<int>(pid), start).c_str(), buf, sizeof(buf) - 1) : -1;
+      // Not a directory in the namespace's tree (a deleted directory, an anon inode): nothing to resolve.
+      if (n > 0 && buf[0] != '/') return std::nullopt;
       if (n <= 0) return std::nullopt;
       logical = std::string(buf, static_cast<size_t>(n)) + "/" + logical;
     }

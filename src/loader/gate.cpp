@@ -17,30 +17,6 @@
 namespace enospcd {
 namespace {
 
-// Which argument (1-based) of each syscall is a user path, a second path, or an fd to describe.
-struct PathArgSpec {
-  const char* syscall;
-  uint8_t path1, path2, fd_arg;
-};
-
-constexpr PathArgSpec kPathArgs[] = {
-    {"open", 1, 0, 0},           {"openat", 2, 0, 0},       {"openat2", 2, 0, 0},
-    {"creat", 1, 0, 0},          {"mkdir", 1, 0, 0},        {"mkdirat", 2, 0, 0},
-    {"mknod", 1, 0, 0},          {"mknodat", 2, 0, 0},      {"symlink", 2, 1, 0},
-    {"symlinkat", 3, 1, 0},      {"link", 2, 1, 0},         {"linkat", 4, 2, 0},
-    {"rename", 2, 1, 0},         {"renameat", 4, 2, 0},     {"renameat2", 4, 2, 0},
-    {"mount", 2, 1, 0},          {"move_mount", 4, 2, 0},   {"open_tree", 2, 0, 0},
-    {"truncate", 1, 0, 0},       {"setxattr", 1, 0, 0},     {"lsetxattr", 1, 0, 0},
-    {"fsetxattr", 0, 0, 1},      {"inotify_add_watch", 2, 0, 0},
-    {"fanotify_mark", 5, 0, 0},  {"mq_open", 1, 0, 0},      {"memfd_create", 1, 0, 0},
-    {"write", 0, 0, 1},          {"pwrite64", 0, 0, 1},     {"writev", 0, 0, 1},
-    {"pwritev", 0, 0, 1},        {"pwritev2", 0, 0, 1},     {"fallocate", 0, 0, 1},
-    {"ftruncate", 0, 0, 1},      {"fsync", 0, 0, 1},        {"fdatasync", 0, 0, 1},
-    {"sync_file_range", 0, 0, 1},{"copy_file_range", 0, 0, 3},
-    {"sendfile", 0, 0, 1},       {"splice", 0, 0, 3},       {"close", 0, 0, 0},
-    {"epoll_ctl", 0, 0, 0},      {"mmap", 0, 0, 5},
-};
-
 // The tp rung resolves the tracepoint id through tracefs; mount it where the host has not (systemd usually does).
 void ensure_tracefs() {
   if (access("/sys/kernel/tracing/events", F_OK) == 0 || access("/sys/kernel/debug/tracing/events", F_OK) == 0) return;
@@ -168,10 +144,10 @@ Result<GateMode> parse_gate_mode(const std::string& s) {
 
 std::vector<std::pair<uint32_t, enospcd_path_args>> path_arg_table() {
   std::vector<std::pair<uint32_t, enospcd_path_args>> out;
-  for (const auto& spec : kPathArgs) {
+  for (const auto& spec : path_arg_specs()) {
     auto nr = syscall_number(spec.syscall);
     if (!nr || *nr >= ENOSPCD_SYSCALL_MAX) continue;
-    out.push_back({*nr, enospcd_path_args{spec.path1, spec.path2, spec.fd_arg, 0}});
+    out.push_back({*nr, enospcd_path_args{spec.path1, spec.path2, spec.fd_arg, spec.dir_arg}});
   }
   return out;
 }

@@ -46,6 +46,7 @@ const std::vector<OriginSpec>& builtin_origins() {
       {"create_new_namespaces", "namespace"},
       // tmpfs/shmem: inode and block accounting, named differently across kernels.
       {"shmem_reserve_inode", "tmpfs"},
+      {"shmem_link", "tmpfs"},  // shmem_reserve_inode is inlined into it on 6.1 and 6.12
       {"shmem_get_inode", "tmpfs", true},  // returned NULL on failure before v6.3
       {"__shmem_get_inode", "tmpfs"},
       {"shmem_inode_acct_blocks", "tmpfs"},

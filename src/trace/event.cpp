@@ -1,5 +1,7 @@
 #include "trace/event.h"
 
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <ctime>
 #include <cstring>
@@ -48,8 +50,18 @@ std::optional<Event> decode_event(const void* data, std::size_t size, int64_t re
   e.mnt_count = raw.mnt_count;
   e.mnt_pending = raw.mnt_pending;
   if (raw.flags & ENOSPCD_EF_HAS_MOUNT_MAX) e.mount_max = raw.mount_max;
-  if (raw.flags & ENOSPCD_EF_HAS_IPCNS)
-    e.ipc = Event::IpcLimits{raw.ipcns_inum, raw.shm_ctlmni, raw.msg_ctlmni, raw.mq_queues_max, raw.sem_ctlmni};
+  if (raw.flags & ENOSPCD_EF_HAS_IPCNS) {
+    Event::IpcLimits ipc{raw.ipcns_inum, raw.shm_ctlmni, raw.msg_ctlmni, raw.mq_queues_max, raw.sem_ctlmni};
+    ipc.sem_ids = raw.ipc_in_use[ENOSPCD_IPC_SEM];
+    ipc.msg_ids = raw.ipc_in_use[ENOSPCD_IPC_MSG];
+    ipc.shm_ids = raw.ipc_in_use[ENOSPCD_IPC_SHM];
+    ipc.sem_semmns = raw.sem_semmns;
+    ipc.sem_used = raw.sem_used;
+    ipc.shm_tot = raw.shm_tot;
+    ipc.shm_ctlall = raw.shm_ctlall;
+    ipc.mq_queues_count = raw.mq_queues_count;
+    e.ipc = ipc;
+  }
   if (raw.flags & ENOSPCD_EF_HAS_USERNS) {
     e.userns = raw.userns_inum;
     e.userns_max_mnt = raw.userns_max_mnt;
@@ -62,9 +74,14 @@ std::optional<Event> decode_event(const void* data, std::size_t size, int64_t re
   e.path_truncated = raw.flags & ENOSPCD_EF_PATH_TRUNCATED;
   if (raw.flags & ENOSPCD_EF_HAS_FILE) {
     FileInfo f;
+    f.role = raw.flags & ENOSPCD_EF_FILE_DIRFD ? FileRole::Dirfd
+             : raw.flags & ENOSPCD_EF_FILE_CWD ? FileRole::Cwd
+                                               : FileRole::Fd;
     f.dev = raw.file.dev;
     f.magic = raw.file.magic;
     f.ino = raw.file.ino;
+    f.mode = raw.file.mode;
+    f.rdev = raw.file.rdev;
     f.fstype = fixed_string(raw.file.fstype);
     f.name = fixed_string(raw.file.name);
     f.shmem_max_blocks = raw.file.shmem_max_blocks;
@@ -162,8 +179,19 @@ nlohmann::json to_json(const Event& e) {
   if (e.has_mntns) j["mnt_count"] = e.mnt_count, j["mnt_pending"] = e.mnt_pending;
   if (e.mount_max) j["mount_max"] = *e.mount_max;
   if (e.ipc)
-    j["ipcns"] = {{"inum", e.ipc->inum}, {"shmmni", e.ipc->shm_ctlmni}, {"msgmni", e.ipc->msg_ctlmni},
-                  {"mqueue_queues_max", e.ipc->mq_queues_max}, {"semmni", e.ipc->sem_ctlmni}};
+    j["ipcns"] = {{"inum", e.ipc->inum},
+                  {"shmmni", e.ipc->shm_ctlmni},
+                  {"msgmni", e.ipc->msg_ctlmni},
+                  {"mqueue_queues_max", e.ipc->mq_queues_max},
+                  {"semmni", e.ipc->sem_ctlmni},
+                  {"semmns", e.ipc->sem_semmns},
+                  {"sem_ids", e.ipc->sem_ids},
+                  {"msg_ids", e.ipc->msg_ids},
+                  {"shm_ids", e.ipc->shm_ids},
+                  {"semaphores", e.ipc->sem_used},
+                  {"shm_pages", e.ipc->shm_tot},
+                  {"shmall", e.ipc->shm_ctlall},
+                  {"mqueue_queues", e.ipc->mq_queues_count}};
   if (e.userns) {
     nlohmann::json u = {{"inum", *e.userns}};
     if (e.userns_max_mnt) u["max_mnt_namespaces"] = *e.userns_max_mnt;
@@ -184,6 +212,10 @@ nlohmann::json to_json(const Event& e) {
                          {"name", f.name},
                          {"magic", f.magic},
                          {"ino", std::to_string(f.ino)}};
+    if (S_ISCHR(f.mode) || S_ISBLK(f.mode))
+      fj["device"] = {{"type", S_ISCHR(f.mode) ? "char" : "block"},
+                      {"rdev", std::to_string(dev_major(f.rdev)) + ":" + std::to_string(dev_minor(f.rdev))}};
+    if (f.role != FileRole::Fd) fj["role"] = f.role == FileRole::Dirfd ? "dirfd" : "cwd";
     if (f.shmem_max_blocks || f.shmem_max_inodes)
       fj["tmpfs"] = {{"max_blocks", f.shmem_max_blocks},
                      {"used_blocks", f.shmem_used_blocks},
@@ -229,8 +261,17 @@ Event event_from_json(const nlohmann::json& j) {
   if (j.contains("mount_max")) e.mount_max = j["mount_max"].get<uint32_t>();
   if (j.contains("ipcns") && j["ipcns"].is_object()) {
     const auto& i = j["ipcns"];
-    e.ipc = Event::IpcLimits{i.value("inum", 0u), i.value("shmmni", 0), i.value("msgmni", 0u),
-                             i.value("mqueue_queues_max", 0u), i.value("semmni", 0)};
+    Event::IpcLimits ipc{i.value("inum", 0u), i.value("shmmni", 0), i.value("msgmni", 0u),
+                         i.value("mqueue_queues_max", 0u), i.value("semmni", 0)};
+    ipc.sem_semmns = i.value("semmns", 0);
+    ipc.sem_ids = i.value("sem_ids", 0u);
+    ipc.msg_ids = i.value("msg_ids", 0u);
+    ipc.shm_ids = i.value("shm_ids", 0u);
+    ipc.sem_used = i.value("semaphores", 0);
+    ipc.shm_tot = u64_member(i, "shm_pages");
+    ipc.shm_ctlall = u64_member(i, "shmall");
+    ipc.mq_queues_count = i.value("mqueue_queues", 0u);
+    e.ipc = ipc;
   }
   if (j.contains("userns") && j["userns"].is_object()) {
     e.userns = j["userns"].value("inum", 0u);
@@ -246,10 +287,18 @@ Event event_from_json(const nlohmann::json& j) {
   if (j.contains("file") && j["file"].is_object()) {
     const auto& fj = j["file"];
     FileInfo f;
+    std::string role = fj.value("role", "");
+    f.role = role == "dirfd" ? FileRole::Dirfd : role == "cwd" ? FileRole::Cwd : FileRole::Fd;
     f.fstype = fj.value("fstype", "");
     f.name = fj.value("name", "");
     f.magic = fj.value("magic", 0u);
     f.ino = u64_member(fj, "ino");
+    if (fj.contains("device") && fj["device"].is_object()) {
+      const auto& d = fj["device"];
+      f.mode = d.value("type", "") == "block" ? S_IFBLK : S_IFCHR;
+      unsigned dmaj = 0, dmin = 0;
+      if (std::sscanf(d.value("rdev", "0:0").c_str(), "%u:%u", &dmaj, &dmin) == 2) f.rdev = (dmaj << 20) | dmin;
+    }
     unsigned maj = 0, min = 0;
     if (std::sscanf(fj.value("dev", "0:0").c_str(), "%u:%u", &maj, &min) == 2) f.dev = (maj << 20) | min;
     if (fj.contains("tmpfs")) {

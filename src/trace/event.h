@@ -19,10 +19,17 @@ struct ChainLink {
   uint64_t ktime_ns = 0;
 };
 
+// What the file evidence describes: the file of the call's fd argument, or the directory a relative path starts
+// from (the dirfd argument's, or the working directory), read in BPF at the failure.
+enum class FileRole { Fd, Dirfd, Cwd };
+
 struct FileInfo {
+  FileRole role = FileRole::Fd;
   uint32_t dev = 0;  // kernel dev_t encoding
   uint32_t magic = 0;
   uint64_t ino = 0;
+  uint32_t mode = 0;  // i_mode: a character or block device is not a file of the filesystem holding its node
+  uint32_t rdev = 0;  // a device's number, kernel encoding
   std::string fstype;
   std::string name;  // dentry name of the file
   // tmpfs only (zero elsewhere); blocks are pages.
@@ -52,6 +59,12 @@ struct Event {
     int32_t shm_ctlmni = 0;
     uint32_t msg_ctlmni = 0, mq_queues_max = 0;
     int32_t sem_ctlmni = 0;
+    // What the limits are compared with: ids in use per kind (semaphore sets, queues, segments), semaphores
+    // in use against SEMMNS, shared memory pages against SHMALL, queues against fs.mqueue.queues_max.
+    uint32_t sem_ids = 0, msg_ids = 0, shm_ids = 0;
+    int32_t sem_semmns = 0, sem_used = 0;
+    uint64_t shm_tot = 0, shm_ctlall = 0;
+    uint32_t mq_queues_count = 0;
   };
   std::optional<IpcLimits> ipc;
   std::optional<uint32_t> userns;

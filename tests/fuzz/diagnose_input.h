@@ -295,7 +295,7 @@ class ScenarioFacts : public diagnose::HostFacts {
  public:
   explicit ScenarioFacts(const DiagnoseScenario& s) : s_(s) {}
   const context::Sysctls& sysctls() override { return s_.sysctls; }
-  std::optional<diagnose::PathFs> fs_for_path(uint32_t, const std::string&) override {
+  std::optional<diagnose::PathFs> fs_for_path(uint32_t, const std::string&, int) override {
     return next_path_ < s_.path_answers.size() ? s_.path_answers[next_path_++] : std::nullopt;
   }
   std::optional<diagnose::PathFs> fs_for_dev(uint32_t, uint32_t) override {

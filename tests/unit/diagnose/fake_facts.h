@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include <fcntl.h>
+
 #include "diagnose/diagnose.h"
 
 namespace enospcd::diagnose::fakes {
@@ -14,8 +16,9 @@ namespace enospcd::diagnose::fakes {
 class FakeFacts : public HostFacts {
  public:
   const context::Sysctls& sysctls() override { return limits; }
-  std::optional<PathFs> fs_for_path(uint32_t, const std::string& path) override {
-    auto it = by_path.find(path);
+  // A path relative to a directory fd is looked up as "fd<N>:<path>".
+  std::optional<PathFs> fs_for_path(uint32_t, const std::string& path, int dirfd) override {
+    auto it = by_path.find(dirfd == AT_FDCWD ? path : "fd" + std::to_string(dirfd) + ":" + path);
     if (it == by_path.end()) return std::nullopt;
     return it->second;
   }

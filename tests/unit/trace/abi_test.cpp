@@ -49,7 +49,9 @@ TEST(Abi, EventMatchesBpfObject) {
                 M(enospcd_event, mnt_count), M(enospcd_event, mnt_pending), M(enospcd_event, flags),
                 M(enospcd_event, err), M(enospcd_event, mount_max), M(enospcd_event, ipcns_inum),
                 M(enospcd_event, shm_ctlmni), M(enospcd_event, msg_ctlmni), M(enospcd_event, mq_queues_max),
-                M(enospcd_event, sem_ctlmni), M(enospcd_event, userns_inum), M(enospcd_event, userns_max_mnt),
+                M(enospcd_event, sem_ctlmni), M(enospcd_event, ipc_in_use), M(enospcd_event, sem_semmns),
+                M(enospcd_event, sem_used), M(enospcd_event, shm_tot), M(enospcd_event, shm_ctlall),
+                M(enospcd_event, mq_queues_count), M(enospcd_event, userns_inum), M(enospcd_event, userns_max_mnt),
                 M(enospcd_event, chain_len), M(enospcd_event, stack_len), M(enospcd_event, pad2),
                 M(enospcd_event, chain), M(enospcd_event, kstack), M(enospcd_event, file), M(enospcd_event, comm),
                 M(enospcd_event, cgroup_name), M(enospcd_event, path), M(enospcd_event, path2)});
@@ -71,7 +73,7 @@ TEST(Abi, CountersAndChainsMatchBpfObjects) {
                 M(enospcd_chain_link, pad)});
   check_struct("gate.bpf.o", "enospcd_file_info", sizeof(enospcd_file_info),
                {M(enospcd_file_info, dev), M(enospcd_file_info, magic), M(enospcd_file_info, ino),
-                M(enospcd_file_info, shmem_max_blocks), M(enospcd_file_info, shmem_used_blocks),
+                M(enospcd_file_info, mode), M(enospcd_file_info, rdev), M(enospcd_file_info, shmem_max_blocks), M(enospcd_file_info, shmem_used_blocks),
                 M(enospcd_file_info, shmem_max_inodes), M(enospcd_file_info, shmem_free_inodes),
                 M(enospcd_file_info, fstype), M(enospcd_file_info, name)});
 }
@@ -80,6 +82,8 @@ TEST(Abi, CountersAndChainsMatchBpfObjects) {
 static_assert(sizeof(enospcd_hdr) == 16);
 static_assert(offsetof(enospcd_event, pid) == 16);
 static_assert(sizeof(enospcd_event) % 8 == 0);
+static_assert(offsetof(enospcd_event, shm_tot) % 8 == 0);
+static_assert(offsetof(enospcd_event, userns_max_mnt) == offsetof(enospcd_event, userns_inum) + 4);
 static_assert(sizeof(enospcd_chain_link) == 24);
 static_assert(sizeof(enospcd_count_key) == 24);
 static_assert(sizeof(enospcd_path_args) == 4);

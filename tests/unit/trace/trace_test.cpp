@@ -198,6 +198,14 @@ TEST(PathArgs, TableByArchitecture) {
   EXPECT_EQ(find("write").fd_arg, 1);
   EXPECT_EQ(find("mkdir").path1, 1);
   EXPECT_EQ(find("getpid").path1, 0);
+  // Where a relative first path starts: the dirfd argument, or the working directory; not for names.
+  EXPECT_EQ(find("openat").dir_arg, 1);
+  EXPECT_EQ(find("linkat").dir_arg, 3);
+  EXPECT_EQ(find("symlinkat").dir_arg, 2);
+  EXPECT_EQ(find("fanotify_mark").dir_arg, 4);
+  EXPECT_EQ(find("link").dir_arg, ENOSPCD_DIR_CWD);
+  EXPECT_EQ(find("mq_open").dir_arg, 0);
+  EXPECT_EQ(find("write").dir_arg, 0);
 }
 
 TEST(GateMode, Parse) {

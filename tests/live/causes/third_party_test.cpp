@@ -1,0 +1,163 @@
+// Programs nobody here wrote, failing for genuine reasons on this host with the daemon as deployed (--once):
+// util-linux's ipcmk on SysV limits of a fresh IPC namespace, coreutils' dd onto /dev/full and ln on a tmpfs out
+// of inodes (from its working directory), GNU tar extracting with -C into a tmpfs out of inodes while its own
+// working directory is another tmpfs. The right limit, with the numbers of the moment of failure.
+#include "live/causes/causes.h"
+
+namespace enospcd::testing::causes {
+namespace {
+
+std::vector<json> events_by_comm(const json& report, const std::string& comm) {
+  std::vector<json> out;
+  for (const auto& e : report.value("events", json::array()))
+    if (e.value("comm", "") == comm && e.value("errno", "") == "ENOSPC") out.push_back(e);
+  return out;
+}
+
+size_t count_lines_with(const std::string& text, const std::string& needle) {
+  size_t n = 0, pos = 0;
+  while ((pos = text.find(needle, pos)) != std::string::npos) n++, pos += needle.size();
+  return n;
+}
+
+void require(const char* program) {
+  if (sh(std::string("command -v ") + program + " >/dev/null").exit_code == 0) return;
+  if (std::getenv("CI")) FAIL() << program << " is missing in CI (scripts/deps.sh installs it)";
+  GTEST_SKIP() << program << " is not installed";
+}
+
+// SEMMNS 10 in a fresh IPC namespace: ipcmk -S 8 makes a set of 8 semaphores; the second needs 8 more, 16 > 10.
+// SEMMNI (128) is far away: blaming it was the wrong answer.
+TEST(ThirdParty, IpcmkSemaphoresOverSemmns) {
+  ENOSPCD_REQUIRE_ROOT();
+  require("ipcmk");
+  Tracer tracer;
+  ASSERT_TRUE(tracer.ready()) << tracer.stderr_text();
+  auto r = sh("unshare -i sh -c 'echo \"250 10 32 128\" > /proc/sys/kernel/sem && ipcmk -S 8 && ipcmk -S 8' 2>&1");
+  json report = tracer.finish();
+  ASSERT_NE(r.exit_code, 0) << r.out;
+  ASSERT_NE(r.out.find("No space left on device"), std::string::npos) << r.out;
+  auto events = events_by_comm(report, "ipcmk");
+  ASSERT_EQ(events.size(), 1u) << report.value("events", json::array()).dump(1);
+  const json& e = events[0];
+  EXPECT_EQ(e["syscall"], "semget");
+  EXPECT_EQ(e["cause"]["id"], "sysv_ipc") << e.dump(2);
+  EXPECT_EQ(e["cause"]["confidence"], "high");
+  std::string summary = e["cause"]["summary"];
+  EXPECT_NE(summary.find("SEMMNS (kernel.sem) is 10 semaphores, 8 are in use and the set asked for 8"),
+            std::string::npos)
+      << summary;
+  EXPECT_EQ(summary.find("SEMMNI"), std::string::npos) << summary;
+  EXPECT_EQ(e["cause"]["evidence"]["semmns"], 10);
+  EXPECT_EQ(e["cause"]["evidence"]["semaphores"], 8);
+  EXPECT_EQ(e["cause"]["evidence"]["sem_ids"], 1);
+}
+
+// kernel.shmall 16 pages in a fresh IPC namespace: two segments of 10 pages; the second does not fit. shmmni
+// (4096) is far away.
+TEST(ThirdParty, IpcmkSharedMemoryOverShmall) {
+  ENOSPCD_REQUIRE_ROOT();
+  require("ipcmk");
+  Tracer tracer;
+  ASSERT_TRUE(tracer.ready()) << tracer.stderr_text();
+  auto r = sh("unshare -i sh -c 'echo 16 > /proc/sys/kernel/shmall && ipcmk -M 40960 && ipcmk -M 40960' 2>&1");
+  json report = tracer.finish();
+  ASSERT_NE(r.exit_code, 0) << r.out;
+  auto events = events_by_comm(report, "ipcmk");
+  ASSERT_EQ(events.size(), 1u) << report.value("events", json::array()).dump(1);
+  const json& e = events[0];
+  EXPECT_EQ(e["syscall"], "shmget");
+  EXPECT_EQ(e["cause"]["id"], "sysv_ipc") << e.dump(2);
+  std::string summary = e["cause"]["summary"];
+  EXPECT_NE(summary.find("kernel.shmall is 16 pages, 10 are in use and the segment asked for 10"), std::string::npos)
+      << summary;
+  EXPECT_EQ(summary.find("shmmni"), std::string::npos) << summary;
+  EXPECT_EQ(e["cause"]["evidence"]["limit"], "kernel.shmall");
+}
+
+// /dev/full refuses every write with ENOSPC. The devtmpfs that holds its node has plenty of room and is not to
+// blame.
+TEST(ThirdParty, DdOntoDevFull) {
+  ENOSPCD_REQUIRE_ROOT();
+  Tracer tracer;
+  ASSERT_TRUE(tracer.ready()) << tracer.stderr_text();
+  auto r = run({"dd", "if=/dev/zero", "of=/dev/full", "bs=4k", "count=1"});
+  json report = tracer.finish();
+  ASSERT_NE(r.exit_code, 0) << r.out;
+  ASSERT_NE(r.out.find("No space left on device"), std::string::npos) << r.out;
+  auto events = events_by_comm(report, "dd");
+  ASSERT_EQ(events.size(), 1u) << report.value("events", json::array()).dump(1);
+  const json& e = events[0];
+  EXPECT_EQ(e["syscall"], "write");
+  EXPECT_EQ(e["file"]["device"]["type"], "char") << e.dump(2);
+  EXPECT_EQ(e["file"]["device"]["rdev"], "1:7") << e.dump(2);
+  EXPECT_EQ(e["cause"]["id"], "device") << e.dump(2);
+  std::string summary = e["cause"]["summary"];
+  EXPECT_NE(summary.find("write(2) of the character device full (1:7) by dd"), std::string::npos) << summary;
+  EXPECT_EQ(summary.find("tmpfs"), std::string::npos) << summary;
+}
+
+// ln in a tmpfs of 4 inodes holding the root and 3 files, with relative names: link(2) needs an inode
+// reservation (shmem_link). The process is gone by the time the daemon reads the event, and the numbers come from
+// its working directory's superblock, read in BPF at the failure.
+TEST(ThirdParty, LnInAWorkingDirectoryOutOfInodes) {
+  ENOSPCD_REQUIRE_ROOT();
+  TmpfsMount mnt("nr_inodes=4");
+  ASSERT_TRUE(mnt.ok());
+  ASSERT_EQ(sh("cd " + mnt.path() + " && touch a b c").exit_code, 0);
+  Tracer tracer;
+  ASSERT_TRUE(tracer.ready()) << tracer.stderr_text();
+  auto r = sh("cd " + mnt.path() + " && ln a d 2>&1");
+  json report = tracer.finish();
+  ASSERT_NE(r.exit_code, 0) << r.out;
+  ASSERT_NE(r.out.find("No space left on device"), std::string::npos) << r.out;
+  auto events = events_by_comm(report, "ln");
+  ASSERT_EQ(events.size(), 1u) << report.value("events", json::array()).dump(1);
+  const json& e = events[0];
+  EXPECT_TRUE(e["syscall"] == "linkat" || e["syscall"] == "link") << e.dump(2);
+  EXPECT_EQ(e["path"], "d");
+  EXPECT_EQ(e["file"]["role"], "cwd") << e.dump(2);
+  EXPECT_EQ(e["cause"]["id"], "tmpfs_inodes") << e.dump(2);
+  EXPECT_EQ(e["cause"]["evidence"]["at_failure"]["of"], "cwd");
+  EXPECT_EQ(e["cause"]["evidence"]["at_failure"]["max_inodes"], 4);
+  EXPECT_EQ(e["cause"]["evidence"]["at_failure"]["free_inodes"], 0);
+  std::string summary = e["cause"]["summary"];
+  EXPECT_NE(summary.find("the tmpfs at " + mnt.path() + " has 4 inodes (nr_inodes=4), 4 in use, 0 free."),
+            std::string::npos)
+      << summary;
+}
+
+// GNU tar -C out -x: each member is created with openat(dirfd of out, name). The working directory is another
+// tmpfs with room; the one out of inodes is the -C directory's. 12 files into nr_inodes=8 (root, dir, 6 files).
+TEST(ThirdParty, TarExtractingIntoADirfdOutOfInodes) {
+  ENOSPCD_REQUIRE_ROOT();
+  require("tar");
+  TmpfsMount src("size=4m");
+  TmpfsMount out("nr_inodes=8");
+  ASSERT_TRUE(src.ok() && out.ok());
+  ASSERT_EQ(sh("cd " + src.path() + " && mkdir d && for i in $(seq -w 1 12); do echo $i > d/f$i; done && "
+               "tar -cf t.tar d && rm -r d").exit_code,
+            0);
+  Tracer tracer;
+  ASSERT_TRUE(tracer.ready()) << tracer.stderr_text();
+  auto r = sh("cd " + src.path() + " && tar -C " + out.path() + " -xf t.tar 2>&1");
+  json report = tracer.finish();
+  ASSERT_NE(r.exit_code, 0) << r.out;
+  size_t reported = count_lines_with(r.out, "Cannot open: No space left on device");
+  ASSERT_GT(reported, 0u) << r.out;
+  auto events = events_by_comm(report, "tar");
+  ASSERT_EQ(events.size(), reported) << r.out << report.value("events", json::array()).dump(1);
+  for (const auto& e : events) {
+    EXPECT_EQ(e["syscall"], "openat") << e.dump(2);
+    EXPECT_EQ(e["file"]["role"], "dirfd") << e.dump(2);
+    EXPECT_EQ(e["cause"]["id"], "tmpfs_inodes") << e.dump(2);
+    std::string summary = e["cause"]["summary"];
+    EXPECT_NE(summary.find("the tmpfs at " + out.path() + " has 8 inodes (nr_inodes=8), 8 in use, 0 free."),
+              std::string::npos)
+        << summary;
+    EXPECT_EQ(summary.find(src.path()), std::string::npos) << summary;
+  }
+}
+
+}  // namespace
+}  // namespace enospcd::testing::causes

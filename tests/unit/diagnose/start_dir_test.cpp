@@ -1,0 +1,148 @@
+// A relative path starts at a directory: the dirfd argument's (GNU tar extracts with openat(dirfd, name) into
+// its -C directory, rsync creates its temporary files the same way) or the working directory's (git's
+// .git/objects/...). BPF reads that directory's superblock at the failure; the numbers of a tmpfs come from
+// there, and a path resolved later starts at the same directory, never at the cwd for a dirfd call.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+
+#include "diagnose/diagnose.h"
+#include "unit/diagnose/fake_facts.h"
+
+namespace enospcd::diagnose {
+namespace {
+
+using fakes::FakeFacts;
+using fakes::make_fs;
+
+constexpr uint64_t kTmpfsMagic = 0x01021994, kExt4Magic = 0xEF53;
+
+Event create(const std::string& syscall, const std::string& path) {
+  Event e;
+  e.pid = 311;
+  e.ppid = 1;
+  e.comm = "tar";
+  e.syscall = syscall;
+  e.errno_name = "ENOSPC";
+  e.err = 28;
+  e.ret = -28;
+  e.path = path;
+  e.has_mntns = true;
+  e.mntns = 4026531841;
+  return e;
+}
+
+// The directory BPF described: a tmpfs of 8 inodes with none free, as shmem_sb_info held it at the failure.
+FileInfo tmpfs_dir(FileRole role, uint32_t dev) {
+  FileInfo f;
+  f.role = role;
+  f.dev = dev;
+  f.magic = kTmpfsMagic;
+  f.fstype = "tmpfs";
+  f.name = "out";
+  f.shmem_max_inodes = 8;
+  f.shmem_free_inodes = 0;
+  f.shmem_max_blocks = 64;
+  f.shmem_used_blocks = 3;
+  return f;
+}
+
+TEST(StartDir, OpenatRelativeToADirfdOnAFullTmpfsWithoutAChain) {
+  FakeFacts facts;
+  // The cwd is on ext4 with room; the -C directory is a tmpfs mounted at /w/out.
+  facts.by_path["./a/f07"] = make_fs("/", "ext4", kExt4Magic, 100000, 90000, 6000, 5000);
+  facts.by_dev[47] = make_fs("/w/out", "tmpfs", kTmpfsMagic, 64, 61, 8, 0);
+  facts.by_dev[47].super_options = "rw,nr_inodes=8";
+  Event e = create("openat", "./a/f07");
+  e.args_valid = true;
+  e.args[0] = 3;
+  e.args[2] = O_WRONLY | O_CREAT | O_EXCL;
+  e.file = tmpfs_dir(FileRole::Dirfd, 47);
+  Cause c = diagnose(e, facts);
+  EXPECT_EQ(c.id, "tmpfs_inodes");
+  EXPECT_EQ(c.summary,
+            "openat(2) of ./a/f07 by tar (pid 311, container -) failed: the tmpfs at /w/out has 8 inodes "
+            "(nr_inodes=8), 8 in use, 0 free.");
+  EXPECT_EQ(c.evidence["at_failure"]["of"], "dirfd");
+  EXPECT_EQ(c.evidence["at_failure"]["free_inodes"], 0);
+  EXPECT_EQ(c.evidence["mount_point"], "/w/out");
+}
+
+TEST(StartDir, WorkingDirectoryEvidenceExplainsAGitLinkAfterTheProcessIsGone) {
+  FakeFacts facts;
+  facts.namespace_gone = true;  // nothing can be resolved now
+  Event e = create("link", ".git/objects/c7/6cb043636b9a8745008a97d4050ec080404c6a");
+  e.comm = "git";
+  e.file = tmpfs_dir(FileRole::Cwd, 48);
+  Cause c = diagnose(e, facts);
+  EXPECT_EQ(c.id, "tmpfs_inodes");
+  EXPECT_EQ(c.summary,
+            "link(2) of .git/objects/c7/6cb043636b9a8745008a97d4050ec080404c6a by git (pid 311, container -) "
+            "failed: the tmpfs has 8 inodes, 8 in use, 0 free.");
+  EXPECT_EQ(c.evidence["at_failure"]["of"], "cwd");
+}
+
+TEST(StartDir, ChainThroughShmemLinkIsTmpfsInodes) {
+  // Debian's 6.1 and 6.12 inline shmem_reserve_inode into shmem_link: shmem_link is the only origin that fires.
+  FakeFacts facts;
+  Event e = create("link", "/w/out/b");
+  e.chain = {{"shmem_link", -28, 0}};
+  facts.by_path["/w/out/b"] = make_fs("/w/out", "tmpfs", kTmpfsMagic, 64, 61, 8, 0);
+  Cause c = diagnose(e, facts);
+  EXPECT_EQ(c.id, "tmpfs_inodes");
+  EXPECT_EQ(c.confidence, "high");
+  EXPECT_EQ(c.evidence["origin"], "shmem_link");
+  EXPECT_EQ(c.evidence["inodes_free"], 0);
+}
+
+TEST(StartDir, FallocateBeyondTheSizeIsTmpfsBlocks) {
+  // shmem_fallocate refuses a range larger than the tmpfs's free pages before charging any: its only link.
+  FakeFacts facts;
+  Event e = create("fallocate", "");
+  FileInfo f = tmpfs_dir(FileRole::Fd, 49);
+  f.shmem_max_blocks = 256;
+  f.shmem_used_blocks = 128;
+  e.file = f;
+  e.chain = {{"shmem_fallocate", -28, 0}};
+  Cause c = diagnose(e, facts);
+  EXPECT_EQ(c.id, "tmpfs_blocks");
+  EXPECT_EQ(c.confidence, "high");
+  EXPECT_EQ(c.evidence["bytes_max"], 256 * 4096);
+  EXPECT_EQ(c.evidence["at_failure"]["of"], "fd");
+}
+
+TEST(StartDir, PathRelativeToADirfdIsResolvedFromThatFd) {
+  // No BPF evidence (an event from an older journal): the path is resolved now, from the process's fd 5.
+  FakeFacts facts;
+  facts.by_path["f07"] = make_fs("/", "ext4", kExt4Magic, 100000, 90000, 6000, 5000);
+  facts.by_path["fd5:f07"] = make_fs("/w/out", "tmpfs", kTmpfsMagic, 64, 61, 8, 0);
+  Event e = create("mkdirat", "f07");
+  e.args_valid = true;
+  e.args[0] = 5;
+  Cause c = diagnose(e, facts);
+  EXPECT_EQ(c.id, "tmpfs_inodes");
+  EXPECT_EQ(c.evidence["mount_point"], "/w/out");
+}
+
+TEST(StartDir, AtFdcwdIsTheWorkingDirectory) {
+  FakeFacts facts;
+  facts.by_path["f07"] = make_fs("/w/out", "tmpfs", kTmpfsMagic, 64, 61, 8, 0);
+  Event e = create("mkdirat", "f07");
+  e.args_valid = true;
+  e.args[0] = static_cast<uint64_t>(static_cast<int64_t>(AT_FDCWD));
+  Cause c = diagnose(e, facts);
+  EXPECT_EQ(c.id, "tmpfs_inodes");
+  EXPECT_EQ(c.evidence["mount_point"], "/w/out");
+}
+
+TEST(StartDir, DirfdCallWithoutItsArgumentsIsNotResolvedFromTheCwd) {
+  // The cwd's filesystem is full, but whether the path started there is unknown: no blame on it.
+  FakeFacts facts;
+  facts.by_path["f07"] = make_fs("/", "ext4", kExt4Magic, 100000, 0, 6000, 0);
+  Event e = create("openat", "f07");
+  e.args_valid = false;
+  Cause c = diagnose(e, facts);
+  EXPECT_EQ(c.id, "unknown");
+}
+
+}  // namespace
+}  // namespace enospcd::diagnose
