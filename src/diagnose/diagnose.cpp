@@ -144,6 +144,14 @@ std::optional<PathFs> target_fs(const Event& e, HostFacts& facts) {
   return fs;
 }
 
+// The bytes a write or fallocate asked for, from its arguments as read at the failure.
+std::optional<uint64_t> requested_bytes(const Event& e) {
+  if (!e.args_valid) return std::nullopt;
+  if (e.syscall == "write" || e.syscall == "pwrite64") return e.args[2];
+  if (e.syscall == "fallocate") return e.args[3];
+  return std::nullopt;
+}
+
 bool creates_inode(const Event& e) {
   if (!kCreateSyscalls.count(e.syscall)) return false;
   // open/openat without O_CREAT do not create inodes.
@@ -238,15 +246,24 @@ std::optional<Cause> tmpfs_rule(const Event& e, const std::optional<PathFs>& res
                   : e.file                ? e.file->shmem_used_blocks * page
                                           : 0;
   std::string size = fs ? option_value(fs->super_options, "size") : "";
+  std::string sized = size.empty() ? "" : " (size=" + size + ")";
+  // An all-or-nothing request (fallocate) larger than what is free fails on a tmpfs that is not full: the
+  // request is the point, and "full" would contradict the numbers.
+  auto asked = requested_bytes(e);
+  bool too_big = asked && used + page <= max && used + *asked > max;
+  std::string state = too_big ? " has " + human_bytes(max - used) + " free of " + human_bytes(max) + sized +
+                                    ", less than the " + human_bytes(*asked) + " the call asked for."
+                              : " is full: " + human_bytes(used) + " of " + human_bytes(max) + sized + " used" +
+                                    (asked ? " (the call asked for " + human_bytes(*asked) + ")." : ".");
   Cause c = make("tmpfs_blocks",
-                 opening(e) + ": the tmpfs" + where + " is full: " + human_bytes(used) + " of " + human_bytes(max) +
-                     (size.empty() ? "" : " (size=" + size + ")") + " used.",
+                 opening(e) + ": the tmpfs" + where + state,
                  "Remount with a larger size (mount -o remount,size=N" + (fs ? " " + fs->mount_point : std::string()) +
  ") or delete files; deleted-but-open files still count (enospcctl doctor lists them).",
                  confidence);
   c.evidence = ev;
   c.evidence["bytes_max"] = max;
   c.evidence["bytes_used"] = used;
+  if (asked) c.evidence["bytes_requested"] = *asked;
   return c;
 }
 
@@ -278,6 +295,19 @@ std::optional<Cause> disk_rule(const Event& e, const std::optional<PathFs>& fs, 
                        " may use only " + human_bytes(s.avail_bytes()) + ".",
                    "Free space, or lower the root reserve (tune2fs -m 1 " + fs->source + ").", confidence);
     c.evidence = ev;
+    return c;
+  }
+  // fallocate is all or nothing: a request larger than what is available fails with room left. (The numbers
+  // are statfs's, read when the event is explained.)
+  auto asked = requested_bytes(e);
+  if (e.syscall == "fallocate" && asked && s.avail_bytes() > slack && *asked > s.avail_bytes()) {
+    Cause c = make("fs_blocks",
+                   opening(e) + ": " + fsdesc + " has " + human_bytes(s.avail_bytes()) + " available of " +
+                       human_bytes(s.total_bytes()) + ", less than the " + human_bytes(*asked) +
+                       " the call asked for.",
+                   "Free space on " + fs->mount_point + " or ask for less.", confidence);
+    c.evidence = ev;
+    c.evidence["bytes_requested"] = *asked;
     return c;
   }
   if (s.avail_bytes() <= slack) {

@@ -1,0 +1,104 @@
+// What the failing call asked for is part of the explanation: fallocate is all or nothing, so a request larger
+// than what is free fails on a tmpfs that is not full, and the summary must not call it full.
+#include <gtest/gtest.h>
+
+#include "diagnose/diagnose.h"
+#include "unit/diagnose/fake_facts.h"
+
+namespace enospcd::diagnose {
+namespace {
+
+using fakes::FakeFacts;
+using fakes::make_fs;
+
+constexpr uint64_t kTmpfsMagic = 0x01021994;
+
+Event on_tmpfs(const std::string& syscall, uint64_t max_pages, uint64_t used_pages) {
+  Event e;
+  e.pid = 77;
+  e.comm = "fallocate";
+  e.syscall = syscall;
+  e.errno_name = "ENOSPC";
+  e.err = 28;
+  e.ret = -28;
+  e.args_valid = true;
+  FileInfo f;
+  f.dev = 51;
+  f.magic = kTmpfsMagic;
+  f.shmem_max_blocks = max_pages;
+  f.shmem_used_blocks = used_pages;
+  e.file = f;
+  return e;
+}
+
+TEST(Request, FallocateLargerThanWhatIsFreeOnAnEmptyTmpfs) {
+  FakeFacts facts;
+  facts.by_dev[51] = make_fs("/t", "tmpfs", kTmpfsMagic, 64, 64);  // 256 KiB, all free
+  facts.by_dev[51].super_options = "rw,size=256k";
+  Event e = on_tmpfs("fallocate", 64, 0);
+  e.args[3] = 1 << 20;
+  Cause c = diagnose(e, facts);
+  EXPECT_EQ(c.id, "tmpfs_blocks");
+  EXPECT_EQ(c.summary,
+            "fallocate(2) by fallocate (pid 77, container -) failed: the tmpfs at /t has 256.0 KiB free of 256.0 KiB "
+            "(size=256k), less than the 1.0 MiB the call asked for.");
+  EXPECT_EQ(c.evidence["bytes_requested"], 1 << 20);
+  EXPECT_EQ(c.evidence["bytes_used"], 0);
+}
+
+TEST(Request, WriteOntoAFullTmpfsSaysFullAndWhatWasAsked) {
+  FakeFacts facts;
+  facts.by_dev[51] = make_fs("/t", "tmpfs", kTmpfsMagic, 64, 0);
+  Event e = on_tmpfs("write", 64, 64);
+  e.comm = "dd";
+  e.args[2] = 4096;
+  Cause c = diagnose(e, facts);
+  EXPECT_EQ(c.id, "tmpfs_blocks");
+  EXPECT_EQ(c.summary,
+            "write(2) by dd (pid 77, container -) failed: the tmpfs at /t is full: 256.0 KiB of 256.0 KiB used (the "
+            "call asked for 4.0 KiB).");
+}
+
+TEST(Request, WithoutArgumentsNothingIsClaimedAboutTheRequest) {
+  FakeFacts facts;
+  facts.by_dev[51] = make_fs("/t", "tmpfs", kTmpfsMagic, 64, 0);
+  Event e = on_tmpfs("writev", 64, 64);
+  e.args_valid = false;
+  Cause c = diagnose(e, facts);
+  EXPECT_EQ(c.summary,
+            "writev(2) by fallocate (pid 77, container -) failed: the tmpfs at /t is full: 256.0 KiB of 256.0 KiB "
+            "used.");
+  EXPECT_FALSE(c.evidence.contains("bytes_requested"));
+}
+
+}  // namespace
+}  // namespace enospcd::diagnose
+
+namespace enospcd::diagnose {
+namespace {
+
+TEST(Request, FallocateLargerThanWhatIsAvailableOnExt4) {
+  FakeFacts facts;
+  // 1 GiB ext4 with 512 MiB available; fallocate asks for 600 MiB.
+  facts.by_dev[52] = make_fs("/data", "ext4", 0xEF53, 262144, 131072, 65536, 60000);
+  facts.by_dev[52].source = "/dev/vdb";
+  Event e;
+  e.pid = 78;
+  e.comm = "fallocate";
+  e.syscall = "fallocate";
+  e.errno_name = "ENOSPC";
+  e.args_valid = true;
+  e.args[3] = 600ull << 20;
+  FileInfo f;
+  f.dev = 52;
+  f.magic = 0xEF53;
+  e.file = f;
+  Cause c = diagnose(e, facts);
+  EXPECT_EQ(c.id, "fs_blocks");
+  EXPECT_EQ(c.summary,
+            "fallocate(2) by fallocate (pid 78, container -) failed: ext4 /dev/vdb at /data has 512.0 MiB available "
+            "of 1.0 GiB, less than the 600.0 MiB the call asked for.");
+}
+
+}  // namespace
+}  // namespace enospcd::diagnose
