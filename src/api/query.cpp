@@ -109,6 +109,10 @@ Result<uint64_t> parse_rfc3339(std::string_view s) {
   int64_t days = sys_days{ymd}.time_since_epoch().count();
   int64_t secs = days * 86400 + int64_t{hour} * 3600 + int64_t{minute} * 60 + second - offset_s;
   if (secs < 0) return make_error("time lies before 1970: " + quote_for_message(s));
+  // Nanoseconds since 1970 fit in 64 bits until 2554-07-21T23:34:33Z.
+  constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+  if (static_cast<uint64_t>(secs) > (kMax - frac_ns) / kNsPerSec)
+    return make_error("time out of range (after 2554-07-21): " + quote_for_message(s));
   return static_cast<uint64_t>(secs) * kNsPerSec + frac_ns;
 }
 

@@ -45,6 +45,18 @@ TEST(ApiParseTime, Rfc3339Rejects) {
   EXPECT_NE(no_zone.error().message.find("zone"), std::string::npos);
 }
 
+TEST(ApiParseTime, BeyondWhatNanosecondsHoldIsRefusedNotWrapped) {
+  // 2^64 ns after 1970 is 2554-07-21T23:34:33.709551615Z.
+  auto last = parse_time_ns("2554-07-21T23:34:33.709551615Z", 0);
+  ASSERT_TRUE(last) << last.error().message;
+  EXPECT_EQ(*last, 18446744073709551615ULL);
+  for (const char* bad : {"2554-07-21T23:34:34Z", "2600-01-01T00:00:00Z", "9999-12-31T23:59:59Z"}) {
+    auto t = parse_time_ns(bad, 0);
+    ASSERT_FALSE(t) << bad << " = " << *t;
+    EXPECT_NE(t.error().message.find("out of range"), std::string::npos) << t.error().message;
+  }
+}
+
 TEST(ApiParseTime, Relative) {
   const uint64_t now = kMay1;
   EXPECT_EQ(*parse_time_ns("5m", now), now - 300 * kSec);
