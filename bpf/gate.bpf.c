@@ -201,8 +201,16 @@ static __always_inline void fill_task(struct enospcd_event *e, struct task_struc
 }
 
 /* Describe an inode: superblock, fs type, and for tmpfs its inode and block accounting as they are now. */
-static __always_inline void fill_inode(struct enospcd_event *e, struct inode *inode, const unsigned char *fname)
+static __always_inline void fill_inode(struct enospcd_event *e, struct inode *inode, const unsigned char *fname,
+				       struct vfsmount *vmnt)
 {
+	if (vmnt) {
+		/* struct mount embeds the vfsmount (real_mount() in fs/mount.h). */
+		struct mount *m = (void *)vmnt - bpf_core_field_offset(struct mount, mnt);
+		const unsigned char *mname = BPF_CORE_READ(m, mnt_mountpoint, d_name.name);
+		if (mname)
+			bpf_probe_read_kernel_str(e->file.mnt_name, sizeof(e->file.mnt_name), mname);
+	}
 	struct super_block *sb = BPF_CORE_READ(inode, i_sb);
 	if (!sb)
 		return;
@@ -233,7 +241,8 @@ static __always_inline void fill_file_of(struct enospcd_event *e, struct file *f
 {
 	if (!f)
 		return;
-	fill_inode(e, BPF_CORE_READ(f, f_inode), BPF_CORE_READ(f, f_path.dentry, d_name.name));
+	fill_inode(e, BPF_CORE_READ(f, f_inode), BPF_CORE_READ(f, f_path.dentry, d_name.name),
+		   BPF_CORE_READ(f, f_path.mnt));
 }
 
 /* Describe the file behind fd in the current task's table. */
@@ -277,7 +286,7 @@ static __always_inline void fill_start_dir(struct enospcd_event *e, struct task_
 	struct dentry *d = BPF_CORE_READ(task, fs, pwd.dentry);
 	if (!d)
 		return;
-	fill_inode(e, BPF_CORE_READ(d, d_inode), BPF_CORE_READ(d, d_name.name));
+	fill_inode(e, BPF_CORE_READ(d, d_inode), BPF_CORE_READ(d, d_name.name), BPF_CORE_READ(task, fs, pwd.mnt));
 	if (e->flags & ENOSPCD_EF_HAS_FILE)
 		e->flags |= ENOSPCD_EF_FILE_CWD;
 }

@@ -125,6 +125,9 @@ struct enospcd_file_info {
 	__u64 shmem_free_inodes;
 	char fstype[ENOSPCD_FSTYPE_LEN];
 	char name[ENOSPCD_FNAME_LEN]; /* the file's dentry name (last path component) */
+	char mnt_name[ENOSPCD_FNAME_LEN]; /* the name its mount is mounted on (the mount point's last component,
+	                                   * "/" for a namespace's root): a device number is reused once the
+	                                   * filesystem is unmounted, this tells the mounts apart */
 };
 
 struct enospcd_event {

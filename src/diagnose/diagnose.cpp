@@ -139,7 +139,7 @@ std::optional<PathFs> path_fs(const Event& e, HostFacts& facts) {
 // directory a relative path starts from), or else the path's filesystem as resolved now.
 std::optional<PathFs> target_fs(const Event& e, HostFacts& facts) {
   std::optional<PathFs> fs;
-  if (e.file) fs = facts.fs_for_dev(e.pid, e.file->dev);
+  if (e.file) fs = facts.fs_for_dev(e.pid, e.file->dev, e.file->mount_name);
   if (!fs && !e.path.empty()) fs = path_fs(e, facts);
   return fs;
 }
@@ -483,7 +483,7 @@ Cause from_syscall(const Event& e, HostFacts& facts, const std::string& confiden
   }
   if (kWritebackSyscalls.count(e.syscall)) {
     std::optional<PathFs> fs;
-    if (e.file) fs = facts.fs_for_dev(e.pid, e.file->dev);
+    if (e.file) fs = facts.fs_for_dev(e.pid, e.file->dev, e.file->mount_name);
     Cause c = make("writeback_error",
                    call(e) + " by " + who(e) +
                        " failed with ENOSPC: earlier writes were accepted into the page cache but could not be "
@@ -545,6 +545,12 @@ Cause quota(const Event& e, HostFacts& facts) {
 }
 
 }  // namespace
+
+bool mount_name_matches(const std::string& mount_point, const std::string& mount_name) {
+  if (mount_name.empty() || mount_point == "/") return true;
+  auto slash = mount_point.find_last_of('/');
+  return mount_point.compare(slash == std::string::npos ? 0 : slash + 1, std::string::npos, mount_name) == 0;
+}
 
 std::string human_bytes(uint64_t b) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};

@@ -26,6 +26,11 @@ struct PathFs {
   context::FsStats stats;
 };
 
+// Whether a mount point as mountinfo lists it can be the mount BPF saw mounted on a directory named mount_name:
+// its last component is that name, or it is the root of a (container's) namespace, whose mount point BPF names
+// from the tree it was mounted in. An empty mount_name (not recorded) matches any.
+bool mount_name_matches(const std::string& mount_point, const std::string& mount_name);
+
 // Host state the rules consult. The live implementation reads /proc and statfs; tests fake it.
 class HostFacts {
  public:
@@ -34,7 +39,10 @@ class HostFacts {
   // The filesystem of path as process pid sees it; a relative path starts at its directory fd dirfd, or at its
   // working directory for AT_FDCWD.
   virtual std::optional<PathFs> fs_for_path(uint32_t pid, const std::string& path, int dirfd) = 0;
-  virtual std::optional<PathFs> fs_for_dev(uint32_t pid, uint32_t kernel_dev) = 0;
+  // The filesystem mounted with device number kernel_dev as process pid (or else the daemon) sees it. A device
+  // number is reused once its filesystem is unmounted: with mount_name (the last component of the mount point
+  // at the failure, from BPF) only a mount on a directory of that name, or a namespace's root, is taken.
+  virtual std::optional<PathFs> fs_for_dev(uint32_t pid, uint32_t kernel_dev, const std::string& mount_name) = 0;
   // A live process whose mount namespace is mntns, to resolve paths as the failing process saw them: pid or
   // ppid while they live, else any process in that namespace; nullopt when the namespace is gone.
   virtual std::optional<uint32_t> pid_in_mntns(uint32_t pid, uint32_t ppid, uint32_t mntns) {

@@ -97,13 +97,13 @@ class LiveHostFacts : public HostFacts {
     return out;
   }
 
-  std::optional<PathFs> fs_for_dev(uint32_t pid, uint32_t kernel_dev) override {
+  std::optional<PathFs> fs_for_dev(uint32_t pid, uint32_t kernel_dev, const std::string& mount_name) override {
     uint32_t major = kernel_dev >> 20, minor = kernel_dev & 0xfffff;
     for (int who : {static_cast<int>(pid), static_cast<int>(getpid())}) {
       auto mounts = context::read_mountinfo(root_, who);
       if (!mounts) continue;
       for (const auto& m : *mounts) {
-        if (m.major != major || m.minor != minor) continue;
+        if (m.major != major || m.minor != minor || !mount_name_matches(m.mount_point, mount_name)) continue;
         std::string base = who == static_cast<int>(getpid()) ? (root_ == "/" ? "" : root_)
                                                              : context::proc_path(root_, who, "root");
         auto st = context::stat_fs(base + m.mount_point);

@@ -84,6 +84,7 @@ std::optional<Event> decode_event(const void* data, std::size_t size, int64_t re
     f.rdev = raw.file.rdev;
     f.fstype = fixed_string(raw.file.fstype);
     f.name = fixed_string(raw.file.name);
+    f.mount_name = fixed_string(raw.file.mnt_name);
     f.shmem_max_blocks = raw.file.shmem_max_blocks;
     f.shmem_used_blocks = raw.file.shmem_used_blocks;
     f.shmem_max_inodes = raw.file.shmem_max_inodes;
@@ -215,6 +216,7 @@ nlohmann::json to_json(const Event& e) {
     if (S_ISCHR(f.mode) || S_ISBLK(f.mode))
       fj["device"] = {{"type", S_ISCHR(f.mode) ? "char" : "block"},
                       {"rdev", std::to_string(dev_major(f.rdev)) + ":" + std::to_string(dev_minor(f.rdev))}};
+    if (!f.mount_name.empty()) fj["mount_name"] = f.mount_name;
     if (f.role != FileRole::Fd) fj["role"] = f.role == FileRole::Dirfd ? "dirfd" : "cwd";
     if (f.shmem_max_blocks || f.shmem_max_inodes)
       fj["tmpfs"] = {{"max_blocks", f.shmem_max_blocks},
@@ -291,6 +293,7 @@ Event event_from_json(const nlohmann::json& j) {
     f.role = role == "dirfd" ? FileRole::Dirfd : role == "cwd" ? FileRole::Cwd : FileRole::Fd;
     f.fstype = fj.value("fstype", "");
     f.name = fj.value("name", "");
+    f.mount_name = fj.value("mount_name", "");
     f.magic = fj.value("magic", 0u);
     f.ino = u64_member(fj, "ino");
     if (fj.contains("device") && fj["device"].is_object()) {

@@ -32,6 +32,7 @@ struct FileInfo {
   uint32_t rdev = 0;  // a device's number, kernel encoding
   std::string fstype;
   std::string name;  // dentry name of the file
+  std::string mount_name;  // the last component of its mount point then ("/" for a namespace's root)
   // tmpfs only (zero elsewhere); blocks are pages.
   uint64_t shmem_max_blocks = 0, shmem_used_blocks = 0, shmem_max_inodes = 0, shmem_free_inodes = 0;
 };

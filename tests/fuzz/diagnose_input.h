@@ -298,7 +298,7 @@ class ScenarioFacts : public diagnose::HostFacts {
   std::optional<diagnose::PathFs> fs_for_path(uint32_t, const std::string&, int) override {
     return next_path_ < s_.path_answers.size() ? s_.path_answers[next_path_++] : std::nullopt;
   }
-  std::optional<diagnose::PathFs> fs_for_dev(uint32_t, uint32_t) override {
+  std::optional<diagnose::PathFs> fs_for_dev(uint32_t, uint32_t, const std::string&) override {
     return next_dev_ < s_.dev_answers.size() ? s_.dev_answers[next_dev_++] : std::nullopt;
   }
   std::optional<uint32_t> pid_in_mntns(uint32_t pid, uint32_t, uint32_t) override {

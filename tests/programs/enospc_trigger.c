@@ -478,7 +478,9 @@ static int cmd_set_quota(const char *dev, long uid, long blocks_kib)
 	q.dqb_bhardlimit = (uint64_t)blocks_kib; /* in QIF_DQBLKSIZE (1 KiB) units */
 	q.dqb_bsoftlimit = (uint64_t)blocks_kib;
 	q.dqb_valid = QIF_BLIMITS;
-	count(&t, quotactl(QCMD(Q_SETQUOTA, USRQUOTA), dev, (int)uid, (caddr_t)&q) != 0);
+	/* glibc's QCMD shifts an int: Q_SETQUOTA (0x800008) << 8 overflows it. The same bits, shifted unsigned. */
+	int qcmd = (int)(((unsigned)Q_SETQUOTA << SUBCMDSHIFT) | ((unsigned)USRQUOTA & SUBCMDMASK));
+	count(&t, quotactl(qcmd, dev, (int)uid, (caddr_t)&q) != 0);
 	report(&t, "");
 	return t.ok ? 0 : 1;
 }

@@ -22,9 +22,10 @@ class FakeFacts : public HostFacts {
     if (it == by_path.end()) return std::nullopt;
     return it->second;
   }
-  std::optional<PathFs> fs_for_dev(uint32_t, uint32_t dev) override {
+  std::optional<PathFs> fs_for_dev(uint32_t, uint32_t dev, const std::string& mount_name) override {
     auto it = by_dev.find(dev);
     if (it == by_dev.end()) return std::nullopt;
+    if (!mount_name_matches(it->second.mount_point, mount_name)) return std::nullopt;
     return it->second;
   }
   std::optional<uint32_t> pid_in_mntns(uint32_t pid, uint32_t, uint32_t) override {

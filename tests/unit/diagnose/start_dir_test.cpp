@@ -81,6 +81,38 @@ TEST(StartDir, WorkingDirectoryEvidenceExplainsAGitLinkAfterTheProcessIsGone) {
   EXPECT_EQ(c.evidence["at_failure"]["of"], "cwd");
 }
 
+TEST(StartDir, DeviceNumberReusedByALaterMountIsNotNamed) {
+  // tar's tmpfs on /w/tx was unmounted before the event was explained; its device number now belongs to a tmpfs
+  // on /w/tt. The numbers are the ones BPF read at the failure; no mount point is claimed.
+  FakeFacts facts;
+  facts.by_dev[47] = make_fs("/w/tt", "tmpfs", kTmpfsMagic, 64, 64, 8, 7);
+  Event e = create("openat", "many/f12");
+  e.args_valid = true;
+  e.args[0] = 4;
+  e.args[2] = O_WRONLY | O_CREAT;
+  FileInfo f = tmpfs_dir(FileRole::Dirfd, 47);
+  f.mount_name = "tx";
+  e.file = f;
+  e.chain = {{"shmem_reserve_inode", -28, 0}};
+  Cause c = diagnose(e, facts);
+  EXPECT_EQ(c.id, "tmpfs_inodes");
+  EXPECT_EQ(c.summary,
+            "openat(2) of many/f12 by tar (pid 311, container -) failed: the tmpfs has 8 inodes, 8 in use, 0 free.");
+  EXPECT_FALSE(c.evidence.contains("mount_point")) << c.evidence.dump();
+  // The same mount, still there: named.
+  f.mount_name = "tt";
+  e.file = f;
+  EXPECT_EQ(diagnose(e, facts).evidence["mount_point"], "/w/tt");
+}
+
+TEST(StartDir, MountNames) {
+  EXPECT_TRUE(mount_name_matches("/mnt/disk/tx", "tx"));
+  EXPECT_FALSE(mount_name_matches("/mnt/disk/tt", "tx"));
+  EXPECT_FALSE(mount_name_matches("/mnt/disk/xtx", "tx"));
+  EXPECT_TRUE(mount_name_matches("/", "merged"));  // a container's root, mounted on .../merged
+  EXPECT_TRUE(mount_name_matches("/anything", ""));
+}
+
 TEST(StartDir, ChainThroughShmemLinkIsTmpfsInodes) {
   // Debian's 6.1 and 6.12 inline shmem_reserve_inode into shmem_link: shmem_link is the only origin that fires.
   FakeFacts facts;

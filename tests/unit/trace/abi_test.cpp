@@ -75,7 +75,7 @@ TEST(Abi, CountersAndChainsMatchBpfObjects) {
                {M(enospcd_file_info, dev), M(enospcd_file_info, magic), M(enospcd_file_info, ino),
                 M(enospcd_file_info, mode), M(enospcd_file_info, rdev), M(enospcd_file_info, shmem_max_blocks), M(enospcd_file_info, shmem_used_blocks),
                 M(enospcd_file_info, shmem_max_inodes), M(enospcd_file_info, shmem_free_inodes),
-                M(enospcd_file_info, fstype), M(enospcd_file_info, name)});
+                M(enospcd_file_info, fstype), M(enospcd_file_info, name), M(enospcd_file_info, mnt_name)});
 }
 
 // Compile-time half of the check: no implicit padding anywhere the two sides exchange.
