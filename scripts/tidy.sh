@@ -116,7 +116,13 @@ xargs -a "$work/files" -d '\n' -P "$jobs" -n 1 bash -c '
   file="$1"
   t0=$(date +%s)
   rc=0
-  out=$(cd "$src_dir" && timeout "$timeout_s" "$clang_tidy" -p "$work" --quiet "$file" 2>&1) || rc=$?
+  # bugprone-unchecked-optional-access is a dataflow analysis whose cost grows with the branches of a function: on
+  # these files it takes minutes (container.cpp 218 s, 8 s without it, on 2 cores); they are checked without it.
+  only=()
+  case "${file#"$src_dir"/}" in
+    src/context/container.cpp | src/context/procfs.cpp) only=(--checks=-bugprone-unchecked-optional-access) ;;
+  esac
+  out=$(cd "$src_dir" && timeout "$timeout_s" "$clang_tidy" -p "$work" --quiet "${only[@]}" "$file" 2>&1) || rc=$?
   # The count of warnings clang-tidy found in headers of the standard library and other libraries is noise.
   out=$(grep -v -E "^[0-9]+ warnings? (and [0-9]+ errors? )?generated\.$" <<<"$out" || true)
   secs=$(($(date +%s) - t0))

@@ -250,11 +250,13 @@ std::optional<Cause> tmpfs_rule(const Event& e, const std::optional<PathFs>& res
   // An all-or-nothing request (fallocate) larger than what is free fails on a tmpfs that is not full: the
   // request is the point, and "full" would contradict the numbers.
   auto asked = requested_bytes(e);
-  bool too_big = asked && used + page <= max && used + *asked > max;
-  std::string state = too_big ? " has " + human_bytes(max - used) + " free of " + human_bytes(max) + sized +
-                                    ", less than the " + human_bytes(*asked) + " the call asked for."
-                              : " is full: " + human_bytes(used) + " of " + human_bytes(max) + sized + " used" +
-                                    (asked ? " (the call asked for " + human_bytes(*asked) + ")." : ".");
+  std::string state = " is full: " + human_bytes(used) + " of " + human_bytes(max) + sized + " used.";
+  if (asked && used + page <= max && used + *asked > max)
+    state = " has " + human_bytes(max - used) + " free of " + human_bytes(max) + sized + ", less than the " +
+            human_bytes(*asked) + " the call asked for.";
+  else if (asked)
+    state = " is full: " + human_bytes(used) + " of " + human_bytes(max) + sized + " used (the call asked for " +
+            human_bytes(*asked) + ").";
   Cause c = make("tmpfs_blocks",
                  opening(e) + ": the tmpfs" + where + state,
                  "Remount with a larger size (mount -o remount,size=N" + (fs ? " " + fs->mount_point : std::string()) +
