@@ -362,7 +362,9 @@ TEST(DaemonApi, ResetForgetsEverythingAndARestartDoesNotBringItBack) {
     EXPECT_EQ(d.get("/v1/top?comm=bash")["top"], json::array());
     EXPECT_EQ(d.get("/v1/events?comm=bash")["events"], json::array());
     EXPECT_EQ(d.get("/v1/top?cause=tmpfs_inodes")["top"], json::array());
-    for (const auto& c : d.get("/v1/diagnosis")["causes"])
+    // The answer is held: a range-for over a member of a temporary would iterate freed memory.
+    json diagnosis = d.get("/v1/diagnosis");
+    for (const auto& c : diagnosis["causes"])
       EXPECT_EQ(c["latest"].dump().find(mnt.path()), std::string::npos) << c.dump();
     json st = d.get("/v1/status");
     json top = d.get("/v1/top?limit=10000");
