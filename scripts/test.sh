@@ -19,7 +19,9 @@ cmake --preset sanitize >/dev/null
 cmake --build --preset sanitize
 export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1:print_summary=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
-# The VM harness's own tests (selftest, harness) exercise no daemon code and run once, above.
+# The VM harness's own tests (selftest, harness) exercise no daemon code and run once, above; so do the packaging
+# tests, which install and boot the .deb built by the first build.
 (cd build-sanitize &&
-  ctest --output-on-failure --timeout 1800 -L '^(unit|live|vm)$' -E '^vm_(selftest|harness)' "$@") || status=1
+  ctest --output-on-failure --timeout 1800 -L '^(unit|live|vm)$' -LE '^packaging$' -E '^vm_(selftest|harness)' \
+    "$@") || status=1
 exit "$status"
