@@ -216,7 +216,7 @@ std::optional<Cause> tmpfs_rule(const Event& e, const std::optional<PathFs>& res
   nlohmann::json ev = nlohmann::json::object();
   if (fs) ev["mount_point"] = fs->mount_point, ev["statfs"] = context::to_json(fs->stats);
   if (e.file) {
-    ev["at_failure"] = {{"of", e.file->role == FileRole::Dirfd ? "dirfd" : e.file->role == FileRole::Cwd ? "cwd" : "fd"},
+    ev["at_failure"] = {{"of", file_role_name(e.file->role)},
                         {"max_blocks", e.file->shmem_max_blocks},
                         {"used_blocks", e.file->shmem_used_blocks},
                         {"max_inodes", e.file->shmem_max_inodes},
@@ -334,12 +334,10 @@ Cause ipc_rule(const Event& e, const context::Sysctls& sc) {
   std::string where = e.ipc ? " in IPC namespace " + std::to_string(e.ipc->inum) : "";
   nlohmann::json ev = nlohmann::json::object();
   if (e.ipc) {
-    const auto& i = *e.ipc;
-    ev = {{"ipcns", i.inum},         {"shmmni", i.shm_ctlmni},    {"msgmni", i.msg_ctlmni},
-          {"semmni", i.sem_ctlmni},  {"semmns", i.sem_semmns},    {"sem_ids", i.sem_ids},
-          {"msg_ids", i.msg_ids},    {"shm_ids", i.shm_ids},      {"semaphores", i.sem_used},
-          {"shm_pages", i.shm_tot},  {"shmall", i.shm_ctlall},    {"mqueue_queues", i.mq_queues_count},
-          {"mqueue_queues_max", i.mq_queues_max}};
+    // The event's own ipcns members, with the namespace's number under "ipcns".
+    ev = to_json(*e.ipc);
+    ev["ipcns"] = e.ipc->inum;
+    ev.erase("inum");
   }
   auto sysv = [&](std::string limit, std::string what) {
     Cause c = make("sysv_ipc", call(e) + " by " + who(e) + " failed: " + what + where + ".",
@@ -469,7 +467,7 @@ Cause from_syscall(const Event& e, HostFacts& facts, const std::string& confiden
   if (e.file && e.file->role == FileRole::Fd && (S_ISCHR(e.file->mode) || S_ISBLK(e.file->mode))) {
     // A device refused: its driver, not the filesystem that holds its node (devtmpfs for /dev/full).
     bool chr = S_ISCHR(e.file->mode);
-    std::string rdev = std::to_string(e.file->rdev >> 20) + ":" + std::to_string(e.file->rdev & 0xfffff);
+    std::string rdev = dev_text(e.file->rdev);
     std::string name = e.path.empty() ? e.file->name : e.path;
     Cause c = make("device",
                    call(e) + " of " + (chr ? "the character device " : "the block device ") + name + " (" + rdev +

@@ -106,9 +106,33 @@ std::optional<Event> decode_event(const void* data, std::size_t size, int64_t re
   return e;
 }
 
+std::string dev_text(uint32_t kernel_dev) {
+  return std::to_string(kernel_dev >> 20) + ":" + std::to_string(kernel_dev & ((1u << 20) - 1));
+}
+
+uint32_t dev_from_text(const std::string& text) {
+  unsigned maj = 0, min = 0;
+  return std::sscanf(text.c_str(), "%u:%u", &maj, &min) == 2 ? (maj << 20) | min : 0;
+}
+
+nlohmann::json to_json(const Event::IpcLimits& ipc) {
+  return {{"inum", ipc.inum},           {"shmmni", ipc.shm_ctlmni},   {"msgmni", ipc.msg_ctlmni},
+          {"mqueue_queues_max", ipc.mq_queues_max}, {"semmni", ipc.sem_ctlmni}, {"semmns", ipc.sem_semmns},
+          {"sem_ids", ipc.sem_ids},     {"msg_ids", ipc.msg_ids},     {"shm_ids", ipc.shm_ids},
+          {"semaphores", ipc.sem_used}, {"shm_pages", ipc.shm_tot},   {"shmall", ipc.shm_ctlall},
+          {"mqueue_queues", ipc.mq_queues_count}};
+}
+
+const char* file_role_name(FileRole role) {
+  switch (role) {
+    case FileRole::Dirfd: return "dirfd";
+    case FileRole::Cwd: return "cwd";
+    case FileRole::Fd: break;
+  }
+  return "fd";
+}
+
 namespace {
-uint32_t dev_major(uint32_t dev) { return dev >> 20; }
-uint32_t dev_minor(uint32_t dev) { return dev & ((1u << 20) - 1); }
 
 std::string hex_string(uint64_t v) {
   char buf[24];
@@ -180,19 +204,7 @@ nlohmann::json to_json(const Event& e) {
   if (e.has_mntns) j["mnt_count"] = e.mnt_count, j["mnt_pending"] = e.mnt_pending;
   if (e.mount_max) j["mount_max"] = *e.mount_max;
   if (e.ipc)
-    j["ipcns"] = {{"inum", e.ipc->inum},
-                  {"shmmni", e.ipc->shm_ctlmni},
-                  {"msgmni", e.ipc->msg_ctlmni},
-                  {"mqueue_queues_max", e.ipc->mq_queues_max},
-                  {"semmni", e.ipc->sem_ctlmni},
-                  {"semmns", e.ipc->sem_semmns},
-                  {"sem_ids", e.ipc->sem_ids},
-                  {"msg_ids", e.ipc->msg_ids},
-                  {"shm_ids", e.ipc->shm_ids},
-                  {"semaphores", e.ipc->sem_used},
-                  {"shm_pages", e.ipc->shm_tot},
-                  {"shmall", e.ipc->shm_ctlall},
-                  {"mqueue_queues", e.ipc->mq_queues_count}};
+    j["ipcns"] = to_json(*e.ipc);
   if (e.userns) {
     nlohmann::json u = {{"inum", *e.userns}};
     if (e.userns_max_mnt) u["max_mnt_namespaces"] = *e.userns_max_mnt;
@@ -208,16 +220,16 @@ nlohmann::json to_json(const Event& e) {
   if (!e.cgroup_path.empty()) j["cgroup_path"] = e.cgroup_path;
   if (e.file) {
     const FileInfo& f = *e.file;
-    nlohmann::json fj = {{"dev", std::to_string(dev_major(f.dev)) + ":" + std::to_string(dev_minor(f.dev))},
+    nlohmann::json fj = {{"dev", dev_text(f.dev)},
                          {"fstype", f.fstype},
                          {"name", f.name},
                          {"magic", f.magic},
                          {"ino", std::to_string(f.ino)}};
     if (S_ISCHR(f.mode) || S_ISBLK(f.mode))
       fj["device"] = {{"type", S_ISCHR(f.mode) ? "char" : "block"},
-                      {"rdev", std::to_string(dev_major(f.rdev)) + ":" + std::to_string(dev_minor(f.rdev))}};
+                      {"rdev", dev_text(f.rdev)}};
     if (!f.mount_name.empty()) fj["mount_name"] = f.mount_name;
-    if (f.role != FileRole::Fd) fj["role"] = f.role == FileRole::Dirfd ? "dirfd" : "cwd";
+    if (f.role != FileRole::Fd) fj["role"] = file_role_name(f.role);
     if (f.shmem_max_blocks || f.shmem_max_inodes)
       fj["tmpfs"] = {{"max_blocks", f.shmem_max_blocks},
                      {"used_blocks", f.shmem_used_blocks},
@@ -290,7 +302,8 @@ Event event_from_json(const nlohmann::json& j) {
     const auto& fj = j["file"];
     FileInfo f;
     std::string role = fj.value("role", "");
-    f.role = role == "dirfd" ? FileRole::Dirfd : role == "cwd" ? FileRole::Cwd : FileRole::Fd;
+    for (FileRole r : {FileRole::Dirfd, FileRole::Cwd})
+      if (role == file_role_name(r)) f.role = r;
     f.fstype = fj.value("fstype", "");
     f.name = fj.value("name", "");
     f.mount_name = fj.value("mount_name", "");
@@ -299,11 +312,9 @@ Event event_from_json(const nlohmann::json& j) {
     if (fj.contains("device") && fj["device"].is_object()) {
       const auto& d = fj["device"];
       f.mode = d.value("type", "") == "block" ? S_IFBLK : S_IFCHR;
-      unsigned dmaj = 0, dmin = 0;
-      if (std::sscanf(d.value("rdev", "0:0").c_str(), "%u:%u", &dmaj, &dmin) == 2) f.rdev = (dmaj << 20) | dmin;
+      f.rdev = dev_from_text(d.value("rdev", "0:0"));
     }
-    unsigned maj = 0, min = 0;
-    if (std::sscanf(fj.value("dev", "0:0").c_str(), "%u:%u", &maj, &min) == 2) f.dev = (maj << 20) | min;
+    f.dev = dev_from_text(fj.value("dev", "0:0"));
     if (fj.contains("tmpfs")) {
       const auto& t = fj["tmpfs"];
       f.shmem_max_blocks = t.value("max_blocks", uint64_t{0});

@@ -96,6 +96,14 @@ std::optional<Event> decode_event(const void* data, std::size_t size, int64_t re
 
 // The JSON form the API, the journal and the --once report share. Values that can exceed 2^53 (id, time_ns,
 // ktime_ns, file.ino, the syscall args as 0x hex) are strings; "time" is RFC 3339 UTC with nanoseconds.
+// "maj:min" of a kernel dev_t (MAJOR << 20 | MINOR), and back (0 for text that is not one).
+std::string dev_text(uint32_t kernel_dev);
+uint32_t dev_from_text(const std::string& text);
+// The IPC namespace's limits and counts as events carry them ("ipcns").
+nlohmann::json to_json(const Event::IpcLimits& ipc);
+// "fd", "dirfd", "cwd".
+const char* file_role_name(FileRole role);
+
 nlohmann::json to_json(const Event& e);
 // Reads what to_json writes, and the journal records of earlier versions, where those values were numbers.
 Event event_from_json(const nlohmann::json& j);
