@@ -5,7 +5,7 @@
 #   scripts/tidy.sh [BUILD_DIR]        (default: build/ at the top of the source tree)
 #
 # Exits 0 when clang-tidy has nothing to say, 1 on any finding, on a file clang-tidy cannot parse and on a file
-# that takes longer than TIDY_TIMEOUT seconds (default 900), 2 when BUILD_DIR is not configured or not built,
+# that takes longer than TIDY_TIMEOUT seconds (default 300), 2 when BUILD_DIR is not configured or not built,
 # 77 when clang-tidy-16 is not installed (outside CI; in CI, with CI set, that is an error too).
 # TIDY_JOBS (default 2) files are checked at a time. Extra arguments after BUILD_DIR are paths of source files
 # to check instead of all of them.
@@ -15,7 +15,7 @@ src_dir="$(cd "$(dirname "$0")/.." && pwd)"
 build_dir="${1:-$src_dir/build}"
 shift || true
 jobs="${TIDY_JOBS:-2}"
-timeout_s="${TIDY_TIMEOUT:-900}"
+timeout_s="${TIDY_TIMEOUT:-300}"
 clang_tidy="${CLANG_TIDY:-clang-tidy-16}"
 
 if ! command -v "$clang_tidy" >/dev/null 2>&1; then

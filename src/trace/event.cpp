@@ -146,6 +146,63 @@ uint64_t u64_member(const nlohmann::json& j, const char* key) {
   if (it == j.end()) return 0;
   return json_u64(*it).value_or(0);
 }
+nlohmann::json file_to_json(const FileInfo& f) {
+  nlohmann::json fj = {{"dev", dev_text(f.dev)},
+                       {"fstype", f.fstype},
+                       {"name", f.name},
+                       {"magic", f.magic},
+                       {"ino", std::to_string(f.ino)}};
+  if (S_ISCHR(f.mode) || S_ISBLK(f.mode))
+    fj["device"] = {{"type", S_ISCHR(f.mode) ? "char" : "block"}, {"rdev", dev_text(f.rdev)}};
+  if (!f.mount_name.empty()) fj["mount_name"] = f.mount_name;
+  if (f.role != FileRole::Fd) fj["role"] = file_role_name(f.role);
+  if (f.shmem_max_blocks || f.shmem_max_inodes)
+    fj["tmpfs"] = {{"max_blocks", f.shmem_max_blocks},
+                   {"used_blocks", f.shmem_used_blocks},
+                   {"max_inodes", f.shmem_max_inodes},
+                   {"free_inodes", f.shmem_free_inodes}};
+  return fj;
+}
+
+FileInfo file_from_json(const nlohmann::json& fj) {
+  FileInfo f;
+  std::string role = fj.value("role", "");
+  for (FileRole r : {FileRole::Dirfd, FileRole::Cwd})
+    if (role == file_role_name(r)) f.role = r;
+  f.fstype = fj.value("fstype", "");
+  f.name = fj.value("name", "");
+  f.mount_name = fj.value("mount_name", "");
+  f.magic = fj.value("magic", 0u);
+  f.ino = u64_member(fj, "ino");
+  if (fj.contains("device") && fj["device"].is_object()) {
+    const auto& d = fj["device"];
+    f.mode = d.value("type", "") == "block" ? S_IFBLK : S_IFCHR;
+    f.rdev = dev_from_text(d.value("rdev", "0:0"));
+  }
+  f.dev = dev_from_text(fj.value("dev", "0:0"));
+  if (fj.contains("tmpfs")) {
+    const auto& t = fj["tmpfs"];
+    f.shmem_max_blocks = t.value("max_blocks", uint64_t{0});
+    f.shmem_used_blocks = t.value("used_blocks", uint64_t{0});
+    f.shmem_max_inodes = t.value("max_inodes", uint64_t{0});
+    f.shmem_free_inodes = t.value("free_inodes", uint64_t{0});
+  }
+  return f;
+}
+
+Event::IpcLimits ipc_from_json(const nlohmann::json& i) {
+  Event::IpcLimits ipc{i.value("inum", 0u), i.value("shmmni", 0), i.value("msgmni", 0u),
+                       i.value("mqueue_queues_max", 0u), i.value("semmni", 0)};
+  ipc.sem_semmns = i.value("semmns", 0);
+  ipc.sem_ids = i.value("sem_ids", 0u);
+  ipc.msg_ids = i.value("msg_ids", 0u);
+  ipc.shm_ids = i.value("shm_ids", 0u);
+  ipc.sem_used = i.value("semaphores", 0);
+  ipc.shm_tot = u64_member(i, "shm_pages");
+  ipc.shm_ctlall = u64_member(i, "shmall");
+  ipc.mq_queues_count = i.value("mqueue_queues", 0u);
+  return ipc;
+}
 }  // namespace
 
 std::optional<uint64_t> json_u64(const nlohmann::json& v) {
@@ -218,25 +275,7 @@ nlohmann::json to_json(const Event& e) {
   if (!e.exe.empty()) j["exe"] = e.exe;
   if (!e.cmdline.empty()) j["cmdline"] = e.cmdline;
   if (!e.cgroup_path.empty()) j["cgroup_path"] = e.cgroup_path;
-  if (e.file) {
-    const FileInfo& f = *e.file;
-    nlohmann::json fj = {{"dev", dev_text(f.dev)},
-                         {"fstype", f.fstype},
-                         {"name", f.name},
-                         {"magic", f.magic},
-                         {"ino", std::to_string(f.ino)}};
-    if (S_ISCHR(f.mode) || S_ISBLK(f.mode))
-      fj["device"] = {{"type", S_ISCHR(f.mode) ? "char" : "block"},
-                      {"rdev", dev_text(f.rdev)}};
-    if (!f.mount_name.empty()) fj["mount_name"] = f.mount_name;
-    if (f.role != FileRole::Fd) fj["role"] = file_role_name(f.role);
-    if (f.shmem_max_blocks || f.shmem_max_inodes)
-      fj["tmpfs"] = {{"max_blocks", f.shmem_max_blocks},
-                     {"used_blocks", f.shmem_used_blocks},
-                     {"max_inodes", f.shmem_max_inodes},
-                     {"free_inodes", f.shmem_free_inodes}};
-    j["file"] = fj;
-  }
+  if (e.file) j["file"] = file_to_json(*e.file);
   nlohmann::json chain = nlohmann::json::array();
   for (const auto& l : e.chain) chain.push_back({{"func", l.func}, {"ret", l.ret}});
   j["chain"] = chain;
@@ -273,20 +312,7 @@ Event event_from_json(const nlohmann::json& j) {
   e.mnt_count = j.value("mnt_count", 0u);
   e.mnt_pending = j.value("mnt_pending", 0u);
   if (j.contains("mount_max")) e.mount_max = j["mount_max"].get<uint32_t>();
-  if (j.contains("ipcns") && j["ipcns"].is_object()) {
-    const auto& i = j["ipcns"];
-    Event::IpcLimits ipc{i.value("inum", 0u), i.value("shmmni", 0), i.value("msgmni", 0u),
-                         i.value("mqueue_queues_max", 0u), i.value("semmni", 0)};
-    ipc.sem_semmns = i.value("semmns", 0);
-    ipc.sem_ids = i.value("sem_ids", 0u);
-    ipc.msg_ids = i.value("msg_ids", 0u);
-    ipc.shm_ids = i.value("shm_ids", 0u);
-    ipc.sem_used = i.value("semaphores", 0);
-    ipc.shm_tot = u64_member(i, "shm_pages");
-    ipc.shm_ctlall = u64_member(i, "shmall");
-    ipc.mq_queues_count = i.value("mqueue_queues", 0u);
-    e.ipc = ipc;
-  }
+  if (j.contains("ipcns") && j["ipcns"].is_object()) e.ipc = ipc_from_json(j["ipcns"]);
   if (j.contains("userns") && j["userns"].is_object()) {
     e.userns = j["userns"].value("inum", 0u);
     e.userns_max_mnt = j["userns"].value("max_mnt_namespaces", int64_t{0});
@@ -298,32 +324,7 @@ Event event_from_json(const nlohmann::json& j) {
   e.exe = j.value("exe", "");
   e.cmdline = j.value("cmdline", "");
   e.cgroup_path = j.value("cgroup_path", "");
-  if (j.contains("file") && j["file"].is_object()) {
-    const auto& fj = j["file"];
-    FileInfo f;
-    std::string role = fj.value("role", "");
-    for (FileRole r : {FileRole::Dirfd, FileRole::Cwd})
-      if (role == file_role_name(r)) f.role = r;
-    f.fstype = fj.value("fstype", "");
-    f.name = fj.value("name", "");
-    f.mount_name = fj.value("mount_name", "");
-    f.magic = fj.value("magic", 0u);
-    f.ino = u64_member(fj, "ino");
-    if (fj.contains("device") && fj["device"].is_object()) {
-      const auto& d = fj["device"];
-      f.mode = d.value("type", "") == "block" ? S_IFBLK : S_IFCHR;
-      f.rdev = dev_from_text(d.value("rdev", "0:0"));
-    }
-    f.dev = dev_from_text(fj.value("dev", "0:0"));
-    if (fj.contains("tmpfs")) {
-      const auto& t = fj["tmpfs"];
-      f.shmem_max_blocks = t.value("max_blocks", uint64_t{0});
-      f.shmem_used_blocks = t.value("used_blocks", uint64_t{0});
-      f.shmem_max_inodes = t.value("max_inodes", uint64_t{0});
-      f.shmem_free_inodes = t.value("free_inodes", uint64_t{0});
-    }
-    e.file = f;
-  }
+  if (j.contains("file") && j["file"].is_object()) e.file = file_from_json(j["file"]);
   if (j.contains("chain"))
     for (const auto& l : j["chain"]) e.chain.push_back({l.value("func", ""), l.value("ret", int64_t{0}), 0});
   if (j.contains("kstack"))
