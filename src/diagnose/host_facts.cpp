@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/fanotify.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -78,6 +79,11 @@ class LiveHostFacts : public HostFacts {
     std::string prefix = alive ? proc_root : (root_ == "/" ? "" : root_);
     std::string probe = logical;
     while (probe != "/" && !exists(prefix + probe)) probe = parent_of(probe);
+    // The statfs numbers and the mount they are shown for must be of one filesystem: a mount or unmount
+    // between the reads (the failing program's tmpfs going away) would pair one's numbers with another's
+    // mount point. The device is read before and after; it and the mount's must agree.
+    struct stat before{};
+    if (stat((prefix + probe).c_str(), &before) != 0) return std::nullopt;
     auto st = context::stat_fs(prefix + probe);
     if (!st) return std::nullopt;
     PathFs out;
@@ -85,13 +91,16 @@ class LiveHostFacts : public HostFacts {
     auto mounts = context::read_mountinfo(root_, alive ? static_cast<int>(pid) : static_cast<int>(getpid()));
     // The viewer exited between statfs and here: let the caller pick another process of that namespace.
     if (!mounts) return std::nullopt;
-    {
-      if (const auto* m = mount_for(*mounts, probe)) {
-        out.mount_point = m->mount_point;
-        out.fstype = m->fstype;
-        out.source = m->source;
-        out.super_options = m->super_options;
-      }
+    struct stat after{};
+    if (stat((prefix + probe).c_str(), &after) != 0 || after.st_dev != before.st_dev) return std::nullopt;
+    if (const auto* m = mount_for(*mounts, probe)) {
+      // btrfs shows a subvolume's files with a device number of their own, not the mount's.
+      if (m->fstype != "btrfs" && (m->major != major(before.st_dev) || m->minor != minor(before.st_dev)))
+        return std::nullopt;
+      out.mount_point = m->mount_point;
+      out.fstype = m->fstype;
+      out.source = m->source;
+      out.super_options = m->super_options;
     }
     if (out.fstype.empty()) out.fstype = std::string(context::fs_type_name(st->magic));
     return out;
