@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/query.h"
+#include "common/trusted_dir.h"
 
 namespace enospcd::api {
 namespace {
@@ -210,30 +211,23 @@ Result<ListenSocket> ListenSocket::bind_unix(const std::string& path, std::optio
 
   const uid_t owner = ::geteuid();
   const bool root = owner == 0;
-  bool created_dir = ::mkdir(dir.c_str(), 0700) == 0;
-  if (!created_dir && errno != EEXIST)
-    return make_error("cannot create directory " + dir + " for the API socket: " + errno_text(errno));
-  Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (dfd.get() < 0) return make_error("cannot open directory " + dir + ": " + errno_text(errno));
-  struct stat dst{};
-  if (::fstat(dfd.get(), &dst) != 0) return make_error("cannot stat " + dir + ": " + errno_text(errno));
+  // Every directory from / down to the socket's must be one only root (or this user) can change: anyone
+  // else who could rename the socket away could put a fake server in its place.
+  auto trusted = open_trusted_dir(dir, owner, 0700);
+  if (!trusted) return make_error("refusing to serve the API at " + path + ": " + trusted.error().message);
+  const bool created_dir = trusted->created;
+  Fd dfd(trusted->fd.release());
 
-  if (created_dir || dedicated_directory(dfd.get(), base)) {
-    // Group members need search (x) permission to reach the socket; nobody else needs anything.
-    if (::fchown(dfd.get(), root ? 0 : static_cast<uid_t>(-1), group ? *group : (root ? 0 : static_cast<gid_t>(-1))) != 0 &&
-        root)
-      return make_error("cannot chown " + dir + ": " + errno_text(errno));
-    if (::fchmod(dfd.get(), group ? 0710 : 0700) != 0)
-      return make_error("cannot chmod " + dir + ": " + errno_text(errno));
-  } else if ((dst.st_mode & S_IWOTH) && !(dst.st_mode & S_ISVTX)) {
-    return make_error("directory " + dir + " is writable by everyone; refusing to put the API socket there");
-  } else {
-    spdlog::debug("api: {} is shared with other files; leaving its mode alone", dir);
-  }
-
-  // The lock closes the window between probing the old socket and renaming the new one over it.
+  // The lock closes the window between probing the old socket and renaming the new one over it. Nothing is
+  // changed in the directory before this daemon knows it will serve: a second daemon started by mistake
+  // leaves the first one's directory as it was.
   Fd lock(::openat(dfd.get(), (base + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (lock.get() < 0) return make_error("cannot open lock file " + path + ".lock: " + errno_text(errno));
+  struct stat lst{};
+  if (::fstat(lock.get(), &lst) != 0) return make_error("cannot stat " + path + ".lock: " + errno_text(errno));
+  if (!S_ISREG(lst.st_mode) || (lst.st_uid != owner && lst.st_uid != 0))
+    return make_error("lock file " + path + ".lock is not a regular file of root's (owner uid " +
+                      std::to_string(lst.st_uid) + "); remove it");
   if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) return make_error("another enospcd is serving " + path);
     return make_error("cannot lock " + path + ".lock: " + errno_text(errno));
@@ -249,6 +243,17 @@ Result<ListenSocket> ListenSocket::bind_unix(const std::string& path, std::optio
     spdlog::info("api: replacing stale socket {}", path);
   } else if (errno != ENOENT) {
     return make_error("cannot stat " + path + ": " + errno_text(errno));
+  }
+
+  if (created_dir || dedicated_directory(dfd.get(), base)) {
+    // Group members need search (x) permission to reach the socket; nobody else needs anything.
+    if (::fchown(dfd.get(), root ? 0 : static_cast<uid_t>(-1), group ? *group : (root ? 0 : static_cast<gid_t>(-1))) != 0 &&
+        root)
+      return make_error("cannot chown " + dir + ": " + errno_text(errno));
+    if (::fchmod(dfd.get(), group ? 0710 : 0700) != 0)
+      return make_error("cannot chmod " + dir + ": " + errno_text(errno));
+  } else {
+    spdlog::debug("api: {} is shared with other files; leaving its mode alone", dir);
   }
 
   // Bind inside a private 0700 directory, set owner and mode there, then rename(2) into place: the socket

@@ -65,9 +65,11 @@ class ListenSocket {
   // Forgets the descriptor without closing it (someone else closed it already).
   void disown() { fd_ = -1; }
 
-  // Creates `path` (mode 0660, or 0600 without a group) inside a directory that is made 0710 root:group
-  // (0700 without a group) when this function creates it or it holds nothing but this socket's files.
-  // A stale socket (connect() refused) is replaced atomically; a live one is an error.
+  // Creates `path` (mode 0660, or 0600 without a group) inside a directory that only root (or this user) can
+  // change, all the way from / (open_trusted_dir): anything else is refused with the reason. The directory is
+  // made 0710 root:group (0700 without a group) when this function creates it or it holds nothing but this
+  // socket's files, and only once the lock is held and no live server answers on `path`. A stale socket
+  // (connect() refused) is replaced atomically; a live one is an error.
   static Result<ListenSocket> bind_unix(const std::string& path, std::optional<gid_t> group);
   // The first socket passed by systemd (LISTEN_PID/LISTEN_FDS, sd_listen_fds(3)), or nullopt when this
   // process was not socket-activated. The variables are unset so that children do not inherit them.

@@ -1,5 +1,6 @@
 #include "api/socket.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -145,6 +146,67 @@ TEST_F(ApiSocketDir, LeavesSharedDirectoriesAlone) {
   struct stat st{};
   ASSERT_EQ(stat((root_ + "/shared").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0755u);
+}
+
+// Another user who could rename entries in any directory on the way could move the socket away and serve a
+// fake one in its place; root's clients would then read the fake's answers.
+TEST_F(ApiSocketDir, RefusesADirectoryAnotherUserCanChange) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to give a directory to another user";
+  std::string foreign = root_ + "/user";
+  ASSERT_EQ(mkdir(foreign.c_str(), 0755), 0);
+  ASSERT_EQ(chown(foreign.c_str(), 4321, 4321), 0);
+  for (const std::string& path : {foreign + "/api.sock", foreign + "/run/api.sock", foreign + "/./run/api.sock"}) {
+    auto s = ListenSocket::bind_unix(path, std::nullopt);
+    ASSERT_FALSE(s) << path;
+    EXPECT_EQ(s.error().message, "refusing to serve the API at " + path + ": " + foreign +
+                                     " is owned by uid 4321, not by root: that user could replace what is in it");
+  }
+  // Neither chowned to root nor given a directory.
+  struct stat st{};
+  ASSERT_EQ(stat(foreign.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 4321u);
+  EXPECT_EQ(st.st_mode & 07777, 0755u);
+  EXPECT_FALSE(std::filesystem::exists(foreign + "/run"));
+  // A symlink of that user's to a directory of root's.
+  ASSERT_EQ(mkdir((root_ + "/private").c_str(), 0700), 0);
+  ASSERT_EQ(symlink((root_ + "/private").c_str(), (foreign + "/link").c_str()), 0);
+  EXPECT_FALSE(ListenSocket::bind_unix(foreign + "/link/api.sock", std::nullopt));
+  // A lock file another user made (in a directory root let it write to once).
+  ASSERT_EQ(mkdir((root_ + "/run").c_str(), 0700), 0);
+  int lf = creat((root_ + "/run/api.sock.lock").c_str(), 0644);
+  ASSERT_GE(lf, 0);
+  ASSERT_EQ(fchown(lf, 4321, 4321), 0);
+  close(lf);
+  auto locked = ListenSocket::bind_unix(path_, std::nullopt);
+  ASSERT_FALSE(locked);
+  EXPECT_NE(locked.error().message.find("owner uid 4321"), std::string::npos) << locked.error().message;
+}
+
+TEST_F(ApiSocketDir, RefusesADirectoryWritableByOthers) {
+  ASSERT_EQ(mkdir((root_ + "/open").c_str(), 0777), 0);
+  ASSERT_EQ(chmod((root_ + "/open").c_str(), 0777), 0);
+  auto s = ListenSocket::bind_unix(root_ + "/open/run/api.sock", std::nullopt);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().message.find(root_ + "/open is writable by everyone"), std::string::npos) << s.error().message;
+  EXPECT_FALSE(std::filesystem::exists(root_ + "/open/run"));
+}
+
+// A second daemon started on the same socket by mistake fails, and leaves the first one's directory as it was
+// (its group keeps access).
+TEST_F(ApiSocketDir, FailedSecondStartLeavesTheDirectoryAlone) {
+  auto first = ListenSocket::bind_unix(path_, gid_t{4242});
+  ASSERT_TRUE(first) << first.error().message;
+  struct stat before{};
+  ASSERT_EQ(stat((root_ + "/run").c_str(), &before), 0);
+  EXPECT_EQ(before.st_mode & 07777, 0710u);
+  auto second = ListenSocket::bind_unix(path_, std::nullopt);
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().message, "another enospcd is serving " + path_);
+  struct stat after{};
+  ASSERT_EQ(stat((root_ + "/run").c_str(), &after), 0);
+  EXPECT_EQ(after.st_mode & 07777, 0710u);
+  EXPECT_EQ(after.st_gid, before.st_gid);
+  EXPECT_EQ(after.st_uid, before.st_uid);
 }
 
 TEST_F(ApiSocketDir, RefusesTooLongPath) {
