@@ -128,7 +128,7 @@ Result<TrustedDir> open_trusted_dir(const std::string& path, uid_t owner, mode_t
       }
       continue;
     }
-    if (!S_ISDIR(st.st_mode)) return make_error(where + " is not a directory", ENOTDIR);
+    if (!S_ISDIR(st.st_mode)) return make_error(where + ": " + std::strerror(ENOTDIR), ENOTDIR);
     DirFd next(::openat(parent, c.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (next.get() < 0) return sys_error("cannot open " + where);
     if (auto r = check_dir(next.get(), where, owner, false); !r) return r.error();

@@ -1,5 +1,11 @@
 #include "daemon/logging.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -35,7 +41,18 @@ std::shared_ptr<spdlog::logger> make_logger() {
   if (g_file.empty())
     logger = std::make_shared<spdlog::logger>("enospcd", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
   else
-    logger = std::make_shared<spdlog::logger>("enospcd", std::make_shared<spdlog::sinks::basic_file_sink_mt>(g_file));
+  {
+    // The log names processes, paths and containers of every user: 0600, whatever the umask, also when the
+    // file exists already or is reopened after rotation.
+    spdlog::file_event_handlers handlers;
+    handlers.before_open = [](const spdlog::filename_t& name) {
+      int fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+      if (fd >= 0) ::close(fd);
+    };
+    handlers.after_open = [](const spdlog::filename_t&, std::FILE* f) { ::fchmod(::fileno(f), 0600); };
+    logger = std::make_shared<spdlog::logger>(
+        "enospcd", std::make_shared<spdlog::sinks::basic_file_sink_mt>(g_file, false, handlers));
+  }
   return logger;
 }
 }  // namespace

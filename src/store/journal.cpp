@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -16,6 +17,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/trusted_dir.h"
 #include "trace/event.h"
 
 namespace enospcd {
@@ -214,23 +216,21 @@ std::string Journal::seg_name(uint64_t seq, bool compressed) const {
 
 Result<void> Journal::ensure_dir() {
   if (dir_fd_ >= 0) return {};
-  std::filesystem::path dir(opts_.dir);
-  std::error_code ec;
-  auto parent = dir.parent_path();
-  if (!parent.empty() && !std::filesystem::exists(parent, ec)) {
-    std::filesystem::create_directories(parent, ec);
-    if (ec) return make_error("cannot create " + parent.string() + ": " + ec.message(), ec.value());
+  // The journal's records come back as events after a restart: a directory that another user could replace
+  // would let that user write them.
+  auto dir = open_trusted_dir(opts_.dir, ::geteuid(), 0750);
+  if (!dir) {
+    if (is_space_error(dir.error().code)) return dir.error();
+    return make_error("state directory " + opts_.dir + ": " + dir.error().message, dir.error().code);
   }
-  if (::mkdir(opts_.dir.c_str(), 0750) != 0 && errno != EEXIST) {
+  // One daemon per state directory: two would interleave segments and delete each other's.
+  if (::flock(dir->fd.get(), LOCK_EX | LOCK_NB) != 0) {
     int err = errno;
-    return make_error("cannot create state directory " + opts_.dir + ": " + errno_text(err), err);
+    if (err == EWOULDBLOCK)
+      return make_error("state directory " + opts_.dir + " is in use by another enospcd (it holds the lock)", err);
+    return make_error("cannot lock state directory " + opts_.dir + ": " + errno_text(err), err);
   }
-  int fd = ::open(opts_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
-    int err = errno;
-    return make_error("cannot open state directory " + opts_.dir + ": " + errno_text(err), err);
-  }
-  dir_fd_ = fd;
+  dir_fd_ = dir->fd.release();
   return {};
 }
 

@@ -325,12 +325,21 @@ TEST(DaemonLive, BadConfigurationIsOneClearErrorAndNoHalfStart) {
   auto second = run({daemon_binary(), "--socket", first.sock, "--state-dir", dir.path() + "/state2", "--no-origins"});
   EXPECT_NE(second.exit_code, 0);
   EXPECT_NE(second.out.find(first.sock), std::string::npos) << second.out;
+  // Nor does one on another socket with the first one's state directory: two would delete each other's journal.
+  auto third = run({daemon_binary(), "--socket", dir.path() + "/third.sock", "--state-dir", first.state, "--no-origins"});
+  EXPECT_NE(third.exit_code, 0);
+  EXPECT_NE(third.out.find("state directory " + first.state + " is in use by another enospcd"), std::string::npos)
+      << third.out;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/third.sock"));
 }
 
 TEST(DaemonLive, SighupReopensLogFile) {
   ENOSPCD_REQUIRE_ROOT();
   TempDir logs;
   std::string log = logs.path() + "/enospcd.log";
+  // An existing log file of mode 0644 is made 0600: the log names other users' processes and paths.
+  ASSERT_EQ(close(open(log.c_str(), O_WRONLY | O_CREAT, 0644)), 0);
+  ASSERT_EQ(chmod(log.c_str(), 0644), 0);
   RunningDaemon d({"--log-file", log});
   // Readiness is logged to the file, not stderr: wait for the socket instead.
   bool up = false;
@@ -346,6 +355,11 @@ TEST(DaemonLive, SighupReopensLogFile) {
     reopened = s.find("reopened log file") != std::string::npos;
   }
   EXPECT_TRUE(reopened);
+  struct stat st{};
+  for (const std::string& f : {log + ".1", log}) {
+    ASSERT_EQ(stat(f.c_str(), &st), 0) << f;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << f;
+  }
   EXPECT_EQ(d.proc->stop(SIGTERM, 1000ms), 0);
 }
 
