@@ -102,6 +102,46 @@ int stream_progress(void* cls, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return 0;
 }
 
+// Who serves the socket, checked before a byte is sent: root, or the user running enospcctl (a daemon of its
+// own). Anyone else serving there took the socket's place, and would be believed. The socket is libcurl's,
+// made by open_socket so that its descriptor is known; the check runs once it is connected (prereq).
+struct PeerCheck {
+  std::string path;
+  std::string refused;  // why the server was refused; empty when it was not
+  curl_socket_t fd = CURL_SOCKET_BAD;
+};
+
+curl_socket_t open_socket(void* cls, curlsocktype, curl_sockaddr* addr) {
+  auto* pc = static_cast<PeerCheck*>(cls);
+  pc->fd = ::socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+  return pc->fd < 0 ? CURL_SOCKET_BAD : pc->fd;
+}
+
+int check_server(void* cls, char*, char*, int, int) {
+  auto* pc = static_cast<PeerCheck*>(cls);
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (pc->fd == CURL_SOCKET_BAD || ::getsockopt(pc->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    pc->refused = "cannot tell who serves " + pc->path + " (SO_PEERCRED: " + std::strerror(errno) + ")";
+    return CURL_PREREQFUNC_ABORT;
+  }
+  if (cred.uid != 0 && cred.uid != ::geteuid()) {
+    pc->refused = "refusing to talk to " + pc->path + ": it is served by uid " + std::to_string(cred.uid) + " (pid " +
+                  std::to_string(cred.pid) + "), not by root; something else has taken the socket's place";
+    return CURL_PREREQFUNC_ABORT;
+  }
+  return CURL_PREREQFUNC_OK;
+}
+
+void set_unix_socket(CURL* curl, const std::string& path, PeerCheck* check) {
+  check->path = path;
+  curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, path.c_str());
+  curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, &open_socket);
+  curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, check);
+  curl_easy_setopt(curl, CURLOPT_PREREQFUNCTION, &check_server);
+  curl_easy_setopt(curl, CURLOPT_PREREQDATA, check);
+}
+
 }  // namespace
 
 Client::Client(std::string socket_path) : socket_path_(std::move(socket_path)) { ensure_curl(); }
@@ -145,7 +185,8 @@ Result<HttpAnswer> Client::request(const std::string& target, bool post) {
   if (!curl) return make_error("cannot initialise libcurl");
   HttpAnswer answer;
   const std::string url = "http://localhost" + target;
-  curl_easy_setopt(curl.get(), CURLOPT_UNIX_SOCKET_PATH, socket_path_.c_str());
+  PeerCheck check;
+  set_unix_socket(curl.get(), socket_path_, &check);
   curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 60L);
@@ -157,6 +198,7 @@ Result<HttpAnswer> Client::request(const std::string& target, bool post) {
     curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE, 0L);
   }
   CURLcode rc = curl_easy_perform(curl.get());
+  if (!check.refused.empty()) return make_error(check.refused);
   if (rc == CURLE_COULDNT_CONNECT) return make_error(connect_failure());
   if (rc != CURLE_OK)
     return make_error("request to enospcd at " + socket_path_ + " failed: " + curl_easy_strerror(rc));
@@ -180,7 +222,8 @@ Result<long> Client::stream_lines(const std::string& target, const std::function
   st.stop = stop;
   st.curl = curl.get();
   const std::string url = "http://localhost" + target;
-  curl_easy_setopt(curl.get(), CURLOPT_UNIX_SOCKET_PATH, socket_path_.c_str());
+  PeerCheck check;
+  set_unix_socket(curl.get(), socket_path_, &check);
   curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, &stream_write);
@@ -193,6 +236,7 @@ Result<long> Client::stream_lines(const std::string& target, const std::function
   CURLcode rc = curl_easy_perform(curl.get());
   if (st.status == 0) curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &st.status);
   if (st.stopped) return st.status;
+  if (!check.refused.empty()) return make_error(check.refused);
   if (rc == CURLE_COULDNT_CONNECT) return make_error(connect_failure());
   if (rc != CURLE_OK) {
     if (st.status >= 200 && st.status < 300)

@@ -1,6 +1,7 @@
 // enospcctl and enospcd's command line against the real daemon: escape codes from a real file name on a real
 // full tmpfs, a comm with a newline, write errors, exit codes, options checked before BPF is loaded.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -129,6 +130,52 @@ TEST(CliLive, WriteErrorsAgainstTheRealDaemon) {
   EXPECT_EQ(ok.exit_code, 0) << ok.out;
   EXPECT_EQ(json::parse(ok.out, nullptr, false).value("mode", ""), "gate-only") << ok.out;
   EXPECT_EQ(d.stop(SIGTERM), 0);
+}
+
+// Another user who got a socket into the path's place serves its own answers: enospcctl asks the kernel who
+// serves (SO_PEERCRED) before it sends a byte, and refuses anyone but root.
+TEST(CliLive, RefusesAServerThatIsNotRoot) {
+  ENOSPCD_REQUIRE_ROOT();
+  TempDir dir;
+  const std::string run_dir = dir.path() + "/run";
+  ASSERT_EQ(chmod(dir.path().c_str(), 0755), 0);
+  ASSERT_EQ(mkdir(run_dir.c_str(), 0755), 0);
+  ASSERT_EQ(chown(run_dir.c_str(), 65534, 65534), 0);
+  const std::string sock = run_dir + "/enospcd.sock";
+  const char* server =
+      "import socket, sys\n"
+      "s = socket.socket(socket.AF_UNIX)\n"
+      "s.bind(sys.argv[1])\n"
+      "s.listen()\n"
+      "while True:\n"
+      "    c, _ = s.accept()\n"
+      "    try:\n"
+      "        c.recv(65536)\n"
+      "        c.sendall(b'HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: 17\\r\\n"
+      "Connection: close\\r\\n\\r\\n{\"mode\": \"fake\"}\\n')\n"
+      "    except OSError:\n"
+      "        pass\n"
+      "    c.close()\n";
+  pid_t pid = fork();
+  if (pid == 0) {
+    execlp("setpriv", "setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "/usr/bin/python3", "-c", server,
+           sock.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  ASSERT_GT(pid, 0);
+  for (int i = 0; i < 250 && access(sock.c_str(), F_OK) != 0; i++) std::this_thread::sleep_for(20ms);
+  // The fake answers (curl does not check who serves).
+  auto fake = run({"curl", "-sS", "--max-time", "5", "--unix-socket", sock, "http://localhost/v1/status"});
+  EXPECT_NE(fake.out.find("fake"), std::string::npos) << fake.out;
+  for (const char* cmd : {"status", "events"}) {
+    auto r = run({ctl_binary(), "--socket", sock, cmd, "-o", "json"});
+    EXPECT_EQ(r.exit_code, 1) << cmd << ": " << r.out;
+    EXPECT_EQ(r.out.find("fake"), std::string::npos) << cmd << ": " << r.out;
+    EXPECT_NE(r.out.find("refusing to talk to " + sock + ": it is served by uid 65534"), std::string::npos)
+        << cmd << ": " << r.out;
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
 }
 
 // Command-line errors come before any BPF program is loaded: no log line, exit 2, one sentence.
