@@ -27,15 +27,57 @@
 namespace enospcd::api {
 namespace {
 
+// Query parameters beyond this many are refused with a 414 before libmicrohttpd stores them: each takes room
+// in the connection's memory pool, and a full pool left the request unanswered until the timeout.
+constexpr size_t kMaxQueryParams = 64;
+
+// One request's state, made by uri_logged() from the raw request target (before libmicrohttpd parses and
+// unescapes it) and freed by completed_cb.
 struct RequestContext {
+  bool started = false;
   size_t body_bytes = 0;
+  bool too_many_params = false;
+  bool nul = false;  // %00 in the raw target: decoded, it would cut a value short
 };
+
+// MHD_OPTION_URI_LOG_CALLBACK: sees the request target as sent, before the arguments are parsed.
+void* uri_logged(void*, const char* uri, MHD_Connection*) {
+  auto* ctx = new RequestContext;
+  if (uri == nullptr) return ctx;
+  std::string_view target(uri);
+  for (size_t i = 0; i + 2 < target.size(); i++)
+    if (target[i] == '%' && target[i + 1] == '0' && target[i + 2] == '0') ctx->nul = true;
+  size_t q = target.find('?');
+  if (q != std::string_view::npos) {
+    size_t params = 1 + static_cast<size_t>(std::count(target.begin() + static_cast<ptrdiff_t>(q), target.end(), '&'));
+    if (params > kMaxQueryParams) {
+      ctx->too_many_params = true;
+      // The target lives in the connection's own read buffer, which libmicrohttpd parses the arguments from
+      // right after this call: ending it at the '?' leaves nothing to parse.
+      const_cast<char*>(uri)[q + 1] = '\0';
+    }
+  }
+  return ctx;
+}
 
 struct Counters {
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> denied{0};
   std::atomic<uint64_t> follow_dropped{0};
   std::atomic<uint64_t> follow_events{0};
+  std::atomic<uint64_t> connections_refused{0};
+};
+
+// Open connections of users other than root and the daemon's own, by uid.
+struct ConnectionShares {
+  std::mutex mu;
+  std::unordered_map<uid_t, unsigned> by_uid;
+  unsigned total = 0;
+};
+
+// What NOTIFY_CONNECTION keeps per connection (its socket context): the uid it was counted for.
+struct CountedConnection {
+  uid_t uid;
 };
 
 // One follow (NDJSON) response. Events arrive on the backend's thread through push(), wait in a bounded
@@ -252,6 +294,52 @@ struct Server::Impl {
   std::unordered_map<FollowStream*, std::shared_ptr<FollowStream>> streams;
   std::condition_variable streams_cv;
 
+  ConnectionShares shares;
+
+  // MHD_OPTION_NOTIFY_CONNECTION, on the worker thread that accepted or closes the connection.
+  void on_connection(MHD_Connection* conn, void** socket_context, MHD_ConnectionNotificationCode code) {
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+      auto* counted = static_cast<CountedConnection*>(*socket_context);
+      if (counted == nullptr) return;
+      {
+        std::lock_guard lk(shares.mu);
+        auto it = shares.by_uid.find(counted->uid);
+        if (it != shares.by_uid.end() && --it->second == 0) shares.by_uid.erase(it);
+        shares.total--;
+      }
+      delete counted;
+      *socket_context = nullptr;
+      return;
+    }
+    int fd = connection_fd(conn);
+    if (fd < 0) return;
+    auto peer = peer_credentials(fd);
+    if (!peer) return;  // not AF_UNIX (the metrics port): nothing to share
+    if (peer->uid == 0 || peer->uid == policy.owner_uid) return;
+    const unsigned shared_limit =
+        opt.connection_limit > opt.root_reserved_connections ? opt.connection_limit - opt.root_reserved_connections : 0;
+    {
+      std::lock_guard lk(shares.mu);
+      unsigned& mine = shares.by_uid[peer->uid];
+      if (mine < opt.per_uid_connections && shares.total < shared_limit) {
+        mine++;
+        shares.total++;
+        *socket_context = new CountedConnection{peer->uid};
+        return;
+      }
+      if (mine == 0) shares.by_uid.erase(peer->uid);
+    }
+    counters.connections_refused.fetch_add(1, std::memory_order_relaxed);
+    spdlog::debug("api: closed a connection of uid {} at once: over its share of connections", peer->uid);
+    // MHD sees end of file on its next read and closes the connection.
+    ::shutdown(fd, SHUT_RDWR);
+  }
+
+  static void connection_cb(void* cls, MHD_Connection* conn, void** socket_context,
+                            MHD_ConnectionNotificationCode code) {
+    static_cast<Impl*>(cls)->on_connection(conn, socket_context, code);
+  }
+
   std::mutex ka_mu;
   std::condition_variable ka_cv;
   bool ka_stop = false;
@@ -283,9 +371,21 @@ struct Server::Impl {
   // the request is complete and should be answered now.
   bool consume_body(MHD_Connection* conn, size_t* upload_data_size, void** con_cls, MHD_Result* ret) {
     auto* ctx = static_cast<RequestContext*>(*con_cls);
-    if (ctx == nullptr) {
+    if (ctx == nullptr) {  // uri_logged makes one for every request; this is a fallback
       ctx = new RequestContext;
       *con_cls = ctx;
+    }
+    if (!ctx->started) {
+      ctx->started = true;
+      if (ctx->too_many_params) {
+        *ret = send(conn, error_response(414, "too many query parameters (at most " + std::to_string(kMaxQueryParams) +
+                                                  ")"));
+        return false;
+      }
+      if (ctx->nul) {
+        *ret = send(conn, error_response(400, "the request holds a NUL byte (%00)"));
+        return false;
+      }
       const char* cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
       if (cl != nullptr) {
         auto n = parse_uint(cl, 0, UINT64_MAX);
@@ -424,6 +524,10 @@ struct Server::Impl {
     items.push_back({MHD_OPTION_CONNECTION_TIMEOUT, static_cast<intptr_t>(opt.connection_timeout.count()), nullptr});
     items.push_back({MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<intptr_t>(opt.request_memory_limit), nullptr});
     items.push_back({MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&Impl::completed_cb), this});
+    items.push_back({MHD_OPTION_URI_LOG_CALLBACK, reinterpret_cast<intptr_t>(&uri_logged), nullptr});
+    // Shares of connections by uid: on the unix socket (the metrics port has no peer credentials).
+    if (suspend)
+      items.push_back({MHD_OPTION_NOTIFY_CONNECTION, reinterpret_cast<intptr_t>(&Impl::connection_cb), this});
     if (threads > 1) items.push_back({MHD_OPTION_THREAD_POOL_SIZE, static_cast<intptr_t>(threads), nullptr});
     items.push_back({MHD_OPTION_END, 0, nullptr});
     // The logger goes first so that complaints about later options reach it too.
@@ -469,6 +573,7 @@ struct Server::Impl {
     j["denied"] = counters.denied.load();
     j["follow_streams"] = active_streams();
     j["follow_dropped"] = counters.follow_dropped.load();
+    j["connections_refused"] = counters.connections_refused.load();
     return j;
   }
 
@@ -495,6 +600,9 @@ struct Server::Impl {
     series("enospcd_api_follow_streams", "gauge", "Open follow (NDJSON) streams.", active_streams());
     series("enospcd_api_follow_dropped_total", "counter", "Follow clients dropped because they stopped reading.",
            counters.follow_dropped.load());
+    series("enospcd_api_connections_refused_total", "counter",
+           "Connections closed at accept: over the user's share, or into the room kept for root.",
+           counters.connections_refused.load());
     return out;
   }
 };
@@ -653,6 +761,7 @@ ServerStats Server::stats() const {
   s.follow_active = impl_->active_streams();
   s.follow_dropped = impl_->counters.follow_dropped.load();
   s.follow_events = impl_->counters.follow_events.load();
+  s.connections_refused = impl_->counters.connections_refused.load();
   return s;
 }
 

@@ -36,6 +36,12 @@ struct ServerOptions {
 
   unsigned threads = 4;             // worker threads, each with its own epoll loop
   unsigned connection_limit = 256;  // concurrent connections, follow streams included
+  // Checked when a connection is accepted, by the peer's uid (SO_PEERCRED): a user other than root and the
+  // daemon's own holds at most per_uid_connections at once, and all such users together leave
+  // root_reserved_connections free, so that silent or stalled clients cannot lock root out. A connection
+  // beyond either is closed at once and counted (connections_refused).
+  unsigned per_uid_connections = 32;
+  unsigned root_reserved_connections = 16;
   std::chrono::seconds connection_timeout{30};        // idle or stalled connections are closed after this
   std::chrono::milliseconds follow_keepalive{15000};  // an empty line this often on idle follow streams
   size_t follow_queue_lines = 1024;  // a follow client this far behind is dropped
@@ -49,6 +55,7 @@ struct ServerStats {
   uint64_t follow_active = 0;   // open follow streams
   uint64_t follow_dropped = 0;  // follow clients dropped for not reading
   uint64_t follow_events = 0;   // events queued to follow streams
+  uint64_t connections_refused = 0;  // closed at accept: over the per-uid share or into root's reserve
 };
 
 class Server {

@@ -2,10 +2,12 @@
 // creation, stale sockets, a second daemon, systemd socket activation, the loopback metrics port.
 
 #include <fcntl.h>
+#include <signal.h>
 #include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "live/api/harness.h"
@@ -118,6 +120,41 @@ TEST_F(ApiAccess, MissingGroupMeansRootOnly) {
   ASSERT_EQ(stat((dir_ + "/run").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0700u);
   EXPECT_EQ(get("/v1/status").status, 200);
+}
+
+// A child running as `uid` (in the API's group) that opens `n` connections, sends each an unfinished request
+// line and then stays silent until killed. Returns its pid.
+pid_t silent_clients(const std::string& socket_path, uid_t uid, gid_t gid, int n) {
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  if (setgroups(0, nullptr) != 0 || setgid(gid) != 0 || setuid(uid) != 0) _exit(1);
+  for (int i = 0; i < n; ++i) {
+    int fd = connect_unix(socket_path);
+    if (fd >= 0) send_all(fd, "GET /v1/sta");
+  }
+  for (;;) pause();
+}
+
+// Silent clients of one group member take their share of connections, no more: the member's further
+// connections are closed at once, root's and another member's requests are answered at once.
+TEST_F(ApiAccess, SilentClientsOfOneUserCannotLockOthersOut) {
+  options_.connection_limit = 16;
+  options_.per_uid_connections = 4;
+  options_.root_reserved_connections = 4;
+  options_.threads = 1;
+  options_.connection_timeout = std::chrono::seconds(20);
+  start();
+  pid_t attacker = silent_clients(socket_path_, 65534, gid_, 40);
+  ASSERT_GT(attacker, 0);
+  for (int i = 0; i < 100 && server_->stats().connections_refused < 36; i++) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(server_->stats().connections_refused, 36u);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(get("/v1/status").status, 200);
+  CurlAnswer other = curl({"http://localhost/v1/status"}, as_user(65533, gid_));
+  EXPECT_EQ(other.status, 200) << other.body;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  kill(attacker, SIGKILL);
+  waitpid(attacker, nullptr, 0);
 }
 
 #ifdef ENOSPCCTL_PATH

@@ -167,6 +167,34 @@ TEST_F(ApiServer, OversizedRequestsAre413) {
   EXPECT_EQ(get("/v1/status").status, 200);
 }
 
+// Many query parameters are answered (they were stored in the connection's memory pool until it was full, and
+// the request then went unanswered until the timeout); a NUL byte anywhere in the target is a 400, not a cut.
+TEST_F(ApiServer, ManyParametersAndNulBytesAreAnsweredInJson) {
+  start();
+  auto params = [](int n) {
+    std::string q;
+    for (int i = 0; i < n; ++i) q += (i ? "&p" : "p") + std::to_string(i) + "=1";
+    return q;
+  };
+  auto t0 = std::chrono::steady_clock::now();
+  for (int n : {65, 250, 1000}) {
+    CurlAnswer a = get("/v1/events?" + params(n));
+    EXPECT_EQ(a.status, 414) << n << ": " << a.body;
+    EXPECT_EQ(json::parse(a.body, nullptr, false).value("error", ""), "too many query parameters (at most 64)")
+        << a.body;
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  EXPECT_EQ(get("/healthz?" + params(64)).status, 200);
+  for (const char* target : {"/v1/events?comm=a%00b", "/v1/status%00x", "/v1/events?c%00mm=a"}) {
+    CurlAnswer a = get(target);
+    EXPECT_EQ(a.status, 400) << target;
+    EXPECT_EQ(json::parse(a.body, nullptr, false).value("error", ""), "the request holds a NUL byte (%00)")
+        << target << ": " << a.body;
+  }
+  // An escaped percent sign is text, not a NUL.
+  EXPECT_EQ(get("/v1/events?comm=a%2500b").status, 200);
+}
+
 TEST_F(ApiServer, MalformedRequestsDoNotHurt) {
   start();
   const std::string requests[] = {
