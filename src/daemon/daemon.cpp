@@ -356,6 +356,10 @@ void Daemon::run(std::optional<std::chrono::steady_clock::time_point> deadline, 
   bool stop = false;
   auto next_maintenance = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (!stop) {
+    // Events carry CLOCK_MONOTONIC times; their wall-clock times use the offset as of the batch they arrive in,
+    // so that a clock step (NTP, an operator) or a suspend shifts only what happened before it by at most one
+    // slice, not every later event.
+    realtime_offset_ns_ = monotonic_to_realtime_offset_ns();
     if (kallsyms_pending_ && probe_.kallsyms_ready()) finish_startup();
     persist(std::chrono::steady_clock::now());
     if (std::chrono::steady_clock::now() >= next_maintenance) {

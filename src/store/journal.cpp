@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -359,6 +360,9 @@ Result<void> Journal::ensure_active_open() {
 }
 
 Result<void> Journal::write_pending() {
+  // Batches shrink by half after a full filesystem refused one, down to a single record: what fits is written
+  // and kept, and only the record that does not fit waits for the retry.
+  std::size_t max_records = SIZE_MAX;
   while (!pending_.empty()) {
     if (auto r = ensure_active_open(); !r) return r;
     if (active_size_ > 0 && active_size_ + pending_.front().size() > opts_.segment_bytes) {
@@ -371,7 +375,7 @@ Result<void> Journal::write_pending() {
     uint64_t batch_bytes = 0;
     for (const auto& line : pending_) {
       // The first record always goes in, even one larger than a segment.
-      if (n > 0 && active_size_ + buf.size() + line.size() > opts_.segment_bytes) break;
+      if (n > 0 && (n >= max_records || active_size_ + buf.size() + line.size() > opts_.segment_bytes)) break;
       buf += line;
       batch_bytes += line.size();
       n++;
@@ -392,6 +396,10 @@ Result<void> Journal::write_pending() {
       // records it writes again; if that fails too the reopen sees the fragment and starts a new line.
       (void)::ftruncate(active_fd_, static_cast<off_t>(active_size_));
       close_active();
+      if (is_space_error(step.err) && n > 1) {
+        max_records = n / 2;
+        continue;
+      }
       return io_error(step.op, step.name, step.err);
     }
     active_size_ += buf.size();
@@ -570,6 +578,7 @@ void Journal::enter_degraded(const Error& err, Clock::time_point now) {
   degraded_reason_ = err.message;
   degraded_code_ = err.code;
   next_retry_ = now + backoff_;
+  free_at_failure_ = is_space_error(err.code) ? free_bytes() : std::nullopt;
 }
 
 void Journal::leave_degraded(Clock::time_point now) {
@@ -636,10 +645,30 @@ Result<void> Journal::flush() {
   return flush_locked(now);
 }
 
+std::optional<uint64_t> Journal::free_bytes() const {
+  struct statvfs vfs{};
+  if (dir_fd_ < 0 || ::fstatvfs(dir_fd_, &vfs) != 0) return std::nullopt;
+  // Root writes into the blocks reserved for it.
+  auto blocks = ::geteuid() == 0 ? vfs.f_bfree : vfs.f_bavail;
+  return static_cast<uint64_t>(blocks) * vfs.f_frsize;
+}
+
+bool Journal::space_returned(Clock::time_point now) {
+  if (!is_space_error(degraded_code_) || !free_at_failure_ || now - space_checked_ < std::chrono::seconds(1))
+    return false;
+  space_checked_ = now;
+  auto free_now = free_bytes();
+  if (!free_now) return false;
+  // Free space that was there already when the write failed (a quota, a filesystem out of inodes) is no reason
+  // to try again before the backoff.
+  uint64_t need = (pending_.empty() ? 0 : pending_.front().size()) + 8192;
+  return *free_now >= *free_at_failure_ + need;
+}
+
 void Journal::maybe_flush(Clock::time_point now) {
   std::lock_guard<std::mutex> lk(mu_);
   if (degraded_) {
-    if (now >= next_retry_) (void)flush_locked(now);
+    if (now >= next_retry_ || space_returned(now)) (void)flush_locked(now);
     return;
   }
   if (pending_.empty() && !aggregate_dirty_) return;

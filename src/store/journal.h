@@ -103,6 +103,10 @@ class Journal {
   void close_active();
   void enter_degraded(const Error& err, std::chrono::steady_clock::time_point now);
   void leave_degraded(std::chrono::steady_clock::time_point now);
+  // Degraded by a full filesystem, which has gained room for the oldest queued record since the last failure
+  // (looked at once a second at most): retry before the backoff says so.
+  bool space_returned(std::chrono::steady_clock::time_point now);
+  std::optional<uint64_t> free_bytes() const;
   void push_pending(std::string line);
   uint64_t total_bytes() const;
   std::string seg_name(uint64_t seq, bool compressed) const;
@@ -135,6 +139,9 @@ class Journal {
   std::string degraded_reason_, last_error_;
   uint64_t dropped_at_degrade_ = 0, written_at_degrade_ = 0;
   std::chrono::steady_clock::time_point last_flush_{}, degraded_since_{}, next_retry_{};
+  // While degraded by a full filesystem: when its free space was last looked at (space_returned()).
+  std::chrono::steady_clock::time_point space_checked_{};
+  std::optional<uint64_t> free_at_failure_;  // the filesystem's free bytes when the last flush failed
   std::chrono::milliseconds backoff_{0}, last_backoff_{0};
   std::optional<std::chrono::steady_clock::time_point> recovered_at_;
 };

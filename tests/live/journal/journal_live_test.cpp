@@ -165,6 +165,66 @@ TEST(JournalLive, FullFilesystemDegradesOnceAndRecoversByItself) {
   EXPECT_EQ((*again)->status()["corrupt_skipped"], 0);
 }
 
+// A backlog larger than the space that comes back: what fits is written at once (batches shrink after a refusal,
+// down to one record), and the rest as soon as more space returns, without waiting out a long backoff.
+TEST(JournalLive, DrainsWhatFitsAsSoonAsSpaceReturns) {
+  ENOSPCD_REQUIRE_ROOT();
+  auto fs = std::make_unique<LoopExt4>(8);
+  ASSERT_TRUE(fs->ok()) << "could not create and mount a loop ext4 image";
+  LogCapture log;
+  JournalOptions o;
+  o.dir = fs->path() + "/state";
+  o.segment_bytes = 2 << 20;  // one batch could be the whole backlog
+  o.max_bytes = 4 << 20;
+  o.max_pending = 5000;
+  o.retry_initial = 8s;  // a retry at the backoff's pace would come too late for this test
+  o.retry_max = 60s;
+  auto opened = Journal::open(o);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  auto& j = *opened;
+  j->append(rec(1));
+  ASSERT_TRUE(j->flush().ok());
+  std::string filler = fs->path() + "/filler";
+  int filler_fd = fill(filler);
+  ASSERT_GE(filler_fd, 0) << "the filesystem never filled up";
+  for (uint64_t i = 2; i <= 3001; i++) j->append(rec(i));  // ~1 MiB
+  ASSERT_FALSE(j->flush().ok());
+  ASSERT_TRUE(j->degraded());
+
+  // About 256 KiB come back: a quarter of the backlog fits.
+  struct stat st{};
+  ASSERT_EQ(::fstat(filler_fd, &st), 0);
+  ASSERT_EQ(::ftruncate(filler_fd, st.st_size - (256 << 10)), 0);
+  ::fsync(filler_fd);
+  auto t0 = Clock::now();
+  auto written = [&] { return j->status()["records_written"].get<uint64_t>(); };
+  while (written() < 200 && Clock::now() - t0 < 5s) {
+    j->maybe_flush(Clock::now());
+    std::this_thread::sleep_for(20ms);
+  }
+  uint64_t partial = written();
+  EXPECT_GE(partial, 200u) << j->status().dump();
+  EXPECT_LT(partial, 3001u) << j->status().dump();
+  EXPECT_TRUE(j->degraded());
+  EXPECT_LT(Clock::now() - t0, 3s) << "waited for the backoff";
+
+  // All the space comes back.
+  ::close(filler_fd);
+  ASSERT_EQ(::unlink(filler.c_str()), 0);
+  ::sync();
+  auto t1 = Clock::now();
+  while (j->degraded() && Clock::now() - t1 < 20s) {
+    j->maybe_flush(Clock::now());
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_FALSE(j->degraded()) << j->status().dump();
+  EXPECT_LT(Clock::now() - t1, 3s) << "waited for the backoff";
+  EXPECT_EQ(j->status()["pending"], 0);
+  EXPECT_EQ(j->status()["records_dropped"], 0);
+  EXPECT_EQ(ids(j->load(10000)), range(1, 3001));
+  EXPECT_EQ(log.lines_with("degraded"), 1) << log.text();
+}
+
 TEST(JournalLive, StartsDegradedOnAFullFilesystemAndCreatesItsDirectoryLater) {
   ENOSPCD_REQUIRE_ROOT();
   auto fs = tiny_ext4();
