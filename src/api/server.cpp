@@ -1,6 +1,7 @@
 #include "api/server.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -38,6 +39,7 @@ struct RequestContext {
   size_t body_bytes = 0;
   bool too_many_params = false;
   bool nul = false;  // %00 in the raw target: decoded, it would cut a value short
+  size_t unsent = 0;  // bytes of this request's answer counted in the server's unsent total
 };
 
 // MHD_OPTION_URI_LOG_CALLBACK: sees the request target as sent, before the arguments are parsed.
@@ -66,7 +68,11 @@ struct Counters {
   std::atomic<uint64_t> follow_dropped{0};
   std::atomic<uint64_t> follow_events{0};
   std::atomic<uint64_t> connections_refused{0};
+  std::atomic<uint64_t> busy{0};
 };
+
+// Answers this small are served whatever the unsent total: status, health, metrics, a short page.
+constexpr size_t kSmallResponse = size_t{64} << 10;
 
 // Open connections of users other than root and the daemon's own, by uid.
 struct ConnectionShares {
@@ -361,10 +367,35 @@ struct Server::Impl {
     return c;
   }
 
-  MHD_Result send(MHD_Connection* conn, const Response& resp) {
+  // Bytes of answers queued on connections and not yet sent (released by completed_cb).
+  std::atomic<size_t> unsent{0};
+
+  MHD_Result send(MHD_Connection* conn, const Response& resp, RequestContext* ctx = nullptr) {
     counters.requests.fetch_add(1, std::memory_order_relaxed);
     if (resp.status == 403) counters.denied.fetch_add(1, std::memory_order_relaxed);
+    const size_t size = resp.body.size();
+    if (ctx != nullptr && size > kSmallResponse) {
+      size_t before = unsent.fetch_add(size);
+      if (before + size > opt.unsent_response_bytes) {
+        unsent.fetch_sub(size);
+        counters.busy.fetch_add(1, std::memory_order_relaxed);
+        Response busy = error_response(
+            503, "busy: answers of " + std::to_string(before >> 20) + " MiB wait for their clients to read them (limit " +
+                     std::to_string(opt.unsent_response_bytes >> 20) + " MiB); retry, or ask for fewer events (limit=)");
+        busy.headers.emplace_back("Retry-After", "1");
+        return queue(conn, busy);
+      }
+      ctx->unsent = size;
+    }
     return queue(conn, resp);
+  }
+
+  void release_unsent(RequestContext* ctx) {
+    if (ctx == nullptr || ctx->unsent == 0) return;
+    size_t left = unsent.fetch_sub(ctx->unsent) - ctx->unsent;
+    ctx->unsent = 0;
+    // The last large answer is gone: give its memory back to the system rather than keep the peak.
+    if (left == 0) ::malloc_trim(0);
   }
 
   // Common prologue: bodies are not used by any endpoint; refuse large ones with a 413. Returns true when
@@ -432,7 +463,7 @@ struct Server::Impl {
     Caller caller = caller_of(conn);
     Handled h = handle(req, caller, backend, extras);
     if (h.stream) return start_follow(conn, *h.stream);
-    return send(conn, h.response);
+    return send(conn, h.response, static_cast<RequestContext*>(*con_cls));
   }
 
   MHD_Result on_metrics_request(MHD_Connection* conn, const char* url, const char* method, size_t* upload_data_size,
@@ -458,7 +489,12 @@ struct Server::Impl {
     }
     try {
       stream->set_subscription(backend.subscribe(r.query, [stream](const nlohmann::json& e) { stream->push(e); }));
-      if (r.query.since_ns) stream->load_history(backend.events(r.query));
+      if (r.query.since_ns) {
+        // The backlog a stream starts with is held to the stream's own bound: the newest follow_queue_lines.
+        EventQuery history = r.query;
+        history.limit = std::min(history.limit, opt.follow_queue_lines);
+        stream->load_history(backend.events(history));
+      }
     } catch (const std::exception& ex) {
       release_stream(stream.get());
       return send(conn, error_response(500, std::string("internal error starting the follow stream: ") + ex.what()));
@@ -509,8 +545,10 @@ struct Server::Impl {
     return static_cast<Impl*>(cls)->on_metrics_request(conn, url, method, upload_data_size, con_cls);
   }
 
-  static void completed_cb(void*, MHD_Connection*, void** con_cls, MHD_RequestTerminationCode) {
-    delete static_cast<RequestContext*>(*con_cls);
+  static void completed_cb(void* cls, MHD_Connection*, void** con_cls, MHD_RequestTerminationCode) {
+    auto* ctx = static_cast<RequestContext*>(*con_cls);
+    static_cast<Impl*>(cls)->release_unsent(ctx);
+    delete ctx;
     *con_cls = nullptr;
   }
 
@@ -574,6 +612,7 @@ struct Server::Impl {
     j["follow_streams"] = active_streams();
     j["follow_dropped"] = counters.follow_dropped.load();
     j["connections_refused"] = counters.connections_refused.load();
+    j["busy"] = counters.busy.load();
     return j;
   }
 
@@ -600,6 +639,8 @@ struct Server::Impl {
     series("enospcd_api_follow_streams", "gauge", "Open follow (NDJSON) streams.", active_streams());
     series("enospcd_api_follow_dropped_total", "counter", "Follow clients dropped because they stopped reading.",
            counters.follow_dropped.load());
+    series("enospcd_api_busy_total", "counter",
+           "Large answers refused with 503 while others waited for their clients to read them.", counters.busy.load());
     series("enospcd_api_connections_refused_total", "counter",
            "Connections closed at accept: over the user's share, or into the room kept for root.",
            counters.connections_refused.load());
@@ -762,6 +803,8 @@ ServerStats Server::stats() const {
   s.follow_dropped = impl_->counters.follow_dropped.load();
   s.follow_events = impl_->counters.follow_events.load();
   s.connections_refused = impl_->counters.connections_refused.load();
+  s.busy = impl_->counters.busy.load();
+  s.unsent_bytes = impl_->unsent.load();
   return s;
 }
 

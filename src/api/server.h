@@ -47,6 +47,11 @@ struct ServerOptions {
   size_t follow_queue_lines = 1024;  // a follow client this far behind is dropped
   size_t request_memory_limit = size_t{16} * 1024;  // per connection: request line + headers must fit
   size_t max_body_bytes = 4096;                     // larger request bodies get a 413
+  // Answers built but not yet sent (their clients read slowly or not at all) may hold this many bytes in all;
+  // a large answer that would go beyond it gets a 503 with Retry-After instead, and small ones (up to
+  // 64 KiB: status, health, a page of events) are always served. Memory goes back to the system once they
+  // are sent.
+  size_t unsent_response_bytes = size_t{64} << 20;
 };
 
 struct ServerStats {
@@ -56,6 +61,8 @@ struct ServerStats {
   uint64_t follow_dropped = 0;  // follow clients dropped for not reading
   uint64_t follow_events = 0;   // events queued to follow streams
   uint64_t connections_refused = 0;  // closed at accept: over the per-uid share or into root's reserve
+  uint64_t busy = 0;                 // 503s: a large answer would have gone beyond unsent_response_bytes
+  uint64_t unsent_bytes = 0;         // answers built, not yet sent
 };
 
 class Server {

@@ -95,6 +95,21 @@ TEST_F(ApiFollow, SinceReplaysHistoryFirstWithoutDuplicates) {
   EXPECT_EQ(next_event(*c)["id"], "4");
 }
 
+// The backlog a stream starts with is held to the stream's queue bound (the newest events), not to limit=.
+TEST_F(ApiFollow, SinceBacklogIsHeldToTheQueueBound) {
+  options_.follow_queue_lines = 50;
+  start();
+  const uint64_t now = wall_clock_ns();
+  for (uint64_t i = 1; i <= 400; ++i) backend_.push(make_event(i, now - 60 * kSec, 1, "old"));
+  auto c = follow("&since=1h&limit=10000");
+  std::vector<std::string> ids;
+  for (json e = next_event(*c, 2s); e.is_object(); e = next_event(*c, 1s)) ids.push_back(e["id"]);
+  ASSERT_EQ(ids.size(), 50u);
+  EXPECT_EQ(ids.front(), "351");
+  EXPECT_EQ(ids.back(), "400");
+  EXPECT_EQ(backend_.last_query().limit, 50u);
+}
+
 TEST_F(ApiFollow, IdleStreamGetsKeepalivesAndStaysOpen) {
   start();
   auto c = follow("");

@@ -195,6 +195,41 @@ TEST_F(ApiServer, ManyParametersAndNulBytesAreAnsweredInJson) {
   EXPECT_EQ(get("/v1/events?comm=a%2500b").status, 200);
 }
 
+// Clients that ask for large answers and do not read them hold no more than the unsent budget: a further
+// large answer is a 503 with Retry-After, small answers go on, and once the readers are gone large ones do too.
+TEST_F(ApiServer, UnreadLargeAnswersAreHeldToABudget) {
+  options_.unsent_response_bytes = size_t{3} << 20;
+  options_.connection_timeout = std::chrono::seconds(20);
+  start();
+  const uint64_t now = wall_clock_ns();
+  for (uint64_t i = 1; i <= 2000; ++i) {
+    json e = make_event(i, now, 1, "w");
+    e["path"] = std::string(500, 'p');
+    backend_.push(e);
+  }
+  const std::string big = "/v1/events?limit=2000";
+  size_t size = get(big).body.size();
+  ASSERT_GT(size, size_t{1} << 20) << "the answer must be larger than a socket buffer";
+  const size_t fit = options_.unsent_response_bytes / size;  // answers the budget holds
+  std::vector<int> silent;
+  for (size_t i = 0; i < fit; ++i) {
+    int fd = connect_unix(socket_path_);
+    ASSERT_GE(fd, 0);
+    send_all(fd, "GET " + big + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    silent.push_back(fd);
+  }
+  ASSERT_TRUE(eventually([&] { return server_->stats().unsent_bytes >= fit * size; }));
+  CurlAnswer refused = get(big);
+  EXPECT_EQ(refused.status, 503) << refused.body.substr(0, 300);
+  EXPECT_NE(refused.headers.find("Retry-After: 1"), std::string::npos) << refused.headers;
+  EXPECT_EQ(server_->stats().busy, 1u);
+  EXPECT_EQ(get("/v1/status").status, 200);
+  EXPECT_EQ(get("/v1/events?limit=10").status, 200);
+  for (int fd : silent) close(fd);
+  ASSERT_TRUE(eventually([&] { return server_->stats().unsent_bytes == 0; }));
+  EXPECT_EQ(get(big).status, 200);
+}
+
 TEST_F(ApiServer, MalformedRequestsDoNotHurt) {
   start();
   const std::string requests[] = {
