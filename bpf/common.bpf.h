@@ -9,6 +9,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "enospcd/abi.h"
+#include "core_fixes.bpf.h"
 
 #ifndef likely
 #define likely(x) __builtin_expect(!!(x), 1)
@@ -16,6 +17,7 @@
 #endif
 
 #define AT_FDCWD -100 /* include/uapi/linux/fcntl.h */
+#define TMPFS_MAGIC 0x01021994 /* include/uapi/linux/magic.h */
 #define ENOSPCD_PF_KTHREAD 0x00200000 /* include/linux/sched.h */
 
 /* Watched errno set, fixed at load time. With one errno the test is one load and one compare: the value kept
@@ -78,6 +80,44 @@ static __always_inline __s64 *pending_counter(void)
 {
 	__u32 zero = 0;
 	return bpf_map_lookup_elem(&chain_pending, &zero);
+}
+
+/* Describe an inode: superblock, fs type, and for tmpfs its inode and block accounting as they are now. `vmnt`
+ * (the mount it was reached through) names the mount point, which tells apart filesystems that reuse a device
+ * number after an unmount. Returns false when the inode has no superblock. */
+static __always_inline bool fill_inode_info(struct enospcd_file_info *f, struct inode *inode,
+					    const unsigned char *fname, struct vfsmount *vmnt)
+{
+	if (vmnt) {
+		/* struct mount embeds the vfsmount (real_mount() in fs/mount.h). */
+		struct mount *m = (void *)vmnt - bpf_core_field_offset(struct mount, mnt);
+		const unsigned char *mname = BPF_CORE_READ(m, mnt_mountpoint, d_name.name);
+		if (mname)
+			bpf_probe_read_kernel_str(f->mnt_name, sizeof(f->mnt_name), mname);
+	}
+	struct super_block *sb = BPF_CORE_READ(inode, i_sb);
+	if (!sb)
+		return false;
+	f->dev = BPF_CORE_READ(sb, s_dev);
+	f->magic = BPF_CORE_READ(sb, s_magic);
+	f->ino = BPF_CORE_READ(inode, i_ino);
+	f->mode = BPF_CORE_READ(inode, i_mode);
+	f->rdev = BPF_CORE_READ(inode, i_rdev);
+	const char *fstype = BPF_CORE_READ(sb, s_type, name);
+	if (fstype)
+		bpf_probe_read_kernel_str(f->fstype, sizeof(f->fstype), fstype);
+	if (fname)
+		bpf_probe_read_kernel_str(f->name, sizeof(f->name), fname);
+	if (f->magic == TMPFS_MAGIC) {
+		struct shmem_sb_info *si = BPF_CORE_READ(sb, s_fs_info);
+		if (si) {
+			f->shmem_max_blocks = BPF_CORE_READ(si, max_blocks);
+			f->shmem_used_blocks = BPF_CORE_READ(si, used_blocks.count);
+			f->shmem_max_inodes = BPF_CORE_READ(si, max_inodes);
+			f->shmem_free_inodes = shmem_free_inodes(si);
+		}
+	}
+	return true;
 }
 
 #endif /* ENOSPCD_COMMON_BPF_H */

@@ -37,7 +37,6 @@ struct {
 	__type(value, struct enospcd_path_args);
 } path_args SEC(".maps");
 
-#define TMPFS_MAGIC 0x01021994
 
 /* All zeroes, copied over a fresh ring-buffer reservation (too large for an inline memset). */
 const volatile struct enospcd_event zero_event = {};
@@ -93,6 +92,14 @@ static __always_inline bool take_chain(__u32 tid, struct enospcd_event *out)
 		__builtin_memcpy(out->kstack, c->kstack, sizeof(out->kstack));
 		out->chain_len = len;
 		out->stack_len = slen;
+		/* The directory the failing create was in beats the directory a relative path started from (the
+		 * path may cross mounts), and is the only evidence for an absolute path; an fd's file stays. */
+		bool start_dir = out->flags & (ENOSPCD_EF_FILE_DIRFD | ENOSPCD_EF_FILE_CWD);
+		if (c->has_dir && (!(out->flags & ENOSPCD_EF_HAS_FILE) || start_dir)) {
+			__builtin_memcpy(&out->file, &c->dir, sizeof(out->file));
+			out->flags &= ~(ENOSPCD_EF_FILE_DIRFD | ENOSPCD_EF_FILE_CWD);
+			out->flags |= ENOSPCD_EF_HAS_FILE | ENOSPCD_EF_FILE_PARENT;
+		}
 		used = true;
 	} else {
 		count_loss(ENOSPCD_LOSS_CHAIN_DISCARDED);
@@ -200,40 +207,12 @@ static __always_inline void fill_task(struct enospcd_event *e, struct task_struc
 		e->flags |= ENOSPCD_EF_CGNAME_TRUNCATED;
 }
 
-/* Describe an inode: superblock, fs type, and for tmpfs its inode and block accounting as they are now. */
+/* Describe an inode as the event's file evidence. */
 static __always_inline void fill_inode(struct enospcd_event *e, struct inode *inode, const unsigned char *fname,
 				       struct vfsmount *vmnt)
 {
-	if (vmnt) {
-		/* struct mount embeds the vfsmount (real_mount() in fs/mount.h). */
-		struct mount *m = (void *)vmnt - bpf_core_field_offset(struct mount, mnt);
-		const unsigned char *mname = BPF_CORE_READ(m, mnt_mountpoint, d_name.name);
-		if (mname)
-			bpf_probe_read_kernel_str(e->file.mnt_name, sizeof(e->file.mnt_name), mname);
-	}
-	struct super_block *sb = BPF_CORE_READ(inode, i_sb);
-	if (!sb)
-		return;
-	e->file.dev = BPF_CORE_READ(sb, s_dev);
-	e->file.magic = BPF_CORE_READ(sb, s_magic);
-	e->file.ino = BPF_CORE_READ(inode, i_ino);
-	e->file.mode = BPF_CORE_READ(inode, i_mode);
-	e->file.rdev = BPF_CORE_READ(inode, i_rdev);
-	const char *fstype = BPF_CORE_READ(sb, s_type, name);
-	if (fstype)
-		bpf_probe_read_kernel_str(e->file.fstype, sizeof(e->file.fstype), fstype);
-	if (fname)
-		bpf_probe_read_kernel_str(e->file.name, sizeof(e->file.name), fname);
-	if (e->file.magic == TMPFS_MAGIC) {
-		struct shmem_sb_info *si = BPF_CORE_READ(sb, s_fs_info);
-		if (si) {
-			e->file.shmem_max_blocks = BPF_CORE_READ(si, max_blocks);
-			e->file.shmem_used_blocks = BPF_CORE_READ(si, used_blocks.count);
-			e->file.shmem_max_inodes = BPF_CORE_READ(si, max_inodes);
-			e->file.shmem_free_inodes = shmem_free_inodes(si);
-		}
-	}
-	e->flags |= ENOSPCD_EF_HAS_FILE;
+	if (fill_inode_info(&e->file, inode, fname, vmnt))
+		e->flags |= ENOSPCD_EF_HAS_FILE;
 }
 
 /* Describe an open file. */

@@ -54,6 +54,24 @@ static __always_inline bool is_failure(__u8 kind, __u64 raw, __s64 *ret_out)
 	}
 }
 
+/*
+ * Inside a path walk (open(2) and its relatives; not mkdir(2), link(2) and mknod(2), whose walk ends before the
+ * filesystem is called) the task's nameidata holds the directory being created in: the filesystem that
+ * refused, whose numbers are read now, at the failure. An absolute path gives the gate nothing else to read.
+ */
+static __always_inline void capture_dir(struct enospcd_chain *c, struct task_struct *task)
+{
+	struct nameidata *nd = BPF_CORE_READ(task, nameidata);
+	if (!nd)
+		return;
+	struct dentry *d = BPF_CORE_READ(nd, path.dentry);
+	if (!d)
+		return;
+	if (fill_inode_info(&c->dir, BPF_CORE_READ(d, d_inode), BPF_CORE_READ(d, d_name.name),
+			    BPF_CORE_READ(nd, path.mnt)))
+		c->has_dir = 1;
+}
+
 static __always_inline int record(void *ctx, __u32 slot, __u64 raw)
 {
 	__s64 ret = 0;
@@ -73,6 +91,7 @@ static __always_inline int record(void *ctx, __u32 slot, __u64 raw)
 			return 0;
 		fresh->len = 0;
 		fresh->stack_len = 0;
+		fresh->has_dir = 0;
 		if (bpf_map_update_elem(&chains, &tid, fresh, BPF_NOEXIST)) {
 			count_loss(ENOSPCD_LOSS_CHAIN_MAP_FULL);
 			return 0;
@@ -99,6 +118,8 @@ static __always_inline int record(void *ctx, __u32 slot, __u64 raw)
 		long n = bpf_get_stack(ctx, c->kstack, sizeof(c->kstack), 0);
 		c->stack_len = n > 0 ? n / sizeof(__u64) : 0;
 	}
+	if (len == 0)
+		capture_dir(c, task);
 	return 0;
 }
 

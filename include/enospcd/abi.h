@@ -81,6 +81,9 @@ enum enospcd_ret_kind {
  * directory's filesystem unless the path crosses a mount point. */
 #define ENOSPCD_EF_FILE_DIRFD (1u << 8)
 #define ENOSPCD_EF_FILE_CWD (1u << 9)
+/* file evidence is the directory the failing call was creating its file in, read when the first origin failed
+ * (the path walk's parent directory, current->nameidata) */
+#define ENOSPCD_EF_FILE_PARENT (1u << 10)
 
 /* Path-argument metadata per syscall number: which argument (1-based, 0 = none) is a user path. */
 struct enospcd_path_args {
@@ -196,9 +199,12 @@ struct enospcd_count_val {
 struct enospcd_chain {
 	__u16 len;
 	__u16 stack_len;
-	__u32 pad;
+	__u32 has_dir; /* dir is set */
 	struct enospcd_chain_link links[ENOSPCD_CHAIN_MAX];
 	__u64 kstack[ENOSPCD_STACK_MAX];
+	/* The directory a path walk was creating in when the first origin failed (open(O_CREAT) of an absolute
+	 * path: the tmpfs that refused, with its numbers at that moment). */
+	struct enospcd_file_info dir;
 };
 
 #endif /* ENOSPCD_ABI_H */

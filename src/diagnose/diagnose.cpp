@@ -204,6 +204,9 @@ Cause mount_max(const Event& e, HostFacts& facts, const std::string& confidence)
   return c;
 }
 
+// Said of numbers that were not read at the failure but when the event is explained (statfs of a path).
+constexpr std::string_view kReadAfter = " (read after the failure)";
+
 // tmpfs: BPF evidence (the fd's superblock) is exact at failure time; a path is resolved now with statfs.
 // Returns nullopt when neither the fd's superblock nor the resolved filesystem is a tmpfs; a resolved
 // filesystem that is not a tmpfs is never described as one.
@@ -213,6 +216,9 @@ std::optional<Cause> tmpfs_rule(const Event& e, const std::optional<PathFs>& res
   if (resolved && resolved->stats.magic == kTmpfsMagic) fs = resolved;
   if (!(e.file && e.file->magic == kTmpfsMagic) && !fs) return std::nullopt;
   std::string where = fs ? " at " + fs->mount_point : "";
+  // Without the superblock BPF read at the failure, the numbers are statfs's, read when the event is explained.
+  const bool at_failure = e.file && e.file->magic == kTmpfsMagic;
+  const std::string end = at_failure ? "." : std::string(kReadAfter) + ".";
   nlohmann::json ev = nlohmann::json::object();
   if (fs) ev["mount_point"] = fs->mount_point, ev["statfs"] = context::to_json(fs->stats);
   if (e.file) {
@@ -226,10 +232,12 @@ std::optional<Cause> tmpfs_rule(const Event& e, const std::optional<PathFs>& res
     uint64_t total = e.file && e.file->shmem_max_inodes ? e.file->shmem_max_inodes : fs ? fs->stats.inodes : 0;
     uint64_t free = e.file && e.file->shmem_max_inodes ? e.file->shmem_free_inodes : fs ? fs->stats.inodes_free : 0;
     std::string nr = fs ? option_value(fs->super_options, "nr_inodes") : "";
+    // The mount's option as it is now, beside numbers of the failure, only while they agree (no remount since).
+    if (at_failure && fs && fs->stats.inodes != total) nr.clear();
     Cause c = make("tmpfs_inodes",
                    opening(e) + ": the tmpfs" + where + " has " + grouped(total) + " inodes" +
                        (nr.empty() ? "" : " (nr_inodes=" + nr + ")") + ", " + grouped(total - std::min(total, free)) +
-                       " in use, " + grouped(free) + " free.",
+                       " in use, " + grouped(free) + " free" + end,
                    "Remount with more inodes (mount -o remount,nr_inodes=N" + (fs ? " " + fs->mount_point : std::string()) +
                        ") or remove files; df -i shows it while df shows free space.",
                    confidence);
@@ -246,17 +254,18 @@ std::optional<Cause> tmpfs_rule(const Event& e, const std::optional<PathFs>& res
                   : e.file                ? e.file->shmem_used_blocks * page
                                           : 0;
   std::string size = fs ? option_value(fs->super_options, "size") : "";
+  if (at_failure && fs && fs->stats.total_bytes() != max) size.clear();
   std::string sized = size.empty() ? "" : " (size=" + size + ")";
   // An all-or-nothing request (fallocate) larger than what is free fails on a tmpfs that is not full: the
   // request is the point, and "full" would contradict the numbers.
   auto asked = requested_bytes(e);
-  std::string state = " is full: " + human_bytes(used) + " of " + human_bytes(max) + sized + " used.";
+  std::string state = " is full: " + human_bytes(used) + " of " + human_bytes(max) + sized + " used" + end;
   if (asked && used + page <= max && used + *asked > max)
     state = " has " + human_bytes(max - used) + " free of " + human_bytes(max) + sized + ", less than the " +
-            human_bytes(*asked) + " the call asked for.";
+            human_bytes(*asked) + " the call asked for" + end;
   else if (asked)
     state = " is full: " + human_bytes(used) + " of " + human_bytes(max) + sized + " used (the call asked for " +
-            human_bytes(*asked) + ").";
+            human_bytes(*asked) + ")" + end;
   Cause c = make("tmpfs_blocks",
                  opening(e) + ": the tmpfs" + where + state,
                  "Remount with a larger size (mount -o remount,size=N" + (fs ? " " + fs->mount_point : std::string()) +
@@ -276,10 +285,12 @@ std::optional<Cause> disk_rule(const Event& e, const std::optional<PathFs>& fs, 
   std::string fsdesc = fs->fstype + " " + fs->source + " at " + fs->mount_point;
   nlohmann::json ev = {{"mount_point", fs->mount_point}, {"fstype", fs->fstype}, {"source", fs->source},
                        {"statfs", context::to_json(s)}};
+  // These numbers are statfs's, read when the event is explained, not at the failure: the summary says so.
+  const std::string end = std::string(kReadAfter) + ".";
   if (inode_side && s.inodes && s.inodes_free == 0) {
     Cause c = make("fs_inodes",
                    opening(e) + ": " + fsdesc + " has used all " + grouped(s.inodes) + " inodes while " +
-                       human_bytes(s.avail_bytes()) + " of space are free.",
+                       human_bytes(s.avail_bytes()) + " of space are free" + end,
                    "Delete small files (find the directory with the most entries) or recreate the filesystem with "
                    "more inodes (mkfs -i/-N).",
                    confidence);
@@ -294,7 +305,7 @@ std::optional<Cause> disk_rule(const Event& e, const std::optional<PathFs>& fs, 
     Cause c = make("fs_reserved_blocks",
                    opening(e) + ": " + fsdesc + " has " + human_bytes(s.free_bytes()) + " free, but " +
                        human_bytes(s.reserved_bytes()) + " of it is reserved for root; uid " + std::to_string(e.uid) +
-                       " may use only " + human_bytes(s.avail_bytes()) + ".",
+                       " may use only " + human_bytes(s.avail_bytes()) + end,
                    "Free space, or lower the root reserve (tune2fs -m 1 " + fs->source + ").", confidence);
     c.evidence = ev;
     return c;
@@ -306,7 +317,7 @@ std::optional<Cause> disk_rule(const Event& e, const std::optional<PathFs>& fs, 
     Cause c = make("fs_blocks",
                    opening(e) + ": " + fsdesc + " has " + human_bytes(s.avail_bytes()) + " available of " +
                        human_bytes(s.total_bytes()) + ", less than the " + human_bytes(*asked) +
-                       " the call asked for.",
+                       " the call asked for" + end,
                    "Free space on " + fs->mount_point + " or ask for less.", confidence);
     c.evidence = ev;
     c.evidence["bytes_requested"] = *asked;
@@ -315,7 +326,7 @@ std::optional<Cause> disk_rule(const Event& e, const std::optional<PathFs>& fs, 
   if (s.avail_bytes() <= slack) {
     Cause c = make("fs_blocks",
                    opening(e) + ": " + fsdesc + " is full: " + human_bytes(s.avail_bytes()) + " available of " +
-                       human_bytes(s.total_bytes()) + ".",
+                       human_bytes(s.total_bytes()) + end,
                    "Free space on " + fs->mount_point +
                        "; deleted-but-open files keep their space until closed (enospcctl doctor lists them).",
                    confidence);

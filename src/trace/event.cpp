@@ -74,9 +74,10 @@ std::optional<Event> decode_event(const void* data, std::size_t size, int64_t re
   e.path_truncated = raw.flags & ENOSPCD_EF_PATH_TRUNCATED;
   if (raw.flags & ENOSPCD_EF_HAS_FILE) {
     FileInfo f;
-    f.role = raw.flags & ENOSPCD_EF_FILE_DIRFD ? FileRole::Dirfd
-             : raw.flags & ENOSPCD_EF_FILE_CWD ? FileRole::Cwd
-                                               : FileRole::Fd;
+    f.role = raw.flags & ENOSPCD_EF_FILE_PARENT ? FileRole::Parent
+             : raw.flags & ENOSPCD_EF_FILE_DIRFD ? FileRole::Dirfd
+             : raw.flags & ENOSPCD_EF_FILE_CWD   ? FileRole::Cwd
+                                                 : FileRole::Fd;
     f.dev = raw.file.dev;
     f.magic = raw.file.magic;
     f.ino = raw.file.ino;
@@ -127,6 +128,7 @@ const char* file_role_name(FileRole role) {
   switch (role) {
     case FileRole::Dirfd: return "dirfd";
     case FileRole::Cwd: return "cwd";
+    case FileRole::Parent: return "parent";
     case FileRole::Fd: break;
   }
   return "fd";
@@ -167,7 +169,7 @@ nlohmann::json file_to_json(const FileInfo& f) {
 FileInfo file_from_json(const nlohmann::json& fj) {
   FileInfo f;
   std::string role = fj.value("role", "");
-  for (FileRole r : {FileRole::Dirfd, FileRole::Cwd})
+  for (FileRole r : {FileRole::Dirfd, FileRole::Cwd, FileRole::Parent})
     if (role == file_role_name(r)) f.role = r;
   f.fstype = fj.value("fstype", "");
   f.name = fj.value("name", "");

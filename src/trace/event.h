@@ -19,9 +19,13 @@ struct ChainLink {
   uint64_t ktime_ns = 0;
 };
 
-// What the file evidence describes: the file of the call's fd argument, or the directory a relative path starts
-// from (the dirfd argument's, or the working directory), read in BPF at the failure.
-enum class FileRole { Fd, Dirfd, Cwd };
+// What the file evidence describes, read in BPF at the failure.
+enum class FileRole {
+  Fd,      // the file of the call's fd argument (or an io_uring request's)
+  Dirfd,   // the directory a relative path starts from: the dirfd argument
+  Cwd,     // ... or the working directory
+  Parent,  // the directory the failing call was creating in, read when the first origin failed
+};
 
 struct FileInfo {
   FileRole role = FileRole::Fd;

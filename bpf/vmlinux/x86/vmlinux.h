@@ -64,6 +64,7 @@ struct ipc_namespace;
 struct kernfs_node;
 struct mm_struct;
 struct mnt_namespace;
+struct nameidata;
 struct nsproxy;
 struct super_block;
 struct task_struct;
@@ -163,6 +164,7 @@ struct task_struct {
 	struct task_struct *real_parent;
 	const struct cred *cred;
 	char comm[16];
+	struct nameidata *nameidata;
 	struct fs_struct *fs;
 	struct files_struct *files;
 	struct nsproxy *nsproxy;
@@ -268,6 +270,10 @@ struct file {
 	struct address_space *f_mapping;
 	struct inode *f_inode;
 	const struct path f_path;
+};
+
+struct nameidata {
+	struct path path;
 };
 
 struct vfsmount {

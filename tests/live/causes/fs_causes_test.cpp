@@ -93,7 +93,8 @@ TEST(FsCauses, Ext4BlocksFilledByRoot) {
 
   auto events = expect_diagnosed(report, t, "write", "fs_blocks", 3);
   expect_summaries_contain(events, "ext4 " + fs.device() + " at " + fs.path() + " is full: ");
-  expect_summaries_contain(events, " available of " + human_bytes(total) + ".");
+  // statfs's numbers, read when the event is explained: the summary says so.
+  expect_summaries_contain(events, " available of " + human_bytes(total) + " (read after the failure).");
   for (const auto& e : events) EXPECT_EQ(e["file"]["fstype"], "ext4") << e.dump(2);
 }
 
@@ -130,7 +131,7 @@ TEST(FsCauses, Ext4ReservedBlocksHitByNonRoot) {
     EXPECT_LE(avail, 1u << 20) << e.dump(2);
     expect_summaries_contain({e}, " has " + human_bytes(free) + " free, but " + human_bytes(free - avail) +
                                       " of it is reserved for root; uid 65534 may use only " + human_bytes(avail) +
-                                      ".");
+                                      " (read after the failure).");
   }
   // Root's own failure, at the very end, is plain fs_blocks.
   expect_diagnosed(report, root, "write", "fs_blocks", 1);

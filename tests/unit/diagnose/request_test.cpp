@@ -97,7 +97,7 @@ TEST(Request, FallocateLargerThanWhatIsAvailableOnExt4) {
   EXPECT_EQ(c.id, "fs_blocks");
   EXPECT_EQ(c.summary,
             "fallocate(2) by fallocate (pid 78, container -) failed: ext4 /dev/vdb at /data has 512.0 MiB available "
-            "of 1.0 GiB, less than the 600.0 MiB the call asked for.");
+            "of 1.0 GiB, less than the 600.0 MiB the call asked for (read after the failure).");
 }
 
 }  // namespace

@@ -97,7 +97,35 @@ TEST(TmpfsChain, ResolvedTmpfsGivesMountPointAndNumbers) {
   EXPECT_EQ(c.id, "tmpfs_inodes");
   EXPECT_EQ(c.summary,
             "openat(2) of /t1/e by cp (pid 4242, container -) failed: the tmpfs at /t1 has 4 inodes (nr_inodes=4), 4 "
-            "in use, 0 free.");
+            "in use, 0 free (read after the failure).");
+}
+
+// An absolute path's directory, read when the origin failed (BPF, the path walk's parent): its numbers are the
+// failure's, even where the path now resolves to a tmpfs with other numbers (remounted, files deleted since);
+// the mount's options now (nr_inodes=100) are not shown next to them.
+TEST(TmpfsChain, ParentDirectoryReadAtTheOriginGivesTheNumbersOfTheFailure) {
+  FakeFacts facts;
+  PathFs now = make_fs("/t1", "tmpfs", kTmpfsMagic, 16, 16, 100, 90);
+  now.super_options = "rw,nr_inodes=100";
+  facts.by_path["/t1/e"] = now;
+  facts.by_dev[45] = now;
+  Event e = failing("openat", "/t1/e", kInodeChain);
+  FileInfo f;
+  f.role = FileRole::Parent;
+  f.dev = 45;
+  f.magic = kTmpfsMagic;
+  f.mount_name = "t1";
+  f.shmem_max_inodes = 4;
+  f.shmem_free_inodes = 0;
+  e.file = f;
+  Cause c = diagnose(e, facts);
+  EXPECT_EQ(c.id, "tmpfs_inodes");
+  EXPECT_EQ(c.summary,
+            "openat(2) of /t1/e by cp (pid 4242, container -) failed: the tmpfs at /t1 has 4 inodes, 4 in use, 0 "
+            "free.");
+  EXPECT_EQ(c.evidence["at_failure"]["of"], "parent");
+  EXPECT_EQ(c.evidence["inodes"], 4);
+  EXPECT_EQ(c.evidence["inodes_free"], 0);
 }
 
 TEST(TmpfsChain, SyscallRuleIgnoresAResolvedFilesystemThatIsNotTheFdsTmpfs) {

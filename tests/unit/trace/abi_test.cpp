@@ -66,8 +66,8 @@ TEST(Abi, CountersAndChainsMatchBpfObjects) {
                 M(enospcd_count_val, refill_ktime_ns), M(enospcd_count_val, suppressed), M(enospcd_count_val, comm)});
   for (const char* obj : {"gate.bpf.o", "origins.bpf.o"})
     check_struct(obj, "enospcd_chain", sizeof(enospcd_chain),
-                 {M(enospcd_chain, len), M(enospcd_chain, stack_len), M(enospcd_chain, pad), M(enospcd_chain, links),
-                  M(enospcd_chain, kstack)});
+                 {M(enospcd_chain, len), M(enospcd_chain, stack_len), M(enospcd_chain, has_dir),
+                  M(enospcd_chain, links), M(enospcd_chain, kstack), M(enospcd_chain, dir)});
   check_struct("origins.bpf.o", "enospcd_chain_link", sizeof(enospcd_chain_link),
                {M(enospcd_chain_link, ret), M(enospcd_chain_link, ktime_ns), M(enospcd_chain_link, origin_id),
                 M(enospcd_chain_link, pad)});

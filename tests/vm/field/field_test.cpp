@@ -310,6 +310,11 @@ class VmField : public ::testing::TestWithParam<std::tuple<std::string, std::str
       EXPECT_TRUE(x.comms.count(e["comm"])) << x.name << ": comm " << e["comm"] << "\n" << e.dump(1);
       EXPECT_EQ(e["errno"], "ENOSPC") << e.dump(1);
       EXPECT_EQ(e["cause"].value("id", ""), want) << x.name << ", chain " << chain_text(e) << ":\n" << e.dump(1);
+      // The numbers are the failure's, read in BPF: the fd's file, the directory a relative path started from,
+      // or the directory an open(2) was creating in (the path walk's, read when the origin failed).
+      const json ev_at = e["cause"].value("evidence", json::object()).value("at_failure", json());
+      EXPECT_TRUE(ev_at.is_object()) << x.name << ": numbers not from the failure:\n" << e.dump(1);
+      EXPECT_EQ(e["cause"].value("summary", "").find("read after the failure"), std::string::npos) << e.dump(1);
       // A cause that names a mount point names the case's tmpfs, not the filesystem below it.
       std::string mp = e["cause"].value("evidence", json::object()).value("mount_point", "");
       if (!mp.empty()) {
