@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   # build
   cmake make g++ pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev linux-libc-dev
-  libspdlog-dev libfmt-dev libmicrohttpd-dev nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev
+  libspdlog-dev libfmt-dev libmicrohttpd-dev nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev libsystemd-dev
 )
 # What only the test tiers need; `deps.sh --runtime` (scripts/quickstart.sh) leaves it out.
 test_packages=(

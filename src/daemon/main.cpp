@@ -7,6 +7,7 @@
 #include <string>
 
 #include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
 
 #include "common/printable.h"
 #include "daemon/daemon.h"
@@ -101,6 +102,11 @@ static int run(int argc, char** argv) {
     report_error(r.error().message);
     return 1;
   }
+  // Under systemd (Type=notify) the service is started once failures are traced and the API answers: a unit
+  // ordered after it, or a script waiting for it, does not miss the first failures. Without NOTIFY_SOCKET
+  // this does nothing.
+  sd_notify(0, "READY=1");
   daemon.run(std::nullopt);
+  sd_notify(0, "STOPPING=1");
   return 0;
 }
