@@ -21,26 +21,12 @@
 
 #include "api/query.h"
 #include "common/trusted_dir.h"
+#include "common/unique_fd.h"
 
 namespace enospcd::api {
 namespace {
 
 std::string errno_text(int err) { return std::strerror(err); }
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
 
 bool fill_sockaddr(const std::string& path, sockaddr_un* sa) {
   std::memset(sa, 0, sizeof *sa);
@@ -54,7 +40,7 @@ bool fill_sockaddr(const std::string& path, sockaddr_un* sa) {
 int probe_connect(const std::string& path) {
   sockaddr_un sa;
   if (!fill_sockaddr(path, &sa)) return ENAMETOOLONG;
-  Fd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (s.get() < 0) return errno;
   if (::connect(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) return 0;
   return errno;
@@ -216,12 +202,12 @@ Result<ListenSocket> ListenSocket::bind_unix(const std::string& path, std::optio
   auto trusted = open_trusted_dir(dir, owner, 0700);
   if (!trusted) return make_error("refusing to serve the API at " + path + ": " + trusted.error().message);
   const bool created_dir = trusted->created;
-  Fd dfd(trusted->fd.release());
+  UniqueFd dfd = std::move(trusted->fd);
 
   // The lock closes the window between probing the old socket and renaming the new one over it. Nothing is
   // changed in the directory before this daemon knows it will serve: a second daemon started by mistake
   // leaves the first one's directory as it was.
-  Fd lock(::openat(dfd.get(), (base + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  UniqueFd lock(::openat(dfd.get(), (base + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (lock.get() < 0) return make_error("cannot open lock file " + path + ".lock: " + errno_text(errno));
   struct stat lst{};
   if (::fstat(lock.get(), &lst) != 0) return make_error("cannot stat " + path + ".lock: " + errno_text(errno));
@@ -273,7 +259,7 @@ Result<ListenSocket> ListenSocket::bind_unix(const std::string& path, std::optio
     ::rmdir(tmp_dir.c_str());
   };
 
-  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (fd.get() < 0) {
     cleanup_tmp();
     return make_error("socket(AF_UNIX): " + errno_text(errno));
@@ -405,7 +391,7 @@ Result<LoopbackAddress> parse_loopback_address(std::string_view address, bool al
 Result<ListenSocket> ListenSocket::bind_loopback_tcp(std::string_view address, bool allow_remote) {
   auto addr = parse_loopback_address(address, allow_remote);
   if (!addr) return addr.error();
-  Fd fd(::socket(addr->family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  UniqueFd fd(::socket(addr->family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (fd.get() < 0) return make_error("socket: " + errno_text(errno));
   int one = 1;
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);

@@ -57,18 +57,6 @@ Result<void> check_dir(int fd, const std::string& where, uid_t owner, bool last)
 
 }  // namespace
 
-DirFd::~DirFd() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
-DirFd& DirFd::operator=(DirFd&& o) noexcept {
-  if (this != &o) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = o.release();
-  }
-  return *this;
-}
-
 Result<TrustedDir> open_trusted_dir(const std::string& path, uid_t owner, mode_t create_mode) {
   if (path.empty()) return make_error("no directory given");
   if (path.find('\0') != std::string::npos) return make_error("directory name holds a NUL byte");
@@ -80,7 +68,7 @@ Result<TrustedDir> open_trusted_dir(const std::string& path, uid_t owner, mode_t
     abs = std::string(cwd) + "/" + path;
   }
   std::deque<std::string> todo = components(abs);
-  std::vector<DirFd> stack;  // the directories walked so far, "/" first
+  std::vector<UniqueFd> stack;  // the directories walked so far, "/" first
   std::vector<std::string> names;
   stack.emplace_back(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (stack.back().get() < 0) return sys_error("cannot open /");
@@ -105,8 +93,7 @@ Result<TrustedDir> open_trusted_dir(const std::string& path, uid_t owner, mode_t
     const std::string where = shown(names);
     struct stat st{};
     if (::fstatat(parent, c.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      int err = errno;
-      if (err != ENOENT || create_mode == 0) return make_error("cannot stat " + where + ": " + std::strerror(err), err);
+      if (errno != ENOENT || create_mode == 0) return sys_error("cannot stat " + where);
       if (::mkdirat(parent, c.c_str(), last ? create_mode : 0755) != 0 && errno != EEXIST)
         return sys_error("cannot create " + where);
       out.created = last;
@@ -129,7 +116,7 @@ Result<TrustedDir> open_trusted_dir(const std::string& path, uid_t owner, mode_t
       continue;
     }
     if (!S_ISDIR(st.st_mode)) return make_error(where + ": " + std::strerror(ENOTDIR), ENOTDIR);
-    DirFd next(::openat(parent, c.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd next(::openat(parent, c.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (next.get() < 0) return sys_error("cannot open " + where);
     if (auto r = check_dir(next.get(), where, owner, false); !r) return r.error();
     stack.push_back(std::move(next));

@@ -8,31 +8,12 @@
 #include <string>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 
 namespace enospcd {
 
-// An open directory descriptor (closed on destruction).
-class DirFd {
- public:
-  explicit DirFd(int fd = -1) : fd_(fd) {}
-  ~DirFd();
-  DirFd(DirFd&& o) noexcept : fd_(o.release()) {}
-  DirFd& operator=(DirFd&& o) noexcept;
-  DirFd(const DirFd&) = delete;
-  DirFd& operator=(const DirFd&) = delete;
-  int get() const { return fd_; }
-  int release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-
- private:
-  int fd_;
-};
-
 struct TrustedDir {
-  DirFd fd;
+  UniqueFd fd;
   bool created = false;  // the last component did not exist and was made (mode `create_mode`)
 };
 

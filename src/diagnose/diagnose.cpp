@@ -214,10 +214,10 @@ std::optional<Cause> tmpfs_rule(const Event& e, const std::optional<PathFs>& res
                                 const std::string& confidence) {
   std::optional<PathFs> fs;
   if (resolved && resolved->stats.magic == kTmpfsMagic) fs = resolved;
-  if (!(e.file && e.file->magic == kTmpfsMagic) && !fs) return std::nullopt;
-  std::string where = fs ? " at " + fs->mount_point : "";
   // Without the superblock BPF read at the failure, the numbers are statfs's, read when the event is explained.
   const bool at_failure = e.file && e.file->magic == kTmpfsMagic;
+  if (!at_failure && !fs) return std::nullopt;
+  std::string where = fs ? " at " + fs->mount_point : "";
   const std::string end = at_failure ? "." : std::string(kReadAfter) + ".";
   nlohmann::json ev = nlohmann::json::object();
   if (fs) ev["mount_point"] = fs->mount_point, ev["statfs"] = context::to_json(fs->stats);
