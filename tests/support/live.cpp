@@ -44,17 +44,6 @@ CmdResult run(const std::vector<std::string>& argv) {
 
 CmdResult sh(const std::string& cmdline) { return run({"/bin/sh", "-c", cmdline}); }
 
-TempDir::TempDir() {
-  char tmpl[] = "/tmp/enospcd-test.XXXXXX";
-  path_ = mkdtemp(tmpl) ? tmpl : "";
-}
-
-TempDir::~TempDir() {
-  if (path_.empty()) return;
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 TmpfsMount::TmpfsMount(const std::string& options) {
   ok_ = !dir_.path().empty() && mount("enospcd-test", dir_.path().c_str(), "tmpfs", 0, options.c_str()) == 0;
 }

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_dir.h"
+
 namespace enospcd::testing {
 
 // Root (and so BPF) is needed. Outside CI: skip with the reason. In CI (CI=true) the tests must run, so not
@@ -30,16 +32,6 @@ struct CmdResult {
 CmdResult run(const std::vector<std::string>& argv);
 // Runs a shell command line; for setup steps only.
 CmdResult sh(const std::string& cmdline);
-
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 class TmpfsMount {
  public:

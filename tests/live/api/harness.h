@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "api/server.h"
+#include "support/temp_dir.h"
 #include "live/api/process.h"
 #include "unit/api/fake_backend.h"
 
@@ -81,9 +82,8 @@ inline std::string raw_exchange(const std::string& path, const std::string& requ
 class ServerFixture : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/enospcd-live-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    ASSERT_FALSE(tmp_.path().empty());
+    dir_ = tmp_.path();
     // curl may run as another user (setpriv): give it somewhere to write headers.
     out_dir_ = dir_ + "/out";
     ASSERT_EQ(mkdir(out_dir_.c_str(), 0777), 0);
@@ -96,10 +96,7 @@ class ServerFixture : public ::testing::Test {
     options_.follow_keepalive = std::chrono::milliseconds(300);
   }
 
-  void TearDown() override {
-    server_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { server_.reset(); }
 
   void start() {
     server_ = std::make_unique<Server>(options_, backend_);
@@ -142,6 +139,7 @@ class ServerFixture : public ::testing::Test {
 
   CurlAnswer get(const std::string& target) const { return curl({"http://localhost" + target}); }
 
+  enospcd::testing::TempDir tmp_;  // first: removed after the server is gone
   std::string dir_;
   std::string out_dir_;
   std::string socket_path_;

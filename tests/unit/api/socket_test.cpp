@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/temp_dir.h"
+
 namespace enospcd::api {
 namespace {
 
@@ -66,12 +68,10 @@ TEST(ApiLoopbackAddress, AcceptsLoopbackOnly) {
 class ApiSocketDir : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/enospcd-sock-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
+    ASSERT_FALSE(tmp_.path().empty());
+    root_ = tmp_.path();
     path_ = root_ + "/run/api.sock";
   }
-  void TearDown() override { std::filesystem::remove_all(root_); }
 
   // A socket file that nobody listens on, as a crashed daemon leaves behind.
   void make_stale(const std::string& path) {
@@ -83,6 +83,7 @@ class ApiSocketDir : public ::testing::Test {
     close(fd);
   }
 
+  enospcd::testing::TempDir tmp_;
   std::string root_, path_;
 };
 

@@ -9,17 +9,17 @@
 
 #include <gtest/gtest.h>
 
+#include "support/temp_dir.h"
+
 namespace enospcd {
 namespace {
 
 class TrustedDirTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/enospcd-trusted-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
+    ASSERT_FALSE(tmp_.path().empty());
+    root_ = tmp_.path();
   }
-  void TearDown() override { std::filesystem::remove_all(root_); }
 
   std::string mk(const std::string& rel, mode_t mode) {
     std::string p = root_ + "/" + rel;
@@ -31,6 +31,7 @@ class TrustedDirTest : public ::testing::Test {
   // Foreign owners need root to set up.
   static bool root() { return geteuid() == 0; }
 
+  enospcd::testing::TempDir tmp_;
   std::string root_;
 };
 

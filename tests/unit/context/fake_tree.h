@@ -13,20 +13,15 @@
 #include <string>
 
 #include "context/fs.h"
+#include "support/temp_dir.h"
 
 namespace enospcd::context::test {
 
 class FakeTree {
  public:
-  FakeTree() {
-    char tmpl[] = "/tmp/enospcd-ctx-unit.XXXXXX";
-    root_ = mkdtemp(tmpl) ? tmpl : "";
+  FakeTree() : root_(dir_.path()) {
     std::filesystem::create_directories(root_ + "/proc");
     std::filesystem::create_directories(root_ + "/rootfs");
-  }
-  ~FakeTree() {
-    std::error_code ec;
-    std::filesystem::remove_all(root_, ec);
   }
   FakeTree(const FakeTree&) = delete;
   FakeTree& operator=(const FakeTree&) = delete;
@@ -109,6 +104,7 @@ class FakeTree {
   }
 
  private:
+  enospcd::testing::TempDir dir_;  // before root_: root_ is initialized from it
   std::string root_;
 };
 

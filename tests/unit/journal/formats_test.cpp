@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "store/journal.h"
+#include "support/temp_dir.h"
 #include "trace/event.h"
 
 namespace enospcd {
@@ -13,17 +14,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Dir {
-  Dir() {
-    char tmpl[] = "/tmp/enospcd-journal-formats.XXXXXX";
-    path = mkdtemp(tmpl) ? tmpl : "";
-  }
-  ~Dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string path;
-};
+using enospcd::testing::TempDir;
 
 std::unique_ptr<Journal> open_journal(const std::string& dir) {
   JournalOptions o;
@@ -44,9 +35,9 @@ Event event(uint64_t id, uint64_t time_ns) {
 }
 
 TEST(JournalFormats, NumbersAndStringsRestoreInIdOrder) {
-  Dir d;
+  TempDir d;
   {
-    auto j = open_journal(d.path);
+    auto j = open_journal(d.path());
     ASSERT_TRUE(j);
     // Earlier format: the id and times as JSON numbers (written literally, not by to_json).
     j->append(nlohmann::json::parse(
@@ -56,7 +47,7 @@ TEST(JournalFormats, NumbersAndStringsRestoreInIdOrder) {
         R"({"id":7357189049442138112,"time_ns":1795248383349500000,"pid":2,"comm":"old2","syscall":"openat","errno":"ENOSPC"})"));
     ASSERT_TRUE(j->flush().ok());
   }
-  auto j = open_journal(d.path);
+  auto j = open_journal(d.path());
   ASSERT_TRUE(j);
   auto records = j->load(100);
   ASSERT_EQ(records.size(), 3u);
@@ -71,24 +62,24 @@ TEST(JournalFormats, NumbersAndStringsRestoreInIdOrder) {
 }
 
 TEST(JournalFormats, DuplicatesAcrossFormatsCollapse) {
-  Dir d;
+  TempDir d;
   {
-    auto j = open_journal(d.path);
+    auto j = open_journal(d.path());
     ASSERT_TRUE(j);
     j->append(nlohmann::json::parse(R"({"id":7357189049442136064,"comm":"a"})"));
     j->append(nlohmann::json::parse(R"({"id":"7357189049442136064","comm":"a"})"));
     ASSERT_TRUE(j->flush().ok());
   }
-  auto j = open_journal(d.path);
+  auto j = open_journal(d.path());
   ASSERT_TRUE(j);
   EXPECT_EQ(j->load(100).size(), 1u);
 }
 
 TEST(JournalReset, NothingComesBackAfterARestart) {
-  Dir d;
+  TempDir d;
   {
     JournalOptions o;
-    o.dir = d.path;
+    o.dir = d.path();
     o.segment_bytes = 512;  // several sealed, compressed segments
     o.max_bytes = 1 << 20;
     auto r = Journal::open(o);
@@ -98,23 +89,23 @@ TEST(JournalReset, NothingComesBackAfterARestart) {
     j->append_aggregate({{"counters", nlohmann::json::array({{{"pid", 1}, {"count", 50}}})}});
     ASSERT_TRUE(j->flush().ok());
     ASSERT_GT(j->status()["segments"].get<uint64_t>(), 2u);
-    ASSERT_TRUE(fs::exists(d.path + "/aggregates.json"));
+    ASSERT_TRUE(fs::exists(d.path() + "/aggregates.json"));
     j->append(to_json(event(51, 51000)));  // queued, not yet written
     ASSERT_TRUE(j->reset().ok());
     EXPECT_FALSE(j->last_aggregate());
     EXPECT_TRUE(j->load(100).empty());
-    EXPECT_FALSE(fs::exists(d.path + "/aggregates.json"));
+    EXPECT_FALSE(fs::exists(d.path() + "/aggregates.json"));
     // Appending goes on after a reset.
     j->append(to_json(event(60, 60000)));
     ASSERT_TRUE(j->flush().ok());
   }
-  auto j = open_journal(d.path);
+  auto j = open_journal(d.path());
   ASSERT_TRUE(j);
   auto records = j->load(100);
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(event_from_json(records[0]).id, 60u);
   EXPECT_FALSE(j->last_aggregate());
-  EXPECT_EQ(j->status()["bytes_on_disk"].get<uint64_t>(), fs::file_size(d.path + "/journal-00000001.ndjson"));
+  EXPECT_EQ(j->status()["bytes_on_disk"].get<uint64_t>(), fs::file_size(d.path() + "/journal-00000001.ndjson"));
 }
 
 }  // namespace

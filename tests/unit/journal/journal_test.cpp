@@ -15,6 +15,7 @@
 
 #include "store/journal.h"
 #include "support/has_value.h"
+#include "support/temp_dir.h"
 
 namespace enospcd {
 namespace {
@@ -22,21 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/enospcd-journal-test.XXXXXX";
-    path_ = mkdtemp(tmpl) ? tmpl : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using enospcd::testing::TempDir;
 
 // Routes spdlog's default logger into a string for the lifetime of the object.
 class LogCapture {
