@@ -58,4 +58,20 @@ inline PathFs make_fs(std::string mount_point, std::string fstype, uint64_t magi
   return fs;
 }
 
+// A directory BPF described at the failure: a tmpfs of `max_inodes` inodes with `free_inodes` free, as
+// shmem_sb_info held it, and 3 of its 64 blocks used.
+inline FileInfo tmpfs_dir(FileRole role, uint32_t dev, uint64_t max_inodes = 8, uint64_t free_inodes = 0) {
+  FileInfo f;
+  f.role = role;
+  f.dev = dev;
+  f.magic = 0x01021994;
+  f.fstype = "tmpfs";
+  f.name = "out";
+  f.shmem_max_inodes = max_inodes;
+  f.shmem_free_inodes = free_inodes;
+  f.shmem_max_blocks = 64;
+  f.shmem_used_blocks = 3;
+  return f;
+}
+
 }  // namespace enospcd::diagnose::fakes

@@ -13,6 +13,7 @@ namespace {
 
 using fakes::FakeFacts;
 using fakes::make_fs;
+using fakes::tmpfs_dir;
 
 constexpr uint64_t kTmpfsMagic = 0x01021994, kExt4Magic = 0xEF53;
 
@@ -29,21 +30,6 @@ Event create(const std::string& syscall, const std::string& path) {
   e.has_mntns = true;
   e.mntns = 4026531841;
   return e;
-}
-
-// The directory BPF described: a tmpfs of 8 inodes with none free, as shmem_sb_info held it at the failure.
-FileInfo tmpfs_dir(FileRole role, uint32_t dev) {
-  FileInfo f;
-  f.role = role;
-  f.dev = dev;
-  f.magic = kTmpfsMagic;
-  f.fstype = "tmpfs";
-  f.name = "out";
-  f.shmem_max_inodes = 8;
-  f.shmem_free_inodes = 0;
-  f.shmem_max_blocks = 64;
-  f.shmem_used_blocks = 3;
-  return f;
 }
 
 TEST(StartDir, OpenatRelativeToADirfdOnAFullTmpfsWithoutAChain) {

@@ -110,14 +110,8 @@ TEST(TmpfsChain, ParentDirectoryReadAtTheOriginGivesTheNumbersOfTheFailure) {
   facts.by_path["/t1/e"] = now;
   facts.by_dev[45] = now;
   Event e = failing("openat", "/t1/e", kInodeChain);
-  FileInfo f;
-  f.role = FileRole::Parent;
-  f.dev = 45;
-  f.magic = kTmpfsMagic;
-  f.mount_name = "t1";
-  f.shmem_max_inodes = 4;
-  f.shmem_free_inodes = 0;
-  e.file = f;
+  e.file = fakes::tmpfs_dir(FileRole::Parent, 45, 4, 0);
+  e.file->mount_name = "t1";
   Cause c = diagnose(e, facts);
   EXPECT_EQ(c.id, "tmpfs_inodes");
   EXPECT_EQ(c.summary,
