@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "context/doctor.h"
+#include "daemon/views.h"
 #include "diagnose/diagnose.h"
 
 namespace enospcd {
@@ -70,7 +71,7 @@ nlohmann::json DaemonBackend::top(const api::EventQuery& q) {
   return {{"top", top_json(kept)}};
 }
 
-nlohmann::json DaemonBackend::diagnosis() { return d_.diagnosis_json(); }
+nlohmann::json DaemonBackend::diagnosis() { return diagnosis_json(d_.store()); }
 
 std::optional<nlohmann::json> DaemonBackend::doctor() {
   context::DoctorOptions o;

@@ -21,33 +21,12 @@
 #include "context/container.h"
 #include "api/server.h"
 #include "daemon/backend.h"
-#include "daemon/counters.h"
+#include "model/counters.h"
 #include "daemon/logging.h"
 #include "daemon/output.h"
 
 namespace enospcd {
 namespace {
-
-// Plain read(2): a /proc file of a process reaped between open and read fails with ESRCH, which is not an
-// error here (std::filebuf would throw from underflow).
-std::string read_proc_file(const std::string& path) {
-  std::string s;
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return s;
-  char buf[4096];
-  ssize_t n;
-  while (s.size() < 65536 && (n = read(fd, buf, sizeof(buf))) > 0) s.append(buf, static_cast<size_t>(n));
-  close(fd);
-  return s;
-}
-
-std::string read_cmdline(uint32_t pid) {
-  std::string s = read_proc_file("/proc/" + std::to_string(pid) + "/cmdline");
-  while (!s.empty() && s.back() == '\0') s.pop_back();
-  for (char& c : s)
-    if (c == '\0') c = ' ';
-  return s;
-}
 
 const char* loss_name(int i) {
   switch (i) {
@@ -66,7 +45,11 @@ double milliseconds(std::chrono::microseconds d) { return std::chrono::duration<
 }  // namespace
 
 Daemon::Daemon(DaemonOptions opts)
-    : opts_(std::move(opts)), store_(opts_.history), facts_(diagnose::make_live_host_facts()) {
+    : opts_(std::move(opts)),
+      facts_(diagnose::make_live_host_facts()),
+      procs_(make_proc_reader()),
+      pipeline_(kallsyms_, *procs_, containers_, *facts_),
+      store_(opts_.history) {
   for (const auto& f : opts_.no_features) probe_.disable(f);
 }
 
@@ -90,21 +73,8 @@ Result<void> Daemon::open_journal() {
       spdlog::warn("journal: skipping an unreadable event: {}", ex.what());
     }
   }
-  if (auto agg = journal_->last_aggregate(); agg && agg->contains("counters")) {
-    std::lock_guard<std::mutex> lk(mu_);
-    for (const auto& c : (*agg)["counters"]) {
-      CountEntry e{};
-      e.key.tgid = c.value("pid", 0u);
-      e.key.syscall_nr = c.value("syscall_nr", 0u);
-      e.key.err = c.value("err", 0u);
-      e.key.cgroup_id = c.value("cgroup_id", uint64_t{0});
-      e.val.count = c.value("count", uint64_t{0});
-      e.val.suppressed = c.value("suppressed", uint64_t{0});
-      std::strncpy(e.val.comm, c.value("comm", "").c_str(), sizeof(e.val.comm) - 1);
-      retired_[counter_key(e.key)] = e;
-    }
-    fold_retired(retired_, kMaxRetiredKeys);
-  }
+  // The counts are the counter book's, which exists once the gate does (start()).
+  if (auto agg = journal_->last_aggregate()) restored_counts_ = std::move(*agg);
   spdlog::info("journal in {}: restored {} events", opts_.state_dir, restored);
   return {};
 }
@@ -112,18 +82,9 @@ Result<void> Daemon::open_journal() {
 void Daemon::persist(std::chrono::steady_clock::time_point now) {
   if (!journal_ || now < next_aggregate_) return;
   std::lock_guard<std::mutex> persist_lk(persist_mu_);
-  // Once a second: the exact counters (live and retired) together with the pending events, in one flush,
-  // so a restart keeps every event and total it had reported more than a second before.
-  nlohmann::json counters = nlohmann::json::array();
-  auto counts = all_counts();
-  CounterMap merged;
-  for (const auto& c : counts) accumulate(merged, c);
-  for (const auto& [k, c] : merged)
-    counters.push_back({{"pid", c.key.tgid}, {"syscall_nr", c.key.syscall_nr}, {"err", c.key.err},
-                        {"cgroup_id", c.key.cgroup_id}, {"count", c.val.count}, {"suppressed", c.val.suppressed},
-                        {"comm", fixed_string(c.val.comm)}});
-  nlohmann::json snapshot = nlohmann::json::object();
-  snapshot["counters"] = std::move(counters);
+  // Once a second: the exact counters (live and retired) and their causes together with the pending events, in
+  // one flush, so a restart keeps every event and total it had reported more than a second before.
+  auto snapshot = book_->save();
   journal_->append_aggregate(snapshot);
   // A failure puts the journal in degraded mode, with its own backoff and one log line.
   static_cast<void>(journal_->flush());
@@ -186,6 +147,10 @@ Result<void> Daemon::start() {
   auto gate = GateTracer::start(cfg, probe_);
   if (!gate) return gate.error();
   gate_ = std::move(*gate);
+  // Bounded by the counter keys: the kernel map's and the retired ones (folding drops entries).
+  book_ = std::make_unique<CounterBook>(*gate_, cfg.counter_entries + CounterBook::kMaxRetiredKeys);
+  book_->restore(restored_counts_);
+  restored_counts_ = nullptr;
   auto h = gate_->set_handler([this](const void* d, std::size_t n) { on_record(d, n); });
   if (!h) return h.error();
   tracing_since_ = std::chrono::steady_clock::now();
@@ -228,82 +193,12 @@ void Daemon::finish_startup() {
   malloc_trim(0);
 }
 
-nlohmann::json Daemon::container_for(const Event& e) {
-  std::lock_guard<std::mutex> lk(mu_);
-  auto now = std::chrono::steady_clock::now();
-  // Expire entries of containers not seen for 15 minutes; bounded to 4096 entries.
-  if (containers_.size() > 4096)
-    for (auto it = containers_.begin(); it != containers_.end();)
-      it = now - it->second.seen > std::chrono::minutes(15) ? containers_.erase(it) : std::next(it);
-  // Best first: the full cgroup path read while the process lived (cached by cgroup id, so the attribution
-  // outlives the container), then that cache, then the leaf name BPF recorded at failure time.
-  if (!e.cgroup_path.empty()) {
-    if (auto ref = context::cgroup_to_container(e.cgroup_path)) {
-      auto j = context::to_json(*ref);
-      if (containers_.size() < 8192 || containers_.count(e.cgroup_id)) containers_[e.cgroup_id] = {j, now};
-      return j;
-    }
-  }
-  if (auto it = containers_.find(e.cgroup_id); it != containers_.end()) {
-    it->second.seen = now;
-    return it->second.container;
-  }
-  if (!e.cgroup_name.empty() && !e.cgroup_name_truncated) {
-    if (auto ref = context::cgroup_to_container(e.cgroup_name)) {
-      auto j = context::to_json(*ref);
-      if (containers_.size() < 8192) containers_[e.cgroup_id] = {j, now};
-      return j;
-    }
-  }
-  return nullptr;
-}
-
-void Daemon::enrich(Event& e) {
-  // Only while the process exists; a short-lived one is gone, and the BPF evidence stands alone.
-  std::string proc = "/proc/" + std::to_string(e.pid);
-  char buf[4096];
-  ssize_t n = readlink((proc + "/exe").c_str(), buf, sizeof(buf) - 1);
-  if (n > 0) e.exe.assign(buf, static_cast<std::size_t>(n));
-  e.cmdline = read_cmdline(e.pid);
-  // cgroup v2 line "0::/path"; on a hybrid layout the unified line is the one starting with "0::".
-  const std::string cgroups = read_proc_file(proc + "/cgroup");
-  for (auto line : split(cgroups, '\n'))
-    if (line.rfind("0::", 0) == 0) e.cgroup_path = std::string(line.substr(3));
-  e.container = container_for(e);
-  e.cause = diagnose::to_json(diagnose::diagnose(e, *facts_));
-  std::lock_guard<std::mutex> lk(mu_);
-  // Bounded by the counter keys: the kernel map's and the retired ones (folding drops entries).
-  if (causes_.size() < GateConfig{}.counter_entries + kMaxRetiredKeys)
-    causes_[{e.pid, e.syscall_nr, static_cast<uint32_t>(e.err), e.cgroup_id}] = e.cause["id"];
-}
-
 void Daemon::on_record(const void* data, std::size_t size) {
-  records_++;
-  auto e = decode_event(data, size, realtime_offset_ns_, origin_names_);
-  if (!e) {
-    malformed_++;
-    return;
-  }
-  std::vector<std::string> frames;
-  for (uint64_t a : e->kstack_addrs) frames.push_back(kallsyms_.symbolize(a));
-  e->kstack = strip_tracer_frames(frames);
-  // Kernels before v5.14 cannot unwind through a kretprobe's return trampoline (fixed by commit
-  // 19138af1bd88 "x86/kprobes: Push a fake return address at kretprobe_trampoline"): the stack stops there.
-  if (!e->kstack.empty() && e->kstack.back().find("kretprobe_trampoline") != std::string::npos) {
-    e->kstack.pop_back();
-    e->kstack_truncated = "the kernel cannot unwind through a kretprobe trampoline";
-  }
-  try {
-    enrich(*e);
-  } catch (const std::exception& ex) {
-    // One event the host readers or the diagnosis could not handle must not take the daemon down: it is kept
-    // with what BPF recorded, counted, and logged (the first time, then every 1 000th).
-    uint64_t n = ++enrich_failed_;
-    if (n == 1 || n % 1000 == 0)
-      spdlog::error("event of pid {} ({} {}): explaining it failed ({} so far): {}", e->pid, e->syscall,
-                    e->errno_name, n, ex.what());
-    e->cause = nullptr;
-  }
+  auto e = pipeline_.process(data, size, realtime_offset_ns_, origin_names_);
+  if (!e) return;
+  if (e->cause.is_object())
+    book_->set_cause({e->pid, e->syscall_nr, static_cast<uint32_t>(e->err), e->cgroup_id},
+                     e->cause.value("id", "unknown"));
   std::lock_guard<std::mutex> persist_lk(persist_mu_);
   uint64_t id = store_.add(*e);
   if (journal_) {
@@ -314,12 +209,7 @@ void Daemon::on_record(const void* data, std::size_t size) {
 
 Result<void> Daemon::reset() {
   std::lock_guard<std::mutex> persist_lk(persist_mu_);
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    for (const auto& c : gate_->read_counts()) gate_->delete_count(c.key);
-    retired_.clear();
-    causes_.clear();
-  }
+  book_->reset();
   store_.clear();
   if (journal_) {
     if (auto r = journal_->reset(); !r) return r.error();
@@ -363,7 +253,8 @@ void Daemon::run(std::optional<std::chrono::steady_clock::time_point> deadline, 
     if (kallsyms_pending_ && probe_.kallsyms_ready()) finish_startup();
     persist(std::chrono::steady_clock::now());
     if (std::chrono::steady_clock::now() >= next_maintenance) {
-      retire_exited_counters();
+      // The kernel map stays bounded while every count stays exact: exited processes' entries move to the book.
+      book_->retire([](uint32_t tgid) { return kill(static_cast<pid_t>(tgid), 0) != 0 && errno == ESRCH; });
       next_maintenance = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     }
     int timeout = 200;
@@ -426,7 +317,7 @@ nlohmann::json Daemon::status_json() const {
   auto l = gate_->read_losses();
   for (int i = 0; i < ENOSPCD_LOSS_MAX; i++) losses[loss_name(i)] = l[i];
   uint64_t counted = 0;
-  for (const auto& c : all_counts()) counted += c.val.count;
+  for (const auto& c : book_->all()) counted += c.val.count;
   nlohmann::json errnos = nlohmann::json::array();
   for (int e : opts_.errnos) errnos.push_back(errno_name(e));
   auto now = std::chrono::steady_clock::now();
@@ -446,148 +337,26 @@ nlohmann::json Daemon::status_json() const {
       {"tracing_s", std::chrono::duration<double>(now - tracing_since_).count()},
       {"counters",
        {{"failures_counted", counted},
-        {"events_received", records_.load()},
-        {"events_malformed", malformed_.load()},
-        {"events_unexplained", enrich_failed_.load()},
+        {"events_received", pipeline_.records()},
+        {"events_malformed", pipeline_.malformed()},
+        {"events_unexplained", pipeline_.unexplained()},
         {"events_stored", store_.size()},
         {"losses", losses}}},
   };
 }
 
-std::vector<TopRow> Daemon::top() const {
-  std::vector<TopRow> out;
-  for (auto& c : top_with_causes()) out.push_back(std::move(c.row));
-  return out;
-}
-
-std::vector<CountEntry> Daemon::all_counts() const {
-  // Under mu_, which retire_exited_counters() holds while it moves an entry from the kernel map to retired_,
-  // so no entry is seen twice or missed.
-  std::lock_guard<std::mutex> lk(mu_);
-  auto counts = gate_->read_counts();
-  for (const auto& [k, c] : retired_) counts.push_back(c);
-  return counts;
-}
-
 std::vector<Daemon::CausedRow> Daemon::top_with_causes() const {
-  auto counts = all_counts();
-  std::lock_guard<std::mutex> lk(mu_);
   std::vector<CausedRow> out;
-  for (auto& r : top_rows(counts)) {
-    if (auto it = containers_.find(r.cgroup_id); it != containers_.end()) r.container = it->second.container;
+  for (auto& r : top_rows(book_->all())) {
+    r.container = containers_.find(r.cgroup_id);
     CausedRow cr;
     auto nr = syscall_number(r.syscall);
     auto err = errno_number(r.errno_name);
-    auto it = causes_.find({r.pid, nr.value_or(0), static_cast<uint32_t>(err.value_or(0)), r.cgroup_id});
-    cr.cause = it != causes_.end() ? it->second : "unknown";
+    cr.cause = book_->cause({r.pid, nr.value_or(0), static_cast<uint32_t>(err.value_or(0)), r.cgroup_id});
     cr.row = std::move(r);
     out.push_back(std::move(cr));
   }
   return out;
-}
-
-std::size_t Daemon::retire_exited_counters() {
-  std::size_t n = 0;
-  std::set<CounterKey> dead;
-  for (const auto& c : gate_->read_counts())
-    if (kill(static_cast<pid_t>(c.key.tgid), 0) != 0 && errno == ESRCH) dead.insert(counter_key(c.key));
-  if (dead.empty()) return 0;
-  std::lock_guard<std::mutex> lk(mu_);
-  // Re-read under the lock: the value moved is the final one, and readers see it in exactly one place.
-  for (const auto& c : gate_->read_counts()) {
-    if (!dead.count(counter_key(c.key))) continue;
-    if (!gate_->delete_count(c.key)) continue;
-    accumulate(retired_, c);
-    n++;
-  }
-  // Bound the user-space side too: a host where a crash-looping process fails every second with a new pid
-  // would otherwise grow this map (and causes_, and the journal's snapshot) for as long as it runs.
-  for (const auto& key : fold_retired(retired_, kMaxRetiredKeys)) {
-    auto cause = causes_.find(key);
-    if (cause == causes_.end()) continue;
-    auto folded = key;
-    std::get<0>(folded) = 0;
-    causes_[folded] = std::move(cause->second);
-    causes_.erase(cause);
-  }
-  return n;
-}
-
-nlohmann::json Daemon::diagnosis_json() const {
-  EventFilter all;
-  all.limit = SIZE_MAX;
-  std::map<std::string, nlohmann::json> by_cause;
-  for (const auto& e : store_.query(all)) {  // newest first: the first seen per cause is the latest
-    std::string id = e.cause.is_object() ? e.cause.value("id", "unknown") : "unknown";
-    auto& slot = by_cause[id];
-    if (slot.is_null()) {
-      slot = {{"cause", id}, {"count", 0}, {"latest_event", std::to_string(e.id)}, {"latest", e.cause},
-              {"first_time", format_rfc3339(e.time_ns)}, {"last_time", format_rfc3339(e.time_ns)}};
-    }
-    slot["count"] = slot["count"].get<uint64_t>() + 1;
-    slot["first_time"] = format_rfc3339(e.time_ns);
-  }
-  nlohmann::json out = nlohmann::json::array();
-  for (auto& [id, v] : by_cause) out.push_back(v);
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a["count"] > b["count"]; });
-  return {{"causes", out}};
-}
-
-nlohmann::json Daemon::report_json() const {
-  EventFilter f;
-  f.limit = opts_.report_events;
-  auto events = store_.query(f);
-  nlohmann::json ev = nlohmann::json::array();
-  for (auto it = events.rbegin(); it != events.rend(); ++it) ev.push_back(to_json(*it));
-  return {{"status", status_json()}, {"top", top_json(top())}, {"diagnosis", diagnosis_json()["causes"]},
-          {"events", ev}};
-}
-
-std::string Daemon::report_text() const {
-  std::ostringstream out;
-  auto st = status_json();
-  auto rows = top();
-  uint64_t total = st["counters"]["failures_counted"].get<uint64_t>();
-  out << "enospcd " << ENOSPCD_VERSION << " on " << st["kernel"].get<std::string>() << ": traced "
-      << fmt::format("{:.1f}", st["tracing_s"].get<double>()) << " s with the " << st["gate"]["mode"].get<std::string>()
-      << " gate, " << (gate_only() ? "gate-only: no kernel call chains" : "with kernel call chains") << "\n";
-  if (origins_) {
-    int live = origins_->live_count();
-    out << "origin probes: " << live << " live of " << origins_->status().size() << " ("
-        << origins_->summary() << ")\n";
-    for (const auto& st : origins_->status())
-      if (st.mode != OriginMode::Unavailable) out << "  " << st.spec.func << ": " << origin_mode_name(st.mode) << "\n";
-  }
-  out << total << " failing syscall" << (total == 1 ? "" : "s") << " with "
-      << fmt::format("{}", fmt::join(st["errnos"].get<std::vector<std::string>>(), ",")) << "\n";
-  for (auto& [k, v] : st["counters"]["losses"].items())
-    if (v.get<uint64_t>() > 0) out << "  " << k << ": " << v.get<uint64_t>() << "\n";
-  out << "\n";
-  if (!rows.empty()) out << format_top(rows) << "\n";
-  auto causes = diagnosis_json()["causes"];
-  if (!causes.empty()) {
-    out << "Causes:\n";
-    for (const auto& c : causes) {
-      const auto& latest = c["latest"];
-      out << "  [" << c["cause"].get<std::string>() << "] x" << c["count"].get<uint64_t>();
-      if (latest.is_object())
-        out << " (" << latest.value("confidence", "") << " confidence)\n    "
-            << printable(latest.value("summary", "")) << "\n    remedy: " << printable(latest.value("remedy", ""))
-            << "\n";
-      else
-        out << "\n";
-    }
-    out << "\n";
-  }
-  EventFilter f;
-  f.limit = opts_.report_events;
-  auto events = store_.query(f);
-  std::reverse(events.begin(), events.end());
-  if (!events.empty()) {
-    out << "Last " << events.size() << " event" << (events.size() == 1 ? "" : "s") << ":\n";
-    out << format_events(events);
-  }
-  return out.str();
 }
 
 }  // namespace enospcd

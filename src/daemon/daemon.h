@@ -1,12 +1,11 @@
-// The daemon's runtime: loads the tracer, turns ring-buffer records into stored, enriched events, and runs
-// either for a bounded time (--once, then a report) or until SIGTERM/SIGINT.
+// The daemon's lifecycle and event loop: loads the tracer, hands each ring-buffer record to the event pipeline
+// (trace/pipeline.h) and stores and journals what comes out, keeps the exact counts in the counter book
+// (model/counter_book.h), and runs either for a bounded time (--once, then a report) or until SIGTERM/SIGINT.
+// What is shown of it (status, diagnosis, report) is in daemon/views.h.
 #pragma once
 
-#include <atomic>
 #include <chrono>
-#include <map>
 #include <mutex>
-#include <tuple>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -14,15 +13,16 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/options.h"
-#include "daemon/counters.h"
+#include "diagnose/diagnose.h"
 #include "loader/feature_probe.h"
 #include "loader/gate.h"
 #include "loader/origins.h"
-#include "trace/kallsyms.h"
+#include "model/counter_book.h"
 #include "report/report.h"
-#include "diagnose/diagnose.h"
 #include "store/event_store.h"
 #include "store/journal.h"
+#include "trace/kallsyms.h"
+#include "trace/pipeline.h"
 
 namespace enospcd {
 
@@ -51,33 +51,24 @@ class Daemon {
 
   nlohmann::json status_json() const;
   nlohmann::json origins_json() const;
-  nlohmann::json diagnosis_json() const;
   bool gate_only() const { return !origins_ || origins_->live_count() == 0; }
-  std::vector<TopRow> top() const;
   struct CausedRow {
     TopRow row;
     std::string cause;  // of the latest event with this counter key; "unknown" when none was seen
   };
   std::vector<CausedRow> top_with_causes() const;
-  // The kernel's counters and those retired to user space, read consistently.
-  std::vector<CountEntry> all_counts() const;
-  // Folds the kernel counters of exited processes into user space and deletes them from the map, so the
-  // map stays bounded while every count stays exact. Returns the number of keys retired.
-  std::size_t retire_exited_counters();
-  nlohmann::json report_json() const;
-  std::string report_text() const;
   EventStore& store() { return store_; }
+  const EventStore& store() const { return store_; }
+  std::size_t report_events() const { return opts_.report_events; }
   // POST /v1/reset: forgets the events, the counters (the kernel map's entries and those retired to user
   // space), the causes per counter key, and the journal's records and snapshot, so that a restart brings
   // none of them back. Lifetime counters (records received, losses) stay.
   Result<void> reset();
-  uint64_t records_received() const { return records_.load(); }
+  uint64_t records_received() const { return pipeline_.records(); }
 
  private:
   void on_record(const void* data, std::size_t size);
   void persist(std::chrono::steady_clock::time_point now);
-  void enrich(Event& e);
-  nlohmann::json container_for(const Event& e);
 
   DaemonOptions opts_;
   FeatureProbe probe_;
@@ -87,16 +78,17 @@ class Daemon {
   std::unique_ptr<OriginTracer> origins_;
   std::unique_ptr<GateTracer> gate_;
   Kallsyms kallsyms_;
+  std::unique_ptr<diagnose::HostFacts> facts_;
+  std::unique_ptr<ProcessReader> procs_;
+  ContainerCache containers_;
+  EventPipeline pipeline_;
+  // Exists once the gate is attached (start()); the journal's counts wait in restored_counts_ until then.
+  std::unique_ptr<CounterBook> book_;
+  nlohmann::json restored_counts_;
   EventStore store_;
   int64_t realtime_offset_ns_ = 0;
   std::chrono::steady_clock::time_point started_;
   std::chrono::steady_clock::time_point tracing_since_;
-  std::atomic<uint64_t> records_{0}, malformed_{0}, enrich_failed_{0};
-  // Guards containers_, causes_ and retired_ (the tracing thread writes, API threads read).
-  mutable std::mutex mu_;
-  std::map<CounterKey, std::string> causes_;  // counter key -> cause
-  CounterMap retired_;                         // exited processes, at most kMaxRetiredKeys
-  static constexpr std::size_t kMaxRetiredKeys = 4096;
   std::unique_ptr<Journal> journal_;
   // Held while an event goes to the store and the journal, while a snapshot is taken and written, and by
   // reset(): a snapshot taken before a reset is never written after it.
@@ -106,13 +98,6 @@ class Daemon {
   std::unique_ptr<api::Server> api_;
   std::vector<std::string> origin_names_;
   int signal_fd_ = -1;
-  std::unique_ptr<diagnose::HostFacts> facts_;
-  // cgroup id -> container, kept after the cgroup is gone so a failed start stays attributable.
-  struct CachedContainer {
-    nlohmann::json container;
-    std::chrono::steady_clock::time_point seen;
-  };
-  std::map<uint64_t, CachedContainer> containers_;
 };
 
 }  // namespace enospcd

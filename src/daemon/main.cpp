@@ -14,6 +14,7 @@
 #include "daemon/logging.h"
 #include "daemon/options.h"
 #include "daemon/output.h"
+#include "daemon/views.h"
 
 static int run(int argc, char** argv);
 
@@ -88,8 +89,8 @@ static int run(int argc, char** argv) {
     // Strings from the kernel (paths, comm, cgroup names) need not be UTF-8: replace, never throw. In the text
     // report they are escaped: no control character or invalid UTF-8 reaches the terminal.
     std::string report = opts.output == enospcd::OutputFormat::Json
-                             ? daemon.report_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"
-                             : enospcd::printable_lines(daemon.report_text());
+                             ? enospcd::report_json(daemon).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"
+                             : enospcd::printable_lines(enospcd::report_text(daemon));
     // Written with write(2), not std::cout, whose failures (EPIPE, ENOSPC) would pass unnoticed.
     if (auto r = daemon.write_report(STDOUT_FILENO, report); !r) {
       std::fprintf(stderr, "enospcd: the report could not be written to standard output: %s\n",

@@ -13,7 +13,7 @@
 
 #include "context/fs.h"
 #include "context/sysctl.h"
-#include "trace/event.h"
+#include "model/event.h"
 
 namespace enospcd::diagnose {
 

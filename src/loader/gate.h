@@ -14,6 +14,7 @@
 #include "common/result.h"
 #include "enospcd/abi.h"
 #include "loader/feature_probe.h"
+#include "model/counter_book.h"
 
 struct gate_bpf;
 struct ring_buffer;
@@ -44,18 +45,13 @@ struct GateAttempt {
   std::string error;  // empty when this rung is live
 };
 
-struct CountEntry {
-  enospcd_count_key key;
-  enospcd_count_val val;
-};
-
-class GateTracer {
+class GateTracer : public CounterSource {
  public:
   using Handler = std::function<void(const void* data, std::size_t size)>;
 
   // Opens, configures, loads and attaches. The error message is one sentence for the operator.
   static Result<std::unique_ptr<GateTracer>> start(const GateConfig& cfg, FeatureProbe& probe);
-  ~GateTracer();
+  ~GateTracer() override;
   GateTracer(const GateTracer&) = delete;
   GateTracer& operator=(const GateTracer&) = delete;
 
@@ -77,8 +73,8 @@ class GateTracer {
   // a storm that refills the ring as fast as it is read. Sets *more when it stopped with records left.
   int consume_for(std::chrono::steady_clock::duration budget, bool* more = nullptr);
 
-  std::vector<CountEntry> read_counts() const;
-  bool delete_count(const enospcd_count_key& key);
+  std::vector<CountEntry> read_counts() const override;
+  bool delete_count(const enospcd_count_key& key) override;
   std::array<uint64_t, ENOSPCD_LOSS_MAX> read_losses() const;
 
   int chains_fd() const;

@@ -7,8 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "loader/gate.h"
-#include "trace/event.h"
+#include "model/counters.h"
+#include "model/event.h"
 
 namespace enospcd {
 

@@ -19,7 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/trusted_dir.h"
-#include "trace/event.h"
+#include "model/event.h"
 
 namespace enospcd {
 

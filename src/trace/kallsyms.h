@@ -7,13 +7,15 @@
 #include <string_view>
 #include <vector>
 
+#include "trace/symbolizer.h"
+
 namespace enospcd {
 
 // Symbolized frames without the tracer's own: BPF programs and trampolines ("[bpf]" frames) and the ftrace
 // call site at a traced function's entry (func+0x5, or func+0x9 behind an ENDBR) that a trampoline leaves.
 std::vector<std::string> strip_tracer_frames(const std::vector<std::string>& frames);
 
-class Kallsyms {
+class Kallsyms : public Symbolizer {
  public:
   // Reads a kallsyms-format file. Addresses that read as 0 (kptr_restrict) leave the table empty.
   static Kallsyms load(const std::string& path = "/proc/kallsyms");
@@ -22,7 +24,7 @@ class Kallsyms {
   bool empty() const { return syms_.empty(); }
   std::size_t size() const { return syms_.size(); }
   // "count_mounts+0x2a" (or "count_mounts+0x2a [module]"); "0xffff..." when unknown.
-  std::string symbolize(uint64_t addr) const;
+  std::string symbolize(uint64_t addr) const override;
 
  private:
   struct Sym {

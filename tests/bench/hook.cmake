@@ -1,5 +1,5 @@
 # Used by scripts/bench.sh as CMAKE_PROJECT_INCLUDE while tests/CMakeLists.txt does not add this directory yet:
-# once the whole project is configured (enospcd_trace exists by then), includes tests/bench/CMakeLists.txt.
+# once the whole project is configured (enospcd_loader exists by then), includes tests/bench/CMakeLists.txt.
 function(enospcd_bench_add)
   if(NOT TARGET enospcd-bench)
     include(${CMAKE_SOURCE_DIR}/tests/bench/CMakeLists.txt)

@@ -17,7 +17,7 @@
 
 #include "common/strings.h"
 #include "fuzz/decode_input.h"
-#include "trace/event.h"
+#include "model/event.h"
 
 namespace {
 

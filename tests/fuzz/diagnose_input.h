@@ -19,7 +19,7 @@
 
 #include "common/names.h"
 #include "diagnose/diagnose.h"
-#include "trace/event.h"
+#include "model/event.h"
 
 namespace enospcd::fuzz {
 

@@ -194,6 +194,8 @@ TEST(DaemonLive, KillNineAndRestartKeepsReportedEvents) {
   for (const auto& e : fetched2["events"]) after.insert(std::stoull(e["id"].get<std::string>()));
   for (uint64_t id : ids) EXPECT_TRUE(after.count(id)) << "event " << id << " lost across kill -9";
   EXPECT_EQ(top_count_for(d.get("/v1/top?limit=10000"), pids), 5u) << "counts lost across kill -9";
+  // Each count keeps the cause of its latest event: the counter book saves them together.
+  EXPECT_EQ(top_count_for(d.get("/v1/top?cause=tmpfs_inodes&limit=10000"), pids), 5u) << "causes lost across kill -9";
   // New events get ids above the restored ones.
   run({"touch", mnt.path() + "/again"});
   std::this_thread::sleep_for(300ms);

@@ -7,7 +7,7 @@
 
 #include "store/journal.h"
 #include "support/temp_dir.h"
-#include "trace/event.h"
+#include "model/event.h"
 
 namespace enospcd {
 namespace {

@@ -1,4 +1,4 @@
-#include "daemon/counters.h"
+#include "model/counters.h"
 
 #include <cstring>
 

@@ -1,4 +1,4 @@
-#include "trace/event.h"
+#include "model/event.h"
 
 #include <sys/stat.h>
 

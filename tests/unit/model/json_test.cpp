@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "support/has_value.h"
-#include "trace/event.h"
+#include "model/event.h"
 
 namespace enospcd {
 namespace {

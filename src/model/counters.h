@@ -9,11 +9,17 @@
 #include <tuple>
 #include <vector>
 
-#include "loader/gate.h"
+#include "enospcd/abi.h"
 
 namespace enospcd {
 
 // (tgid, syscall, errno, cgroup id): the kernel counter key without its padding.
+// One entry of the kernel's exact counter map.
+struct CountEntry {
+  enospcd_count_key key;
+  enospcd_count_val val;
+};
+
 using CounterKey = std::tuple<uint32_t, uint32_t, uint32_t, uint64_t>;
 using CounterMap = std::map<CounterKey, CountEntry>;
 

@@ -1,0 +1,114 @@
+#include "model/counter_book.h"
+
+#include <cstring>
+#include <set>
+#include <tuple>
+
+#include "common/strings.h"
+#include "model/event.h"
+
+namespace enospcd {
+
+CounterBook::CounterBook(CounterSource& kernel, std::size_t max_causes, std::size_t max_retired)
+    : kernel_(kernel), max_causes_(max_causes), max_retired_(max_retired) {}
+
+std::vector<CountEntry> CounterBook::all() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto counts = kernel_.read_counts();
+  for (const auto& [k, c] : retired_) counts.push_back(c);
+  return counts;
+}
+
+std::size_t CounterBook::retire(const std::function<bool(uint32_t)>& exited) {
+  std::set<CounterKey> dead;
+  for (const auto& c : kernel_.read_counts())
+    if (exited(c.key.tgid)) dead.insert(counter_key(c.key));
+  if (dead.empty()) return 0;
+  std::lock_guard<std::mutex> lk(mu_);
+  std::size_t n = 0;
+  // Re-read under the lock: the value moved is the final one, and readers see it in exactly one place.
+  for (const auto& c : kernel_.read_counts()) {
+    if (!dead.count(counter_key(c.key))) continue;
+    if (!kernel_.delete_count(c.key)) continue;
+    accumulate(retired_, c);
+    n++;
+  }
+  fold_locked();
+  return n;
+}
+
+void CounterBook::fold_locked() {
+  // The user-space side is bounded too: a crash-looping process failing with a new pid every second would
+  // otherwise grow it (and the causes, and the saved snapshot) for as long as the daemon runs. A folded key's
+  // cause moves with its count to pid 0.
+  for (const auto& key : fold_retired(retired_, max_retired_)) {
+    auto cause = causes_.find(key);
+    if (cause == causes_.end()) continue;
+    auto folded = key;
+    std::get<0>(folded) = 0;
+    causes_[folded] = std::move(cause->second);
+    causes_.erase(cause);
+  }
+}
+
+void CounterBook::set_cause(const CounterKey& key, const std::string& cause) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (causes_.size() < max_causes_ || causes_.count(key)) causes_[key] = cause;
+}
+
+std::string CounterBook::cause(const CounterKey& key) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto it = causes_.find(key);
+  return it != causes_.end() ? it->second : "unknown";
+}
+
+nlohmann::json CounterBook::save() const {
+  CounterMap merged;
+  for (const auto& c : all()) accumulate(merged, c);
+  std::lock_guard<std::mutex> lk(mu_);
+  nlohmann::json counters = nlohmann::json::array();
+  for (const auto& [k, c] : merged) {
+    nlohmann::json j = {{"pid", c.key.tgid},          {"syscall_nr", c.key.syscall_nr}, {"err", c.key.err},
+                        {"cgroup_id", c.key.cgroup_id}, {"count", c.val.count},         {"suppressed", c.val.suppressed},
+                        {"comm", fixed_string(c.val.comm)}};
+    if (auto it = causes_.find(k); it != causes_.end()) j["cause"] = it->second;
+    counters.push_back(std::move(j));
+  }
+  return {{"counters", std::move(counters)}};
+}
+
+void CounterBook::restore(const nlohmann::json& snapshot) {
+  if (!snapshot.is_object() || !snapshot.contains("counters") || !snapshot["counters"].is_array()) return;
+  std::lock_guard<std::mutex> lk(mu_);
+  for (const auto& c : snapshot["counters"]) {
+    if (!c.is_object()) continue;
+    auto pid = json_u64(c.value("pid", nlohmann::json())), nr = json_u64(c.value("syscall_nr", nlohmann::json())),
+         err = json_u64(c.value("err", nlohmann::json())), cgroup = json_u64(c.value("cgroup_id", nlohmann::json())),
+         count = json_u64(c.value("count", nlohmann::json()));
+    if (!pid || !nr || !err || !cgroup || !count || *pid > UINT32_MAX || *nr > UINT32_MAX || *err > UINT32_MAX)
+      continue;
+    CountEntry e{};
+    e.key.tgid = static_cast<uint32_t>(*pid);
+    e.key.syscall_nr = static_cast<uint32_t>(*nr);
+    e.key.err = static_cast<uint32_t>(*err);
+    e.key.cgroup_id = *cgroup;
+    e.val.count = *count;
+    e.val.suppressed = json_u64(c.value("suppressed", nlohmann::json())).value_or(0);
+    if (auto comm = c.find("comm"); comm != c.end() && comm->is_string())
+      std::strncpy(e.val.comm, comm->get_ref<const std::string&>().c_str(), sizeof(e.val.comm) - 1);
+    accumulate(retired_, e);
+    auto cause = c.find("cause");
+    if (cause != c.end() && cause->is_string() && causes_.size() < max_causes_)
+      causes_[counter_key(e.key)] = cause->get<std::string>();
+  }
+  fold_locked();
+}
+
+void CounterBook::reset() {
+  std::lock_guard<std::mutex> lk(mu_);
+  for (const auto& c : kernel_.read_counts()) kernel_.delete_count(c.key);
+  retired_.clear();
+  causes_.clear();
+}
+
+}  // namespace enospcd

@@ -1,0 +1,103 @@
+// Ring-buffer records to events: the decoder bounds everything the kernel wrote.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "common/names.h"
+#include "model/event.h"
+#include "support/has_value.h"
+
+namespace enospcd {
+namespace {
+
+enospcd_event raw_event() {
+  enospcd_event r{};
+  r.hdr.kind = ENOSPCD_KIND_SYSCALL_FAILURE;
+  r.hdr.size = sizeof(r);
+  r.hdr.ktime_ns = 5'000'000'000;
+  r.pid = 42;
+  r.tid = 43;
+  r.ppid = 1;
+  r.uid = 1000;
+  if (auto nr = syscall_number("openat"))
+    r.syscall_nr = *nr;
+  else
+    ADD_FAILURE() << "no syscall named openat";
+  r.ret = -28;
+  r.err = 28;
+  r.cgroup_id = 7;
+  r.flags = ENOSPCD_EF_ARGS_VALID | ENOSPCD_EF_HAS_MNTNS;
+  r.mntns_inum = 4026531840u;
+  r.mnt_count = 31;
+  std::strcpy(r.comm, "touch");
+  std::strcpy(r.path, "/tmp/t/f16");
+  return r;
+}
+
+TEST(Decode, WellFormedRecord) {
+  auto r = raw_event();
+  r.chain_len = 2;
+  r.chain[0] = {-28, 1, 1, 0};
+  r.chain[1] = {-28, 2, 0, 0};
+  auto e = decode_event(&r, sizeof(r), 1'000'000'000, {"path_mount", "count_mounts"});
+  ASSERT_HAS_VALUE(e);
+  EXPECT_EQ(e->pid, 42u);
+  EXPECT_EQ(e->comm, "touch");
+  EXPECT_EQ(e->syscall, "openat");
+  EXPECT_EQ(e->errno_name, "ENOSPC");
+  EXPECT_EQ(e->time_ns, 6'000'000'000u);
+  EXPECT_EQ(e->path, "/tmp/t/f16");
+  EXPECT_TRUE(e->has_mntns);
+  EXPECT_EQ(e->mnt_count, 31u);
+  ASSERT_EQ(e->chain.size(), 2u);
+  EXPECT_EQ(e->chain[0].func, "count_mounts");
+  EXPECT_EQ(e->chain[1].func, "path_mount");
+  EXPECT_FALSE(e->file);
+}
+
+TEST(Decode, RejectsMalformed) {
+  auto r = raw_event();
+  EXPECT_FALSE(decode_event(&r, sizeof(r) - 1, 0, {}));
+  r.hdr.kind = ENOSPCD_KIND_INVALID;
+  EXPECT_FALSE(decode_event(&r, sizeof(r), 0, {}));
+  r = raw_event();
+  r.hdr.size = 12;
+  EXPECT_FALSE(decode_event(&r, sizeof(r), 0, {}));
+}
+
+TEST(Decode, UnterminatedStringsAndOversizedCountsAreBounded) {
+  auto r = raw_event();
+  std::memset(r.comm, 'x', sizeof(r.comm));
+  std::memset(r.path, 'p', sizeof(r.path));
+  r.chain_len = 999;
+  r.stack_len = 999;
+  auto e = decode_event(&r, sizeof(r), 0, {});
+  ASSERT_HAS_VALUE(e);
+  EXPECT_EQ(e->comm.size(), sizeof(r.comm));
+  EXPECT_EQ(e->path.size(), sizeof(r.path));
+  EXPECT_EQ(e->chain.size(), static_cast<size_t>(ENOSPCD_CHAIN_MAX));
+  EXPECT_EQ(e->chain[0].func, "origin_0");
+}
+
+TEST(EventJson, FieldNamesAndRoundTrip) {
+  auto r = raw_event();
+  r.flags |= ENOSPCD_EF_HAS_FILE;
+  std::strcpy(r.file.fstype, "tmpfs");
+  r.file.dev = (0u << 20) | 52;
+  r.file.shmem_max_inodes = 16;
+  auto e = decode_event(&r, sizeof(r), 0, {});
+  ASSERT_HAS_VALUE(e);
+  e->id = 99;
+  auto j = to_json(*e);
+  for (const char* k : {"id", "time", "pid", "tid", "comm", "uid", "syscall", "errno", "ret", "path", "cgroup_id",
+                        "mntns", "chain", "kstack", "container", "cause"})
+    EXPECT_TRUE(j.contains(k)) << k;
+  EXPECT_EQ(j["errno"], "ENOSPC");
+  EXPECT_EQ(j["file"]["fstype"], "tmpfs");
+  EXPECT_EQ(j["file"]["dev"], "0:52");
+  Event back = event_from_json(j);
+  EXPECT_EQ(to_json(back), j);
+}
+
+}  // namespace
+}  // namespace enospcd

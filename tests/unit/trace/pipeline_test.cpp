@@ -1,0 +1,182 @@
+// The event pipeline end to end, without BPF or root: a ring-buffer record as the gate writes it goes through
+// decode, symbolize, enrich and diagnose against fakes of the kernel symbols, /proc and the host.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <map>
+#include <stdexcept>
+
+#include "common/names.h"
+#include "support/has_value.h"
+#include "trace/pipeline.h"
+#include "unit/diagnose/fake_facts.h"
+
+namespace enospcd {
+namespace {
+
+using diagnose::fakes::FakeFacts;
+
+class TableSymbols : public Symbolizer {
+ public:
+  std::string symbolize(uint64_t addr) const override {
+    auto it = names.find(addr);
+    return it != names.end() ? it->second : "0xdead";
+  }
+  std::map<uint64_t, std::string> names;
+};
+
+class FakeProcs : public ProcessReader {
+ public:
+  ProcessInfo read(uint32_t pid) override {
+    reads++;
+    if (throws) throw std::runtime_error("unreadable /proc");
+    auto it = live.find(pid);
+    return it != live.end() ? it->second : ProcessInfo{};
+  }
+  std::map<uint32_t, ProcessInfo> live;
+  int reads = 0;
+  bool throws = false;
+};
+
+constexpr const char* kContainerId = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+// tar extracting into a tmpfs whose 4 inodes are all in use, as the gate records it with a chain from the
+// tmpfs inode accounting and the parent directory read at the first failing origin.
+enospcd_event tar_record() {
+  enospcd_event r{};
+  r.hdr.kind = ENOSPCD_KIND_SYSCALL_FAILURE;
+  r.hdr.size = sizeof(r);
+  r.hdr.ktime_ns = 2'000'000'000;
+  r.pid = r.tid = 900;
+  r.ppid = 1;
+  r.syscall_nr = syscall_number("openat").value_or(0);
+  r.ret = -28;
+  r.err = 28;
+  r.cgroup_id = 77;
+  r.flags = ENOSPCD_EF_ARGS_VALID | ENOSPCD_EF_HAS_FILE | ENOSPCD_EF_FILE_PARENT;
+  std::strcpy(r.comm, "tar");
+  std::strcpy(r.path, "./etc/passwd");
+  r.chain_len = 2;
+  r.chain[0] = {-28, 0, 0, 0};  // origin 0: shmem_reserve_inode, the innermost
+  r.chain[1] = {-28, 1, 0, 0};  // origin 1: __shmem_get_inode
+  r.stack_len = 4;
+  r.kstack[0] = 0x1000;  // the tracer's own frame
+  r.kstack[1] = 0x2005;  // the traced function's entry site behind it
+  r.kstack[2] = 0x3000;
+  r.kstack[3] = 0x4000;
+  r.file.dev = 45;
+  r.file.magic = 0x01021994;
+  std::strcpy(r.file.fstype, "tmpfs");
+  std::strcpy(r.file.name, "etc");
+  std::strcpy(r.file.mnt_name, "scratch");
+  r.file.shmem_max_inodes = 4;
+  r.file.shmem_free_inodes = 0;
+  r.file.shmem_max_blocks = 64;
+  r.file.shmem_used_blocks = 3;
+  return r;
+}
+
+const std::vector<std::string> kOrigins = {"shmem_reserve_inode", "__shmem_get_inode"};
+
+struct Pipeline {
+  Pipeline() {
+    symbols.names = {{0x1000, "bpf_prog_abc_origin_exit [bpf]"},
+                     {0x2005, "shmem_reserve_inode+0x5"},
+                     {0x3000, "__shmem_get_inode+0x4a"},
+                     {0x4000, "path_openat+0x10c"}};
+  }
+  TableSymbols symbols;
+  FakeProcs procs;
+  ContainerCache containers;
+  FakeFacts facts;
+  EventPipeline pipeline{symbols, procs, containers, facts};
+};
+
+TEST(Pipeline, RecordBecomesAnExplainedAttributedEvent) {
+  Pipeline p;
+  p.procs.live[900] = {"/usr/bin/tar", "tar -xf rootfs.tar",
+                       std::string("/system.slice/docker-") + kContainerId + ".scope"};
+  auto r = tar_record();
+  auto e = p.pipeline.process(&r, sizeof(r), 1'000'000'000, kOrigins);
+  ASSERT_HAS_VALUE(e);
+  EXPECT_EQ(e->time_ns, 3'000'000'000u);
+  EXPECT_EQ(e->syscall, "openat");
+  ASSERT_EQ(e->chain.size(), 2u);
+  EXPECT_EQ(e->chain[0].func, "shmem_reserve_inode");
+  // The BPF program's frame and the entry site its trampoline leaves are not the kernel's path.
+  EXPECT_EQ(e->kstack, (std::vector<std::string>{"__shmem_get_inode+0x4a", "path_openat+0x10c"}));
+  EXPECT_EQ(e->exe, "/usr/bin/tar");
+  EXPECT_EQ(e->cmdline, "tar -xf rootfs.tar");
+  ASSERT_TRUE(e->container.is_object()) << e->container.dump();
+  EXPECT_EQ(e->container["runtime"], "docker");
+  EXPECT_EQ(e->container["id"], kContainerId);
+  ASSERT_TRUE(e->cause.is_object());
+  EXPECT_EQ(e->cause["id"], "tmpfs_inodes");
+  EXPECT_EQ(e->cause["confidence"], "high");
+  EXPECT_EQ(e->cause["evidence"]["at_failure"]["of"], "parent");
+  EXPECT_EQ(e->cause["evidence"]["inodes"], 4);
+  EXPECT_EQ(e->cause["evidence"]["inodes_free"], 0);
+  EXPECT_EQ(p.pipeline.records(), 1u);
+  EXPECT_EQ(p.pipeline.malformed(), 0u);
+  EXPECT_EQ(p.pipeline.unexplained(), 0u);
+}
+
+TEST(Pipeline, ContainerOfAnExitedProcessComesFromTheCache) {
+  Pipeline p;
+  p.procs.live[900] = {"/usr/bin/tar", "tar", std::string("/system.slice/docker-") + kContainerId + ".scope"};
+  auto r = tar_record();
+  ASSERT_HAS_VALUE(p.pipeline.process(&r, sizeof(r), 0, kOrigins));
+  // The next failure in the same cgroup comes from a process that exited before /proc was read.
+  r.pid = r.tid = 901;
+  auto e = p.pipeline.process(&r, sizeof(r), 0, kOrigins);
+  ASSERT_HAS_VALUE(e);
+  EXPECT_TRUE(e->exe.empty());
+  EXPECT_EQ(e->container["id"], kContainerId);
+  EXPECT_EQ(p.containers.find(77)["id"], kContainerId);
+  EXPECT_TRUE(p.containers.find(78).is_null());
+}
+
+TEST(Pipeline, LeafNameRecordedInBpfNamesTheContainerOfAGoneProcess) {
+  Pipeline p;
+  auto r = tar_record();
+  std::snprintf(r.cgroup_name, sizeof(r.cgroup_name), "libpod-%s.scope", kContainerId);
+  auto e = p.pipeline.process(&r, sizeof(r), 0, kOrigins);
+  ASSERT_HAS_VALUE(e);
+  EXPECT_EQ(e->container["runtime"], "podman");
+  EXPECT_EQ(e->container["id"], kContainerId);
+}
+
+TEST(Pipeline, MalformedRecordIsCountedAndDropped) {
+  Pipeline p;
+  auto r = tar_record();
+  EXPECT_FALSE(p.pipeline.process(&r, sizeof(r) - 1, 0, kOrigins));
+  r.hdr.kind = ENOSPCD_KIND_INVALID;
+  EXPECT_FALSE(p.pipeline.process(&r, sizeof(r), 0, kOrigins));
+  EXPECT_EQ(p.pipeline.records(), 2u);
+  EXPECT_EQ(p.pipeline.malformed(), 2u);
+  EXPECT_EQ(p.procs.reads, 0);
+}
+
+TEST(Pipeline, EventWhoseExplanationFailsIsKeptWithoutACause) {
+  Pipeline p;
+  p.procs.throws = true;
+  auto r = tar_record();
+  auto e = p.pipeline.process(&r, sizeof(r), 0, kOrigins);
+  ASSERT_HAS_VALUE(e);
+  EXPECT_TRUE(e->cause.is_null());
+  EXPECT_EQ(e->chain.size(), 2u);
+  EXPECT_EQ(p.pipeline.unexplained(), 1u);
+}
+
+TEST(Pipeline, StackCutAtAKretprobeTrampolineSaysSo) {
+  Pipeline p;
+  p.symbols.names[0x4000] = "kretprobe_trampoline+0x0";
+  auto r = tar_record();
+  auto e = p.pipeline.process(&r, sizeof(r), 0, kOrigins);
+  ASSERT_HAS_VALUE(e);
+  EXPECT_EQ(e->kstack, (std::vector<std::string>{"__shmem_get_inode+0x4a"}));
+  EXPECT_FALSE(e->kstack_truncated.empty());
+}
+
+}  // namespace
+}  // namespace enospcd
