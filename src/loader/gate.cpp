@@ -152,19 +152,21 @@ std::vector<std::pair<uint32_t, enospcd_path_args>> path_arg_table() {
   return out;
 }
 
+std::vector<GateMode> gate_ladder(const GateConfig& cfg, FeatureProbe& probe) {
+  if (cfg.force_mode != GateMode::Auto) return {cfg.force_mode};
+  std::vector<GateMode> ladder;
+  // tp_btf needs the kernel's BTF; raw_tp and tp do not (CO-RE reads still do, checked at load).
+  if (probe.has_vmlinux_btf() && !probe.disabled("tp_btf")) ladder.push_back(GateMode::TpBtf);
+  if (!probe.disabled("raw_tp")) ladder.push_back(GateMode::RawTp);
+  if (!probe.disabled("tp")) ladder.push_back(GateMode::Tp);
+  return ladder;
+}
+
 Result<std::unique_ptr<GateTracer>> GateTracer::start(const GateConfig& cfg, FeatureProbe& probe) {
   if (!probe.can_load_bpf())
     return make_error("enospcd needs root (or CAP_BPF and CAP_PERFMON) to load its BPF programs", EPERM);
 
-  std::vector<GateMode> ladder;
-  if (cfg.force_mode != GateMode::Auto) {
-    ladder.push_back(cfg.force_mode);
-  } else {
-    // tp_btf needs the kernel's BTF; raw_tp and tp do not (CO-RE reads still do, checked at load).
-    if (probe.has_vmlinux_btf() && !probe.disabled("tp_btf")) ladder.push_back(GateMode::TpBtf);
-    if (!probe.disabled("raw_tp")) ladder.push_back(GateMode::RawTp);
-    if (!probe.disabled("tp")) ladder.push_back(GateMode::Tp);
-  }
+  std::vector<GateMode> ladder = gate_ladder(cfg, probe);
   if (!probe.has_vmlinux_btf())
     return make_error("this kernel exposes no BTF (/sys/kernel/btf/vmlinux is missing); enospcd needs a kernel "
                       "built with CONFIG_DEBUG_INFO_BTF=y",

@@ -45,6 +45,10 @@ struct GateAttempt {
   std::string error;  // empty when this rung is live
 };
 
+// The rungs start() tries, best first: the forced one alone, else tp_btf (where the kernel has BTF), raw_tp and
+// tp, less those disabled by --no-feature.
+std::vector<GateMode> gate_ladder(const GateConfig& cfg, FeatureProbe& probe);
+
 class GateTracer : public CounterSource {
  public:
   using Handler = std::function<void(const void* data, std::size_t size)>;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -60,6 +61,21 @@ struct OriginConfig {
   bool capture_stack = true;
 };
 
+// The attach ladder fexit -> kretprobe -> unavailable, apart from BPF so it is unit-tested with a fake probe
+// and a fake attach. First what BTF says (protos, by function name); then one trial fexit load where the kernel
+// has no kprobes (a kernel refusing fexit outright gives up before /proc/kallsyms is read); then kallsyms
+// presence and the slot limit; then fexit for all, else kretprobe for all. attach(mode, ids, kprobes) loads
+// and attaches those origins (ids index `status`), setting each one's mode and reason; detach() undoes it.
+struct OriginLadder {
+  std::vector<OriginStatus> status;  // one per OriginConfig::origins entry, in order
+  std::string summary;
+};
+using OriginAttach = std::function<Result<void>(OriginMode mode, const std::vector<int>& ids, bool kprobes)>;
+// status is filled before attach or detach is first called, and attach may change it (through the reference
+// the caller gave it to the same OriginLadder).
+void run_origin_ladder(const OriginConfig& cfg, FeatureProbe& probe, const std::map<std::string, FuncProto>& protos,
+                       OriginLadder& out, const OriginAttach& attach, const std::function<void()>& detach);
+
 class OriginTracer {
  public:
   // Never fails as a whole: what cannot attach is reported per function. nullptr-equivalent state (no live
@@ -69,7 +85,7 @@ class OriginTracer {
   OriginTracer(const OriginTracer&) = delete;
   OriginTracer& operator=(const OriginTracer&) = delete;
 
-  const std::vector<OriginStatus>& status() const { return status_; }
+  const std::vector<OriginStatus>& status() const { return ladder_.status; }
   // Function name by origin id (the index into status()).
   std::vector<std::string> names() const;
   int live_count() const;
@@ -87,8 +103,7 @@ class OriginTracer {
 
   origins_bpf* skel_ = nullptr;
   std::vector<struct bpf_link*> links_;
-  std::vector<OriginStatus> status_;
-  std::string summary_;
+  OriginLadder ladder_;
 };
 
 }  // namespace enospcd
