@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/table.h"
+
 namespace enospcd::cli {
 
 // How human output is laid out.
@@ -22,23 +24,10 @@ struct Style {
 // Columns for the terminal: TIOCGWINSZ of fd when it is a terminal, else $COLUMNS, else 80.
 std::size_t terminal_width(int fd);
 
-struct Table {
-  std::vector<std::string> header;
-  std::vector<std::vector<std::string>> rows;
-  // Free-text columns that may be cut (with "…") to fit, and columns that may be left out, in the order they
-  // are given up; a column whose cells are all "-" is left out before any of those.
-  std::vector<std::size_t> shrinkable = {};
-  std::vector<std::size_t> droppable = {};
-
-  // Two spaces between columns, no trailing blanks; an empty table renders as its header only. Cells are
-  // escaped (printable()). max_width 0: every column at its full width.
-  std::string render(std::size_t max_width = 0) const;
-};
-
-// Terminal columns a string takes (one per UTF-8 character).
-std::size_t display_width(const std::string& s);
-// s cut to at most `width` columns, ending in "…" when something was cut.
-std::string truncate(const std::string& s, std::size_t width);
+using enospcd::display_width;
+using enospcd::pad;
+using enospcd::Table;
+using enospcd::truncate;
 
 // "just now", "12s ago", "5m ago", "3h ago", "2d ago"; "in 5s" for times ahead of now.
 std::string relative_time(uint64_t then_ns, uint64_t now_ns);

@@ -5,8 +5,8 @@
 #include <tuple>
 
 #include "common/names.h"
-#include "common/printable.h"
 #include "common/strings.h"
+#include "common/table.h"
 
 namespace enospcd {
 
@@ -31,39 +31,8 @@ std::vector<TopRow> top_rows(const std::vector<CountEntry>& counts) {
   return rows;
 }
 
-namespace {
-// Terminal columns of (printable) UTF-8 text: one per character.
-std::size_t columns(const std::string& s) {
-  std::size_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80 ? 1 : 0;
-  return n;
-}
-}  // namespace
-
 std::string format_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
-  // Cells hold text from the kernel (comms, paths, container names): escaped, so that none can forge a row or
-  // send the terminal a control sequence.
-  std::vector<std::size_t> width(header.size());
-  for (std::size_t i = 0; i < header.size(); i++) width[i] = columns(printable(header[i]));
-  for (const auto& r : rows)
-    for (std::size_t i = 0; i < r.size() && i < width.size(); i++) width[i] = std::max(width[i], columns(printable(r[i])));
-  auto line = [&](const std::vector<std::string>& cells) {
-    std::string out;
-    for (std::size_t i = 0; i < width.size(); i++) {
-      const std::string cell = i < cells.size() ? printable(cells[i]) : "";
-      if (i + 1 == width.size()) {
-        out += cell;
-      } else {
-        out += cell;
-        out.append(width[i] - columns(cell) + 2, ' ');
-      }
-    }
-    while (!out.empty() && out.back() == ' ') out.pop_back();
-    return out + "\n";
-  };
-  std::string out = line(header);
-  for (const auto& r : rows) out += line(r);
-  return out;
+  return Table{header, rows}.render();
 }
 
 std::string format_top(const std::vector<TopRow>& rows) {

@@ -27,7 +27,7 @@ struct TopRow {
 // ties by pid then syscall so the order is stable.
 std::vector<TopRow> top_rows(const std::vector<CountEntry>& counts);
 
-// Text table with columns sized to content.
+// The text table of common/table.h at full width (the --once report is not fitted to a terminal).
 std::string format_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
 std::string format_top(const std::vector<TopRow>& rows);
 std::string format_events(const std::vector<Event>& events);  // oldest first, as given

@@ -62,7 +62,7 @@ uint64_t EventStore::add(Event e) {
     else
       ids_.observe(e.id);
     id = e.id;
-    events_.push_back(pack(e));
+    events_.push_back(std::make_shared<const Stored>(pack(e)));
     total_++;
     while (events_.size() > capacity_) {
       events_.pop_front();
@@ -75,20 +75,29 @@ uint64_t EventStore::add(Event e) {
 }
 
 std::vector<Event> EventStore::query(const EventFilter& f) const {
+  std::vector<std::shared_ptr<const Stored>> hits;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (auto it = events_.rbegin(); it != events_.rend() && hits.size() < f.limit; ++it)
+      if (f.matches((*it)->event, (*it)->cause_id)) hits.push_back(*it);
+  }
   std::vector<Event> out;
-  std::lock_guard<std::mutex> lk(mu_);
-  for (auto it = events_.rbegin(); it != events_.rend() && out.size() < f.limit; ++it)
-    if (f.matches(it->event, it->cause_id)) out.push_back(unpack(*it));
+  out.reserve(hits.size());
+  for (const auto& h : hits) out.push_back(unpack(*h));
   return out;
 }
 
 std::optional<Event> EventStore::get(uint64_t id) const {
-  std::lock_guard<std::mutex> lk(mu_);
-  // Ids increase with insertion order, so a binary search finds it.
-  auto it = std::lower_bound(events_.begin(), events_.end(), id,
-                             [](const Stored& s, uint64_t v) { return s.event.id < v; });
-  if (it != events_.end() && it->event.id == id) return unpack(*it);
-  return std::nullopt;
+  std::shared_ptr<const Stored> hit;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    // Ids increase with insertion order, so a binary search finds it.
+    auto it = std::lower_bound(events_.begin(), events_.end(), id,
+                               [](const auto& s, uint64_t v) { return s->event.id < v; });
+    if (it == events_.end() || (*it)->event.id != id) return std::nullopt;
+    hit = *it;
+  }
+  return unpack(*hit);
 }
 
 std::vector<uint64_t> EventStore::ids_with_prefix(std::string_view digits, std::size_t max) const {
@@ -96,7 +105,7 @@ std::vector<uint64_t> EventStore::ids_with_prefix(std::string_view digits, std::
   std::lock_guard<std::mutex> lk(mu_);
   for (const auto& s : events_) {
     if (out.size() >= max) break;
-    if (std::to_string(s.event.id).starts_with(digits)) out.push_back(s.event.id);
+    if (std::to_string(s->event.id).starts_with(digits)) out.push_back(s->event.id);
   }
   return out;
 }

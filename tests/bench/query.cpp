@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 
@@ -59,6 +60,41 @@ void fail_burst(const std::string& dir, int procs, int each) {
     if (pid > 0) pids.push_back(pid);
   }
   for (pid_t pid : pids) waitpid(pid, nullptr, 0);
+}
+
+// A curl config asking `count` times for path over one kept-alive connection, each answer's code, total time and
+// size written one line each.
+std::string write_config(const Settings& s, const std::string& sock, const std::string& path, int count,
+                         const std::string& name) {
+  std::string cfg_path = s.work_dir + "/" + name;
+  std::ofstream cfg(cfg_path);
+  cfg << "unix-socket = \"" << sock << "\"\n"
+      << "write-out = \"%{http_code} %{time_total} %{size_download}\\n\"\n";
+  for (int i = 0; i < count; i++) cfg << "url = \"http://localhost" << path << "\"\noutput = \"/dev/null\"\n";
+  return cfg_path;
+}
+
+struct Timed {
+  std::vector<double> ms;
+  int non_200 = 0;
+  double size = 0;
+};
+
+// count requests for path after 5 of warm-up, timed by curl itself.
+Timed timed_requests(const Settings& s, const std::string& sock, const std::string& path, int count,
+                     const std::string& cfg_name) {
+  int st = 0;
+  std::string res = run_capture({s.curl, "-s", "-K", write_config(s, sock, path, count + 5, cfg_name)}, &st);
+  std::istringstream in(res);
+  Timed t;
+  int code = 0, i = 0;
+  double secs = 0;
+  while (in >> code >> secs >> t.size) {
+    if (i++ < 5) continue;  // warm-up
+    if (code != 200) t.non_200++;
+    t.ms.push_back(secs * 1e3);
+  }
+  return t;
 }
 
 }  // namespace
@@ -122,32 +158,39 @@ nlohmann::json run_query(const Settings& s) {
   const std::vector<std::pair<std::string, int>> endpoints = {
       {"/v1/events", n}, {"/v1/events?limit=10000", std::max(5, n / 20)}, {"/v1/top", n}};
   for (const auto& [path, count] : endpoints) {
-    std::string cfg_path = s.work_dir + "/curl.cfg";
-    {
-      std::ofstream cfg(cfg_path);
-      cfg << "unix-socket = \"" << sock << "\"\n"
-          << "write-out = \"%{http_code} %{time_total} %{size_download}\\n\"\n";
-      for (int i = 0; i < count + 5; i++) cfg << "url = \"http://localhost" << path << "\"\noutput = \"/dev/null\"\n";
-    }
-    int st = 0;
-    std::string res = run_capture({s.curl, "-s", "-K", cfg_path}, &st);
-    std::istringstream in(res);
-    std::vector<double> ms;
-    int code = 0, i = 0, bad = 0;
-    double t = 0, size = 0;
-    while (in >> code >> t >> size) {
-      if (i++ < 5) continue;  // warm-up
-      if (code != 200) bad++;
-      ms.push_back(t * 1e3);
-    }
+    auto r = timed_requests(s, sock, path, count, "curl.cfg");
     out["endpoints"].push_back({{"path", path},
                                 {"requests", count},
-                                {"ms", to_json(summarize(ms))},
-                                {"p50_ms", quantile(ms, 0.5)},
-                                {"p99_ms", quantile(ms, 0.99)},
-                                {"response_bytes", size},
-                                {"non_200", bad}});
+                                {"ms", to_json(summarize(r.ms))},
+                                {"p50_ms", quantile(r.ms, 0.5)},
+                                {"p99_ms", quantile(r.ms, 0.99)},
+                                {"response_bytes", r.size},
+                                {"non_200", r.non_200}});
   }
+
+  // A small question while large answers are being built: /v1/status alone, then while 4 clients each ask
+  // for all 10 000 events over and over. The ratio of the two is what a large query costs everyone else.
+  auto alone = timed_requests(s, sock, "/v1/status", n, "status.cfg");
+  std::vector<std::unique_ptr<Child>> loaders;
+  for (int c = 0; c < 4; c++) {
+    std::string cfg_path = write_config(s, sock, "/v1/events?limit=10000", 100000, "load" + std::to_string(c) + ".cfg");
+    loaders.push_back(std::make_unique<Child>());
+    loaders.back()->spawn({s.curl, "-s", "-K", cfg_path}, {});
+  }
+  usleep(500000);  // every loader is in the middle of its answers
+  auto loaded = timed_requests(s, sock, "/v1/status", n, "status.cfg");
+  for (auto& l : loaders) l->stop(SIGKILL);
+  double alone_p50 = quantile(alone.ms, 0.5), loaded_p50 = quantile(loaded.ms, 0.5);
+  double alone_p99 = quantile(alone.ms, 0.99), loaded_p99 = quantile(loaded.ms, 0.99);
+  out["status_under_load"] = {{"requests", n},
+                              {"concurrent_large_queries", 4},
+                              {"alone_p50_ms", alone_p50},
+                              {"alone_p99_ms", alone_p99},
+                              {"loaded_p50_ms", loaded_p50},
+                              {"loaded_p99_ms", loaded_p99},
+                              {"p50_ratio", alone_p50 > 0 ? loaded_p50 / alone_p50 : 0},
+                              {"p99_ratio", alone_p99 > 0 ? loaded_p99 / alone_p99 : 0},
+                              {"non_200", alone.non_200 + loaded.non_200}};
   d.stop(SIGINT);
   return out;
 }
