@@ -4,10 +4,10 @@
 
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <map>
 
 #include "common/strings.h"
+#include "unit/model/count_entry.h"
 
 namespace enospcd {
 namespace {
@@ -21,13 +21,7 @@ class FakeKernelMap : public CounterSource {
   }
   bool delete_count(const enospcd_count_key& key) override { return entries.erase(counter_key(key)) > 0; }
   void add(uint32_t pid, uint32_t nr, uint64_t count, const char* comm, uint64_t cgroup = 7) {
-    CountEntry c{};
-    c.key.tgid = pid;
-    c.key.syscall_nr = nr;
-    c.key.err = 28;
-    c.key.cgroup_id = cgroup;
-    c.val.count = count;
-    std::strncpy(c.val.comm, comm, sizeof(c.val.comm) - 1);
+    auto c = fakes::entry(pid, nr, count, comm, cgroup);
     entries[counter_key(c.key)] = c;
   }
   std::map<CounterKey, CountEntry> entries;

@@ -2,25 +2,13 @@
 
 #include <gtest/gtest.h>
 
-#include <cstring>
-
 #include "common/strings.h"
+#include "unit/model/count_entry.h"
 
 namespace enospcd {
 namespace {
 
-CountEntry entry(uint32_t pid, uint32_t nr, uint64_t count, const char* comm, uint64_t cgroup = 7,
-                 uint64_t suppressed = 0) {
-  CountEntry c{};
-  c.key.tgid = pid;
-  c.key.syscall_nr = nr;
-  c.key.err = 28;
-  c.key.cgroup_id = cgroup;
-  c.val.count = count;
-  c.val.suppressed = suppressed;
-  std::strncpy(c.val.comm, comm, sizeof(c.val.comm) - 1);
-  return c;
-}
+using fakes::entry;
 
 uint64_t total(const CounterMap& m) {
   uint64_t n = 0;
