@@ -1,6 +1,5 @@
 #include "daemon/daemon.h"
 
-#include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -9,19 +8,13 @@
 
 #include <csignal>
 #include <cstring>
-#include <fstream>
-#include <set>
-#include <sstream>
 
 #include <spdlog/spdlog.h>
 
-#include "common/names.h"
-#include "common/printable.h"
-#include "common/strings.h"
-#include "context/container.h"
 #include "api/server.h"
+#include "common/names.h"
+#include "common/strings.h"
 #include "daemon/backend.h"
-#include "model/counters.h"
 #include "daemon/logging.h"
 #include "daemon/output.h"
 

@@ -63,9 +63,11 @@ std::string CounterBook::cause(const CounterKey& key) const {
 }
 
 nlohmann::json CounterBook::save() const {
-  CounterMap merged;
-  for (const auto& c : all()) accumulate(merged, c);
+  // Counts and causes under one lock: a retirement folding keys in between cannot part a count from its cause.
   std::lock_guard<std::mutex> lk(mu_);
+  CounterMap merged;
+  for (const auto& c : kernel_.read_counts()) accumulate(merged, c);
+  for (const auto& [k, c] : retired_) accumulate(merged, c);
   nlohmann::json counters = nlohmann::json::array();
   for (const auto& [k, c] : merged) {
     nlohmann::json j = {{"pid", c.key.tgid},          {"syscall_nr", c.key.syscall_nr}, {"err", c.key.err},
