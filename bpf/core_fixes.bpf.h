@@ -95,4 +95,29 @@ static __always_inline bool userns_ucount_max(struct user_namespace *ns, __u32 w
 	return false;
 }
 
+/* ucounts::ucount[] became atomic_long_t (from atomic_t) in the same commit; the same measure applies. */
+static __always_inline bool ucounts_count(struct ucounts *uc, __u32 which, __s64 *out)
+{
+	__u32 counts = bpf_core_enum_value(enum ucount_type, UCOUNT_COUNTS);
+	__u32 total = bpf_core_field_size(uc->ucount);
+	__u32 off = bpf_core_field_offset(uc->ucount);
+	if (!counts || which >= counts)
+		return false;
+	if (total == counts * 8) {
+		__s64 v = 0;
+		if (bpf_probe_read_kernel(&v, sizeof(v), (void *)uc + off + which * 8))
+			return false;
+		*out = v;
+		return true;
+	}
+	if (total == counts * 4) {
+		__s32 v = 0;
+		if (bpf_probe_read_kernel(&v, sizeof(v), (void *)uc + off + which * 4))
+			return false;
+		*out = v;
+		return true;
+	}
+	return false;
+}
+
 #endif /* ENOSPCD_CORE_FIXES_BPF_H */

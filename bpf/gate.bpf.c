@@ -17,6 +17,11 @@ const volatile __u64 rl_burst = 0;         /* bucket depth in events */
 /* Address of the kernel's sysctl_mount_max (from kallsyms), so the limit is recorded as it was at failure.
  * In .bss, not .rodata: user space sets it once /proc/kallsyms has been read, after the gate is attached. */
 volatile __u64 mount_max_addr = 0;
+/* Numbers of the syscalls whose refusing per-user-namespace count is read (ENOSPCD_UC_*); ~0 when unknown. */
+const volatile __u32 nr_inotify_add_watch = ~0u;
+const volatile __u32 nr_unshare = ~0u;
+const volatile __u32 nr_clone = ~0u;
+const volatile __u32 nr_clone3 = ~0u;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -270,6 +275,111 @@ static __always_inline void fill_start_dir(struct enospcd_event *e, struct task_
 		e->flags |= ENOSPCD_EF_FILE_CWD;
 }
 
+/* The levels of one per-user-namespace count that inc_ucount() walks (kernel/ucount.c): the charged (namespace,
+ * uid), then the namespace's creator in its parent, up to the initial namespace. leaf is the charged level's
+ * ucounts when known (its count is then read), uid the uid charged there, which the kernel's enum ucount_type.
+ * The caller sets e->ucount_kind. */
+static __noinline void ucount_walk(struct enospcd_event *e, struct user_namespace *ns, __u32 uid,
+				  struct ucounts *leaf, __u32 which)
+{
+	struct ucounts *uc = leaf;
+	e->ucount_levels = 0;
+	for (int i = 0; i < ENOSPCD_UCOUNT_LEVELS; i++) {
+		if (!ns)
+			break;
+		struct enospcd_ucount_level *l = &e->ucount[i];
+		l->flags = 0;
+		l->userns_inum = BPF_CORE_READ(ns, ns.inum);
+		l->uid = uc ? BPF_CORE_READ(uc, uid.val) : uid;
+		if (!userns_ucount_max(ns, which, &l->max))
+			break;
+		if (!uc || !ucounts_count(uc, which, &l->count)) {
+			l->count = -1;
+			l->flags |= ENOSPCD_UCL_NO_COUNT;
+		}
+		e->ucount_levels = i + 1;
+		uc = BPF_CORE_READ(ns, ucounts);
+		if (!uc) {
+			l->flags |= ENOSPCD_UCL_INITIAL;
+			break;
+		}
+		ns = BPF_CORE_READ(uc, ns);
+	}
+}
+
+/* Whether a level read is at its limit (the charge that failed would have passed it). */
+static __always_inline bool ucount_at_limit(struct enospcd_event *e)
+{
+	for (int i = 0; i < ENOSPCD_UCOUNT_LEVELS; i++) {
+		if (i >= e->ucount_levels)
+			break;
+		struct enospcd_ucount_level *l = &e->ucount[i];
+		if (l->max <= 0 || (!(l->flags & ENOSPCD_UCL_NO_COUNT) && l->count >= l->max))
+			return true;
+	}
+	return false;
+}
+
+#define UC_TRY_NS(flag, kind, enumerator)                                                              \
+	if (!done && (flags & (flag)) && bpf_core_enum_value_exists(enum ucount_type, enumerator)) {      \
+		e->ucount_kind = (kind);                                                                \
+		ucount_walk(e, uns, euid, leaf, bpf_core_enum_value(enum ucount_type, enumerator));     \
+		done = ucount_at_limit(e);                                                              \
+	}
+
+/* The count that refused an inotify watch or a new namespace, with its limit, at every level: the process,
+ * its watches and its user namespace may be gone when the event is explained. Out of line: it runs only for
+ * the failures of four syscalls. */
+static __noinline void fill_ucounts(struct enospcd_event *e, struct task_struct *task)
+{
+	__u32 nr = e->syscall_nr;
+	if (e->err != 28 /* ENOSPC */)
+		return;
+	if (nr == nr_inotify_add_watch) {
+		/* The watches are charged where the inotify instance was: its group's ucounts (fs/notify/inotify). */
+		if (!bpf_core_enum_value_exists(enum ucount_type, UCOUNT_INOTIFY_WATCHES))
+			return;
+		struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+		__u64 fd = e->args[0];
+		if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+			return;
+		struct file **fds = BPF_CORE_READ(fdt, fd);
+		struct file *f = NULL;
+		bpf_probe_read_kernel(&f, sizeof(f), &fds[fd & 0xffffff]);
+		struct fsnotify_group *group = f ? BPF_CORE_READ(f, private_data) : NULL;
+		struct ucounts *uc = group ? BPF_CORE_READ(group, inotify_data.ucounts) : NULL;
+		if (!uc)
+			return;
+		e->ucount_kind = ENOSPCD_UC_INOTIFY_WATCHES;
+		ucount_walk(e, BPF_CORE_READ(uc, ns), BPF_CORE_READ(uc, uid.val), uc,
+			    bpf_core_enum_value(enum ucount_type, UCOUNT_INOTIFY_WATCHES));
+		return;
+	}
+	__u64 flags = 0;
+	if (nr == nr_unshare || nr == nr_clone)
+		flags = e->args[0];
+	else if (nr == nr_clone3 && e->args[0])
+		bpf_probe_read_user(&flags, sizeof(flags), (const void *)e->args[0]); /* clone_args.flags */
+	else
+		return;
+	struct user_namespace *uns = BPF_CORE_READ(task, cred, user_ns);
+	__u32 euid = BPF_CORE_READ(task, cred, euid.val);
+	struct ucounts *leaf = NULL;
+	if (bpf_core_field_exists(task->cred->ucounts))
+		leaf = BPF_CORE_READ(task, cred, ucounts);
+	bool done = false;
+	/* The order in which the kernel creates them: the user namespace first (unshare_userns, copy_creds), then
+	 * create_new_namespaces(); each is charged with inc_ucount(). */
+	UC_TRY_NS(0x10000000, ENOSPCD_UC_USER_NS, UCOUNT_USER_NAMESPACES)
+	UC_TRY_NS(0x00020000, ENOSPCD_UC_MNT_NS, UCOUNT_MNT_NAMESPACES)
+	UC_TRY_NS(0x04000000, ENOSPCD_UC_UTS_NS, UCOUNT_UTS_NAMESPACES)
+	UC_TRY_NS(0x08000000, ENOSPCD_UC_IPC_NS, UCOUNT_IPC_NAMESPACES)
+	UC_TRY_NS(0x20000000, ENOSPCD_UC_PID_NS, UCOUNT_PID_NAMESPACES)
+	UC_TRY_NS(0x02000000, ENOSPCD_UC_CGROUP_NS, UCOUNT_CGROUP_NAMESPACES)
+	UC_TRY_NS(0x40000000, ENOSPCD_UC_NET_NS, UCOUNT_NET_NAMESPACES)
+	UC_TRY_NS(0x00000080, ENOSPCD_UC_TIME_NS, UCOUNT_TIME_NAMESPACES)
+}
+
 /* A watched failure: everything after the errno test. Out of line, so that the entry programs, which run on
  * every syscall exit, need neither callee-saved registers nor a stack frame: their fast path is a load, a
  * compare and a return, as close to an empty program as a test of the return value can be.
@@ -338,6 +448,7 @@ static __noinline int gate_failure(struct pt_regs *regs, long nr, long ret, stru
 			else if (pa->dir_arg && e->path[0] && e->path[0] != '/')
 				fill_start_dir(e, task, pa->dir_arg);
 		}
+		fill_ucounts(e, task);
 	}
 	if (async_file)
 		fill_file_of(e, async_file);

@@ -101,6 +101,34 @@ struct enospcd_path_args {
 #define ENOSPCD_IPC_MSG 1
 #define ENOSPCD_IPC_SHM 2
 
+/* Which per-user-namespace count (kernel/ucount.c, enum ucount_type) refused: inotify watches (fs.inotify.
+ * max_user_watches, user.max_inotify_watches) or the namespaces of one type (user.max_*_namespaces). */
+#define ENOSPCD_UC_NONE 0
+#define ENOSPCD_UC_INOTIFY_WATCHES 1
+#define ENOSPCD_UC_USER_NS 2
+#define ENOSPCD_UC_PID_NS 3
+#define ENOSPCD_UC_UTS_NS 4
+#define ENOSPCD_UC_IPC_NS 5
+#define ENOSPCD_UC_NET_NS 6
+#define ENOSPCD_UC_MNT_NS 7
+#define ENOSPCD_UC_CGROUP_NS 8
+#define ENOSPCD_UC_TIME_NS 9
+
+/* inc_ucount() charges the (user namespace, uid) the call is charged to, then the creator of that namespace in
+ * its parent, and so on up to the initial namespace; the first level at its limit refuses. One level each, read
+ * at the failure (the count after the refused charge was rolled back). */
+#define ENOSPCD_UCOUNT_LEVELS 4
+#define ENOSPCD_UCL_INITIAL (1u << 0)  /* this level's namespace is the initial user namespace */
+#define ENOSPCD_UCL_NO_COUNT (1u << 1) /* the count was not readable (the charged level before v5.14) */
+struct enospcd_ucount_level {
+	__u32 userns_inum;
+	__u32 uid; /* the uid charged at this level (kuid) */
+	__s64 count;
+	__s64 max;
+	__u32 flags; /* ENOSPCD_UCL_* */
+	__u32 pad;
+};
+
 struct enospcd_hdr {
 	__u32 kind;
 	__u32 size;
@@ -165,6 +193,9 @@ struct enospcd_event {
 	__u32 mq_queues_count;
 	__u32 userns_inum; /* the task's user namespace and its user.max_mnt_namespaces */
 	__s64 userns_max_mnt;
+	__u32 ucount_kind;   /* ENOSPCD_UC_*, NONE when not read */
+	__u32 ucount_levels; /* levels read into ucount[] */
+	struct enospcd_ucount_level ucount[ENOSPCD_UCOUNT_LEVELS];
 	__u16 chain_len;
 	__u16 stack_len;
 	__u32 pad2;

@@ -310,10 +310,12 @@ std::optional<Cause> disk_rule(const Event& e, const std::optional<PathFs>& fs, 
     c.evidence = ev;
     return c;
   }
-  // fallocate is all or nothing: a request larger than what is available fails with room left. (The numbers
-  // are statfs's, read when the event is explained.)
+  // fallocate is all or nothing: a request larger than what is available fails with room left. So is a
+  // buffered write on a filesystem that reserves the whole range before copying (XFS's delayed allocation, with
+  // the blocks it keeps aside), where ext4 would write part of it. (The numbers are statfs's, read when the
+  // event is explained.)
   auto asked = requested_bytes(e);
-  if (e.syscall == "fallocate" && asked && s.avail_bytes() > slack && *asked > s.avail_bytes()) {
+  if (asked && s.avail_bytes() > slack && *asked > s.avail_bytes()) {
     Cause c = make("fs_blocks",
                    opening(e) + ": " + fsdesc + " has " + human_bytes(s.avail_bytes()) + " available of " +
                        human_bytes(s.total_bytes()) + ", less than the " + human_bytes(*asked) +
@@ -404,6 +406,49 @@ Cause ipc_rule(const Event& e, const context::Sysctls& sc) {
                                    " exist");
 }
 
+// A per-user-namespace count at its limit (kernel/ucount.c inc_ucount()), with the numbers BPF read at the
+// failure at each level: the namespace the call was charged in, then its ancestors. In the initial namespace
+// the inotify limit is fs.inotify.max_user_watches (the same value as its user.max_inotify_watches).
+Cause ucount_rule(const Event& e, const Ucounts& u) {
+  const std::optional<size_t> refusing = u.refusing();
+  const UcountLevel& l = u.levels[refusing.value_or(0)];
+  const bool inotify = u.kind == UcountKind::InotifyWatches;
+  std::string kind = ucount_kind_name(u.kind);
+  std::string type = kind.substr(0, kind.find('_'));
+  std::string what = inotify ? "watches" : (type == "mnt" ? "mount" : type == "net" ? "network" : type) + " namespaces";
+  std::string limit = inotify && l.initial ? "fs.inotify.max_user_watches" : ucount_sysctl(u.kind);
+  std::string where = l.initial ? "" : " in user namespace " + std::to_string(l.userns);
+  std::string held = l.count ? grouped(static_cast<uint64_t>(std::max<int64_t>(0, *l.count)))
+                             : std::string("an unknown number of");
+  std::string summary = opening(e) + ": " + limit + " is " +
+                        grouped(static_cast<uint64_t>(std::max<int64_t>(0, l.max))) + where + " and uid " +
+                        std::to_string(l.uid) + (inotify ? " holds " : " has ") + held + " " + what +
+                        (where.empty() ? "" : " there");
+  if (refusing && *refusing > 0) {
+    const UcountLevel& charged = u.levels[0];
+    summary += ", counting those of the user namespaces it owns; the call was charged to uid " +
+               std::to_string(charged.uid) + " in user namespace " + std::to_string(charged.userns);
+  }
+  if (!refusing) summary += "; no level was at its limit when read at the failure";
+  summary += ".";
+  std::string remedy =
+      inotify ? (l.initial ? "Raise fs.inotify.max_user_watches, or find the watcher: enospcctl doctor lists the "
+                             "top holders."
+                           : "Raise user.max_inotify_watches in user namespace " + std::to_string(l.userns) +
+                                 " (its owner can write /proc/sys/user/max_inotify_watches there), or find the "
+                                 "watcher.")
+              : "Raise " + limit + (l.initial ? "" : " in user namespace " + std::to_string(l.userns)) +
+                    ", or find who creates " + what + " without releasing them.";
+  Cause c = make(inotify ? "inotify_watches" : "namespace_limit", summary, remedy, refusing ? "high" : "medium");
+  c.evidence = {{"limit", limit}, {"userns", l.userns}, {"uid", l.uid}, {"max", l.max},
+                {"count", l.count ? nlohmann::json(*l.count) : nlohmann::json()}, {"ucounts", to_json(u)}};
+  if (inotify) {
+    c.evidence["watches"] = c.evidence["count"];
+    c.evidence["max_user_watches"] = l.max;
+  }
+  return c;
+}
+
 Cause from_syscall(const Event& e, HostFacts& facts, const std::string& confidence) {
   const auto& sc = facts.sysctls();
   auto num = [](const std::optional<uint64_t>& v) { return v ? grouped(*v) : std::string("unknown"); };
@@ -413,6 +458,9 @@ Cause from_syscall(const Event& e, HostFacts& facts, const std::string& confiden
       return mount_max(e, facts, "high");
     if (e.has_mntns && max) return mount_max(e, facts, "medium");
   }
+  if (kNsSyscalls.count(e.syscall) && e.ucounts && e.ucounts->kind != UcountKind::InotifyWatches &&
+      !e.ucounts->levels.empty())
+    return ucount_rule(e, *e.ucounts);
   if (kNsSyscalls.count(e.syscall)) {
     nlohmann::json limits = nlohmann::json::object();
     for (const auto& [k, v] : sc.max_namespaces) limits[k] = v;
@@ -434,14 +482,19 @@ Cause from_syscall(const Event& e, HostFacts& facts, const std::string& confiden
                               {"max_mnt_namespaces", e.userns_max_mnt ? nlohmann::json(*e.userns_max_mnt) : nlohmann::json()}};
     return c;
   }
+  if (e.syscall == "inotify_add_watch" && e.ucounts && e.ucounts->kind == UcountKind::InotifyWatches &&
+      !e.ucounts->levels.empty())
+    return ucount_rule(e, *e.ucounts);
   if (e.syscall == "inotify_add_watch" || e.syscall == "inotify_init" || e.syscall == "inotify_init1") {
+    // Without the count read at the failure (a kernel whose BTF lacks it): the host's limit and the watches
+    // the uid holds now, which the failing process may no longer hold.
     auto held = facts.inotify_watches_of_uid(e.uid);
     Cause c = make("inotify_watches",
                    opening(e) + ": fs.inotify.max_user_watches is " + num(sc.inotify_max_user_watches) + " and uid " +
                        std::to_string(e.uid) + " holds " + (held ? grouped(*held) : std::string("an unknown number of")) +
-                       " watches.",
+                       " watches" + std::string(kReadAfter) + ".",
                    "Raise fs.inotify.max_user_watches, or find the watcher: enospcctl doctor lists the top holders.",
-                   "high");
+                   "medium");
     c.evidence = {{"max_user_watches", sc.inotify_max_user_watches ? nlohmann::json(*sc.inotify_max_user_watches) : nlohmann::json()},
                   {"uid", e.uid}, {"watches", held ? nlohmann::json(*held) : nlohmann::json()}};
     return c;

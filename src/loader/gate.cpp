@@ -80,6 +80,12 @@ Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {
   s->rodata->origins_enabled = cfg.chains_fd >= 0 ? 1 : 0;
   s->rodata->rl_rate = cfg.rate_limit;
   s->rodata->rl_burst = cfg.rate_limit ? (cfg.rate_burst ? cfg.rate_burst : cfg.rate_limit) : 0;
+  // The syscalls whose refusing per-user-namespace count the gate reads.
+  auto nr_or_none = [](const char* name) { return syscall_number(name).value_or(~0u); };
+  s->rodata->nr_inotify_add_watch = nr_or_none("inotify_add_watch");
+  s->rodata->nr_unshare = nr_or_none("unshare");
+  s->rodata->nr_clone = nr_or_none("clone");
+  s->rodata->nr_clone3 = nr_or_none("clone3");
 
   if (int err = bpf_map__set_max_entries(s->maps.events, cfg.ringbuf_bytes); err != 0)
     return fail("ring buffer size " + std::to_string(cfg.ringbuf_bytes), -err);

@@ -2,9 +2,13 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <array>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 #include <cstring>
+#include <utility>
 
 #include "common/names.h"
 #include "common/strings.h"
@@ -66,6 +70,18 @@ std::optional<Event> decode_event(const void* data, std::size_t size, int64_t re
     e.userns = raw.userns_inum;
     e.userns_max_mnt = raw.userns_max_mnt;
   }
+  if (raw.ucount_kind >= ENOSPCD_UC_INOTIFY_WATCHES && raw.ucount_kind <= ENOSPCD_UC_TIME_NS &&
+      raw.ucount_levels > 0) {
+    Ucounts u;
+    u.kind = static_cast<UcountKind>(raw.ucount_kind - ENOSPCD_UC_INOTIFY_WATCHES);
+    for (uint32_t i = 0; i < std::min<uint32_t>(raw.ucount_levels, ENOSPCD_UCOUNT_LEVELS); i++) {
+      const auto& l = raw.ucount[i];
+      UcountLevel level{l.userns_inum, l.uid, std::nullopt, l.max, (l.flags & ENOSPCD_UCL_INITIAL) != 0};
+      if (!(l.flags & ENOSPCD_UCL_NO_COUNT)) level.count = l.count;
+      u.levels.push_back(level);
+    }
+    e.ucounts = std::move(u);
+  }
   e.args_valid = raw.flags & ENOSPCD_EF_ARGS_VALID;
   if (e.args_valid)
     for (int i = 0; i < 6; i++) e.args[i] = raw.args[i];
@@ -122,6 +138,78 @@ nlohmann::json to_json(const Event::IpcLimits& ipc) {
           {"sem_ids", ipc.sem_ids},     {"msg_ids", ipc.msg_ids},     {"shm_ids", ipc.shm_ids},
           {"semaphores", ipc.sem_used}, {"shm_pages", ipc.shm_tot},   {"shmall", ipc.shm_ctlall},
           {"mqueue_queues", ipc.mq_queues_count}};
+}
+
+std::optional<size_t> Ucounts::refusing() const {
+  for (size_t i = 0; i < levels.size(); i++) {
+    const UcountLevel& l = levels[i];
+    if (l.max <= 0 || l.count.value_or(-1) >= l.max) return i;
+  }
+  return std::nullopt;
+}
+
+namespace {
+constexpr std::array<std::pair<UcountKind, const char*>, 9> kUcountNames = {{
+    {UcountKind::InotifyWatches, "inotify_watches"},
+    {UcountKind::UserNs, "user_namespaces"},
+    {UcountKind::PidNs, "pid_namespaces"},
+    {UcountKind::UtsNs, "uts_namespaces"},
+    {UcountKind::IpcNs, "ipc_namespaces"},
+    {UcountKind::NetNs, "net_namespaces"},
+    {UcountKind::MntNs, "mnt_namespaces"},
+    {UcountKind::CgroupNs, "cgroup_namespaces"},
+    {UcountKind::TimeNs, "time_namespaces"},
+}};
+}  // namespace
+
+const char* ucount_kind_name(UcountKind kind) {
+  for (const auto& [k, name] : kUcountNames)
+    if (k == kind) return name;
+  return "unknown";
+}
+
+std::string ucount_sysctl(UcountKind kind) { return std::string("user.max_") + ucount_kind_name(kind); }
+
+nlohmann::json to_json(const Ucounts& u) {
+  nlohmann::json levels = nlohmann::json::array();
+  for (const auto& l : u.levels) {
+    nlohmann::json lj = {{"userns", l.userns}, {"uid", l.uid}, {"max", l.max}};
+    lj["count"] = l.count ? nlohmann::json(*l.count) : nlohmann::json();
+    if (l.initial) lj["initial"] = true;
+    levels.push_back(std::move(lj));
+  }
+  return {{"kind", ucount_kind_name(u.kind)}, {"levels", std::move(levels)}};
+}
+
+std::optional<Ucounts> ucounts_from_json(const nlohmann::json& j) {
+  if (!j.is_object() || !j.contains("kind") || !j["kind"].is_string() || !j.contains("levels") ||
+      !j["levels"].is_array())
+    return std::nullopt;
+  Ucounts u;
+  bool known = false;
+  for (const auto& [k, name] : kUcountNames)
+    if (j["kind"] == name) u.kind = k, known = true;
+  if (!known) return std::nullopt;
+  for (const auto& lj : j["levels"]) {
+    if (!lj.is_object() || u.levels.size() >= ENOSPCD_UCOUNT_LEVELS) return std::nullopt;
+    auto int_of = [&](const char* key) -> std::optional<int64_t> {
+      auto it = lj.find(key);
+      if (it == lj.end() || !it->is_number_integer()) return std::nullopt;
+      return it->get<int64_t>();
+    };
+    UcountLevel l;
+    auto userns = int_of("userns"), uid = int_of("uid"), max = int_of("max");
+    if (!userns || !uid || !max || *userns < 0 || *userns > UINT32_MAX || *uid < 0 || *uid > UINT32_MAX)
+      return std::nullopt;
+    l.userns = static_cast<uint32_t>(*userns);
+    l.uid = static_cast<uint32_t>(*uid);
+    l.max = *max;
+    l.count = int_of("count");
+    auto initial = lj.find("initial");
+    l.initial = initial != lj.end() && initial->is_boolean() && initial->get<bool>();
+    u.levels.push_back(l);
+  }
+  return u;
 }
 
 const char* file_role_name(FileRole role) {
@@ -269,6 +357,7 @@ nlohmann::json to_json(const Event& e) {
     if (e.userns_max_mnt) u["max_mnt_namespaces"] = *e.userns_max_mnt;
     j["userns"] = std::move(u);
   }
+  if (e.ucounts) j["ucounts"] = to_json(*e.ucounts);
   if (e.args_valid) {
     nlohmann::json args = nlohmann::json::array();
     for (uint64_t a : e.args) args.push_back(hex_string(a));
@@ -319,6 +408,7 @@ Event event_from_json(const nlohmann::json& j) {
     e.userns = j["userns"].value("inum", 0u);
     e.userns_max_mnt = j["userns"].value("max_mnt_namespaces", int64_t{0});
   }
+  if (j.contains("ucounts")) e.ucounts = ucounts_from_json(j["ucounts"]);
   if (j.contains("args") && j["args"].is_array() && j["args"].size() == 6) {
     e.args_valid = true;
     for (int i = 0; i < 6; i++) e.args[i] = json_u64(j["args"][i]).value_or(0);

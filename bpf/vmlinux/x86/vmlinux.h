@@ -68,6 +68,7 @@ struct nameidata;
 struct nsproxy;
 struct super_block;
 struct task_struct;
+struct ucounts;
 struct user_namespace;
 struct uts_namespace;
 struct vfsmount;
@@ -189,6 +190,7 @@ struct cred {
 	kgid_t gid;
 	kuid_t euid;
 	struct user_namespace *user_ns;
+	struct ucounts *ucounts;
 };
 
 struct nsproxy {
@@ -225,7 +227,20 @@ struct ipc_namespace {
 struct user_namespace {
 	struct user_namespace *parent;
 	struct ns_common ns;
+	struct ucounts *ucounts;
 	long int ucount_max[12];
+};
+
+typedef struct {
+	s64 counter;
+} atomic64_t;
+
+typedef atomic64_t atomic_long_t;
+
+struct ucounts {
+	struct user_namespace *ns;
+	kuid_t uid;
+	atomic_long_t ucount[12];
 };
 
 struct mnt_namespace {
@@ -268,8 +283,17 @@ struct fdtable {
 
 struct file {
 	struct address_space *f_mapping;
+	void *private_data;
 	struct inode *f_inode;
 	const struct path f_path;
+};
+
+struct inotify_group_private_data {
+	struct ucounts *ucounts;
+};
+
+struct fsnotify_group {
+	struct inotify_group_private_data inotify_data;
 };
 
 struct nameidata {

@@ -1,7 +1,11 @@
 // Programs nobody here wrote, failing for genuine reasons on this host with the daemon as deployed (--once):
 // util-linux's ipcmk on SysV limits of a fresh IPC namespace, coreutils' dd onto /dev/full and ln on a tmpfs out
 // of inodes (from its working directory), GNU tar extracting with -C into a tmpfs out of inodes while its own
-// working directory is another tmpfs. The right limit, with the numbers of the moment of failure.
+// working directory is another tmpfs, inotify-tools' inotifywait and util-linux's unshare against the limits of
+// a child user namespace and of the host, dd onto a full XFS. The right limit, with the numbers of the moment of
+// failure.
+#include <sys/stat.h>
+
 #include "live/causes/causes.h"
 
 namespace enospcd::testing::causes {
@@ -157,6 +161,147 @@ TEST(ThirdParty, TarExtractingIntoADirfdOutOfInodes) {
         << summary;
     EXPECT_EQ(summary.find(src.path()), std::string::npos) << summary;
   }
+}
+
+// inotifywait -r over 40 directories. The count that refuses is read in BPF at the failure, at the level that
+// refused: the watches are gone once inotifywait exits.
+json inotifywait_event(const std::string& command) {
+  require("inotifywait");
+  TempDir dir;
+  if (sh("cd " + dir.path() + " && mkdir d01 d02 d03 d04 d05 d06 d07 d08 d09 d10 d11 d12 d13 d14 d15 d16 d17 d18 "
+         "d19 d20 d21 d22 d23 d24").exit_code != 0) {
+    ADD_FAILURE() << "mkdir in " << dir.path();
+    return json();
+  }
+  Tracer tracer;
+  if (!tracer.ready()) {
+    ADD_FAILURE() << tracer.stderr_text();
+    return json();
+  }
+  auto r = sh(command + " timeout 2 inotifywait -r " + dir.path() + " 2>&1");
+  json report = tracer.finish();
+  EXPECT_NE(r.out.find("upper limit on inotify watches reached"), std::string::npos) << r.out;
+  auto events = events_by_comm(report, "inotifywait");
+  if (events.size() != 1u) {
+    ADD_FAILURE() << r.out << report.value("events", json::array()).dump(1);
+    return json();
+  }
+  EXPECT_EQ(events[0]["syscall"], "inotify_add_watch");
+  return events[0];
+}
+
+uint64_t own_userns() {
+  struct stat st {};
+  return stat("/proc/self/ns/user", &st) == 0 ? st.st_ino : 0;
+}
+
+// user.max_inotify_watches=16 in a child user namespace: that namespace's limit refused, not the host's.
+TEST(ThirdParty, InotifywaitInAChildUserNamespace) {
+  ENOSPCD_REQUIRE_ROOT();
+  json e = inotifywait_event("unshare -Ur sh -c 'echo 16 > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\"'");
+  ASSERT_FALSE(e.is_null());
+  EXPECT_EQ(e["cause"]["id"], "inotify_watches") << e.dump(2);
+  EXPECT_EQ(e["cause"]["confidence"], "high");
+  const json& ev = e["cause"]["evidence"];
+  EXPECT_EQ(ev["limit"], "user.max_inotify_watches");
+  EXPECT_EQ(ev["max"], 16);
+  EXPECT_EQ(ev["count"], 16);
+  uint64_t userns = ev.value("userns", uint64_t{0});
+  EXPECT_NE(userns, own_userns());
+  std::string summary = e["cause"]["summary"];
+  EXPECT_NE(summary.find("user.max_inotify_watches is 16 in user namespace " + std::to_string(userns) +
+                         " and uid 0 holds 16 watches there."),
+            std::string::npos)
+      << summary;
+  EXPECT_EQ(summary.find("fs.inotify.max_user_watches"), std::string::npos) << summary;
+}
+
+// fs.inotify.max_user_watches=16 on the host, inotifywait in a child user namespace without a limit of its own:
+// the watches charged there count against its owner in the initial namespace, where the limit refused.
+TEST(ThirdParty, InotifywaitFromAChildNamespaceOverTheHostLimit) {
+  ENOSPCD_REQUIRE_ROOT();
+  SysctlGuard watches("fs.inotify.max_user_watches");
+  ASSERT_TRUE(watches.ok());
+  ASSERT_TRUE(watches.set(16));
+  json e = inotifywait_event("unshare -Ur");
+  watches.restore();
+  ASSERT_FALSE(e.is_null());
+  EXPECT_EQ(e["cause"]["id"], "inotify_watches") << e.dump(2);
+  const json& ev = e["cause"]["evidence"];
+  EXPECT_EQ(ev["limit"], "fs.inotify.max_user_watches");
+  EXPECT_EQ(ev["userns"], own_userns());
+  ASSERT_EQ(ev["ucounts"]["levels"].size(), 2u) << ev.dump(2);
+  uint64_t child = ev["ucounts"]["levels"][0].value("userns", uint64_t{0});
+  std::string summary = e["cause"]["summary"];
+  EXPECT_NE(summary.find("fs.inotify.max_user_watches is 16 and uid 0 holds 16 watches, counting those of the "
+                         "user namespaces it owns; the call was charged to uid 0 in user namespace " +
+                         std::to_string(child) + "."),
+            std::string::npos)
+      << summary;
+}
+
+// util-linux unshare -m in a user namespace whose user.max_mnt_namespaces is 0.
+TEST(ThirdParty, UnshareOverAChildNamespacesMountNamespaceLimit) {
+  ENOSPCD_REQUIRE_ROOT();
+  Tracer tracer;
+  ASSERT_TRUE(tracer.ready()) << tracer.stderr_text();
+  auto r = sh("unshare -Ur sh -c 'echo 0 > /proc/sys/user/max_mnt_namespaces && unshare -m true' 2>&1");
+  json report = tracer.finish();
+  ASSERT_NE(r.exit_code, 0) << r.out;
+  ASSERT_NE(r.out.find("No space left on device"), std::string::npos) << r.out;
+  auto events = events_by_comm(report, "unshare");
+  ASSERT_EQ(events.size(), 1u) << report.value("events", json::array()).dump(1);
+  const json& e = events[0];
+  EXPECT_EQ(e["syscall"], "unshare");
+  EXPECT_EQ(e["cause"]["id"], "namespace_limit") << e.dump(2);
+  EXPECT_EQ(e["cause"]["confidence"], "high");
+  const json& ev = e["cause"]["evidence"];
+  EXPECT_EQ(ev["limit"], "user.max_mnt_namespaces");
+  EXPECT_EQ(ev["max"], 0);
+  uint64_t userns = ev.value("userns", uint64_t{0});
+  EXPECT_NE(userns, own_userns());
+  std::string summary = e["cause"]["summary"];
+  EXPECT_NE(summary.find("user.max_mnt_namespaces is 0 in user namespace " + std::to_string(userns) + " and uid 0 "
+                         "has 0 mount namespaces there."),
+            std::string::npos)
+      << summary;
+}
+
+// GNU dd with bs=4M onto an XFS filesystem of 300 MiB: XFS reserves a buffered write's whole range first, so the
+// last write fails while less than it asked for, but more than nothing, is available.
+TEST(ThirdParty, DdOntoAFullXfs) {
+  ENOSPCD_REQUIRE_ROOT();
+  require("mkfs.xfs");
+  if (sh("grep -qw xfs /proc/filesystems || modprobe xfs 2>/dev/null").exit_code != 0)
+    GTEST_SKIP() << "this kernel has no XFS";
+  TempDir img, mnt;
+  std::string image = img.path() + "/xfs.img";
+  ASSERT_EQ(sh("truncate -s 300M " + image + " && mkfs.xfs -q -f " + image + " && mount -o loop " + image + " " +
+               mnt.path()).exit_code,
+            0);
+  Tracer tracer;
+  ASSERT_TRUE(tracer.ready()) << tracer.stderr_text();
+  auto r = run({"dd", "if=/dev/zero", "of=" + mnt.path() + "/big", "bs=4M", "count=100"});
+  json report = tracer.finish();
+  sh("umount " + mnt.path());
+  ASSERT_NE(r.exit_code, 0) << r.out;
+  ASSERT_NE(r.out.find("No space left on device"), std::string::npos) << r.out;
+  auto events = events_by_comm(report, "dd");
+  ASSERT_EQ(events.size(), 1u) << report.value("events", json::array()).dump(1);
+  const json& e = events[0];
+  EXPECT_EQ(e["syscall"], "write");
+  EXPECT_EQ(e["file"]["fstype"], "xfs");
+  EXPECT_EQ(e["cause"]["id"], "fs_blocks") << e.dump(2);
+  const json& ev = e["cause"]["evidence"];
+  uint64_t asked = std::stoull(e["args"][2].get<std::string>(), nullptr, 16);
+  EXPECT_EQ(ev.value("bytes_requested", uint64_t{0}), asked);
+  uint64_t avail = ev["statfs"].value("avail_bytes", uint64_t{0});
+  EXPECT_GT(avail, 0u) << ev.dump(2);
+  EXPECT_LT(avail, asked) << ev.dump(2);
+  std::string summary = e["cause"]["summary"];
+  EXPECT_NE(summary.find("xfs /dev/loop"), std::string::npos) << summary;
+  EXPECT_NE(summary.find(" at " + mnt.path() + " has "), std::string::npos) << summary;
+  EXPECT_NE(summary.find("the call asked for (read after the failure)."), std::string::npos) << summary;
 }
 
 }  // namespace

@@ -52,6 +52,7 @@ TEST(Abi, EventMatchesBpfObject) {
                 M(enospcd_event, sem_ctlmni), M(enospcd_event, ipc_in_use), M(enospcd_event, sem_semmns),
                 M(enospcd_event, sem_used), M(enospcd_event, shm_tot), M(enospcd_event, shm_ctlall),
                 M(enospcd_event, mq_queues_count), M(enospcd_event, userns_inum), M(enospcd_event, userns_max_mnt),
+                M(enospcd_event, ucount_kind), M(enospcd_event, ucount_levels), M(enospcd_event, ucount),
                 M(enospcd_event, chain_len), M(enospcd_event, stack_len), M(enospcd_event, pad2),
                 M(enospcd_event, chain), M(enospcd_event, kstack), M(enospcd_event, file), M(enospcd_event, comm),
                 M(enospcd_event, cgroup_name), M(enospcd_event, path), M(enospcd_event, path2)});
@@ -76,6 +77,9 @@ TEST(Abi, CountersAndChainsMatchBpfObjects) {
                 M(enospcd_file_info, mode), M(enospcd_file_info, rdev), M(enospcd_file_info, shmem_max_blocks), M(enospcd_file_info, shmem_used_blocks),
                 M(enospcd_file_info, shmem_max_inodes), M(enospcd_file_info, shmem_free_inodes),
                 M(enospcd_file_info, fstype), M(enospcd_file_info, name), M(enospcd_file_info, mnt_name)});
+  check_struct("gate.bpf.o", "enospcd_ucount_level", sizeof(enospcd_ucount_level),
+               {M(enospcd_ucount_level, userns_inum), M(enospcd_ucount_level, uid), M(enospcd_ucount_level, count),
+                M(enospcd_ucount_level, max), M(enospcd_ucount_level, flags), M(enospcd_ucount_level, pad)});
 }
 
 // Compile-time half of the check: no implicit padding anywhere the two sides exchange.
@@ -84,6 +88,8 @@ static_assert(offsetof(enospcd_event, pid) == 16);
 static_assert(sizeof(enospcd_event) % 8 == 0);
 static_assert(offsetof(enospcd_event, shm_tot) % 8 == 0);
 static_assert(offsetof(enospcd_event, userns_max_mnt) == offsetof(enospcd_event, userns_inum) + 4);
+static_assert(offsetof(enospcd_event, ucount) % 8 == 0);
+static_assert(sizeof(enospcd_ucount_level) == 32);
 static_assert(sizeof(enospcd_chain_link) == 24);
 static_assert(sizeof(enospcd_count_key) == 24);
 static_assert(sizeof(enospcd_path_args) == 4);

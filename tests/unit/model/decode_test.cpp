@@ -79,6 +79,44 @@ TEST(Decode, UnterminatedStringsAndOversizedCountsAreBounded) {
   EXPECT_EQ(e->chain[0].func, "origin_0");
 }
 
+// The refusing per-user-namespace count: levels bounded by the array, an unknown kind dropped, an unreadable
+// count kept as unknown, and the JSON form read back as written; malformed JSON forms are refused.
+TEST(Decode, UcountLevels) {
+  auto r = raw_event();
+  r.ucount_kind = ENOSPCD_UC_INOTIFY_WATCHES;
+  r.ucount_levels = 99;
+  r.ucount[0] = {4026532178u, 0, 16, 16, 0, 0};
+  r.ucount[1] = {4026531837u, 0, 0, 192530, ENOSPCD_UCL_INITIAL | ENOSPCD_UCL_NO_COUNT, 0};
+  auto e = decode_event(&r, sizeof(r), 0, {});
+  ASSERT_HAS_VALUE(e);
+  ASSERT_HAS_VALUE(e->ucounts);
+  EXPECT_EQ(e->ucounts->kind, UcountKind::InotifyWatches);
+  ASSERT_EQ(e->ucounts->levels.size(), static_cast<size_t>(ENOSPCD_UCOUNT_LEVELS));
+  EXPECT_EQ(e->ucounts->levels[0].count, 16);
+  EXPECT_FALSE(e->ucounts->levels[1].count.has_value());
+  EXPECT_TRUE(e->ucounts->levels[1].initial);
+  EXPECT_EQ(e->ucounts->refusing(), 0u);
+
+  nlohmann::json j = to_json(*e);
+  EXPECT_EQ(j["ucounts"]["kind"], "inotify_watches");
+  EXPECT_EQ(j["ucounts"]["levels"][0]["userns"], 4026532178u);
+  EXPECT_TRUE(j["ucounts"]["levels"][1]["count"].is_null());
+  Event back = event_from_json(j);
+  ASSERT_HAS_VALUE(back.ucounts);
+  EXPECT_EQ(to_json(*back.ucounts), j["ucounts"]);
+
+  for (const char* bad : {R"({"kind":"nope","levels":[]})",
+                          R"({"kind":"inotify_watches","levels":[{"userns":-1,"uid":0,"max":1}]})",
+                          R"({"kind":"inotify_watches","levels":[{"userns":"1","uid":0,"max":1}]})",
+                          R"({"kind":3})", R"([1,2])"})
+    EXPECT_FALSE(ucounts_from_json(nlohmann::json::parse(bad)).has_value()) << bad;
+
+  r.ucount_kind = 77;
+  e = decode_event(&r, sizeof(r), 0, {});
+  ASSERT_HAS_VALUE(e);
+  EXPECT_FALSE(e->ucounts.has_value());
+}
+
 TEST(EventJson, FieldNamesAndRoundTrip) {
   auto r = raw_event();
   r.flags |= ENOSPCD_EF_HAS_FILE;
