@@ -67,27 +67,25 @@ static __always_inline __u64 shmem_free_inodes(struct shmem_sb_info *sbinfo)
 }
 
 /*
- * user_namespace::ucount_max[] became long (from int) in commit f9c82a4ea89c ("Increase size of ucounts to
- * atomic_long_t", v5.14). The element size is the array's size over UCOUNT_COUNTS, both taken from the
- * running kernel's BTF.
+ * user_namespace::ucount_max[] and ucounts::ucount[] became long (from int) in commit f9c82a4ea89c ("Increase
+ * size of ucounts to atomic_long_t", v5.14). The element size is the array's size over UCOUNT_COUNTS, both
+ * taken from the running kernel's BTF. Reads element `which` of such an array of `total` bytes at `arr`.
  */
-static __always_inline bool userns_ucount_max(struct user_namespace *ns, __u32 which, __s64 *out)
+static __always_inline bool ucount_array_read(const void *arr, __u32 total, __u32 which, __s64 *out)
 {
 	__u32 counts = bpf_core_enum_value(enum ucount_type, UCOUNT_COUNTS);
-	__u32 total = bpf_core_field_size(ns->ucount_max);
-	__u32 off = bpf_core_field_offset(ns->ucount_max);
 	if (!counts || which >= counts)
 		return false;
 	if (total == counts * 8) {
 		__s64 v = 0;
-		if (bpf_probe_read_kernel(&v, sizeof(v), (void *)ns + off + which * 8))
+		if (bpf_probe_read_kernel(&v, sizeof(v), arr + which * 8))
 			return false;
 		*out = v;
 		return true;
 	}
 	if (total == counts * 4) {
 		__s32 v = 0;
-		if (bpf_probe_read_kernel(&v, sizeof(v), (void *)ns + off + which * 4))
+		if (bpf_probe_read_kernel(&v, sizeof(v), arr + which * 4))
 			return false;
 		*out = v;
 		return true;
@@ -95,29 +93,18 @@ static __always_inline bool userns_ucount_max(struct user_namespace *ns, __u32 w
 	return false;
 }
 
-/* ucounts::ucount[] became atomic_long_t (from atomic_t) in the same commit; the same measure applies. */
+/* A user namespace's limit of one count (user.max_*). */
+static __always_inline bool userns_ucount_max(struct user_namespace *ns, __u32 which, __s64 *out)
+{
+	return ucount_array_read((void *)ns + bpf_core_field_offset(ns->ucount_max), bpf_core_field_size(ns->ucount_max),
+				 which, out);
+}
+
+/* The count of one kind charged to a (user namespace, uid). */
 static __always_inline bool ucounts_count(struct ucounts *uc, __u32 which, __s64 *out)
 {
-	__u32 counts = bpf_core_enum_value(enum ucount_type, UCOUNT_COUNTS);
-	__u32 total = bpf_core_field_size(uc->ucount);
-	__u32 off = bpf_core_field_offset(uc->ucount);
-	if (!counts || which >= counts)
-		return false;
-	if (total == counts * 8) {
-		__s64 v = 0;
-		if (bpf_probe_read_kernel(&v, sizeof(v), (void *)uc + off + which * 8))
-			return false;
-		*out = v;
-		return true;
-	}
-	if (total == counts * 4) {
-		__s32 v = 0;
-		if (bpf_probe_read_kernel(&v, sizeof(v), (void *)uc + off + which * 4))
-			return false;
-		*out = v;
-		return true;
-	}
-	return false;
+	return ucount_array_read((void *)uc + bpf_core_field_offset(uc->ucount), bpf_core_field_size(uc->ucount), which,
+				 out);
 }
 
 #endif /* ENOSPCD_CORE_FIXES_BPF_H */

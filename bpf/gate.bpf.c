@@ -229,16 +229,22 @@ static __always_inline void fill_file_of(struct enospcd_event *e, struct file *f
 		   BPF_CORE_READ(f, f_path.mnt));
 }
 
-/* Describe the file behind fd in the current task's table. */
-static __always_inline void fill_file(struct enospcd_event *e, struct task_struct *task, __u64 fd)
+/* The file behind fd in the task's table, NULL when there is none. */
+static __always_inline struct file *file_of_fd(struct task_struct *task, __u64 fd)
 {
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
-		return;
+		return NULL;
 	struct file **fds = BPF_CORE_READ(fdt, fd);
 	struct file *f = NULL;
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd & 0xffffff]);
-	fill_file_of(e, f);
+	return f;
+}
+
+/* Describe the file behind fd in the current task's table. */
+static __always_inline void fill_file(struct enospcd_event *e, struct task_struct *task, __u64 fd)
+{
+	fill_file_of(e, file_of_fd(task, fd));
 }
 
 /* Syscall argument by 1-based index (0 = none), written so the verifier sees the bound. */
@@ -339,13 +345,7 @@ static __noinline void fill_ucounts(struct enospcd_event *e, struct task_struct 
 		/* The watches are charged where the inotify instance was: its group's ucounts (fs/notify/inotify). */
 		if (!bpf_core_enum_value_exists(enum ucount_type, UCOUNT_INOTIFY_WATCHES))
 			return;
-		struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-		__u64 fd = e->args[0];
-		if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
-			return;
-		struct file **fds = BPF_CORE_READ(fdt, fd);
-		struct file *f = NULL;
-		bpf_probe_read_kernel(&f, sizeof(f), &fds[fd & 0xffffff]);
+		struct file *f = file_of_fd(task, e->args[0]);
 		struct fsnotify_group *group = f ? BPF_CORE_READ(f, private_data) : NULL;
 		struct ucounts *uc = group ? BPF_CORE_READ(group, inotify_data.ucounts) : NULL;
 		if (!uc)
