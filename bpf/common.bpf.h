@@ -82,6 +82,83 @@ static __always_inline __s64 *pending_counter(void)
 	return bpf_map_lookup_elem(&chain_pending, &zero);
 }
 
+#ifdef ENOSPCD_PERCPU_SUM
+/* One value per CPU. Its addresses, the per-CPU one the map keeps (struct bpf_array::pptrs) and each CPU's copy
+ * (bpf_map_lookup_percpu_elem), give each CPU's per-CPU offset, which turns any __percpu pointer read from a
+ * kernel structure into that CPU's copy. The value also holds a pointer while it is turned into a number. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} cpu_anchor SEC(".maps");
+
+#define ENOSPCD_MAX_CPUS 1024
+#define ENOSPCD_DELTAS_UNKNOWN ((__s64)1 << 63)
+
+/* Before v5.19: the kernel's __per_cpu_offset[] (from kallsyms, 0 when unknown) for CPUs 0..nr_possible_cpus-1.
+ * In .bss: user space sets the address once /proc/kallsyms has been read, after the gate is attached. */
+volatile __u64 per_cpu_offset_addr = 0;
+volatile __u32 nr_possible_cpus = 0;
+
+/* A pointer as a number: stored into map memory and loaded back (the verifier keeps pointer types on the stack). */
+static __always_inline __u64 address_of(volatile __u64 *slot, const void *p)
+{
+	*slot = (__u64)p;
+	return *slot;
+}
+
+/*
+ * What percpu_counter_sum() adds to a percpu_counter's folded count: each CPU's delta not yet folded in (up to
+ * a batch per CPU, which on a small tmpfs can be all of it). `counters` is the counter's __percpu s32 array.
+ * ENOSPCD_DELTAS_UNKNOWN where a copy cannot be read: before v5.19 (no bpf_map_lookup_percpu_elem) on a kernel
+ * whose kallsyms lists no __per_cpu_offset, or more CPUs than this walks. A global function: the verifier checks its loop once, not once per caller (a loop, not
+ * bpf_loop(), whose callback v5.10 cannot load even where it is never called).
+ */
+__noinline __s64 percpu_deltas(__u64 counters)
+{
+	__u32 zero = 0;
+	if (!counters)
+		return ENOSPCD_DELTAS_UNKNOWN;
+	if (!bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_map_lookup_percpu_elem)) {
+		/* Each CPU's offset from __per_cpu_offset[], where kallsyms lists it. */
+		__u64 offsets = per_cpu_offset_addr;
+		__u32 n = nr_possible_cpus;
+		if (!offsets || !n || n > ENOSPCD_MAX_CPUS)
+			return ENOSPCD_DELTAS_UNKNOWN;
+		__s64 sum = 0;
+		for (__u32 cpu = 0; cpu < ENOSPCD_MAX_CPUS && cpu < n; cpu++) {
+			__u64 offset = 0;
+			__s32 delta = 0;
+			if (bpf_probe_read_kernel(&offset, sizeof(offset), (const void *)(offsets + cpu * sizeof(__u64))) ||
+			    bpf_probe_read_kernel(&delta, sizeof(delta), (const void *)(counters + offset)))
+				return ENOSPCD_DELTAS_UNKNOWN;
+			sum += delta;
+		}
+		return sum;
+	}
+	volatile __u64 *slot = bpf_map_lookup_elem(&cpu_anchor, &zero);
+	if (!slot)
+		return ENOSPCD_DELTAS_UNKNOWN;
+	__u64 pptr = 0;
+	__u64 map = address_of(slot, &cpu_anchor);
+	if (bpf_probe_read_kernel(&pptr, sizeof(pptr),
+				  (const void *)(map + bpf_core_field_offset(struct bpf_array, pptrs))) || !pptr)
+		return ENOSPCD_DELTAS_UNKNOWN;
+	__s64 sum = 0;
+	for (__u32 cpu = 0; cpu < ENOSPCD_MAX_CPUS; cpu++) {
+		const void *copy = bpf_map_lookup_percpu_elem(&cpu_anchor, &zero, cpu);
+		if (!copy)
+			return sum; /* past nr_cpu_ids: every CPU is counted */
+		__s32 delta = 0;
+		if (bpf_probe_read_kernel(&delta, sizeof(delta), (const void *)(counters + address_of(slot, copy) - pptr)))
+			return ENOSPCD_DELTAS_UNKNOWN;
+		sum += delta;
+	}
+	return ENOSPCD_DELTAS_UNKNOWN;
+}
+#endif
+
 /* Describe an inode: superblock, fs type, and for tmpfs its inode and block accounting as they are now. `vmnt`
  * (the mount it was reached through) names the mount point, which tells apart filesystems that reuse a device
  * number after an unmount. Returns false when the inode has no superblock. */
@@ -112,7 +189,15 @@ static __always_inline bool fill_inode_info(struct enospcd_file_info *f, struct 
 		struct shmem_sb_info *si = BPF_CORE_READ(sb, s_fs_info);
 		if (si) {
 			f->shmem_max_blocks = BPF_CORE_READ(si, max_blocks);
-			f->shmem_used_blocks = BPF_CORE_READ(si, used_blocks.count);
+			__s64 used = BPF_CORE_READ(si, used_blocks.count);
+#ifdef ENOSPCD_PERCPU_SUM
+			__s64 deltas = percpu_deltas((__u64)BPF_CORE_READ(si, used_blocks.counters));
+			if (deltas != ENOSPCD_DELTAS_UNKNOWN) {
+				used += deltas;
+				f->flags |= ENOSPCD_FI_USED_SUMMED;
+			}
+#endif
+			f->shmem_used_blocks = used < 0 ? 0 : used;
 			f->shmem_max_inodes = BPF_CORE_READ(si, max_inodes);
 			f->shmem_free_inodes = shmem_free_inodes(si);
 		}

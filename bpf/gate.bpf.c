@@ -5,6 +5,9 @@
  * On a match: an exact per-(tgid, syscall, errno, cgroup) counter, and a rate-limited event record with
  * the evidence that is gone once the process exits.
  */
+/* tmpfs usage summed over the CPUs, as statfs would give it (the origins keep the folded count: each of their
+ * programs would carry the walk over the CPUs). */
+#define ENOSPCD_PERCPU_SUM
 #include "common.bpf.h"
 #include "core_fixes.bpf.h"
 
@@ -220,13 +223,34 @@ static __always_inline void fill_inode(struct enospcd_event *e, struct inode *in
 		e->flags |= ENOSPCD_EF_HAS_FILE;
 }
 
-/* Describe an open file. */
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
+
+/* An overlay file holds no blocks: a write lands in the file of its upper layer. struct ovl_inode
+ * (fs/overlayfs/ovl_entry.h) embeds the VFS inode with the upper dentry right after it, as it has since v4.13;
+ * the overlay module's own types need not be in the kernel's BTF, the VFS inode's size is. */
+static __noinline void fill_overlay_upper(struct enospcd_event *e, __u64 inode)
+{
+	struct dentry *upper = NULL;
+	if (bpf_probe_read_kernel(&upper, sizeof(upper), (const void *)(inode + bpf_core_type_size(struct inode))) ||
+	    !upper)
+		return;
+	struct inode *ui = BPF_CORE_READ(upper, d_inode);
+	if (!ui || (__u64)BPF_CORE_READ(ui, i_sb) == (__u64)BPF_CORE_READ((struct inode *)inode, i_sb))
+		return;
+	if (fill_inode_info(&e->upper, ui, BPF_CORE_READ(upper, d_name.name), NULL) &&
+	    e->upper.magic != OVERLAYFS_SUPER_MAGIC)
+		e->flags |= ENOSPCD_EF_HAS_UPPER;
+}
+
+/* Describe an open file, and on overlayfs its upper layer's file. */
 static __always_inline void fill_file_of(struct enospcd_event *e, struct file *f)
 {
 	if (!f)
 		return;
-	fill_inode(e, BPF_CORE_READ(f, f_inode), BPF_CORE_READ(f, f_path.dentry, d_name.name),
-		   BPF_CORE_READ(f, f_path.mnt));
+	struct inode *inode = BPF_CORE_READ(f, f_inode);
+	fill_inode(e, inode, BPF_CORE_READ(f, f_path.dentry, d_name.name), BPF_CORE_READ(f, f_path.mnt));
+	if (inode && e->file.magic == OVERLAYFS_SUPER_MAGIC)
+		fill_overlay_upper(e, (__u64)inode);
 }
 
 /* The file behind fd in the task's table, NULL when there is none. */

@@ -84,6 +84,9 @@ enum enospcd_ret_kind {
 /* file evidence is the directory the failing call was creating its file in, read when the first origin failed
  * (the path walk's parent directory, current->nameidata) */
 #define ENOSPCD_EF_FILE_PARENT (1u << 10)
+/* file is on overlayfs and upper describes the file of its upper layer, where the write lands (the overlay
+ * itself holds no blocks). */
+#define ENOSPCD_EF_HAS_UPPER (1u << 11)
 
 /* Path-argument metadata per syscall number: which argument (1-based, 0 = none) is a user path. */
 struct enospcd_path_args {
@@ -143,6 +146,10 @@ struct enospcd_chain_link {
 	__u32 pad;
 };
 
+/* shmem_used_blocks is exact, as percpu_counter_sum() counts: the folded count plus every CPU's delta. Without
+ * it, it is the folded count alone, short by up to a batch per CPU (a small tmpfs can look empty). */
+#define ENOSPCD_FI_USED_SUMMED (1u << 0)
+
 /* Superblock evidence of the file behind an fd argument (or the path's mount, where cheap). */
 struct enospcd_file_info {
 	__u32 dev;       /* kernel dev_t (MAJOR << 20 | MINOR) */
@@ -154,6 +161,8 @@ struct enospcd_file_info {
 	__u64 shmem_used_blocks;
 	__u64 shmem_max_inodes;
 	__u64 shmem_free_inodes;
+	__u32 flags;     /* ENOSPCD_FI_* */
+	__u32 pad;
 	char fstype[ENOSPCD_FSTYPE_LEN];
 	char name[ENOSPCD_FNAME_LEN]; /* the file's dentry name (last path component) */
 	char mnt_name[ENOSPCD_FNAME_LEN]; /* the name its mount is mounted on (the mount point's last component,
@@ -202,6 +211,7 @@ struct enospcd_event {
 	struct enospcd_chain_link chain[ENOSPCD_CHAIN_MAX];
 	__u64 kstack[ENOSPCD_STACK_MAX];
 	struct enospcd_file_info file;
+	struct enospcd_file_info upper; /* ENOSPCD_EF_HAS_UPPER */
 	char comm[ENOSPCD_COMM_LEN];
 	char cgroup_name[ENOSPCD_CGNAME_LEN];
 	char path[ENOSPCD_PATH_LEN];

@@ -599,6 +599,20 @@ Result<std::vector<int>> list_numeric(const std::string& dir) {
 
 }  // namespace
 
+Result<std::size_t> count_numbered_entries(const std::string& dir) {
+  std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir.c_str()), ::closedir);
+  if (!d) {
+    int err = errno;
+    return make_error("opendir " + dir + ": " + std::strerror(err), err);
+  }
+  std::size_t n = 0;
+  while (auto* e = ::readdir(d.get())) {
+    int v = 0;
+    if (parse_int(e->d_name, v) && v >= 0) n++;
+  }
+  return n;
+}
+
 Result<std::vector<int>> list_pids(std::string_view root) { return list_numeric(join_root(root, "/proc")); }
 
 Result<std::vector<int>> list_tids(std::string_view root, int pid) { return list_numeric(proc_path(root, pid, "task")); }

@@ -182,6 +182,8 @@ Result<std::string> read_cgroup(std::string_view root, int pid);
 
 // Numeric entries of /proc (processes, not threads) and of /proc/<pid>/task.
 Result<std::vector<int>> list_pids(std::string_view root);
+// Entries of dir named by a number, 0 included (a devpts instance's ptys).
+Result<std::size_t> count_numbered_entries(const std::string& dir);
 Result<std::vector<int>> list_tids(std::string_view root, int pid);
 // The pid /proc/self points to in this tree (the caller's own pid on a real host).
 int self_pid(std::string_view root);

@@ -43,6 +43,9 @@ Sysctls read_sysctls(std::string_view root) {
   get("kernel.msgmni", s.msgmni);
   get("fs.mqueue.queues_max", s.mqueue_queues_max);
   get("fs.mqueue.msg_max", s.mqueue_msg_max);
+  get("kernel.pty.max", s.pty_max);
+  get("kernel.pty.reserve", s.pty_reserve);
+  get("kernel.pty.nr", s.pty_nr);
   if (auto sem = read_sysctl(root, "kernel.sem")) {
     auto f = split_fields(*sem);
     std::array<uint64_t, 4> v{};
@@ -74,6 +77,9 @@ nlohmann::json to_json(const Sysctls& s) {
   if (s.sem) j["kernel.sem"] = *s.sem;
   put("fs.mqueue.queues_max", s.mqueue_queues_max);
   put("fs.mqueue.msg_max", s.mqueue_msg_max);
+  put("kernel.pty.max", s.pty_max);
+  put("kernel.pty.reserve", s.pty_reserve);
+  put("kernel.pty.nr", s.pty_nr);
   for (const auto& [ns, v] : s.max_namespaces) j["user.max_" + ns + "_namespaces"] = v;
   return j;
 }

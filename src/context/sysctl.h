@@ -29,6 +29,9 @@ struct Sysctls {
   std::optional<std::array<uint64_t, 4>> sem;  // SEMMSL SEMMNS SEMOPM SEMMNI
   std::optional<uint64_t> mqueue_queues_max;
   std::optional<uint64_t> mqueue_msg_max;
+  std::optional<uint64_t> pty_max;      // kernel.pty.max: ptys on the host
+  std::optional<uint64_t> pty_reserve;  // kernel.pty.reserve: of those, kept for the initial namespace's devpts
+  std::optional<uint64_t> pty_nr;       // kernel.pty.nr: ptys open now
   std::map<std::string, uint64_t> max_namespaces;  // "mnt" -> user.max_mnt_namespaces, ...
 };
 

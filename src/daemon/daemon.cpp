@@ -133,7 +133,7 @@ Result<void> Daemon::start() {
   cfg.force_mode = opts_.gate_mode;
   cfg.self_tgid = static_cast<uint32_t>(getpid());
   // Known now if the origin probes needed /proc/kallsyms anyway; otherwise set once tracing is live.
-  if (probe_.kallsyms_loaded()) cfg.mount_max_addr = probe_.kernel_data_symbol("sysctl_mount_max");
+  if (probe_.kallsyms_loaded()) cfg.kernel_data = read_kernel_data(probe_);
   cfg.rate_limit = opts_.rate_limit;
   cfg.rate_burst = opts_.rate_burst;
   cfg.ringbuf_bytes = opts_.ringbuf_bytes;
@@ -167,9 +167,9 @@ Result<void> Daemon::start() {
                  origins_->summary());
   // Tracing is live. Reading all of /proc/kallsyms (5 MB the kernel formats as it is read) is the slowest step
   // of start-up on a loaded host, so in gate-only mode it happens in the background from here on, and
-  // run() hands BPF the address through which it records fs.mount-max at failure time once it is known.
-  // Failures before that get the sysctl read in user space.
-  kallsyms_pending_ = !cfg.mount_max_addr;
+  // run() hands BPF the addresses through which it records fs.mount-max and, before v5.19, sums per-CPU counters
+  // at failure time once they are known. Failures before that get the sysctl read in user space.
+  kallsyms_pending_ = !probe_.kallsyms_loaded();
   if (kallsyms_pending_)
     probe_.preload();
   else
@@ -178,7 +178,7 @@ Result<void> Daemon::start() {
 }
 
 void Daemon::finish_startup() {
-  if (kallsyms_pending_) gate_->set_mount_max_addr(probe_.kernel_data_symbol("sysctl_mount_max"));
+  if (kallsyms_pending_) gate_->set_kernel_data(read_kernel_data(probe_));
   kallsyms_pending_ = false;
   // Then the symbol index (and libbpf's copy of the kernel BTF) is freed; the pages go back to the kernel
   // rather than stay with the daemon for its lifetime.

@@ -11,12 +11,14 @@
 
 #include "common/names.h"
 #include "common/strings.h"
+#include "context/text.h"
 #include "enospcd/abi.h"
 
 namespace enospcd::diagnose {
 namespace {
 
 constexpr uint32_t kTmpfsMagic = 0x01021994;
+constexpr uint32_t kOverlayMagic = 0x794c7630;
 
 // Which origin function points at which cause.
 const std::map<std::string, std::string>& origin_causes() {
@@ -247,25 +249,42 @@ std::optional<Cause> tmpfs_rule(const Event& e, const std::optional<PathFs>& res
     return c;
   }
   uint64_t page = 4096;
-  // The limit from BPF is exact; BPF's used count is the percpu_counter's folded value, which lags by up to a
-  // batch per CPU, so usage comes from statfs (percpu_counter_sum) when the filesystem is still there.
+  // The limit from BPF is exact, and so is the usage when BPF added every CPU's delta to the percpu_counter (as
+  // percpu_counter_sum() does). The folded count alone lags by up to a batch per CPU, so without the sum usage
+  // comes from statfs when the filesystem is still there, read after the failure and said to be.
+  const bool used_at_failure = at_failure && e.file->shmem_used_exact;
   uint64_t max = e.file && e.file->shmem_max_blocks ? e.file->shmem_max_blocks * page : fs ? fs->stats.total_bytes() : 0;
-  uint64_t used = fs && fs->stats.blocks ? fs->stats.used_bytes()
-                  : e.file                ? e.file->shmem_used_blocks * page
-                                          : 0;
+  uint64_t used = used_at_failure         ? e.file->shmem_used_blocks * page
+                  : fs && fs->stats.blocks ? fs->stats.used_bytes()
+                  : e.file                 ? e.file->shmem_used_blocks * page
+                                           : 0;
+  const bool folded = !used_at_failure && !(fs && fs->stats.blocks) && e.file;
+  const std::string used_end = used_at_failure ? "."
+                               : folded        ? " (the count folded so far, short by up to a batch of pages per CPU)."
+                                               : std::string(kReadAfter) + ".";
   std::string size = fs ? option_value(fs->super_options, "size") : "";
   if (at_failure && fs && fs->stats.total_bytes() != max) size.clear();
   std::string sized = size.empty() ? "" : " (size=" + size + ")";
-  // An all-or-nothing request (fallocate) larger than what is free fails on a tmpfs that is not full: the
-  // request is the point, and "full" would contradict the numbers.
   auto asked = requested_bytes(e);
-  std::string state = " is full: " + human_bytes(used) + " of " + human_bytes(max) + sized + " used" + end;
-  if (asked && used + page <= max && used + *asked > max)
+  const uint64_t need = std::max(asked.value_or(page), page);
+  std::string state;
+  if (used + need <= max) {
+    // Numbers read after the failure that would have let the call through: the space was freed since (a
+    // deleted journal, a truncated file). Said as such, never as "full".
+    state = " could not hold the " + human_bytes(need) + " the call asked for; " + human_bytes(used) + " of " +
+            human_bytes(max) + sized + (folded ? " were" : " are") + " used" + (folded ? "" : " now") + used_end;
+    if (used_at_failure)
+      state = " refused " + human_bytes(need) + " with " + human_bytes(used) + " of " + human_bytes(max) + sized +
+              " used" + used_end;
+  } else if (asked && used + page <= max) {
+    // An all-or-nothing request (fallocate) larger than what is free fails on a tmpfs that is not full: the
+    // request is the point, and "full" would contradict the numbers.
     state = " has " + human_bytes(max - used) + " free of " + human_bytes(max) + sized + ", less than the " +
-            human_bytes(*asked) + " the call asked for" + end;
-  else if (asked)
-    state = " is full: " + human_bytes(used) + " of " + human_bytes(max) + sized + " used (the call asked for " +
-            human_bytes(*asked) + ")" + end;
+            human_bytes(*asked) + " the call asked for" + used_end;
+  } else {
+    state = " is full: " + human_bytes(used) + " of " + human_bytes(max) + sized + " used" +
+            (asked ? " (the call asked for " + human_bytes(*asked) + ")" : std::string()) + used_end;
+  }
   Cause c = make("tmpfs_blocks",
                  opening(e) + ": the tmpfs" + where + state,
                  "Remount with a larger size (mount -o remount,size=N" + (fs ? " " + fs->mount_point : std::string()) +
@@ -274,6 +293,7 @@ std::optional<Cause> tmpfs_rule(const Event& e, const std::optional<PathFs>& res
   c.evidence = ev;
   c.evidence["bytes_max"] = max;
   c.evidence["bytes_used"] = used;
+  c.evidence["bytes_used_at_failure"] = used_at_failure;
   if (asked) c.evidence["bytes_requested"] = *asked;
   return c;
 }
@@ -409,6 +429,112 @@ Cause ipc_rule(const Event& e, const context::Sysctls& sc) {
 // A per-user-namespace count at its limit (kernel/ucount.c inc_ucount()), with the numbers BPF read at the
 // failure at each level: the namespace the call was charged in, then its ancestors. In the initial namespace
 // the inotify limit is fs.inotify.max_user_watches (the same value as its user.max_inotify_watches).
+constexpr uint32_t kDevptsMagic = 0x1cd1;
+constexpr uint64_t kPtyInstanceMaxDefault = 1 << 20;  // NR_UNIX98_PTY_MAX: a devpts mounted without max=
+
+std::string parent_dir(const std::string& path) {
+  auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// Opening a pty multiplexer (/dev/ptmx, or a devpts instance's own ptmx) that failed for want of a pty index.
+bool opens_ptmx(const Event& e) {
+  if (e.syscall != "open" && e.syscall != "openat" && e.syscall != "openat2") return false;
+  auto slash = e.path.find_last_of('/');
+  return (slash == std::string::npos ? e.path : e.path.substr(slash + 1)) == "ptmx";
+}
+
+// devpts_new_index() (fs/devpts/inode.c) refuses a new pty with ENOSPC in two ways: the host's count would
+// reach kernel.pty.max (less kernel.pty.reserve for a devpts mounted outside the initial mount namespace), or
+// the instance has handed out all the indices its max= allows. The kernel keeps neither count where BPF can
+// read it at the failure, so both are read when the event is explained, and said to be.
+Cause pty_rule(const Event& e, HostFacts& facts) {
+  const auto& sc = facts.sysctls();
+  // The instance: the devpts the path is on (a bind mount of pts/ptmx, or the instance's own ptmx), or the one
+  // on "pts" beside a ptmx device node, which is where the kernel looks (devpts_ptmx_path()).
+  std::optional<PathFs> inst = path_fs(e, facts);
+  std::vector<std::string> dirs;
+  if (inst && inst->stats.magic == kDevptsMagic) {
+    dirs.push_back(inst->mount_point);
+  } else {
+    Event beside = e;
+    beside.path = parent_dir(e.path) + "/pts";
+    inst = path_fs(beside, facts);
+    if (inst && inst->stats.magic != kDevptsMagic) inst.reset();
+  }
+  dirs.push_back(parent_dir(e.path) + "/pts");
+  std::optional<uint64_t> in_use;
+  std::string dir;
+  if (inst) {
+    for (const auto& d : dirs) {
+      auto viewer = facts.pid_in_mntns(e.pid, e.ppid, e.has_mntns ? e.mntns : 0);
+      if (!viewer) break;
+      if ((in_use = facts.ptys_in_use(*viewer, d))) {
+        dir = d;
+        break;
+      }
+    }
+  }
+  std::optional<uint64_t> inst_max;
+  if (inst) {
+    std::string v = option_value(inst->super_options, "max");
+    uint64_t n = 0;
+    if (!v.empty() && context::parse_u64(v, n)) inst_max = n;
+  }
+  std::string where = inst ? "the devpts at " + (dir.empty() ? inst->mount_point : dir) : "the devpts";
+  nlohmann::json ev = {{"kernel.pty.max", sc.pty_max ? nlohmann::json(*sc.pty_max) : nlohmann::json()},
+                       {"kernel.pty.reserve", sc.pty_reserve ? nlohmann::json(*sc.pty_reserve) : nlohmann::json()},
+                       {"kernel.pty.nr", sc.pty_nr ? nlohmann::json(*sc.pty_nr) : nlohmann::json()},
+                       {"instance_max", inst_max ? nlohmann::json(*inst_max) : nlohmann::json()},
+                       {"instance_in_use", in_use ? nlohmann::json(*in_use) : nlohmann::json()}};
+  if (inst) ev["mount_point"] = inst->mount_point, ev["options"] = inst->super_options;
+  const std::string after = std::string(kReadAfter) + ".";
+  const std::string remedy_inst = "Close ptys that are no longer used, or remount that devpts with a larger max= (mount -o "
+                                  "remount,max=N " + (dir.empty() ? std::string("/dev/pts") : dir) + ").";
+  const std::string remedy_host = "Raise kernel.pty.max (sysctl -w kernel.pty.max=N), or find who holds the ptys (ls "
+                                  "/dev/pts; lsof /dev/pts/*).";
+  // 1. The instance's own limit, reached.
+  if (inst_max && in_use && *in_use >= *inst_max) {
+    Cause c = make("pty", opening(e) + ": " + where + " allows " + grouped(*inst_max) + " ptys (max=" +
+                              std::to_string(*inst_max) + ") and " + grouped(*in_use) + " are in use" + after,
+                   remedy_inst, "high");
+    c.evidence = ev;
+    return c;
+  }
+  // 2. The host's, reached: the count may not reach the limit (atomic_inc_return(&pty_count) >= limit fails).
+  if (sc.pty_max && sc.pty_nr) {
+    uint64_t reserve = sc.pty_reserve.value_or(0);
+    uint64_t outside = *sc.pty_max > reserve ? *sc.pty_max - reserve : 0;
+    if (*sc.pty_nr + 1 >= outside) {
+      bool all = *sc.pty_nr + 1 >= *sc.pty_max;
+      Cause c = make("pty",
+                     opening(e) + ": kernel.pty.max is " + grouped(*sc.pty_max) + " and " + grouped(*sc.pty_nr) +
+                         " ptys are open on the host (kernel.pty.nr, read after the failure)" +
+                         (all ? "" : "; a devpts mounted outside the initial mount namespace may use " +
+                                         grouped(outside) + " of them (kernel.pty.reserve is " + grouped(reserve) +
+                                         ")") + ".",
+                     remedy_host, "high");
+      c.evidence = ev;
+      return c;
+    }
+  }
+  // 3. Neither is reached now: the ptys were closed since (the process that held them exited). The instance's
+  //    own small limit is the likely one.
+  std::string now = in_use ? grouped(*in_use) + " are in use there now" : "how many are in use there is unknown";
+  std::string host = sc.pty_max && sc.pty_nr ? "; kernel.pty.max is " + grouped(*sc.pty_max) + " with " +
+                                                   grouped(*sc.pty_nr) + " open on the host"
+                                             : "";
+  std::string summary =
+      inst_max ? opening(e) + ": no pty index was free: " + where + " allows only " + grouped(*inst_max) +
+                     " ptys (max=" + std::to_string(*inst_max) + "); " + now + host + after
+               : opening(e) + ": no pty index was free: " + where + " allows " + grouped(kPtyInstanceMaxDefault) +
+                     " ptys; " + now + host + after;
+  Cause c = make("pty", summary, inst_max ? remedy_inst : remedy_host, "medium");
+  c.evidence = ev;
+  return c;
+}
+
 Cause ucount_rule(const Event& e, const Ucounts& u) {
   const std::optional<size_t> refusing = u.refusing();
   const UcountLevel& l = u.levels[refusing.value_or(0)];
@@ -520,6 +646,7 @@ Cause from_syscall(const Event& e, HostFacts& facts, const std::string& confiden
     c.evidence = {{"max_user_watches", sc.epoll_max_user_watches ? nlohmann::json(*sc.epoll_max_user_watches) : nlohmann::json()}};
     return c;
   }
+  if (opens_ptmx(e)) return pty_rule(e, facts);
   if (kIpcSyscalls.count(e.syscall) || e.syscall == "mq_open") return ipc_rule(e, sc);
   if (kXattrSyscalls.count(e.syscall)) {
     Cause c = make("xattr_space",
@@ -644,7 +771,7 @@ const std::vector<std::string>& cause_ids() {
   static const std::vector<std::string> ids = {
       "mount_max", "tmpfs_inodes", "tmpfs_blocks", "fs_blocks", "fs_inodes", "fs_reserved_blocks", "quota",
       "inotify_watches", "fanotify_marks", "epoll_watches", "namespace_limit", "sysv_ipc", "mqueue",
-      "xattr_space", "writeback_error", "device", "unknown"};
+      "xattr_space", "writeback_error", "device", "pty", "unknown"};
   return ids;
 }
 
@@ -657,6 +784,24 @@ Cause diagnose(const Event& e, HostFacts& facts) {
       as_sync.syscall = std::move(sync);
       return diagnose(as_sync, facts);
     }
+  }
+  // A write through overlayfs lands on the filesystem of its upper layer: that filesystem's numbers explain
+  // it, and the overlay the call went through is named.
+  if (e.upper && e.file && e.file->magic == kOverlayMagic) {
+    Event through = e;
+    FileInfo upper = *e.upper;
+    upper.role = e.file->role;
+    through.file = upper;
+    through.upper.reset();
+    Cause c = diagnose(through, facts);
+    auto ovl = facts.fs_for_dev(e.pid, e.file->dev, e.file->mount_name);
+    if (c.id != "unknown")
+      c.summary += " The call wrote through the overlay" + (ovl ? " at " + ovl->mount_point : std::string()) +
+                   ", whose upper layer is on this filesystem.";
+    c.evidence["overlay"] = {{"mount_point", ovl ? nlohmann::json(ovl->mount_point) : nlohmann::json()},
+                             {"upper_dev", dev_text(upper.dev)},
+                             {"upper_fstype", upper.fstype}};
+    return c;
   }
   // Quota charges fail with EDQUOT only; the errno decides even when no origin could attach.
   if (e.errno_name == "EDQUOT") return quota(e, facts);

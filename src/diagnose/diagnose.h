@@ -57,6 +57,12 @@ class HostFacts {
     (void)uid;
     return std::nullopt;
   }
+  // The ptys allocated in the devpts instance mounted on directory dir, as process pid sees it (its numbered
+  // entries); nullopt when dir is not a directory there.
+  virtual std::optional<uint64_t> ptys_in_use(uint32_t pid, const std::string& dir) {
+    (void)pid, (void)dir;
+    return std::nullopt;
+  }
   // Most repeated mount sources ("overlay under /var/lib/docker", count) in the namespace of pid.
   virtual std::vector<std::pair<std::string, uint64_t>> top_mount_sources(uint32_t pid, uint32_t mntns) = 0;
 };

@@ -154,6 +154,15 @@ class LiveHostFacts : public HostFacts {
     return found;
   }
 
+  std::optional<uint64_t> ptys_in_use(uint32_t pid, const std::string& dir) override {
+    if (dir.empty() || dir[0] != '/') return std::nullopt;
+    std::string proc_root = context::proc_path(root_, static_cast<int>(pid), "root");
+    std::string prefix = exists(proc_root) ? proc_root : (root_ == "/" ? "" : root_);
+    auto n = context::count_numbered_entries(prefix + dir);
+    if (!n) return std::nullopt;
+    return *n;
+  }
+
   std::optional<uint64_t> inotify_watches_of_uid(uint32_t uid) override {
     return count_of_uid(uid, "inotify", [](const context::FdInfo& fi) { return fi.inotify.size(); });
   }

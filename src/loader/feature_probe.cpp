@@ -56,7 +56,7 @@ FeatureProbe::Kallsyms FeatureProbe::read_kallsyms() {
   // One pass over /proc/kallsyms (about 5 MB): a read and a line scan, no stream parsing per line, since
   // this sits on the start-up path. Text symbols all go into a sorted
   // index; data symbols only where asked for.
-  static const std::set<std::string, std::less<>> kDataWanted = {"sysctl_mount_max"};
+  static const std::set<std::string, std::less<>> kDataWanted = {"sysctl_mount_max", "__per_cpu_offset"};
   Kallsyms k;
   std::ifstream in("/proc/kallsyms", std::ios::binary);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

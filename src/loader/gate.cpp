@@ -8,7 +8,9 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 
 #include "common/names.h"
 #include "gate.skel.h"
@@ -61,6 +63,18 @@ bool has_io_uring_tracepoint() {
   return false;
 }
 
+// The CPUs __per_cpu_offset[] is read for, 0..N-1, when that is the possible set (/sys/devices/system/cpu/possible
+// "0-N"); 0 (no sum) for a set with holes, whose entries are not offsets of real CPUs.
+uint32_t contiguous_possible_cpus() {
+  std::ifstream in("/sys/devices/system/cpu/possible");
+  std::string text;
+  if (!std::getline(in, text) || text.find(',') != std::string::npos) return 0;
+  if (text == "0") return 1;
+  unsigned last = 0;
+  if (std::sscanf(text.c_str(), "0-%u", &last) != 1 || last > 100000) return 0;
+  return last + 1;
+}
+
 // Loads and attaches one rung. On failure the skeleton is destroyed and the reason returned.
 Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {
   gate_bpf* s = gate_bpf__open();
@@ -103,7 +117,9 @@ Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {
     return fail("chain map size", -err);
   }
   if (int err = gate_bpf__load(s); err != 0) return fail("loading the " + gate_mode_name(mode) + " gate", -err);
-  s->bss->mount_max_addr = cfg.mount_max_addr;
+  s->bss->mount_max_addr = cfg.kernel_data.mount_max;
+  s->bss->per_cpu_offset_addr = cfg.kernel_data.per_cpu_offset;
+  s->bss->nr_possible_cpus = contiguous_possible_cpus();
 
   // Path-argument metadata, by syscall number for this architecture.
   int pa_fd = bpf_map__fd(s->maps.path_args);
@@ -247,7 +263,14 @@ Result<void> GateTracer::set_handler(Handler h) {
   return {};
 }
 
-void GateTracer::set_mount_max_addr(uint64_t addr) { skel_->bss->mount_max_addr = addr; }
+void GateTracer::set_kernel_data(const KernelData& k) {
+  skel_->bss->mount_max_addr = k.mount_max;
+  skel_->bss->per_cpu_offset_addr = k.per_cpu_offset;
+}
+
+KernelData read_kernel_data(FeatureProbe& probe) {
+  return {probe.kernel_data_symbol("sysctl_mount_max"), probe.kernel_data_symbol("__per_cpu_offset")};
+}
 
 int GateTracer::ring_epoll_fd() const { return ring_ ? ring_buffer__epoll_fd(ring_) : -1; }
 int GateTracer::poll(int timeout_ms) { return ring_ ? ring_buffer__poll(ring_, timeout_ms) : -EINVAL; }

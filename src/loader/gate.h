@@ -26,6 +26,14 @@ enum class GateMode { Auto = 0, TpBtf = ENOSPCD_GATE_TP_BTF, RawTp = ENOSPCD_GAT
 std::string gate_mode_name(GateMode m);
 Result<GateMode> parse_gate_mode(const std::string& s);
 
+// Kernel data the gate reads at a failure, by address from /proc/kallsyms (0 when unknown: a kernel without
+// CONFIG_KALLSYMS_ALL lists no data symbols).
+struct KernelData {
+  uint64_t mount_max = 0;       // &sysctl_mount_max: fs.mount-max as it was
+  uint64_t per_cpu_offset = 0;  // __per_cpu_offset[]: per-CPU counters summed before v5.19
+};
+KernelData read_kernel_data(FeatureProbe& probe);
+
 struct GateConfig {
   std::vector<int> errnos{28};
   GateMode force_mode = GateMode::Auto;
@@ -34,7 +42,7 @@ struct GateConfig {
   uint64_t rate_burst = 0;
   uint32_t ringbuf_bytes = 4u << 20;
   uint32_t counter_entries = 16384;
-  uint64_t mount_max_addr = 0;  // &sysctl_mount_max from kallsyms, 0 when unknown
+  KernelData kernel_data;       // from kallsyms, when it was read before the gate loaded
   bool io_uring = false;        // load the io_uring completion program (set by start() after probing)
   // Maps shared with the origin probes (fds, -1 when the origins are not loaded).
   int chains_fd = -1, chain_pending_fd = -1, losses_fd = -1;
@@ -67,8 +75,8 @@ class GateTracer : public CounterSource {
 
   // Ring buffer consumption: handler runs on the calling thread for every record.
   Result<void> set_handler(Handler h);
-  // &sysctl_mount_max for the failure records, settable while attached (kallsyms is read after attaching).
-  void set_mount_max_addr(uint64_t addr);
+  // Settable while attached: kallsyms is read after attaching.
+  void set_kernel_data(const KernelData& k);
   int ring_epoll_fd() const;
   int poll(int timeout_ms);     // returns records consumed, or -errno
   // Drains without waiting; returns the records consumed, or -errno.

@@ -25,6 +25,28 @@ int64_t monotonic_to_realtime_offset_ns() {
   return ns(r) - (ns(m1) + ns(m2)) / 2;
 }
 
+namespace {
+
+FileInfo file_from_raw(const enospcd_file_info& raw) {
+  FileInfo f;
+  f.dev = raw.dev;
+  f.magic = raw.magic;
+  f.ino = raw.ino;
+  f.mode = raw.mode;
+  f.rdev = raw.rdev;
+  f.fstype = fixed_string(raw.fstype);
+  f.name = fixed_string(raw.name);
+  f.mount_name = fixed_string(raw.mnt_name);
+  f.shmem_max_blocks = raw.shmem_max_blocks;
+  f.shmem_used_blocks = raw.shmem_used_blocks;
+  f.shmem_max_inodes = raw.shmem_max_inodes;
+  f.shmem_free_inodes = raw.shmem_free_inodes;
+  f.shmem_used_exact = (raw.flags & ENOSPCD_FI_USED_SUMMED) != 0;
+  return f;
+}
+
+}  // namespace
+
 std::optional<Event> decode_event(const void* data, std::size_t size, int64_t realtime_offset_ns,
                                   const std::vector<std::string>& origin_names) {
   if (size < sizeof(enospcd_event)) return std::nullopt;
@@ -89,24 +111,13 @@ std::optional<Event> decode_event(const void* data, std::size_t size, int64_t re
   e.path2 = fixed_string(raw.path2);
   e.path_truncated = raw.flags & ENOSPCD_EF_PATH_TRUNCATED;
   if (raw.flags & ENOSPCD_EF_HAS_FILE) {
-    FileInfo f;
+    FileInfo f = file_from_raw(raw.file);
     f.role = raw.flags & ENOSPCD_EF_FILE_PARENT ? FileRole::Parent
              : raw.flags & ENOSPCD_EF_FILE_DIRFD ? FileRole::Dirfd
              : raw.flags & ENOSPCD_EF_FILE_CWD   ? FileRole::Cwd
                                                  : FileRole::Fd;
-    f.dev = raw.file.dev;
-    f.magic = raw.file.magic;
-    f.ino = raw.file.ino;
-    f.mode = raw.file.mode;
-    f.rdev = raw.file.rdev;
-    f.fstype = fixed_string(raw.file.fstype);
-    f.name = fixed_string(raw.file.name);
-    f.mount_name = fixed_string(raw.file.mnt_name);
-    f.shmem_max_blocks = raw.file.shmem_max_blocks;
-    f.shmem_used_blocks = raw.file.shmem_used_blocks;
-    f.shmem_max_inodes = raw.file.shmem_max_inodes;
-    f.shmem_free_inodes = raw.file.shmem_free_inodes;
     e.file = f;
+    if (raw.flags & ENOSPCD_EF_HAS_UPPER) e.upper = file_from_raw(raw.upper);
   }
   unsigned chain_len = raw.chain_len > ENOSPCD_CHAIN_MAX ? ENOSPCD_CHAIN_MAX : raw.chain_len;
   for (unsigned i = 0; i < chain_len; i++) {
@@ -249,6 +260,7 @@ nlohmann::json file_to_json(const FileInfo& f) {
   if (f.shmem_max_blocks || f.shmem_max_inodes)
     fj["tmpfs"] = {{"max_blocks", f.shmem_max_blocks},
                    {"used_blocks", f.shmem_used_blocks},
+                   {"used_blocks_exact", f.shmem_used_exact},
                    {"max_inodes", f.shmem_max_inodes},
                    {"free_inodes", f.shmem_free_inodes}};
   return fj;
@@ -274,6 +286,7 @@ FileInfo file_from_json(const nlohmann::json& fj) {
     const auto& t = fj["tmpfs"];
     f.shmem_max_blocks = t.value("max_blocks", uint64_t{0});
     f.shmem_used_blocks = t.value("used_blocks", uint64_t{0});
+    f.shmem_used_exact = t.value("used_blocks_exact", false);
     f.shmem_max_inodes = t.value("max_inodes", uint64_t{0});
     f.shmem_free_inodes = t.value("free_inodes", uint64_t{0});
   }
@@ -367,6 +380,7 @@ nlohmann::json to_json(const Event& e) {
   if (!e.cmdline.empty()) j["cmdline"] = e.cmdline;
   if (!e.cgroup_path.empty()) j["cgroup_path"] = e.cgroup_path;
   if (e.file) j["file"] = file_to_json(*e.file);
+  if (e.upper) j["upper"] = file_to_json(*e.upper);
   nlohmann::json chain = nlohmann::json::array();
   for (const auto& l : e.chain) chain.push_back({{"func", l.func}, {"ret", l.ret}});
   j["chain"] = chain;
@@ -417,6 +431,7 @@ Event event_from_json(const nlohmann::json& j) {
   e.cmdline = j.value("cmdline", "");
   e.cgroup_path = j.value("cgroup_path", "");
   if (j.contains("file") && j["file"].is_object()) e.file = file_from_json(j["file"]);
+  if (j.contains("upper") && j["upper"].is_object()) e.upper = file_from_json(j["upper"]);
   if (j.contains("chain"))
     for (const auto& l : j["chain"]) e.chain.push_back({l.value("func", ""), l.value("ret", int64_t{0}), 0});
   if (j.contains("kstack"))

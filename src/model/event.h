@@ -39,6 +39,9 @@ struct FileInfo {
   std::string mount_name;  // the last component of its mount point then ("/" for a namespace's root)
   // tmpfs only (zero elsewhere); blocks are pages.
   uint64_t shmem_max_blocks = 0, shmem_used_blocks = 0, shmem_max_inodes = 0, shmem_free_inodes = 0;
+  // shmem_used_blocks is the exact sum (every CPU's delta added), not the folded count that lags by up to a
+  // batch per CPU.
+  bool shmem_used_exact = false;
 };
 
 // A per-user-namespace count (kernel/ucount.c) that can refuse with ENOSPC: inotify watches, or the namespaces
@@ -107,6 +110,9 @@ struct Event {
   std::string path, path2;
   bool path_truncated = false;
   std::optional<FileInfo> file;
+  // For a file on overlayfs, the file of its upper layer the write went to (its filesystem's numbers at the
+  // failure).
+  std::optional<FileInfo> upper;
   std::vector<ChainLink> chain;
   std::vector<std::string> kstack;
   // Why the stack stops short, e.g. at a kretprobe trampoline the kernel cannot unwind through.

@@ -353,6 +353,7 @@ struct dentry {
 
 struct percpu_counter {
 	s64 count;
+	s32 *counters;
 };
 
 struct shmem_sb_info {
@@ -360,6 +361,10 @@ struct shmem_sb_info {
 	struct percpu_counter used_blocks;
 	long unsigned int max_inodes;
 	long unsigned int free_ispace;
+};
+
+struct bpf_array {
+	void *pptrs[0];
 };
 
 enum bpf_func_id {

@@ -2,9 +2,11 @@
 // util-linux's ipcmk on SysV limits of a fresh IPC namespace, coreutils' dd onto /dev/full and ln on a tmpfs out
 // of inodes (from its working directory), GNU tar extracting with -C into a tmpfs out of inodes while its own
 // working directory is another tmpfs, inotify-tools' inotifywait and util-linux's unshare against the limits of
-// a child user namespace and of the host, dd onto a full XFS. The right limit, with the numbers of the moment of
-// failure.
+// a child user namespace and of the host, dd onto a full XFS, python3's pty.openpty() on a devpts with max=2, dd
+// through an overlay whose upper layer is a full tmpfs, sqlite3 on a small tmpfs. The right limit, with the
+// numbers of the moment of failure (or said to be read after it).
 #include <sys/stat.h>
+#include <sys/utsname.h>
 
 #include "live/causes/causes.h"
 
@@ -22,6 +24,14 @@ size_t count_lines_with(const std::string& text, const std::string& needle) {
   size_t n = 0, pos = 0;
   while ((pos = text.find(needle, pos)) != std::string::npos) n++, pos += needle.size();
   return n;
+}
+
+// bpf_map_lookup_percpu_elem(), with which BPF sums a percpu_counter's per-CPU deltas, is v5.19.
+bool kernel_sums_percpu_counters() {
+  struct utsname u {};
+  int major = 0, minor = 0;
+  if (uname(&u) != 0 || std::sscanf(u.release, "%d.%d", &major, &minor) != 2) return false;
+  return major > 5 || (major == 5 && minor >= 19);
 }
 
 void require(const char* program) {
@@ -302,6 +312,102 @@ TEST(ThirdParty, DdOntoAFullXfs) {
   EXPECT_NE(summary.find("xfs /dev/loop"), std::string::npos) << summary;
   EXPECT_NE(summary.find(" at " + mnt.path() + " has "), std::string::npos) << summary;
   EXPECT_NE(summary.find("the call asked for (read after the failure)."), std::string::npos) << summary;
+}
+
+// python3's pty.openpty() in a mount namespace whose devpts is a new instance mounted with max=2 and whose
+// /dev/ptmx is that instance's: the third pty is refused by the instance (devpts_new_index()). The ptys are
+// counted when the event is explained (the kernel keeps no count BPF can read), so the program holds them a
+// moment, as a terminal multiplexer would.
+TEST(ThirdParty, PythonOpenptyOnADevptsWithMaxTwo) {
+  ENOSPCD_REQUIRE_ROOT();
+  require("python3");
+  Tracer tracer;
+  ASSERT_TRUE(tracer.ready()) << tracer.stderr_text();
+  auto r = sh("unshare -m sh -c 'mount -t devpts -o newinstance,max=2,ptmxmode=666 devpts /dev/pts && "
+              "mount --bind /dev/pts/ptmx /dev/ptmx && python3 -c \"\nimport pty, time\nfds = []\n"
+              "for i in range(3):\n    try: fds.append(pty.openpty())\n    except OSError as e: print(e)\n"
+              "time.sleep(1)\n\"' 2>&1");
+  json report = tracer.finish();
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto events = events_by_comm(report, "python3");
+  ASSERT_EQ(events.size(), 1u) << r.out << report.value("events", json::array()).dump(1);
+  const json& e = events[0];
+  EXPECT_EQ(e["path"], "/dev/ptmx");
+  EXPECT_EQ(e["cause"]["id"], "pty") << e.dump(2);
+  EXPECT_EQ(e["cause"]["confidence"], "high");
+  std::string summary = e["cause"]["summary"];
+  EXPECT_NE(summary.find("the devpts at /dev/pts allows 2 ptys (max=2) and 2 are in use (read after the failure)."),
+            std::string::npos)
+      << summary;
+  EXPECT_EQ(e["cause"]["evidence"]["instance_max"], 2);
+  EXPECT_EQ(e["cause"]["evidence"]["instance_in_use"], 2);
+}
+
+// dd into an overlay whose upper layer is a tmpfs of 256 KiB: the overlay holds no blocks, the tmpfs refused.
+// The numbers are the upper tmpfs's, read in BPF at the failure through the overlay inode.
+TEST(ThirdParty, DdThroughAnOverlayOntoAFullTmpfs) {
+  ENOSPCD_REQUIRE_ROOT();
+  TmpfsMount upper("size=256k");
+  ASSERT_TRUE(upper.ok());
+  TempDir lower, merged;
+  ASSERT_EQ(sh("mkdir " + upper.path() + "/u " + upper.path() + "/w").exit_code, 0);
+  Tracer tracer;
+  ASSERT_TRUE(tracer.ready()) << tracer.stderr_text();
+  auto r = sh("unshare -m sh -c 'mount -t overlay overlay -o lowerdir=" + lower.path() + ",upperdir=" + upper.path() +
+              "/u,workdir=" + upper.path() + "/w " + merged.path() + " && dd if=/dev/zero of=" + merged.path() +
+              "/big bs=64k count=16' 2>&1");
+  json report = tracer.finish();
+  ASSERT_NE(r.exit_code, 0) << r.out;
+  ASSERT_NE(r.out.find("No space left on device"), std::string::npos) << r.out;
+  auto events = events_by_comm(report, "dd");
+  ASSERT_EQ(events.size(), 1u) << report.value("events", json::array()).dump(1);
+  const json& e = events[0];
+  EXPECT_EQ(e["syscall"], "write");
+  EXPECT_EQ(e["file"]["fstype"], "overlay") << e.dump(2);
+  EXPECT_EQ(e["upper"]["fstype"], "tmpfs") << e.dump(2);
+  EXPECT_EQ(e["upper"]["name"], "big");
+  EXPECT_EQ(e["cause"]["id"], "tmpfs_blocks") << e.dump(2);
+  EXPECT_EQ(e["cause"]["evidence"]["overlay"]["upper_fstype"], "tmpfs");
+  std::string summary = e["cause"]["summary"];
+  EXPECT_NE(summary.find("the tmpfs at " + upper.path() + " is full: 256.0 KiB of 256.0 KiB (size=256k) used (the "
+                         "call asked for 64.0 KiB)"),
+            std::string::npos)
+      << summary;
+  EXPECT_NE(summary.find("The call wrote through the overlay"), std::string::npos) << summary;
+  EXPECT_EQ(e["cause"]["evidence"]["bytes_used_at_failure"], kernel_sums_percpu_counters()) << e.dump(2);
+}
+
+// sqlite3 inserting three 100 KB blobs into a database on a tmpfs of 256 KiB. Its rollback journal is deleted
+// right after the failure, so statfs afterwards shows room: the explanation rests on the count BPF summed at the
+// failure, and its numbers agree with its verdict (what was used plus what was asked exceeds the size).
+TEST(ThirdParty, Sqlite3OnASmallTmpfs) {
+  ENOSPCD_REQUIRE_ROOT();
+  require("sqlite3");
+  if (!kernel_sums_percpu_counters()) GTEST_SKIP() << "this kernel has no bpf_map_lookup_percpu_elem (v5.19)";
+  TmpfsMount mnt("size=256k");
+  ASSERT_TRUE(mnt.ok());
+  Tracer tracer;
+  ASSERT_TRUE(tracer.ready()) << tracer.stderr_text();
+  auto r = run({"sqlite3", mnt.path() + "/db",
+                "create table t(x); insert into t values(randomblob(100000)); insert into t values(randomblob(100000)); "
+                "insert into t values(randomblob(100000));"});
+  json report = tracer.finish();
+  ASSERT_NE(r.exit_code, 0) << r.out;
+  ASSERT_NE(r.out.find("full"), std::string::npos) << r.out;
+  auto events = events_by_comm(report, "sqlite3");
+  ASSERT_GE(events.size(), 1u) << report.value("events", json::array()).dump(1);
+  for (const json& e : events) {
+    EXPECT_EQ(e["cause"]["id"], "tmpfs_blocks") << e.dump(2);
+    const json& ev = e["cause"]["evidence"];
+    EXPECT_EQ(ev["bytes_used_at_failure"], true) << e.dump(2);
+    EXPECT_EQ(ev["bytes_max"], 256 * 1024);
+    uint64_t used = ev["bytes_used"], max = ev["bytes_max"];
+    uint64_t need = std::max<uint64_t>(ev.value("bytes_requested", uint64_t{4096}), 4096);
+    EXPECT_GT(used + need, max) << "numbers that would have let the call through: " << e.dump(2);
+    std::string summary = e["cause"]["summary"];
+    EXPECT_EQ(summary.find("read after"), std::string::npos) << summary;
+    EXPECT_NE(summary.find("the tmpfs at " + mnt.path()), std::string::npos) << summary;
+  }
 }
 
 }  // namespace

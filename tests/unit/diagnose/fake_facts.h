@@ -33,6 +33,11 @@ class FakeFacts : public HostFacts {
     return pid;
   }
   std::optional<uint64_t> inotify_watches_of_uid(uint32_t) override { return inotify_watches; }
+  std::optional<uint64_t> ptys_in_use(uint32_t, const std::string& dir) override {
+    auto it = ptys.find(dir);
+    if (it == ptys.end()) return std::nullopt;
+    return it->second;
+  }
   std::vector<std::pair<std::string, uint64_t>> top_mount_sources(uint32_t, uint32_t) override { return {}; }
 
   context::Sysctls limits;
@@ -40,6 +45,7 @@ class FakeFacts : public HostFacts {
   std::map<std::string, PathFs> by_path;
   bool namespace_gone = false;
   std::optional<uint64_t> inotify_watches;
+  std::map<std::string, uint64_t> ptys;  // devpts directory -> ptys allocated there
 };
 
 // A filesystem as statfs and mountinfo describe it.

@@ -31,6 +31,7 @@ Event io_uring_write() {
   f.name = "data";
   f.shmem_max_blocks = 256;
   f.shmem_used_blocks = 256;
+  f.shmem_used_exact = true;
   e.file = f;
   return e;
 }

@@ -27,6 +27,7 @@ Event on_tmpfs(const std::string& syscall, uint64_t max_pages, uint64_t used_pag
   f.magic = kTmpfsMagic;
   f.shmem_max_blocks = max_pages;
   f.shmem_used_blocks = used_pages;
+  f.shmem_used_exact = true;  // every CPU's delta summed in BPF
   e.file = f;
   return e;
 }
@@ -69,6 +70,55 @@ TEST(Request, WithoutArgumentsNothingIsClaimedAboutTheRequest) {
             "writev(2) by fallocate (pid 77, container -) failed: the tmpfs at /t is full: 256.0 KiB of 256.0 KiB "
             "used.");
   EXPECT_FALSE(c.evidence.contains("bytes_requested"));
+}
+
+// sqlite3 on a small tmpfs: the write failed with 252 KiB of 256 KiB used; by the time the event is explained
+// the journal is deleted and statfs shows 200 KiB. The numbers of the failure (BPF's summed count) are the
+// ones given, and they agree with the verdict.
+TEST(Request, CountSummedAtTheFailureBeatsStatfsReadAfter) {
+  FakeFacts facts;
+  facts.by_dev[51] = make_fs("/t", "tmpfs", kTmpfsMagic, 64, 14);  // 200 KiB used now
+  facts.by_dev[51].super_options = "rw,size=256k";
+  Event e = on_tmpfs("pwrite64", 64, 63);
+  e.comm = "sqlite3";
+  e.args[2] = 8192;
+  Cause c = diagnose(e, facts);
+  EXPECT_EQ(c.id, "tmpfs_blocks");
+  EXPECT_EQ(c.summary,
+            "pwrite64(2) by sqlite3 (pid 77, container -) failed: the tmpfs at /t has 4.0 KiB free of 256.0 KiB "
+            "(size=256k), less than the 8.0 KiB the call asked for.");
+  EXPECT_EQ(c.evidence["bytes_used"], 63 * 4096);
+  EXPECT_EQ(c.evidence["bytes_used_at_failure"], true);
+}
+
+// Without the summed count, usage is statfs's, read after the failure. Numbers that would have let the call
+// through are said to be of now, and the tmpfs is not called full.
+TEST(Request, UsageReadAfterThatWouldFitIsNotCalledFull) {
+  FakeFacts facts;
+  facts.by_dev[51] = make_fs("/t", "tmpfs", kTmpfsMagic, 64, 14);
+  Event e = on_tmpfs("pwrite64", 64, 0);
+  e.file->shmem_used_exact = false;
+  e.comm = "sqlite3";
+  e.args[2] = 4096;
+  Cause c = diagnose(e, facts);
+  EXPECT_EQ(c.id, "tmpfs_blocks");
+  EXPECT_EQ(c.summary,
+            "pwrite64(2) by sqlite3 (pid 77, container -) failed: the tmpfs at /t could not hold the 4.0 KiB the "
+            "call asked for; 200.0 KiB of 256.0 KiB are used now (read after the failure).");
+  EXPECT_EQ(c.evidence["bytes_used_at_failure"], false);
+}
+
+// No filesystem to read now and no summed count: the folded count is given as what it is.
+TEST(Request, FoldedCountAloneIsSaidToLag) {
+  FakeFacts facts;
+  Event e = on_tmpfs("write", 64, 0);
+  e.file->shmem_used_exact = false;
+  e.comm = "dd";
+  e.args[2] = 4096;
+  Cause c = diagnose(e, facts);
+  EXPECT_EQ(c.summary,
+            "write(2) by dd (pid 77, container -) failed: the tmpfs could not hold the 4.0 KiB the call asked for; "
+            "0 B of 256.0 KiB were used (the count folded so far, short by up to a batch of pages per CPU).");
 }
 
 }  // namespace

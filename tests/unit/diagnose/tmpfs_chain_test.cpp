@@ -81,6 +81,7 @@ TEST(TmpfsChain, SuperblockEvidenceGivesTheNumbersWhenTheMountIsGone) {
   f.magic = kTmpfsMagic;
   f.shmem_max_blocks = 16;   // size=64k
   f.shmem_used_blocks = 16;
+  f.shmem_used_exact = true;
   e.file = f;
   Cause c = diagnose(e, facts);
   EXPECT_EQ(c.id, "tmpfs_blocks");
@@ -130,6 +131,7 @@ TEST(TmpfsChain, SyscallRuleIgnoresAResolvedFilesystemThatIsNotTheFdsTmpfs) {
   f.magic = kTmpfsMagic;
   f.shmem_max_blocks = 256;
   f.shmem_used_blocks = 256;
+  f.shmem_used_exact = true;
   e.file = f;
   facts.by_dev[44] = make_fs("/srv", "ext4", kExt4Magic, 1000, 10);
   Cause c = diagnose(e, facts);

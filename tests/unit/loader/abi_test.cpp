@@ -54,7 +54,8 @@ TEST(Abi, EventMatchesBpfObject) {
                 M(enospcd_event, mq_queues_count), M(enospcd_event, userns_inum), M(enospcd_event, userns_max_mnt),
                 M(enospcd_event, ucount_kind), M(enospcd_event, ucount_levels), M(enospcd_event, ucount),
                 M(enospcd_event, chain_len), M(enospcd_event, stack_len), M(enospcd_event, pad2),
-                M(enospcd_event, chain), M(enospcd_event, kstack), M(enospcd_event, file), M(enospcd_event, comm),
+                M(enospcd_event, chain), M(enospcd_event, kstack), M(enospcd_event, file), M(enospcd_event, upper),
+                M(enospcd_event, comm),
                 M(enospcd_event, cgroup_name), M(enospcd_event, path), M(enospcd_event, path2)});
 }
 
@@ -76,6 +77,7 @@ TEST(Abi, CountersAndChainsMatchBpfObjects) {
                {M(enospcd_file_info, dev), M(enospcd_file_info, magic), M(enospcd_file_info, ino),
                 M(enospcd_file_info, mode), M(enospcd_file_info, rdev), M(enospcd_file_info, shmem_max_blocks), M(enospcd_file_info, shmem_used_blocks),
                 M(enospcd_file_info, shmem_max_inodes), M(enospcd_file_info, shmem_free_inodes),
+                M(enospcd_file_info, flags), M(enospcd_file_info, pad),
                 M(enospcd_file_info, fstype), M(enospcd_file_info, name), M(enospcd_file_info, mnt_name)});
   check_struct("gate.bpf.o", "enospcd_ucount_level", sizeof(enospcd_ucount_level),
                {M(enospcd_ucount_level, userns_inum), M(enospcd_ucount_level, uid), M(enospcd_ucount_level, count),

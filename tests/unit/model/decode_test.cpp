@@ -137,5 +137,35 @@ TEST(EventJson, FieldNamesAndRoundTrip) {
   EXPECT_EQ(to_json(back), j);
 }
 
+// An overlay file's upper layer: decoded only when its flag is set, with the summed tmpfs count marked exact, and
+// kept through JSON.
+TEST(Decode, OverlayUpperLayer) {
+  auto r = raw_event();
+  r.flags |= ENOSPCD_EF_HAS_FILE;
+  std::strcpy(r.file.fstype, "overlay");
+  r.file.magic = 0x794c7630;
+  std::strcpy(r.upper.fstype, "tmpfs");
+  r.upper.magic = 0x01021994;
+  r.upper.dev = 61;
+  r.upper.shmem_max_blocks = 64;
+  r.upper.shmem_used_blocks = 64;
+  r.upper.flags = ENOSPCD_FI_USED_SUMMED;
+  auto without = decode_event(&r, sizeof(r), 0, {});
+  ASSERT_HAS_VALUE(without);
+  EXPECT_FALSE(without->upper);
+  r.flags |= ENOSPCD_EF_HAS_UPPER;
+  auto e = decode_event(&r, sizeof(r), 0, {});
+  ASSERT_HAS_VALUE(e);
+  ASSERT_TRUE(e->upper);
+  EXPECT_EQ(e->upper->fstype, "tmpfs");
+  EXPECT_EQ(e->upper->shmem_used_blocks, 64u);
+  EXPECT_TRUE(e->upper->shmem_used_exact);
+  EXPECT_FALSE(e->file->shmem_used_exact);
+  auto j = to_json(*e);
+  EXPECT_EQ(j["upper"]["dev"], "0:61");
+  EXPECT_EQ(j["upper"]["tmpfs"]["used_blocks_exact"], true);
+  EXPECT_EQ(to_json(event_from_json(j)), j);
+}
+
 }  // namespace
 }  // namespace enospcd

@@ -1,0 +1,126 @@
+// A pty multiplexer open refused with ENOSPC: the devpts instance's max= or the host's kernel.pty.max
+// (fs/devpts/inode.c, devpts_new_index()). Neither count is readable in BPF, so the numbers are read after the
+// failure and said to be; the rule names the limit that the numbers show reached, and never calls a filesystem
+// full.
+#include <gtest/gtest.h>
+
+#include "diagnose/diagnose.h"
+#include "unit/diagnose/fake_facts.h"
+
+namespace enospcd::diagnose {
+namespace {
+
+using fakes::FakeFacts;
+using fakes::make_fs;
+
+constexpr uint64_t kDevptsMagic = 0x1cd1;
+constexpr uint64_t kDevtmpfsMagic = 0x01021994;
+
+Event ptmx_open(const std::string& path) {
+  Event e;
+  e.pid = 812;
+  e.comm = "python3";
+  e.syscall = "openat";
+  e.errno_name = "ENOSPC";
+  e.err = 28;
+  e.ret = -28;
+  e.path = path;
+  return e;
+}
+
+FakeFacts host(uint64_t max, uint64_t reserve, uint64_t nr) {
+  FakeFacts f;
+  f.limits.pty_max = max;
+  f.limits.pty_reserve = reserve;
+  f.limits.pty_nr = nr;
+  return f;
+}
+
+// python3 pty.openpty() in a namespace whose /dev/ptmx is a bind mount of its devpts (mounted max=2) ptmx.
+TEST(PtyRule, InstanceMaxReached) {
+  FakeFacts facts = host(4096, 1024, 2);
+  PathFs inst = make_fs("/dev/ptmx", "devpts", kDevptsMagic);
+  inst.super_options = "rw,mode=600,ptmxmode=666,max=2";
+  facts.by_path["/dev/ptmx"] = inst;
+  facts.ptys["/dev/pts"] = 2;
+  Cause c = diagnose(ptmx_open("/dev/ptmx"), facts);
+  EXPECT_EQ(c.id, "pty");
+  EXPECT_EQ(c.confidence, "high");
+  EXPECT_EQ(c.summary,
+            "openat(2) of /dev/ptmx by python3 (pid 812, container -) failed: the devpts at /dev/pts allows 2 ptys "
+            "(max=2) and 2 are in use (read after the failure).");
+  EXPECT_EQ(c.evidence["instance_max"], 2);
+  EXPECT_EQ(c.evidence["instance_in_use"], 2);
+}
+
+// /dev/ptmx a device node on devtmpfs: the instance is the devpts on "pts" beside it. The host's count is one
+// short of kernel.pty.max less the reserve, which a devpts outside the initial mount namespace cannot use.
+TEST(PtyRule, HostLimitLessTheReserve) {
+  FakeFacts facts = host(1030, 1024, 5);
+  facts.by_path["/dev/ptmx"] = make_fs("/dev", "devtmpfs", kDevtmpfsMagic, 100, 100);
+  PathFs pts = make_fs("/dev/pts", "devpts", kDevptsMagic);
+  pts.super_options = "rw,mode=600,ptmxmode=000";
+  facts.by_path["/dev/pts"] = pts;
+  facts.ptys["/dev/pts"] = 5;
+  Cause c = diagnose(ptmx_open("/dev/ptmx"), facts);
+  EXPECT_EQ(c.id, "pty");
+  EXPECT_EQ(c.confidence, "high");
+  EXPECT_EQ(c.summary,
+            "openat(2) of /dev/ptmx by python3 (pid 812, container -) failed: kernel.pty.max is 1 030 and 5 ptys are "
+            "open on the host (kernel.pty.nr, read after the failure); a devpts mounted outside the initial mount "
+            "namespace may use 6 of them (kernel.pty.reserve is 1 024).");
+  EXPECT_EQ(c.evidence["kernel.pty.nr"], 5);
+}
+
+TEST(PtyRule, HostLimitItself) {
+  FakeFacts facts = host(8, 0, 7);
+  PathFs inst = make_fs("/dev/pts", "devpts", kDevptsMagic);
+  facts.by_path["/dev/pts/ptmx"] = inst;
+  facts.ptys["/dev/pts"] = 3;
+  Cause c = diagnose(ptmx_open("/dev/pts/ptmx"), facts);
+  EXPECT_EQ(c.summary,
+            "openat(2) of /dev/pts/ptmx by python3 (pid 812, container -) failed: kernel.pty.max is 8 and 7 ptys are "
+            "open on the host (kernel.pty.nr, read after the failure).");
+}
+
+// The process that held the ptys exited before the event was explained: no limit is reached now. The
+// instance's small max= is named as the likely limit, with medium confidence, and nothing is called full.
+TEST(PtyRule, NothingReachedNowNamesTheInstanceLimitWithMediumConfidence) {
+  FakeFacts facts = host(4096, 1024, 0);
+  PathFs inst = make_fs("/dev/ptmx", "devpts", kDevptsMagic);
+  inst.super_options = "rw,max=2";
+  facts.by_path["/dev/ptmx"] = inst;
+  facts.ptys["/dev/pts"] = 0;
+  Cause c = diagnose(ptmx_open("/dev/ptmx"), facts);
+  EXPECT_EQ(c.id, "pty");
+  EXPECT_EQ(c.confidence, "medium");
+  EXPECT_EQ(c.summary,
+            "openat(2) of /dev/ptmx by python3 (pid 812, container -) failed: no pty index was free: the devpts at "
+            "/dev/pts allows only 2 ptys (max=2); 0 are in use there now; kernel.pty.max is 4 096 with 0 open on the "
+            "host (read after the failure).");
+}
+
+// Nothing known of the instance (its namespace is gone): the host's numbers, and no guess.
+TEST(PtyRule, InstanceUnknown) {
+  FakeFacts facts = host(4096, 1024, 12);
+  facts.namespace_gone = true;
+  Cause c = diagnose(ptmx_open("/dev/ptmx"), facts);
+  EXPECT_EQ(c.id, "pty");
+  EXPECT_EQ(c.confidence, "medium");
+  EXPECT_EQ(c.summary,
+            "openat(2) of /dev/ptmx by python3 (pid 812, container -) failed: no pty index was free: the devpts allows "
+            "1 048 576 ptys; how many are in use there is unknown; kernel.pty.max is 4 096 with 12 open on the host "
+            "(read after the failure).");
+}
+
+// Not a pty multiplexer: a file named like one elsewhere is still a file (its directory's filesystem decides).
+TEST(PtyRule, OnlyTheMultiplexer) {
+  FakeFacts facts = host(4096, 1024, 0);
+  Event e = ptmx_open("/srv/ptmx.bak");
+  facts.by_path["/srv/ptmx.bak"] = make_fs("/srv", "ext4", 0xef53, 1000, 0);
+  Cause c = diagnose(e, facts);
+  EXPECT_NE(c.id, "pty");
+}
+
+}  // namespace
+}  // namespace enospcd::diagnose
