@@ -470,7 +470,8 @@ Cause pty_rule(const Event& e, HostFacts& facts) {
     for (const auto& d : dirs) {
       auto viewer = facts.pid_in_mntns(e.pid, e.ppid, e.has_mntns ? e.mntns : 0);
       if (!viewer) break;
-      if ((in_use = facts.ptys_in_use(*viewer, d))) {
+      in_use = facts.ptys_in_use(*viewer, d);
+      if (in_use) {
         dir = d;
         break;
       }

@@ -128,7 +128,7 @@ VmRun boot_once(const std::string& kernel) {
   }
   auto t0 = std::chrono::steady_clock::now();
   // The sanitizer build needs more memory than the default 1 GiB leaves once the initramfs is unpacked.
-  std::string cmd = vm + "/run-vm.sh --kernel " + kernel + " --mem 2G --payload " + payload + " --script " + vm +
+  std::string cmd = vm + "/run-vm.sh --kernel " + kernel + " --mem 2G --modules loop,overlay --payload " + payload + " --script " + vm +
                     "/field/scenario.sh --timeout 600 --quiet --log " + log + " >/dev/null 2>" + dir + "/harness.err";
   status = std::system(cmd.c_str());
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -408,6 +408,29 @@ TEST_P(VmField, GitAddInATmpfsOutOfBlocks) {
 
 TEST_P(VmField, FallocateBeyondTheSizeAndBeyondWhatIsFree) {
   check_case({"fallocate", {"fallocate"}, true, "tmpfs_blocks", {"/mnt/disk/fa"}});
+}
+
+// sqlite3's rollback journal is deleted right after the failure: the numbers are those BPF summed at the failure.
+TEST_P(VmField, Sqlite3OnASmallTmpfs) {
+  check_case({"sqlite_blocks", {"sqlite3"}, false, "tmpfs_blocks", {"/mnt/disk/sq"}});
+  if (!m_->has_report) return;
+  for (const auto& e : events_of("sqlite_blocks")) {
+    const json ev = e["cause"].value("evidence", json::object());
+    EXPECT_EQ(ev.value("bytes_used_at_failure", false), true) << e.dump(1);
+    EXPECT_GT(ev.value("bytes_used", uint64_t{0}) + std::max<uint64_t>(ev.value("bytes_requested", uint64_t{0}), 4096),
+              ev.value("bytes_max", uint64_t{0}))
+        << "numbers that would have let the call through:\n" << e.dump(1);
+  }
+}
+
+// The overlay holds no blocks: the cause names its upper layer's tmpfs, with that tmpfs's numbers.
+TEST_P(VmField, DdThroughAnOverlayOntoAFullTmpfs) {
+  check_case({"overlay_blocks", {"dd"}, true, "tmpfs_blocks", {"/mnt/disk/ou"}});
+  if (!m_->has_report) return;
+  for (const auto& e : events_of("overlay_blocks")) {
+    EXPECT_EQ(e.value("file", json::object()).value("fstype", ""), "overlay") << e.dump(1);
+    EXPECT_EQ(e.value("upper", json::object()).value("fstype", ""), "tmpfs") << e.dump(1);
+  }
 }
 
 // The processes and their private mount namespace are gone when the daemon reads the events.

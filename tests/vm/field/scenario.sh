@@ -187,6 +187,27 @@ run_mode() {
   case_end enospc=$(lines 'fallocate failed: No space left on device')
   umount /mnt/disk/fa
 
+  # sqlite3 inserting three 100 KB blobs into a database on a 256 KiB tmpfs; its journal is deleted right after
+  # the failure, so only the numbers of the failure agree with it.
+  case_begin sqlite_blocks
+  tmpfs_at size=256k /mnt/disk/sq
+  in_case $B/sqlite3 /mnt/disk/sq/db "create table t(x); insert into t values(randomblob(100000));
+    insert into t values(randomblob(100000)); insert into t values(randomblob(100000));"
+  case_end enospc=$(lines 'database or disk is full')
+  umount /mnt/disk/sq
+
+  # dd into an overlay whose upper layer is a 256 KiB tmpfs: the overlay holds no blocks, the tmpfs refuses.
+  case_begin overlay_blocks
+  tmpfs_at size=256k /mnt/disk/ou && mkdir -p /mnt/disk/ou/u /mnt/disk/ou/w /mnt/disk/ol /mnt/disk/om
+  if mount -t overlay overlay -o lowerdir=/mnt/disk/ol,upperdir=/mnt/disk/ou/u,workdir=/mnt/disk/ou/w /mnt/disk/om; then
+    in_case $B/dd if=/dev/zero of=/mnt/disk/om/big bs=64k count=16
+    umount /mnt/disk/om
+  else
+    echo "scenario: no overlay mount" >>/tmp/case.err
+  fi
+  case_end enospc=$(lines 'error writing.*No space left on device')
+  umount /mnt/disk/ou
+
   # From here the daemon is stopped while the programs fail: it reads their events after the processes, their
   # mount namespace or their tmpfs are gone, as a daemon running behind on a loaded host does.
 
