@@ -16,8 +16,8 @@ test_packages=(
   qemu-system-x86 busybox-static cpio podman runc
   # VM field cases: the third-party programs copied into the guest
   coreutils tar rsync git python3
-  # host field cases: inotify watches, XFS, sqlite3 on a tmpfs
-  inotify-tools xfsprogs sqlite3
+  # host field cases: inotify watches, XFS, btrfs, sqlite3 on a tmpfs
+  inotify-tools xfsprogs btrfs-progs sqlite3
   # io_uring completions (live and VM): fio's io_uring engine
   fio
   # lint tier: clang-tidy with the bugprone checks

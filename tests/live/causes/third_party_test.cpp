@@ -3,8 +3,9 @@
 // of inodes (from its working directory), GNU tar extracting with -C into a tmpfs out of inodes while its own
 // working directory is another tmpfs, inotify-tools' inotifywait and util-linux's unshare against the limits of
 // a child user namespace and of the host, dd onto a full XFS, python3's pty.openpty() on a devpts with max=2, dd
-// through an overlay whose upper layer is a full tmpfs, sqlite3 on a small tmpfs. The right limit, with the
-// numbers of the moment of failure (or said to be read after it).
+// through an overlay whose upper layer is a full tmpfs, sqlite3 on a small tmpfs, util-linux mount against
+// fs.mount-max, python3's mq_open against queues_max, touch on an ext4 out of inodes, dd onto a full btrfs. The
+// right limit, with the numbers of the moment of failure (or said to be read after it).
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
@@ -408,6 +409,121 @@ TEST(ThirdParty, Sqlite3OnASmallTmpfs) {
     EXPECT_EQ(summary.find("read after"), std::string::npos) << summary;
     EXPECT_NE(summary.find("the tmpfs at " + mnt.path()), std::string::npos) << summary;
   }
+}
+
+// util-linux mount of tmpfs instances in a private mount namespace with fs.mount-max two above what it holds:
+// the third is refused (count_mounts()). The count and the limit are BPF's, read at the failure.
+TEST(ThirdParty, MountOverFsMountMax) {
+  ENOSPCD_REQUIRE_ROOT();
+  SysctlGuard max("fs.mount-max");
+  ASSERT_TRUE(max.ok());
+  TempDir dir;
+  Tracer tracer;
+  ASSERT_TRUE(tracer.ready()) << tracer.stderr_text();
+  auto r = sh("unshare -m sh -c 'n=$(wc -l < /proc/self/mountinfo); echo held=$n; sysctl -qw fs.mount-max=$((n + 2)) "
+              "&& for i in 1 2 3 4; do mount -t tmpfs t " + dir.path() + " || break; done' 2>&1");
+  max.restore();
+  json report = tracer.finish();
+  ASSERT_NE(r.out.find("held="), std::string::npos) << r.out;
+  uint64_t held = std::stoull(r.out.substr(r.out.find("held=") + 5));
+  auto events = events_by_comm(report, "mount");
+  ASSERT_EQ(events.size(), 1u) << r.out << report.value("events", json::array()).dump(1);
+  const json& e = events[0];
+  EXPECT_EQ(e["syscall"], "mount");
+  EXPECT_EQ(e["cause"]["id"], "mount_max") << e.dump(2);
+  EXPECT_EQ(e["cause"]["confidence"], "high");
+  EXPECT_EQ(e["cause"]["evidence"]["mounts"], held + 2) << e.dump(2);
+  EXPECT_EQ(e["cause"]["evidence"]["mount_max"], held + 2) << e.dump(2);
+  std::string summary = e["cause"]["summary"];
+  EXPECT_NE(summary.find("holds " + std::to_string(held + 2) + " mounts, fs.mount-max is " +
+                         std::to_string(held + 2) + "."),
+            std::string::npos)
+      << summary;
+}
+
+// python3 (ctypes, librt's mq_open) creating POSIX message queues in a fresh IPC namespace whose
+// fs.mqueue.queues_max is 2: the third is refused. The count and the limit are the namespace's, read in BPF.
+TEST(ThirdParty, PythonMqOpenOverQueuesMax) {
+  ENOSPCD_REQUIRE_ROOT();
+  require("python3");
+  Tracer tracer;
+  ASSERT_TRUE(tracer.ready()) << tracer.stderr_text();
+  auto r = sh("unshare -i sh -c 'echo 2 > /proc/sys/fs/mqueue/queues_max && python3 -c \"\n"
+              "import ctypes, os\nrt = ctypes.CDLL(\\\"librt.so.1\\\", use_errno=True)\n"
+              "for i in range(3):\n"
+              "    fd = rt.mq_open((\\\"/q%d\\\" % i).encode(), os.O_CREAT | os.O_RDWR, 0o600, None)\n"
+              "    print(fd, ctypes.get_errno())\n\"' 2>&1");
+  json report = tracer.finish();
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  ASSERT_NE(r.out.find("-1 28"), std::string::npos) << r.out;
+  auto events = events_by_comm(report, "python3");
+  ASSERT_EQ(events.size(), 1u) << r.out << report.value("events", json::array()).dump(1);
+  const json& e = events[0];
+  EXPECT_EQ(e["syscall"], "mq_open");
+  EXPECT_EQ(e["cause"]["id"], "mqueue") << e.dump(2);
+  EXPECT_EQ(e["cause"]["confidence"], "high");
+  EXPECT_EQ(e["cause"]["evidence"]["mqueue_queues"], 2);
+  EXPECT_EQ(e["cause"]["evidence"]["mqueue_queues_max"], 2);
+  std::string summary = e["cause"]["summary"];
+  EXPECT_NE(summary.find("fs.mqueue.queues_max is 2 and 2 queues exist in IPC namespace"), std::string::npos)
+      << summary;
+}
+
+// coreutils touch creating 20 files on an ext4 made with 16 inodes: the root, lost+found and the reserved ones
+// leave 5. ext4 keeps no count BPF reads here, so the numbers are statfs's, said to be read after the failure.
+TEST(ThirdParty, TouchOnAnExt4OutOfInodes) {
+  ENOSPCD_REQUIRE_ROOT();
+  LoopExt4Fs fs(16, "-N 16");
+  ASSERT_TRUE(fs.ok()) << fs.error();
+  Tracer tracer;
+  ASSERT_TRUE(tracer.ready()) << tracer.stderr_text();
+  auto r = sh("cd " + fs.path() + " && touch f1 f2 f3 f4 f5 f6 f7 f8 f9 f10 f11 f12 f13 f14 f15 f16 f17 f18 f19 f20 2>&1");
+  json report = tracer.finish();
+  ASSERT_NE(r.exit_code, 0) << r.out;
+  size_t reported = count_lines_with(r.out, "No space left on device");
+  ASSERT_GE(reported, 1u) << r.out;
+  auto events = events_by_comm(report, "touch");
+  ASSERT_EQ(events.size(), reported) << r.out << report.value("events", json::array()).dump(1);
+  for (const json& e : events) {
+    EXPECT_EQ(e["cause"]["id"], "fs_inodes") << e.dump(2);
+    const json& st = e["cause"]["evidence"]["statfs"];
+    EXPECT_EQ(st.value("inodes_total", uint64_t{0}), 16u) << e.dump(2);
+    EXPECT_EQ(st.value("inodes_free", uint64_t{1}), 0u) << e.dump(2);
+    std::string summary = e["cause"]["summary"];
+    EXPECT_NE(summary.find("ext4 " + fs.device() + " at " + fs.path() + " has used all 16 inodes while "),
+              std::string::npos)
+        << summary;
+    EXPECT_NE(summary.find("(read after the failure)."), std::string::npos) << summary;
+  }
+}
+
+// dd onto a 128 MiB btrfs until it is full.
+TEST(ThirdParty, DdOntoAFullBtrfs) {
+  ENOSPCD_REQUIRE_ROOT();
+  require("mkfs.btrfs");
+  if (sh("grep -qw btrfs /proc/filesystems || modprobe btrfs 2>/dev/null").exit_code != 0)
+    GTEST_SKIP() << "this kernel has no btrfs";
+  TempDir img, mnt;
+  std::string image = img.path() + "/btrfs.img";
+  ASSERT_EQ(sh("truncate -s 128M " + image + " && mkfs.btrfs -q -f " + image + " && mount -o loop " + image + " " +
+               mnt.path()).exit_code,
+            0);
+  Tracer tracer;
+  ASSERT_TRUE(tracer.ready()) << tracer.stderr_text();
+  auto r = run({"dd", "if=/dev/zero", "of=" + mnt.path() + "/big", "bs=1M", "count=200"});
+  json report = tracer.finish();
+  sh("umount " + mnt.path());
+  ASSERT_NE(r.exit_code, 0) << r.out;
+  ASSERT_NE(r.out.find("No space left on device"), std::string::npos) << r.out;
+  auto events = events_by_comm(report, "dd");
+  ASSERT_EQ(events.size(), 1u) << report.value("events", json::array()).dump(1);
+  const json& e = events[0];
+  EXPECT_EQ(e["file"]["fstype"], "btrfs");
+  EXPECT_EQ(e["cause"]["id"], "fs_blocks") << e.dump(2);
+  std::string summary = e["cause"]["summary"];
+  EXPECT_NE(summary.find("btrfs /dev/loop"), std::string::npos) << summary;
+  EXPECT_NE(summary.find(" at " + mnt.path() + " "), std::string::npos) << summary;
+  EXPECT_EQ(e["cause"]["evidence"]["statfs"]["total_bytes"], 128u << 20) << e.dump(2);
 }
 
 }  // namespace

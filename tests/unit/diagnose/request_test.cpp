@@ -13,7 +13,8 @@ using fakes::make_fs;
 
 constexpr uint64_t kTmpfsMagic = 0x01021994;
 
-Event on_tmpfs(const std::string& syscall, uint64_t max_pages, uint64_t used_pages) {
+// used_exact: BPF summed every CPU's delta (else the count is the folded one).
+Event on_tmpfs(const std::string& syscall, uint64_t max_pages, uint64_t used_pages, bool used_exact = true) {
   Event e;
   e.pid = 77;
   e.comm = "fallocate";
@@ -27,7 +28,7 @@ Event on_tmpfs(const std::string& syscall, uint64_t max_pages, uint64_t used_pag
   f.magic = kTmpfsMagic;
   f.shmem_max_blocks = max_pages;
   f.shmem_used_blocks = used_pages;
-  f.shmem_used_exact = true;  // every CPU's delta summed in BPF
+  f.shmem_used_exact = used_exact;
   e.file = f;
   return e;
 }
@@ -96,8 +97,7 @@ TEST(Request, CountSummedAtTheFailureBeatsStatfsReadAfter) {
 TEST(Request, UsageReadAfterThatWouldFitIsNotCalledFull) {
   FakeFacts facts;
   facts.by_dev[51] = make_fs("/t", "tmpfs", kTmpfsMagic, 64, 14);
-  Event e = on_tmpfs("pwrite64", 64, 0);
-  e.file->shmem_used_exact = false;
+  Event e = on_tmpfs("pwrite64", 64, 0, false);
   e.comm = "sqlite3";
   e.args[2] = 4096;
   Cause c = diagnose(e, facts);
@@ -111,8 +111,7 @@ TEST(Request, UsageReadAfterThatWouldFitIsNotCalledFull) {
 // No filesystem to read now and no summed count: the folded count is given as what it is.
 TEST(Request, FoldedCountAloneIsSaidToLag) {
   FakeFacts facts;
-  Event e = on_tmpfs("write", 64, 0);
-  e.file->shmem_used_exact = false;
+  Event e = on_tmpfs("write", 64, 0, false);
   e.comm = "dd";
   e.args[2] = 4096;
   Cause c = diagnose(e, facts);

@@ -156,7 +156,8 @@ TEST(Decode, OverlayUpperLayer) {
   r.flags |= ENOSPCD_EF_HAS_UPPER;
   auto e = decode_event(&r, sizeof(r), 0, {});
   ASSERT_HAS_VALUE(e);
-  ASSERT_TRUE(e->upper);
+  ASSERT_HAS_VALUE(e->upper);
+  ASSERT_HAS_VALUE(e->file);
   EXPECT_EQ(e->upper->fstype, "tmpfs");
   EXPECT_EQ(e->upper->shmem_used_blocks, 64u);
   EXPECT_TRUE(e->upper->shmem_used_exact);
