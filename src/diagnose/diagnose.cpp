@@ -268,14 +268,14 @@ std::optional<Cause> tmpfs_rule(const Event& e, const std::optional<PathFs>& res
   auto asked = requested_bytes(e);
   const uint64_t need = std::max(asked.value_or(page), page);
   std::string state;
-  if (used + need <= max) {
+  if (used + need <= max && used_at_failure) {
+    state = " refused " + human_bytes(need) + " with " + human_bytes(used) + " of " + human_bytes(max) + sized +
+            " used" + used_end;
+  } else if (used + need <= max) {
     // Numbers read after the failure that would have let the call through: the space was freed since (a
     // deleted journal, a truncated file). Said as such, never as "full".
     state = " could not hold the " + human_bytes(need) + " the call asked for; " + human_bytes(used) + " of " +
             human_bytes(max) + sized + (folded ? " were" : " are") + " used" + (folded ? "" : " now") + used_end;
-    if (used_at_failure)
-      state = " refused " + human_bytes(need) + " with " + human_bytes(used) + " of " + human_bytes(max) + sized +
-              " used" + used_end;
   } else if (asked && used + page <= max) {
     // An all-or-nothing request (fallocate) larger than what is free fails on a tmpfs that is not full: the
     // request is the point, and "full" would contradict the numbers.
@@ -466,10 +466,9 @@ Cause pty_rule(const Event& e, HostFacts& facts) {
   dirs.push_back(parent_dir(e.path) + "/pts");
   std::optional<uint64_t> in_use;
   std::string dir;
-  if (inst) {
+  auto viewer = inst ? facts.pid_in_mntns(e.pid, e.ppid, e.has_mntns ? e.mntns : 0) : std::nullopt;
+  if (viewer) {
     for (const auto& d : dirs) {
-      auto viewer = facts.pid_in_mntns(e.pid, e.ppid, e.has_mntns ? e.mntns : 0);
-      if (!viewer) break;
       in_use = facts.ptys_in_use(*viewer, d);
       if (in_use) {
         dir = d;
