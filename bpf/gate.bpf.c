@@ -96,10 +96,16 @@ static __always_inline bool take_chain(__u32 tid, struct enospcd_event *out)
 		__u16 slen = c->stack_len;
 		if (slen > ENOSPCD_STACK_MAX)
 			slen = ENOSPCD_STACK_MAX;
+		__u16 olen = c->outer_stack_len;
+		if (olen > ENOSPCD_STACK_MAX)
+			olen = ENOSPCD_STACK_MAX;
 		__builtin_memcpy(out->chain, c->links, sizeof(out->chain));
 		__builtin_memcpy(out->kstack, c->kstack, sizeof(out->kstack));
+		__builtin_memcpy(out->outer_stack, c->outer_stack, sizeof(out->outer_stack));
 		out->chain_len = len;
 		out->stack_len = slen;
+		out->chain_dropped = c->dropped;
+		out->outer_stack_len = olen;
 		/* The directory the failing create was in beats the directory a relative path started from (the
 		 * path may cross mounts), and is the only evidence for an absolute path; an fd's file stays. */
 		bool start_dir = out->flags & (ENOSPCD_EF_FILE_DIRFD | ENOSPCD_EF_FILE_CWD);

@@ -92,6 +92,8 @@ static __always_inline int record(void *ctx, __u32 slot, __u64 raw)
 		fresh->len = 0;
 		fresh->stack_len = 0;
 		fresh->has_dir = 0;
+		fresh->dropped = 0;
+		fresh->outer_stack_len = 0;
 		if (bpf_map_update_elem(&chains, &tid, fresh, BPF_NOEXIST)) {
 			count_loss(ENOSPCD_LOSS_CHAIN_MAP_FULL);
 			return 0;
@@ -103,23 +105,51 @@ static __always_inline int record(void *ctx, __u32 slot, __u64 raw)
 		if (!c)
 			return 0;
 	}
+	__u32 id = slot_origin_id[slot];
 	__u16 len = c->len;
-	if (len >= ENOSPCD_CHAIN_MAX) {
-		count_loss(ENOSPCD_LOSS_CHAIN_OVERFLOW);
-		return 0;
+	/* A function that already returned the error in this syscall returns it again: a retry (ext4 commits the
+	 * journal and allocates again; shmem tries a huge page, then a small one). Its link counts the returns, so
+	 * the chain still reaches out to the callers. */
+#pragma unroll
+	for (int i = 0; i < ENOSPCD_CHAIN_MAX; i++) {
+		if (i >= len)
+			break;
+		if (c->links[i].origin_id == id) {
+			c->links[i].repeats++;
+			return 0;
+		}
 	}
-	struct enospcd_chain_link *l = &c->links[len & (ENOSPCD_CHAIN_MAX - 1)];
+	__u32 at = len;
+	if (len >= ENOSPCD_CHAIN_MAX) {
+		/* Full: the innermost half stays (where the error was made), the outer half slides outwards (where
+		 * the call came from), and the links dropped between them are counted. */
+#pragma unroll
+		for (int i = ENOSPCD_CHAIN_MAX / 2; i < ENOSPCD_CHAIN_MAX - 1; i++)
+			c->links[i] = c->links[i + 1];
+		at = ENOSPCD_CHAIN_MAX - 1;
+		c->dropped++;
+		count_loss(ENOSPCD_LOSS_CHAIN_OVERFLOW);
+	} else {
+		c->len = len + 1;
+	}
+	struct enospcd_chain_link *l = &c->links[at & (ENOSPCD_CHAIN_MAX - 1)];
 	l->ret = ret;
 	l->ktime_ns = bpf_ktime_get_ns();
-	l->origin_id = slot_origin_id[slot];
-	c->len = len + 1;
-	/* The innermost failing function's stack shows the whole path, inlined callers included. */
-	if (len == 0 && capture_stack) {
-		long n = bpf_get_stack(ctx, c->kstack, sizeof(c->kstack), 0);
-		c->stack_len = n > 0 ? n / sizeof(__u64) : 0;
-	}
-	if (len == 0)
+	l->origin_id = id;
+	l->repeats = 0;
+	if (len == 0) {
+		/* The innermost failing function's stack shows the whole path, inlined callers included. */
+		if (capture_stack) {
+			long n = bpf_get_stack(ctx, c->kstack, sizeof(c->kstack), 0);
+			c->stack_len = n > 0 ? n / sizeof(__u64) : 0;
+		}
 		capture_dir(c, task);
+	} else if (capture_stack) {
+		/* The outermost one's callers: where kretprobes cut the innermost stack short (before v5.14 the
+		 * kernel cannot unwind through a probed caller's return trampoline), the path goes on from here. */
+		long n = bpf_get_stack(ctx, c->outer_stack, sizeof(c->outer_stack), 0);
+		c->outer_stack_len = n > 0 ? n / sizeof(__u64) : 0;
+	}
 	return 0;
 }
 

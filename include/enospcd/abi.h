@@ -52,7 +52,7 @@ enum enospcd_loss {
 	ENOSPCD_LOSS_COUNTER_MAP_FULL = 1,/* exact-counter hash full: count lost for a new key */
 	ENOSPCD_LOSS_RATE_LIMITED = 2,    /* event suppressed by the per-key token bucket, count kept */
 	ENOSPCD_LOSS_CHAIN_MAP_FULL = 3,  /* per-thread chain could not be created */
-	ENOSPCD_LOSS_CHAIN_OVERFLOW = 4,  /* chain longer than ENOSPCD_CHAIN_MAX: outer links dropped */
+	ENOSPCD_LOSS_CHAIN_OVERFLOW = 4,  /* more distinct links than ENOSPCD_CHAIN_MAX: middle links dropped */
 	ENOSPCD_LOSS_CHAIN_DISCARDED = 5, /* chain from a syscall that ended otherwise, thrown away */
 	ENOSPCD_LOSS_MAX = 6,
 };
@@ -138,12 +138,14 @@ struct enospcd_hdr {
 	__u64 ktime_ns;
 };
 
-/* One origin function returning the watched error, appended innermost first. */
+/* One origin function returning the watched error, appended innermost first. A function that returns it again
+ * in the same syscall (a retry: ext4 commits the journal and tries the allocation again) is not appended again:
+ * its link counts the returns. */
 struct enospcd_chain_link {
-	__s64 ret;
-	__u64 ktime_ns;
+	__s64 ret;       /* of the first return */
+	__u64 ktime_ns;  /* of the first return */
 	__u32 origin_id; /* index into the loader's origin table */
-	__u32 pad;
+	__u32 repeats;   /* returns after the first */
 };
 
 /* shmem_used_blocks is exact, as percpu_counter_sum() counts: the folded count plus every CPU's delta. Without
@@ -207,9 +209,13 @@ struct enospcd_event {
 	struct enospcd_ucount_level ucount[ENOSPCD_UCOUNT_LEVELS];
 	__u16 chain_len;
 	__u16 stack_len;
-	__u32 pad2;
+	__u16 chain_dropped;   /* links dropped between the innermost half and the outermost ones */
+	__u16 outer_stack_len;
 	struct enospcd_chain_link chain[ENOSPCD_CHAIN_MAX];
-	__u64 kstack[ENOSPCD_STACK_MAX];
+	__u64 kstack[ENOSPCD_STACK_MAX];  /* when the innermost link returned */
+	/* When the outermost link returned: its callers, out to the syscall entry. With kretprobes before v5.14 the
+	 * innermost stack stops at the first probed caller, and this one goes on from the last. */
+	__u64 outer_stack[ENOSPCD_STACK_MAX];
 	struct enospcd_file_info file;
 	struct enospcd_file_info upper; /* ENOSPCD_EF_HAS_UPPER */
 	char comm[ENOSPCD_COMM_LEN];
@@ -240,9 +246,13 @@ struct enospcd_count_val {
 struct enospcd_chain {
 	__u16 len;
 	__u16 stack_len;
-	__u32 has_dir; /* dir is set */
+	__u16 has_dir; /* dir is set */
+	__u16 dropped; /* links dropped to keep the innermost half and the outermost ones */
+	__u16 outer_stack_len;
+	__u16 pad[3];
 	struct enospcd_chain_link links[ENOSPCD_CHAIN_MAX];
 	__u64 kstack[ENOSPCD_STACK_MAX];
+	__u64 outer_stack[ENOSPCD_STACK_MAX];
 	/* The directory a path walk was creating in when the first origin failed (open(O_CREAT) of an absolute
 	 * path: the tmpfs that refused, with its numbers at that moment). */
 	struct enospcd_file_info dir;

@@ -317,6 +317,28 @@ std::string render_event(const json& e, uint64_t now_ns) {
   if (!member(e, "path").is_null()) field("path", cell(member(e, "path")));
   const json& c = member(e, "container");
   field("container", c.is_null() ? "- (host)" : container_label(c));
+  // The kernel functions that returned the error, innermost first, then the callers out to the syscall entry.
+  const json& chain = member(e, "chain");
+  if (chain.is_array() && !chain.empty()) {
+    std::string text;
+    for (const auto& l : chain) {
+      if (!text.empty()) text += " <- ";
+      text += cell(member(l, "func"));
+      const json& n = member(l, "returns");
+      if (n.is_number_integer() && n.get<int64_t>() > 1) text += " (x" + cell(n) + ")";
+    }
+    const json& dropped = member(e, "chain_dropped");
+    if (dropped.is_number_integer() && dropped.get<int64_t>() > 0)
+      text += " (" + cell(dropped) + " links dropped between the innermost and outermost)";
+    field("chain", text);
+    const json& outer = member(e, "chain_outer");
+    if (outer.is_array() && !outer.empty()) {
+      std::string from;
+      for (const auto& f : outer) from += (from.empty() ? "" : " <- ") + cell(f);
+      if (member(e, "chain_outer_truncated").is_string()) from += " <- (stack cut short)";
+      field("from", from);
+    }
+  }
   const json& cause = member(e, "cause");
   if (cause.is_null()) {
     field("cause", "- (not diagnosed)");
@@ -330,8 +352,9 @@ std::string render_event(const json& e, uint64_t now_ns) {
     }
   }
   // Everything else the daemon knows (chain, stack, evidence, namespaces...), generically.
-  static const char* const kShown[] = {"id",      "time",  "time_ns", "comm", "pid",      "tid",
-                                       "uid",     "syscall", "errno", "ret",  "path", "container"};
+  static const char* const kShown[] = {"id",  "time",    "time_ns", "comm",  "pid",  "tid",          "uid",
+                                       "syscall", "errno", "ret",  "path", "container", "chain", "chain_dropped",
+                                       "chain_outer", "chain_outer_truncated"};
   json rest = json::object();
   for (const auto& [k, v] : e.items()) {
     if (std::find(std::begin(kShown), std::end(kShown), k) != std::end(kShown)) continue;

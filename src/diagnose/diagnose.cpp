@@ -13,6 +13,7 @@
 #include "common/strings.h"
 #include "context/text.h"
 #include "enospcd/abi.h"
+#include "model/origins.h"
 
 namespace enospcd::diagnose {
 namespace {
@@ -20,40 +21,10 @@ namespace {
 constexpr uint32_t kTmpfsMagic = 0x01021994;
 constexpr uint32_t kOverlayMagic = 0x794c7630;
 
-// Which origin function points at which cause.
-const std::map<std::string, std::string>& origin_causes() {
-  static const std::map<std::string, std::string> m = {
-      {"count_mounts", "mount_max"},
-      {"shmem_reserve_inode", "tmpfs_inodes"},
-      {"shmem_link", "tmpfs_inodes"},  // the reservation is inlined into it since v6.1
-      {"shmem_get_inode", "tmpfs_inodes"},
-      {"__shmem_get_inode", "tmpfs_inodes"},
-      {"shmem_inode_acct_blocks", "tmpfs_blocks"},
-      {"shmem_inode_acct_block", "tmpfs_blocks"},
-      {"shmem_acct_block", "tmpfs_blocks"},
-      {"shmem_alloc_and_add_folio", "tmpfs_blocks"},
-      {"shmem_alloc_and_acct_folio", "tmpfs_blocks"},
-      {"shmem_alloc_and_acct_page", "tmpfs_blocks"},
-      {"shmem_fallocate", "tmpfs_blocks"},  // its own check of the size, before any page is charged
-      {"ext4_claim_free_clusters", "fs_blocks"},
-      {"ext4_da_reserve_space", "fs_blocks"},
-      {"__ext4_new_inode", "fs_inodes"},
-      {"ext4_xattr_set_handle", "xattr_space"},
-      {"dquot_add_space", "quota"},
-      {"dquot_add_inodes", "quota"},
-      {"__dquot_alloc_space", "quota"},
-      {"dquot_alloc_inode", "quota"},
-      {"inotify_new_watch", "inotify_watches"},
-      {"fanotify_add_new_mark", "fanotify_marks"},
-      {"ep_insert", "epoll_watches"},
-      {"ipc_addid", "sysv_ipc"},
-      {"newseg", "sysv_ipc"},
-      {"mqueue_create_attr", "mqueue"},
-      {"alloc_mnt_ns", "namespace_limit"},
-      {"copy_mnt_ns", "namespace_limit"},
-      {"create_new_namespaces", "namespace_limit"},
-  };
-  return m;
+// The cause an origin function points at; empty for a layer, or a function in no table (--probe).
+std::string origin_cause(const std::string& func) {
+  const Origin* o = find_origin(func);
+  return o ? std::string(o->cause) : std::string();
 }
 
 const std::set<std::string> kMountSyscalls = {"mount", "move_mount", "open_tree", "fsmount", "fsconfig", "pivot_root"};
@@ -714,8 +685,7 @@ Cause quota(const Event& e, HostFacts& facts) {
   std::optional<PathFs> fs = target_fs(e, facts);
   const ChainLink* charge = nullptr;
   for (const auto& link : e.chain) {
-    auto it = origin_causes().find(link.func);
-    if (it != origin_causes().end() && it->second == "quota") {
+    if (origin_cause(link.func) == "quota") {
       charge = &link;
       break;
     }
@@ -807,9 +777,8 @@ Cause diagnose(const Event& e, HostFacts& facts) {
   if (e.errno_name == "EDQUOT") return quota(e, facts);
   // The innermost origin that maps to a cause decides; the chain is the evidence.
   for (const auto& link : e.chain) {
-    auto it = origin_causes().find(link.func);
-    if (it == origin_causes().end()) continue;
-    const std::string& id = it->second;
+    const std::string id = origin_cause(link.func);
+    if (id.empty()) continue;
     Cause c;
     if (id == "mount_max") {
       c = mount_max(e, facts, "high");

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "loader/errno_filter.h"
+#include "model/origins.h"
 #include "origins.skel.h"
 
 namespace enospcd {
@@ -27,57 +28,12 @@ std::string errno_text(int err) {
 }  // namespace
 
 const std::vector<OriginSpec>& builtin_origins() {
-  // Innermost producers first within each subsystem; the chain order comes from return order anyway.
-  static const std::vector<OriginSpec> table = {
-      // Mount: count_mounts() compares the namespace's mounts with fs.mount-max (fs/namespace.c).
-      {"count_mounts", "mount"},
-      {"attach_recursive_mnt", "mount"},
-      {"graft_tree", "mount"},
-      {"do_add_mount", "mount"},
-      {"do_new_mount", "mount"},
-      {"do_loopback", "mount"},
-      {"do_move_mount", "mount"},
-      {"path_mount", "mount"},
-      {"do_mount", "mount"},
-      {"__do_loopback", "mount"},
-      {"vfs_create_mount", "mount"},
-      {"alloc_mnt_ns", "namespace"},
-      {"copy_mnt_ns", "namespace"},
-      {"create_new_namespaces", "namespace"},
-      // tmpfs/shmem: inode and block accounting, named differently across kernels.
-      {"shmem_reserve_inode", "tmpfs"},
-      {"shmem_link", "tmpfs"},  // shmem_reserve_inode is inlined into it on 6.1 and 6.12
-      {"shmem_get_inode", "tmpfs", true},  // returned NULL on failure before v6.3
-      {"__shmem_get_inode", "tmpfs"},
-      {"shmem_inode_acct_blocks", "tmpfs"},
-      {"shmem_inode_acct_block", "tmpfs"},
-      {"shmem_acct_block", "tmpfs"},
-      {"shmem_alloc_and_add_folio", "tmpfs"},
-      {"shmem_alloc_and_acct_folio", "tmpfs"},
-      {"shmem_alloc_and_acct_page", "tmpfs"},
-      {"shmem_get_folio_gfp", "tmpfs"},
-      {"shmem_getpage_gfp", "tmpfs"},
-      {"shmem_mknod", "tmpfs"},
-      {"shmem_fallocate", "tmpfs"},
-      // ext4 block and inode allocation.
-      {"ext4_claim_free_clusters", "ext4"},
-      {"ext4_da_reserve_space", "ext4"},
-      {"__ext4_new_inode", "ext4"},
-      {"ext4_xattr_set_handle", "xattr"},
-      // Disk quotas (fs/quota/dquot.c): dquot_add_space()/dquot_add_inodes() compare the charge with the
-      // limits and return -EDQUOT; __dquot_alloc_space()/dquot_alloc_inode() are what filesystems call.
-      {"dquot_add_space", "quota"},
-      {"dquot_add_inodes", "quota"},
-      {"__dquot_alloc_space", "quota"},
-      {"dquot_alloc_inode", "quota"},
-      // Watch and id limits.
-      {"inotify_new_watch", "inotify"},
-      {"fanotify_add_new_mark", "fanotify"},
-      {"ep_insert", "epoll"},
-      {"ipc_addid", "ipc"},
-      {"newseg", "ipc"},
-      {"mqueue_create_attr", "mqueue"},
-  };
+  static const std::vector<OriginSpec> table = [] {
+    std::vector<OriginSpec> out;
+    for (const Origin& o : origin_table())
+      out.push_back({std::string(o.func), std::string(o.subsystem), o.null_is_error});
+    return out;
+  }();
   return table;
 }
 

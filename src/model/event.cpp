@@ -126,11 +126,17 @@ std::optional<Event> decode_event(const void* data, std::size_t size, int64_t re
     link.func = l.origin_id < origin_names.size() ? origin_names[l.origin_id] : "origin_" + std::to_string(l.origin_id);
     link.ret = l.ret;
     link.ktime_ns = l.ktime_ns;
+    link.returns = l.repeats == UINT32_MAX ? UINT32_MAX : l.repeats + 1;
     e.chain.push_back(std::move(link));
   }
+  if (chain_len == ENOSPCD_CHAIN_MAX) e.chain_dropped = raw.chain_dropped;
   unsigned stack_len = raw.stack_len > ENOSPCD_STACK_MAX ? ENOSPCD_STACK_MAX : raw.stack_len;
   for (unsigned i = 0; i < stack_len; i++)
     if (raw.kstack[i]) e.kstack_addrs.push_back(raw.kstack[i]);
+  unsigned outer_len = raw.outer_stack_len > ENOSPCD_STACK_MAX ? ENOSPCD_STACK_MAX : raw.outer_stack_len;
+  if (chain_len > 1)
+    for (unsigned i = 0; i < outer_len; i++)
+      if (raw.outer_stack[i]) e.outer_stack_addrs.push_back(raw.outer_stack[i]);
   return e;
 }
 
@@ -382,8 +388,11 @@ nlohmann::json to_json(const Event& e) {
   if (e.file) j["file"] = file_to_json(*e.file);
   if (e.upper) j["upper"] = file_to_json(*e.upper);
   nlohmann::json chain = nlohmann::json::array();
-  for (const auto& l : e.chain) chain.push_back({{"func", l.func}, {"ret", l.ret}});
+  for (const auto& l : e.chain) chain.push_back({{"func", l.func}, {"ret", l.ret}, {"returns", l.returns}});
   j["chain"] = chain;
+  if (e.chain_dropped) j["chain_dropped"] = e.chain_dropped;
+  j["chain_outer"] = e.chain_outer;
+  if (!e.chain_outer_truncated.empty()) j["chain_outer_truncated"] = e.chain_outer_truncated;
   j["kstack"] = e.kstack;
   if (!e.kstack_truncated.empty()) j["kstack_truncated"] = e.kstack_truncated;
   j["container"] = e.container;
@@ -433,7 +442,13 @@ Event event_from_json(const nlohmann::json& j) {
   if (j.contains("file") && j["file"].is_object()) e.file = file_from_json(j["file"]);
   if (j.contains("upper") && j["upper"].is_object()) e.upper = file_from_json(j["upper"]);
   if (j.contains("chain"))
-    for (const auto& l : j["chain"]) e.chain.push_back({l.value("func", ""), l.value("ret", int64_t{0}), 0});
+    for (const auto& l : j["chain"])
+      if (l.is_object())
+        e.chain.push_back({l.value("func", ""), l.value("ret", int64_t{0}), 0, l.value("returns", uint32_t{1})});
+  e.chain_dropped = j.value("chain_dropped", uint32_t{0});
+  if (j.contains("chain_outer"))
+    for (const auto& s : j["chain_outer"]) e.chain_outer.push_back(s.get<std::string>());
+  e.chain_outer_truncated = j.value("chain_outer_truncated", "");
   if (j.contains("kstack"))
     for (const auto& s : j["kstack"]) e.kstack.push_back(s.get<std::string>());
   e.kstack_truncated = j.value("kstack_truncated", "");

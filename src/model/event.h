@@ -15,8 +15,9 @@ namespace enospcd {
 
 struct ChainLink {
   std::string func;
-  int64_t ret = 0;
-  uint64_t ktime_ns = 0;
+  int64_t ret = 0;        // of its first return
+  uint64_t ktime_ns = 0;  // of its first return
+  uint32_t returns = 1;   // how often it returned the error in this call (more than once: a retry)
 };
 
 // What the file evidence describes, read in BPF at the failure.
@@ -114,10 +115,15 @@ struct Event {
   // failure).
   std::optional<FileInfo> upper;
   std::vector<ChainLink> chain;
+  uint32_t chain_dropped = 0;  // links dropped between the innermost half and the outermost ones
+  // The callers of the chain's outermost link, innermost first: the chain's way out to the syscall entry.
+  std::vector<std::string> chain_outer;
+  std::string chain_outer_truncated;
   std::vector<std::string> kstack;
   // Why the stack stops short, e.g. at a kretprobe trampoline the kernel cannot unwind through.
   std::string kstack_truncated;
   std::vector<uint64_t> kstack_addrs;
+  std::vector<uint64_t> outer_stack_addrs;  // as the outermost link returned; empty for a chain of one
   // Filled in user space after decoding, while the process may still exist.
   std::string exe, cmdline, cgroup_path;
   nlohmann::json container;  // null or {id, runtime, name, pod}

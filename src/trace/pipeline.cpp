@@ -98,16 +98,36 @@ std::optional<Event> EventPipeline::process(const void* data, std::size_t size, 
   return e;
 }
 
-void EventPipeline::symbolize(Event& e) const {
+namespace {
+// Kernels before v5.14 cannot unwind through a kretprobe's return trampoline (fixed by commit 19138af1bd88
+// "x86/kprobes: Push a fake return address at kretprobe_trampoline"): a stack stops there. Returns why it is
+// short, or "".
+std::string drop_trampoline(std::vector<std::string>& frames) {
+  if (frames.empty() || frames.back().find("kretprobe_trampoline") == std::string::npos) return "";
+  frames.pop_back();
+  return "the kernel cannot unwind through a kretprobe trampoline";
+}
+}  // namespace
+
+std::vector<std::string> EventPipeline::frames_of(const std::vector<uint64_t>& addrs) const {
   std::vector<std::string> frames;
-  frames.reserve(e.kstack_addrs.size());
-  for (uint64_t a : e.kstack_addrs) frames.push_back(symbols_.symbolize(a));
-  e.kstack = strip_tracer_frames(frames);
-  // Kernels before v5.14 cannot unwind through a kretprobe's return trampoline (fixed by commit
-  // 19138af1bd88 "x86/kprobes: Push a fake return address at kretprobe_trampoline"): the stack stops there.
-  if (!e.kstack.empty() && e.kstack.back().find("kretprobe_trampoline") != std::string::npos) {
-    e.kstack.pop_back();
-    e.kstack_truncated = "the kernel cannot unwind through a kretprobe trampoline";
+  frames.reserve(addrs.size());
+  for (uint64_t a : addrs) frames.push_back(symbols_.symbolize(a));
+  return strip_tracer_frames(frames);
+}
+
+void EventPipeline::symbolize(Event& e) const {
+  e.kstack = frames_of(e.kstack_addrs);
+  e.kstack_truncated = drop_trampoline(e.kstack);
+  if (e.chain.empty()) return;
+  // The way out from the outermost link: its callers, from the stack taken as it returned. For a chain of one,
+  // that is the innermost stack.
+  if (e.outer_stack_addrs.empty()) {
+    e.chain_outer = e.kstack;
+    e.chain_outer_truncated = e.kstack_truncated;
+  } else {
+    e.chain_outer = frames_of(e.outer_stack_addrs);
+    e.chain_outer_truncated = drop_trampoline(e.chain_outer);
   }
 }
 

@@ -82,6 +82,7 @@ class EventPipeline {
 
  private:
   void symbolize(Event& e) const;
+  std::vector<std::string> frames_of(const std::vector<uint64_t>& addrs) const;
   void enrich(Event& e);
 
   const Symbolizer& symbols_;

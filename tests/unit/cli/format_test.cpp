@@ -236,7 +236,9 @@ TEST_F(CliUtc, ExplainShowsCauseThenEverythingElse) {
   json e = make_event(7, kNow - 65 * kSec, 4321, "runc", "mount", "mount_max", {{"id", "f00d"}, {"name", "web-1"}});
   e["tid"] = 4322;
   e["cause"]["evidence"] = {{"mounts", 100000}, {"mount_max", 100000}};
-  e["chain"] = {{{"function", "count_mounts"}, {"ret", -28}}, {{"function", "path_mount"}, {"ret", -28}}};
+  e["chain"] = {{{"func", "count_mounts"}, {"ret", -28}, {"returns", 1}},
+                {{"func", "path_mount"}, {"ret", -28}, {"returns", 1}}};
+  e["chain_outer"] = {"__x64_sys_mount+0x10b", "do_syscall_64+0x38"};
   std::string out = render_event(e, kNow);
   EXPECT_EQ(out.substr(0, out.find("\n\n") + 1),
             "event:     7\n"
@@ -245,10 +247,12 @@ TEST_F(CliUtc, ExplainShowsCauseThenEverythingElse) {
             "syscall:   mount -> ENOSPC (ret -28)\n"
             "path:      /var/lib/containers/overlay/merged\n"
             "container: web-1\n"
+            "chain:     count_mounts <- path_mount\n"
+            "from:      __x64_sys_mount+0x10b <- do_syscall_64+0x38\n"
             "cause:     mount_max\n"
             "summary:   mount namespace has 100000 mounts, fs.mount-max is 100000\n"
             "remedy:    unmount leaked mounts or raise fs.mount-max\n");
-  EXPECT_NE(out.find("chain:\n  FUNCTION      RET\n  count_mounts  -28\n  path_mount    -28\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("chain_outer"), std::string::npos) << out;
   EXPECT_NE(out.find("cause details:\n  evidence:\n    mount_max: 100000\n    mounts: 100000\n"), std::string::npos)
       << out;
   EXPECT_NE(out.find("cgroup_id: 4242\n"), std::string::npos) << out;
@@ -258,6 +262,20 @@ TEST_F(CliUtc, ExplainShowsCauseThenEverythingElse) {
   std::string b = render_event(bare, kNow);
   EXPECT_NE(b.find("container: - (host)\n"), std::string::npos) << b;
   EXPECT_NE(b.find("cause:     - (not diagnosed)\n"), std::string::npos) << b;
+
+  // A retry counted on its link, links dropped in the middle, a stack cut short; kernel text escaped.
+  json retry = make_event(9, kNow, 1, "dd", "write", "fs_blocks");
+  retry["chain"] = {{{"func", "ext4_claim_free_clusters"}, {"ret", -28}, {"returns", 4}},
+                    {{"func", "ext4_da_reserve_space\x1b[2J"}, {"ret", -28}, {"returns", 4}}};
+  retry["chain_dropped"] = 3;
+  retry["chain_outer"] = {"ext4_da_write_begin+0x1c1"};
+  retry["chain_outer_truncated"] = "the kernel cannot unwind through a kretprobe trampoline";
+  std::string r = render_event(retry, kNow);
+  EXPECT_NE(r.find("chain:     ext4_claim_free_clusters (x4) <- ext4_da_reserve_space\\e[2J (x4) (3 links dropped "
+                   "between the innermost and outermost)\n"
+                   "from:      ext4_da_write_begin+0x1c1 <- (stack cut short)\n"),
+            std::string::npos)
+      << r;
 
   json string_id = make_event(0, kNow, 1, "x");
   string_id["id"] = "7357189049442136123";

@@ -53,8 +53,9 @@ TEST(Abi, EventMatchesBpfObject) {
                 M(enospcd_event, sem_used), M(enospcd_event, shm_tot), M(enospcd_event, shm_ctlall),
                 M(enospcd_event, mq_queues_count), M(enospcd_event, userns_inum), M(enospcd_event, userns_max_mnt),
                 M(enospcd_event, ucount_kind), M(enospcd_event, ucount_levels), M(enospcd_event, ucount),
-                M(enospcd_event, chain_len), M(enospcd_event, stack_len), M(enospcd_event, pad2),
-                M(enospcd_event, chain), M(enospcd_event, kstack), M(enospcd_event, file), M(enospcd_event, upper),
+                M(enospcd_event, chain_len), M(enospcd_event, stack_len), M(enospcd_event, chain_dropped),
+                M(enospcd_event, outer_stack_len), M(enospcd_event, chain), M(enospcd_event, kstack),
+                M(enospcd_event, outer_stack), M(enospcd_event, file), M(enospcd_event, upper),
                 M(enospcd_event, comm),
                 M(enospcd_event, cgroup_name), M(enospcd_event, path), M(enospcd_event, path2)});
 }
@@ -69,10 +70,12 @@ TEST(Abi, CountersAndChainsMatchBpfObjects) {
   for (const char* obj : {"gate.bpf.o", "origins.bpf.o"})
     check_struct(obj, "enospcd_chain", sizeof(enospcd_chain),
                  {M(enospcd_chain, len), M(enospcd_chain, stack_len), M(enospcd_chain, has_dir),
-                  M(enospcd_chain, links), M(enospcd_chain, kstack), M(enospcd_chain, dir)});
+                  M(enospcd_chain, dropped), M(enospcd_chain, outer_stack_len), M(enospcd_chain, pad),
+                  M(enospcd_chain, links), M(enospcd_chain, kstack), M(enospcd_chain, outer_stack),
+                  M(enospcd_chain, dir)});
   check_struct("origins.bpf.o", "enospcd_chain_link", sizeof(enospcd_chain_link),
                {M(enospcd_chain_link, ret), M(enospcd_chain_link, ktime_ns), M(enospcd_chain_link, origin_id),
-                M(enospcd_chain_link, pad)});
+                M(enospcd_chain_link, repeats)});
   check_struct("gate.bpf.o", "enospcd_file_info", sizeof(enospcd_file_info),
                {M(enospcd_file_info, dev), M(enospcd_file_info, magic), M(enospcd_file_info, ino),
                 M(enospcd_file_info, mode), M(enospcd_file_info, rdev), M(enospcd_file_info, shmem_max_blocks), M(enospcd_file_info, shmem_used_blocks),

@@ -79,6 +79,42 @@ TEST(Decode, UnterminatedStringsAndOversizedCountsAreBounded) {
   EXPECT_EQ(e->chain[0].func, "origin_0");
 }
 
+// ext4 retrying its allocation after a journal commit: each link counts its returns, the links dropped in the
+// middle of a full chain are told, and the outer stack is kept only for a chain of more than one link.
+TEST(Decode, RetriedLinksDroppedLinksAndOuterStack) {
+  auto r = raw_event();
+  r.chain_len = 2;
+  r.chain[0] = {-28, 10, 0, 3};  // ext4_claim_free_clusters, returned 4 times
+  r.chain[1] = {-28, 11, 1, 0};  // ext4_da_reserve_space, once
+  r.chain_dropped = 5;           // not a full chain: nothing can have been dropped
+  r.outer_stack_len = 2;
+  r.outer_stack[0] = 0xffffffff81000010;
+  r.outer_stack[1] = 0xffffffff81000020;
+  auto e = decode_event(&r, sizeof(r), 0, {"ext4_claim_free_clusters", "ext4_da_reserve_space"});
+  ASSERT_HAS_VALUE(e);
+  ASSERT_EQ(e->chain.size(), 2u);
+  EXPECT_EQ(e->chain[0].returns, 4u);
+  EXPECT_EQ(e->chain[1].returns, 1u);
+  EXPECT_EQ(e->chain_dropped, 0u);
+  EXPECT_EQ(e->outer_stack_addrs, (std::vector<uint64_t>{0xffffffff81000010, 0xffffffff81000020}));
+
+  r.chain_len = ENOSPCD_CHAIN_MAX;
+  r.chain[0].repeats = UINT32_MAX;  // saturates instead of wrapping to 0 returns
+  r.outer_stack_len = 999;
+  e = decode_event(&r, sizeof(r), 0, {});
+  ASSERT_HAS_VALUE(e);
+  EXPECT_EQ(e->chain_dropped, 5u);
+  EXPECT_EQ(e->chain[0].returns, UINT32_MAX);
+  EXPECT_EQ(e->outer_stack_addrs.size(), 2u);  // bounded by the array; zero addresses skipped
+
+  r.chain_len = 1;
+  e = decode_event(&r, sizeof(r), 0, {});
+  ASSERT_HAS_VALUE(e);
+  EXPECT_TRUE(e->outer_stack_addrs.empty());
+  auto j = to_json(*e);
+  EXPECT_EQ(j["chain"][0]["returns"], UINT32_MAX);
+}
+
 // The refusing per-user-namespace count: levels bounded by the array, an unknown kind dropped, an unreadable
 // count kept as unknown, and the JSON form read back as written; malformed JSON forms are refused.
 TEST(Decode, UcountLevels) {
@@ -133,8 +169,20 @@ TEST(EventJson, FieldNamesAndRoundTrip) {
   EXPECT_EQ(j["errno"], "ENOSPC");
   EXPECT_EQ(j["file"]["fstype"], "tmpfs");
   EXPECT_EQ(j["file"]["dev"], "0:52");
+  EXPECT_EQ(j["chain_outer"], nlohmann::json::array());
+  EXPECT_FALSE(j.contains("chain_dropped"));
   Event back = event_from_json(j);
   EXPECT_EQ(to_json(back), j);
+
+  e->chain = {{"ext4_claim_free_clusters", -28, 5, 4}, {"ovl_write_iter", -28, 6, 1}};
+  e->chain_dropped = 2;
+  e->chain_outer = {"vfs_write+0x1c5", "ksys_write+0x6f"};
+  e->chain_outer_truncated = "cut";
+  j = to_json(*e);
+  EXPECT_EQ(j["chain"][0], (nlohmann::json{{"func", "ext4_claim_free_clusters"}, {"ret", -28}, {"returns", 4}}));
+  EXPECT_EQ(j["chain_dropped"], 2);
+  EXPECT_EQ(j["chain_outer"][1], "ksys_write+0x6f");
+  EXPECT_EQ(to_json(event_from_json(j)), j);
 }
 
 // An overlay file's upper layer: decoded only when its flag is set, with the summed tmpfs count marked exact, and

@@ -178,5 +178,36 @@ TEST(Pipeline, StackCutAtAKretprobeTrampolineSaysSo) {
   EXPECT_FALSE(e->kstack_truncated.empty());
 }
 
+// The way out from the chain: for one link, its stack; for more, the stack taken as the outermost returned,
+// which goes on where kretprobes cut the innermost one short.
+TEST(Pipeline, ChainOuterComesFromTheOutermostLinksStack) {
+  Pipeline p;
+  p.symbols.names[0x4000] = "kretprobe_trampoline+0x0";
+  p.symbols.names[0x5000] = "path_openat+0x10c";
+  p.symbols.names[0x6000] = "do_syscall_64+0x38";
+  auto r = tar_record();
+  r.outer_stack_len = 3;
+  r.outer_stack[0] = 0x1000;  // the tracer's own frame
+  r.outer_stack[1] = 0x5000;
+  r.outer_stack[2] = 0x6000;
+  auto e = p.pipeline.process(&r, sizeof(r), 0, kOrigins);
+  ASSERT_HAS_VALUE(e);
+  EXPECT_EQ(e->kstack, (std::vector<std::string>{"__shmem_get_inode+0x4a"}));
+  EXPECT_FALSE(e->kstack_truncated.empty());
+  EXPECT_EQ(e->chain_outer, (std::vector<std::string>{"path_openat+0x10c", "do_syscall_64+0x38"}));
+  EXPECT_TRUE(e->chain_outer_truncated.empty());
+
+  r.chain_len = 1;
+  e = p.pipeline.process(&r, sizeof(r), 0, kOrigins);
+  ASSERT_HAS_VALUE(e);
+  EXPECT_EQ(e->chain_outer, e->kstack);
+  EXPECT_FALSE(e->chain_outer_truncated.empty());
+
+  r.chain_len = 0;  // gate-only: no chain, no way out of it
+  e = p.pipeline.process(&r, sizeof(r), 0, kOrigins);
+  ASSERT_HAS_VALUE(e);
+  EXPECT_TRUE(e->chain_outer.empty());
+}
+
 }  // namespace
 }  // namespace enospcd

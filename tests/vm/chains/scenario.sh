@@ -73,6 +73,11 @@ run_mode() {
       quota=$(su -s /bin/sh nobody -c './enospc_trigger fill /mnt/quota/pub/q 4096 2' 2>&1 | tail -1)
     fi
   fi
+  # A full ext4: root's dd fills the 16 MiB image (root may use the reserved blocks too) and its write fails
+  # after ext4 retried the allocation behind a journal commit.
+  if grep -q ' /mnt/quota ' /proc/mounts; then
+    dd if=/dev/zero of=/mnt/quota/full bs=64k count=1024 2>/dev/null && echo "scenario: dd filled no ext4"
+  fi
 
   kill -INT $pid
   wait $pid
@@ -82,7 +87,7 @@ run_mode() {
     tail -20 /tmp/e.log
   fi
   if grep -q ' /mnt/quota ' /proc/mounts; then
-    rm -f /mnt/quota/pub/q
+    rm -f /mnt/quota/pub/q /mnt/quota/full
     umount /mnt/quota
   fi
   echo "ENOSPCD-QUOTA $mode $quota"

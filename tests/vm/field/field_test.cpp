@@ -201,8 +201,20 @@ std::vector<std::string> funcs(const json& e) {
 
 std::string chain_text(const json& e) {
   std::string s;
-  for (const auto& f : funcs(e)) s += (s.empty() ? "" : " <- ") + f;
-  return s.empty() ? "(empty)" : s;
+  for (const auto& l : e["chain"]) {
+    s += (s.empty() ? "" : " <- ") + l["func"].get<std::string>();
+    if (l.value("returns", 1) > 1) s += " x" + std::to_string(l.value("returns", 1));
+  }
+  if (s.empty()) return "(empty)";
+  for (const auto& f : e.value("chain_outer", json::array())) s += " <- " + f.get<std::string>();
+  return s;
+}
+
+// A frame of the syscall entry, or of the io_uring worker a request may run in.
+bool entry_frame(const std::string& f) {
+  for (const char* p : {"do_syscall_64", "entry_SYSCALL_64", "__x64_sys_", "io_wq_worker", "ret_from_fork"})
+    if (f.rfind(p, 0) == 0) return true;
+  return false;
 }
 
 bool shmem_origin(const json& e) {
@@ -320,6 +332,29 @@ class VmField : public ::testing::TestWithParam<std::tuple<std::string, std::str
       if (!mp.empty()) {
         EXPECT_TRUE(x.mounts.count(mp)) << x.name << ": cause names " << mp << ":\n" << e.dump(1);
       }
+    }
+  }
+
+  // A case outside the tmpfs ones: every failure the program reported is one event of its syscall, whose chain
+  // starts in the function that checks the limit, explained by the cause (its summary naming `names`).
+  void check_other(const std::string& name, const std::string& comm, const std::string& syscall,
+                   const std::string& cause, const std::set<std::string>& innermost, const std::string& names) {
+    auto c = m_->cases.find(name);
+    ASSERT_NE(c, m_->cases.end()) << "the scenario printed no result for " << name << "\n" << tail(run_->log);
+    long reported = std::atol(c->second.kv.count("enospc") ? c->second.kv.at("enospc").c_str() : "-1");
+    ASSERT_GE(reported, 1) << name << ": the program reported no ENOSPC:\n" << c->second.output;
+    ASSERT_NE(report(), nullptr);
+    auto ev = events_of(name);
+    record(name, ev, reported);
+    EXPECT_EQ(static_cast<long>(ev.size()), reported) << c->second.output;
+    for (const auto& e : ev) {
+      EXPECT_EQ(e["comm"], comm) << e.dump(1);
+      EXPECT_EQ(e["syscall"], syscall) << e.dump(1);
+      auto f = funcs(e);
+      ASSERT_FALSE(f.empty()) << "no chain: " << e.dump(1);
+      EXPECT_TRUE(innermost.count(f.front())) << chain_text(e);
+      EXPECT_EQ(e["cause"].value("id", ""), cause) << chain_text(e) << "\n" << e.dump(1);
+      EXPECT_NE(e["cause"].value("summary", "").find(names), std::string::npos) << e["cause"].dump(1);
     }
   }
 
@@ -441,6 +476,53 @@ TEST_P(VmField, TmpfsInAPrivateMountNamespaceThatIsGone) {
 // The tmpfs mounts are unmounted before the daemon reads the events: their paths now lead to the ext4 below.
 TEST_P(VmField, TmpfsUnmountedBeforeTheDaemonReadsTheEvents) {
   check_case({"unmounted", {"python3", "tar"}, true, "tmpfs_inodes", {"/mnt/disk/um1", "/mnt/disk/um2"}});
+}
+
+// Limits that are no filesystem's, checked in a function inlined into its caller or in one that checks two
+// limits, and a device that refuses every write: each has its chain and its own cause.
+TEST_P(VmField, DdOntoDevFullIsTheDevicesRefusal) {
+  check_other("dev_full", "dd", "write", "device", {"write_full"}, "");
+}
+
+TEST_P(VmField, PythonEpollOverMaxUserWatches) {
+  check_other("epoll_watches", "python3", "epoll_ctl", "epoll_watches", {"ep_insert", "do_epoll_ctl"}, "");
+}
+
+TEST_P(VmField, IpcmkSemaphoresOverSemmns) {
+  check_other("semmns", "ipcmk", "semget", "sysv_ipc", {"newary"}, "SEMMNS");
+}
+
+// The whole path of every failure: the chain starts in the tmpfs accounting that made the error, lists each
+// function once (a retry is counted on its link, never repeated until the chain overflows), and its way out
+// reaches the syscall entry.
+TEST_P(VmField, EveryChainRunsFromWhereTheErrorWasMadeToTheSyscall) {
+  const json* r = report();
+  ASSERT_NE(r, nullptr);
+  static const std::set<std::string> makers = {
+      "shmem_reserve_inode",      "shmem_link",          "shmem_get_inode",           "__shmem_get_inode",
+      "shmem_inode_acct_blocks",  "shmem_inode_acct_block", "shmem_acct_block",      "shmem_alloc_and_add_folio",
+      "shmem_alloc_and_acct_folio", "shmem_alloc_and_acct_page", "shmem_fallocate",
+      "write_full", "ep_insert", "do_epoll_ctl", "newary"};
+  size_t retried = 0;
+  for (const auto& e : (*r)["events"]) {
+    auto f = funcs(e);
+    ASSERT_FALSE(f.empty()) << "no chain:\n" << e.dump(1);
+    EXPECT_TRUE(makers.count(f.front())) << "innermost link " << f.front() << ": " << chain_text(e);
+    EXPECT_EQ(std::set<std::string>(f.begin(), f.end()).size(), f.size()) << chain_text(e);
+    EXPECT_FALSE(e.contains("chain_dropped")) << chain_text(e);
+    for (const auto& l : e["chain"]) retried += l.value("returns", 1) > 1;
+    const json outer = e.value("chain_outer", json::array());
+    if (e.contains("chain_outer_truncated")) {
+      // Only before v5.14, where the kernel cannot unwind through a kretprobe's return trampoline.
+      EXPECT_EQ(std::get<0>(GetParam()), "5.10") << chain_text(e) << "\n" << e.dump(1);
+      continue;
+    }
+    bool reaches = std::any_of(outer.begin(), outer.end(), [](const json& x) { return entry_frame(x.get<std::string>()); });
+    EXPECT_TRUE(reaches) << "the chain's way out stops short: " << chain_text(e) << "\n" << e.dump(1);
+  }
+  std::printf("[%s %s] %zu events, %zu links counting retries; e.g. %s\n", std::get<0>(GetParam()).c_str(),
+              expected_mode_.c_str(), (*r)["events"].size(), retried,
+              (*r)["events"].empty() ? "-" : chain_text((*r)["events"][0]).c_str());
 }
 
 // Wherever the kernel's chain passed through shmem, the daemon names a cause.

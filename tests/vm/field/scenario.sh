@@ -69,6 +69,20 @@ try:
 except shutil.Error as e:
     print("enospc=%d" % sum("[Errno 28]" in str(why) for _, _, why in e.args[0]))
 '
+# Registers pipes with one epoll instance until the kernel refuses (fs.epoll.max_user_watches).
+epoll_fill='
+import os, select
+ep = select.epoll()
+fds = []
+try:
+    while len(fds) < 64:
+        r, w = os.pipe()
+        fds += [r, w]
+        ep.register(r, select.EPOLLIN)
+    print("enospc=0")
+except OSError as e:
+    print("enospc=%d" % (e.errno == 28))
+'
 copyfile='
 import shutil, sys
 n = 0
@@ -207,6 +221,28 @@ run_mode() {
   fi
   case_end enospc=$(lines 'error writing.*No space left on device')
   umount /mnt/disk/ou
+
+  # Limits that are not a filesystem's, where the kernel function that checks them is inlined into its caller
+  # (ep_insert into do_epoll_ctl) or checks more than one limit (newary: SEMMNS and SEMMNI), and a device that
+  # refuses every write.
+  case_begin dev_full
+  in_case $B/dd if=/dev/zero of=/dev/full bs=4k count=1
+  case_end enospc=$(lines 'No space left on device')
+
+  case_begin epoll_watches
+  w=$(cat /proc/sys/fs/epoll/max_user_watches)
+  echo 8 >/proc/sys/fs/epoll/max_user_watches
+  in_case $B/python3 -c "$epoll_fill"
+  echo "$w" >/proc/sys/fs/epoll/max_user_watches
+  case_end $(grep -o 'enospc=[0-9]*' /tmp/case.out)
+
+  case_begin semmns
+  sem=$(cat /proc/sys/kernel/sem)
+  echo "$sem" | awk '{ print $1, 16, $3, $4 }' >/proc/sys/kernel/sem
+  echo "kernel.sem: $(cat /proc/sys/kernel/sem)" >>/tmp/case.out
+  in_case $B/ipcmk -S 32
+  echo "$sem" >/proc/sys/kernel/sem
+  case_end enospc=$(lines 'No space left on device')
 
   # From here the daemon is stopped while the programs fail: it reads their events after the processes, their
   # mount namespace or their tmpfs are gone, as a daemon running behind on a loaded host does.
