@@ -78,7 +78,7 @@ struct Filters {
     cmd->add_option("--until", until, "only events at or before this time");
     cmd->add_option("--pid", pid, "only this process id");
     cmd->add_option("--comm", comm, "only this command name (as in /proc/PID/comm)");
-    cmd->add_option("--container", container, "only this container (id, id prefix or name)");
+    cmd->add_option("--container", container, "only this container (id, id prefix or name; namespace/pod[/container] in Kubernetes)");
     cmd->add_option("--syscall", syscall, "only this syscall, e.g. mount");
     cmd->add_option("--cause", cause, "only this cause, e.g. mount_max");
     if (with_limit) cmd->add_option("--limit", limit, "at most this many rows (1-10000, default 100)");

@@ -238,8 +238,16 @@ std::string cell(const json& value) {
 std::string container_label(const json& c) {
   if (c.is_null()) return "-";
   if (c.is_string()) return cell(c);
-  const json& name = member(c, "name");
-  if (name.is_string() && !name.get_ref<const std::string&>().empty()) return name.get<std::string>();
+  auto text = [&](const char* key) {
+    const json& v = member(c, key);
+    return v.is_string() ? v.get<std::string>() : std::string();
+  };
+  // Kubernetes: namespace/pod/container, as kubectl users name a workload.
+  if (!text("pod").empty()) {
+    std::string label = (text("namespace").empty() ? "" : text("namespace") + "/") + text("pod");
+    return text("name").empty() ? label : label + "/" + text("name");
+  }
+  if (!text("name").empty()) return text("name");
   const json& id = member(c, "id");
   if (id.is_string()) return id.get<std::string>().substr(0, 12);
   return cell(c);

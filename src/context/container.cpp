@@ -173,14 +173,14 @@ std::optional<ContainerRef> cgroup_to_container(std::string_view in) {
 
   for (std::size_t i = comp.size(); i-- > 0;) {
     if (auto r = match_container(comp, i, under_kubepods)) {
-      r->pod = pod;
+      r->pod_uid = pod;
       return r;
     }
   }
   if (!pod.empty()) {
     ContainerRef r;
     r.runtime = "kubernetes";
-    r.pod = pod;
+    r.pod_uid = pod;
     return r;
   }
   for (std::size_t i = comp.size(); i-- > 0;) {
@@ -199,6 +199,8 @@ nlohmann::json to_json(const ContainerRef& c) {
   nlohmann::json j = {{"id", c.id}, {"runtime", c.runtime}};
   if (!c.name.empty()) j["name"] = c.name;
   if (!c.pod.empty()) j["pod"] = c.pod;
+  if (!c.ns.empty()) j["namespace"] = c.ns;
+  if (!c.pod_uid.empty()) j["pod_uid"] = c.pod_uid;
   if (c.monitor) j["monitor"] = true;
   return j;
 }

@@ -1,5 +1,5 @@
-// cgroup path -> container attribution. Pure string work: no runtime API is asked, so names that only the
-// runtime knows (docker container names) stay empty.
+// cgroup path -> container attribution. Pure string work: names that only the runtime or the kubelet knows are
+// added by WorkloadNames (context/workloads.h) from what they keep on disk.
 #pragma once
 
 #include <optional>
@@ -13,8 +13,10 @@ namespace enospcd::context {
 struct ContainerRef {
   std::string id;       // full container id (hex) or unit/machine name where no id exists
   std::string runtime;  // docker, containerd, crio, podman, cri, lxc, machine, systemd, kubernetes
-  std::string name;     // systemd unit, machine or lxc name; empty when only the runtime knows it
-  std::string pod;      // Kubernetes pod UID with dashes, when under kubepods
+  std::string name;     // container name (Kubernetes: the pod's container), systemd unit, machine or lxc name
+  std::string pod_uid;  // Kubernetes pod UID with dashes, when under kubepods
+  std::string pod;      // Kubernetes pod name and namespace, where the kubelet's directories tell them
+  std::string ns;
   bool monitor = false; // conmon (crio-conmon-<id>, libpod-conmon-<id>): the container's monitor, not the container
 
   bool operator==(const ContainerRef&) const = default;

@@ -86,23 +86,33 @@ std::string DaemonBackend::metrics() {
     << "enospcd_build_info{version=\"" << prom_escape(st["version"]) << "\",kernel=\"" << prom_escape(st["kernel"])
     << "\",gate=\"" << prom_escape(st["gate"]["mode"]) << "\"} 1\n";
 
-  // Exact in-kernel counts, folded to bounded labels: never a pid, containers capped.
-  std::map<std::tuple<std::string, std::string, std::string, std::string>, uint64_t> failures;
-  std::set<std::string> containers;
+  // Exact in-kernel counts, folded to bounded labels: never a pid; the failing workload by namespace, pod and
+  // container (its name where the node tells it, else its id), at most 200 of them, the rest as "other".
+  using Workload = std::tuple<std::string, std::string, std::string>;
+  std::map<std::tuple<std::string, std::string, std::string, Workload>, uint64_t> failures;
+  std::set<Workload> workloads;
   for (const auto& r : d_.top_with_causes()) {
-    std::string container = r.row.container.is_object() ? r.row.container.value("id", "") : "";
-    if (!container.empty() && !containers.count(container)) {
-      if (containers.size() >= 200) container = "other";
-      else containers.insert(container);
+    const auto& c = r.row.container;
+    Workload w;
+    if (c.is_object()) {
+      std::string name = c.value("name", "");
+      w = {c.value("namespace", ""), c.value("pod", ""), name.empty() ? c.value("id", "") : name};
     }
-    failures[{r.row.syscall, r.row.errno_name, r.cause, container}] += r.row.count;
+    if (w != Workload{} && !workloads.count(w)) {
+      if (workloads.size() >= 200) w = {"other", "other", "other"};
+      else workloads.insert(w);
+    }
+    failures[{r.row.syscall, r.row.errno_name, r.cause, w}] += r.row.count;
   }
   m << "# HELP enospcd_failures_total Syscalls that failed with a watched errno, counted exactly in the kernel.\n"
     << "# TYPE enospcd_failures_total counter\n";
-  for (const auto& [k, v] : failures)
-    m << "enospcd_failures_total{syscall=\"" << prom_escape(std::get<0>(k)) << "\",errno=\"" << prom_escape(std::get<1>(k))
-      << "\",cause=\"" << prom_escape(std::get<2>(k)) << "\",container=\"" << prom_escape(std::get<3>(k)) << "\"} " << v
-      << "\n";
+  for (const auto& [k, v] : failures) {
+    const auto& [ns, pod, container] = std::get<3>(k);
+    m << "enospcd_failures_total{syscall=\"" << prom_escape(std::get<0>(k)) << "\",errno=\""
+      << prom_escape(std::get<1>(k)) << "\",cause=\"" << prom_escape(std::get<2>(k)) << "\",namespace=\""
+      << prom_escape(ns) << "\",pod=\"" << prom_escape(pod) << "\",container=\"" << prom_escape(container) << "\"} "
+      << v << "\n";
+  }
 
   m << "# HELP enospcd_events_lost_total Failures whose detailed event did not reach user space, by reason (counts stay exact).\n"
     << "# TYPE enospcd_events_lost_total counter\n";

@@ -3,6 +3,7 @@
 #include <malloc.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <systemd/sd-daemon.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -41,6 +42,8 @@ Daemon::Daemon(DaemonOptions opts)
     : opts_(std::move(opts)),
       facts_(diagnose::make_live_host_facts()),
       procs_(make_proc_reader()),
+      names_({opts_.host_root, opts_.podman_roots}),
+      containers_(&names_),
       pipeline_(kallsyms_, *procs_, containers_, *facts_),
       store_(opts_.history) {
   for (const auto& f : opts_.no_features) probe_.disable(f);
@@ -106,6 +109,12 @@ Result<void> Daemon::start() {
   realtime_offset_ns_ = monotonic_to_realtime_offset_ns();
   if (!probe_.can_load_bpf())
     return make_error("enospcd needs root (or CAP_BPF and CAP_PERFMON) to load its BPF programs", EPERM);
+  if (opts_.journald_events) sinks_.push_back(make_journald_sink());
+  if (!opts_.events_file.empty()) {
+    auto s = make_ndjson_sink({opts_.events_file, opts_.events_file_max_bytes, opts_.events_file_keep});
+    if (!s) return s.error();
+    sinks_.push_back(std::move(*s));
+  }
   if (!opts_.no_origins) {
     OriginConfig ocfg;
     ocfg.origins = builtin_origins();
@@ -193,11 +202,11 @@ void Daemon::on_record(const void* data, std::size_t size) {
     book_->set_cause({e->pid, e->syscall_nr, static_cast<uint32_t>(e->err), e->cgroup_id},
                      e->cause.value("id", "unknown"));
   std::lock_guard<std::mutex> persist_lk(persist_mu_);
-  uint64_t id = store_.add(*e);
-  if (journal_) {
-    e->id = id;
-    journal_->append(to_json(*e));
-  }
+  e->id = store_.add(*e);
+  if (!journal_ && sinks_.empty()) return;
+  nlohmann::json j = to_json(*e);
+  for (auto& s : sinks_) s->write(j);
+  if (journal_) journal_->append(std::move(j));
 }
 
 Result<void> Daemon::reset() {
@@ -238,7 +247,16 @@ void Daemon::run(std::optional<std::chrono::steady_clock::time_point> deadline, 
   constexpr auto kSlice = std::chrono::milliseconds(50);
   bool stop = false;
   auto next_maintenance = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  // Under systemd with WatchdogSec=, this loop tells systemd it is alive, twice per interval: a loop that hangs
+  // (a read that never returns, a lock never released) stops the pings and systemd restarts the service.
+  uint64_t watchdog_usec = 0;
+  bool watchdog = !deadline && sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0;
+  auto next_ping = std::chrono::steady_clock::now();
   while (!stop) {
+    if (watchdog && std::chrono::steady_clock::now() >= next_ping) {
+      sd_notify(0, "WATCHDOG=1");
+      next_ping = std::chrono::steady_clock::now() + std::chrono::microseconds(watchdog_usec / 2);
+    }
     // Events carry CLOCK_MONOTONIC times; their wall-clock times use the offset as of the batch they arrive in,
     // so that a clock step (NTP, an operator) or a suspend shifts only what happened before it by at most one
     // slice, not every later event.
@@ -264,6 +282,7 @@ void Daemon::run(std::optional<std::chrono::steady_clock::time_point> deadline, 
         while (read(signal_fd_, &si, sizeof(si)) == sizeof(si)) {
           if (si.ssi_signo == SIGHUP) {
             reopen_logs();
+            for (auto& s : sinks_) s->reopen();
             continue;
           }
           spdlog::info("received {}, stopping", strsignal(static_cast<int>(si.ssi_signo)));
@@ -313,6 +332,8 @@ nlohmann::json Daemon::status_json() const {
   for (const auto& c : book_->all()) counted += c.val.count;
   nlohmann::json errnos = nlohmann::json::array();
   for (int e : opts_.errnos) errnos.push_back(errno_name(e));
+  nlohmann::json sinks = nlohmann::json::array();
+  for (const auto& s : sinks_) sinks.push_back(s->status());
   auto now = std::chrono::steady_clock::now();
   return {
       {"version", ENOSPCD_VERSION},
@@ -327,6 +348,7 @@ nlohmann::json Daemon::status_json() const {
       {"uptime_s", std::chrono::duration<double>(now - started_).count()},
       {"degraded", journal_ && journal_->degraded()},
       {"journal", journal_ ? journal_->status() : nlohmann::json()},
+      {"sinks", sinks},
       {"tracing_s", std::chrono::duration<double>(now - tracing_since_).count()},
       {"counters",
        {{"failures_counted", counted},

@@ -12,7 +12,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "context/workloads.h"
 #include "daemon/options.h"
+#include "daemon/sinks.h"
 #include "diagnose/diagnose.h"
 #include "loader/feature_probe.h"
 #include "loader/gate.h"
@@ -80,6 +82,7 @@ class Daemon {
   Kallsyms kallsyms_;
   std::unique_ptr<diagnose::HostFacts> facts_;
   std::unique_ptr<ProcessReader> procs_;
+  context::WorkloadNames names_;
   ContainerCache containers_;
   EventPipeline pipeline_;
   // Exists once the gate is attached (start()); the journal's counts wait in restored_counts_ until then.
@@ -90,6 +93,7 @@ class Daemon {
   std::chrono::steady_clock::time_point started_;
   std::chrono::steady_clock::time_point tracing_since_;
   std::unique_ptr<Journal> journal_;
+  std::vector<std::unique_ptr<EventSink>> sinks_;  // journald, the NDJSON file
   // Held while an event goes to the store and the journal, while a snapshot is taken and written, and by
   // reset(): a snapshot taken before a reset is never written after it.
   std::mutex persist_mu_;

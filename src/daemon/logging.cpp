@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/basic_file_sink.h>
@@ -29,7 +30,36 @@ class JsonMessageFlag : public spdlog::custom_flag_formatter {
   std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessageFlag>(); }
 };
 
+// %& flag: the syslog priority as journald reads it at the start of a line ("<4>" for a warning).
+class PriorityFlag : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    char p = '6';
+    switch (msg.level) {
+      case spdlog::level::trace:
+      case spdlog::level::debug: p = '7'; break;
+      case spdlog::level::warn: p = '4'; break;
+      case spdlog::level::err: p = '3'; break;
+      case spdlog::level::critical: p = '2'; break;
+      default: break;
+    }
+    const char prefix[3] = {'<', p, '>'};
+    dest.append(prefix, prefix + 3);
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<PriorityFlag>(); }
+};
+
 }  // namespace
+
+bool stderr_is_journal() {
+  // systemd sets JOURNAL_STREAM to the device and inode of the stream it connected stdout/stderr to; stderr
+  // redirected elsewhere by a wrapper keeps the variable but not the inode.
+  const char* js = std::getenv("JOURNAL_STREAM");
+  unsigned long long dev = 0, ino = 0;
+  if (!js || std::sscanf(js, "%llu:%llu", &dev, &ino) != 2) return false;
+  struct stat st {};
+  return ::fstat(STDERR_FILENO, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+}
 
 namespace {
 LogFormat g_format = LogFormat::Text;
@@ -76,6 +106,11 @@ void setup_logging(LogFormat format, int verbosity, const std::string& log_file)
   if (format == LogFormat::Json) {
     auto f = std::make_unique<spdlog::pattern_formatter>();
     f->add_flag<JsonMessageFlag>('*').set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%f%z","level":"%l","msg":%*})");
+    logger->set_formatter(std::move(f));
+  } else if (log_file.empty() && stderr_is_journal()) {
+    // journald stamps each line itself and reads its priority from the prefix: `journalctl -p warning` works.
+    auto f = std::make_unique<spdlog::pattern_formatter>();
+    f->add_flag<PriorityFlag>('&').set_pattern("%&%v");
     logger->set_formatter(std::move(f));
   } else {
     logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
+#include "api/router.h"
 #include "common/printable.h"
 #include "daemon/daemon.h"
 #include "daemon/logging.h"
@@ -86,10 +87,11 @@ static int run(int argc, char** argv) {
   }
   if (opts.once) {
     daemon.run(std::chrono::steady_clock::now() + opts.duration, STDOUT_FILENO);
-    // Strings from the kernel (paths, comm, cgroup names) need not be UTF-8: replace, never throw. In the text
-    // report they are escaped: no control character or invalid UTF-8 reaches the terminal.
+    // Strings from the kernel (paths, comm, cgroup names) need not be UTF-8: replace, never throw; integers beyond
+    // 2^53 are strings of digits, as in the API. In the text report they are escaped: no control character or
+    // invalid UTF-8 reaches the terminal.
     std::string report = opts.output == enospcd::OutputFormat::Json
-                             ? enospcd::report_json(daemon).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"
+                             ? enospcd::api::dump_json(enospcd::report_json(daemon), true)
                              : enospcd::printable_lines(enospcd::report_text(daemon));
     // Written with write(2), not std::cout, whose failures (EPIPE, ENOSPC) would pass unnoticed.
     if (auto r = daemon.write_report(STDOUT_FILENO, report); !r) {

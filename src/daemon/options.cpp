@@ -13,22 +13,40 @@
 namespace enospcd {
 namespace {
 
-Result<uint32_t> parse_size(const std::string& s) {
+// "4M", "512K", "1G", "65536": bytes.
+Result<uint64_t> parse_bytes(const std::string& s) {
   std::string_view v = trim(s);
   uint64_t mult = 1;
   if (!v.empty() && (v.back() == 'K' || v.back() == 'k')) mult = 1024, v.remove_suffix(1);
   else if (!v.empty() && (v.back() == 'M' || v.back() == 'm')) mult = 1024ULL * 1024, v.remove_suffix(1);
+  else if (!v.empty() && (v.back() == 'G' || v.back() == 'g')) mult = 1024ULL * 1024 * 1024, v.remove_suffix(1);
   uint64_t n = 0;
   for (char c : v) {
     if (c < '0' || c > '9' || n > (1ull << 40)) return make_error("invalid size \"" + s + "\" (expected e.g. 4M, 512K)");
     n = n * 10 + static_cast<uint64_t>(c - '0');
   }
   if (v.empty()) return make_error("invalid size \"" + s + "\"");
-  n *= mult;
+  return n * mult;
+}
+
+Result<uint32_t> parse_ringbuf_size(const std::string& s) {
+  auto n = parse_bytes(s);
+  if (!n) return n.error();
   // The kernel wants a power of two that is a multiple of the page size.
-  if (n < 4096 || n > (1ull << 30) || (n & (n - 1)))
+  if (*n < 4096 || *n > (1ull << 30) || (*n & (*n - 1)))
     return make_error("ring buffer size " + s + " must be a power of two between 4K and 1G");
-  return static_cast<uint32_t>(n);
+  return static_cast<uint32_t>(*n);
+}
+
+// The directory of a file the daemon will create: it must exist, the file itself need not.
+Result<void> parent_exists(const std::string& option, const std::string& file) {
+  std::size_t slash = file.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : file.substr(0, slash));
+  struct stat st{};
+  if (file.back() == '/') return make_error(option + " " + file + " names a directory, not a file");
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return make_error(option + " " + file + ": directory " + dir + " does not exist");
+  return {};
 }
 
 }  // namespace
@@ -44,7 +62,7 @@ ParseOutcome parse_daemon_options(int argc, const char* const* argv) {
   // An option given twice takes its last value, so that a wrapper's defaults can be overridden by appending.
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   std::string duration = "30s", errnos = "ENOSPC", gate = "auto", output = "text", log_format = "text";
-  std::string ringbuf = "4M";
+  std::string ringbuf = "4M", events_file_size = "64M";
   app.get_formatter()->column_width(34);
   app.add_flag("--once", o.once, "Trace in the foreground for --duration (or until Ctrl-C), print a report, exit");
   auto* duration_opt =
@@ -61,6 +79,14 @@ ParseOutcome parse_daemon_options(int argc, const char* const* argv) {
   app.add_flag("-v,--verbose", o.verbosity, "More logging; -v also shows libbpf's own messages");
   app.add_option("--log-format", log_format, "Log format: text or json")->check(CLI::IsMember({"text", "json"}));
   app.add_option("--log-file", o.log_file, "Log to this file instead of stderr (reopened on SIGHUP)");
+  app.add_flag("--journald-events", o.journald_events,
+               "Send each event to journald as a structured entry (ENOSPCD_* fields, priority warning)");
+  app.add_option("--events-file", o.events_file,
+                 "Append each event to this file as one JSON line (NDJSON), for log collectors; reopened on "
+                 "SIGHUP");
+  app.add_option("--events-file-size", events_file_size, "Rotate the events file before it grows past this size");
+  app.add_option("--events-file-keep", o.events_file_keep, "Rotated events files kept (FILE.1 ... FILE.N)")
+      ->check(CLI::Range(0, 100));
   app.add_option("--socket", o.socket_path, "Unix socket the query API listens on");
   app.add_option("--group", o.group, "Group allowed to query the socket (if it exists)");
   app.add_option("--state-dir", o.state_dir, "Directory of the event journal");
@@ -77,6 +103,12 @@ ParseOutcome parse_daemon_options(int argc, const char* const* argv) {
   app.add_option("--history", o.history, "Events kept in memory")->check(CLI::Range(1, 10000000));
   app.add_option("--probe", o.extra_probes, "Also trace this kernel function as an ENOSPC origin (repeatable)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_option("--host-root", o.host_root,
+                 "The host's root directory, where the kubelet's, podman's and Docker's state is read for names "
+                 "(/proc/1/root in a container that shares the host's pid namespace)");
+  app.add_option("--podman-root", o.podman_roots,
+                 "A podman storage root (its --root) whose containers.json names containers (repeatable; default "
+                 "/var/lib/containers/storage)");
   app.add_flag("--kretprobe", o.force_kretprobe, "Attach origin probes with kretprobes even where fexit works");
   app.add_flag("--no-origins", o.no_origins, "Do not attach origin probes (gate only)");
 
@@ -115,7 +147,7 @@ ParseOutcome parse_daemon_options(int argc, const char* const* argv) {
   auto g = parse_gate_mode(gate);
   if (!g) return fail(g.error().message);
   o.gate_mode = *g;
-  auto rb = parse_size(ringbuf);
+  auto rb = parse_ringbuf_size(ringbuf);
   if (!rb) return fail(rb.error().message);
   o.ringbuf_bytes = *rb;
   o.output = output == "json" ? OutputFormat::Json : OutputFormat::Text;
@@ -127,15 +159,17 @@ ParseOutcome parse_daemon_options(int argc, const char* const* argv) {
   } else if (o.metrics_allow_remote) {
     return fail("--metrics-allow-remote applies only with --metrics-listen");
   }
+  // The log file and the events file may be created, their directories never are.
   if (!o.log_file.empty()) {
-    // The log file may be created, its directory never is.
-    std::size_t slash = o.log_file.rfind('/');
-    std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : o.log_file.substr(0, slash));
-    struct stat st{};
-    if (o.log_file.back() == '/') return fail("--log-file " + o.log_file + " names a directory, not a file");
-    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-      return fail("--log-file " + o.log_file + ": directory " + dir + " does not exist");
+    if (auto r = parent_exists("--log-file", o.log_file); !r) return fail(r.error().message);
   }
+  if (!o.events_file.empty()) {
+    if (auto r = parent_exists("--events-file", o.events_file); !r) return fail(r.error().message);
+  }
+  auto max = parse_bytes(events_file_size);
+  if (!max) return fail(max.error().message);
+  if (*max < 4096) return fail("--events-file-size " + events_file_size + " is below 4K");
+  o.events_file_max_bytes = *max;
   if (o.rate_burst < o.rate_limit) o.rate_burst = o.rate_limit;
   out.options = o;
   return out;

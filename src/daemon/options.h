@@ -26,6 +26,10 @@ struct DaemonOptions {
   int verbosity = 0;
   LogFormat log_format = LogFormat::Text;
   std::string log_file;  // empty: stderr
+  bool journald_events = false;
+  std::string events_file;  // empty: none
+  uint64_t events_file_max_bytes = 64ull << 20;
+  unsigned events_file_keep = 5;
   std::string socket_path = "/run/enospcd/enospcd.sock";
   std::string group = "enospc";
   std::string state_dir = "/var/lib/enospcd";
@@ -36,6 +40,10 @@ struct DaemonOptions {
   uint32_t ringbuf_bytes = 4u << 20;
   std::size_t history = 10000;
   std::vector<std::string> extra_probes;
+  // Where container, pod and namespace names are read: the host's root (/proc/1/root from a container with the
+  // host's pid namespace) and podman's storage roots under it.
+  std::string host_root = "/";
+  std::vector<std::string> podman_roots{"/var/lib/containers/storage"};
   bool force_kretprobe = false;
   bool no_origins = false;
 };

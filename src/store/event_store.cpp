@@ -9,7 +9,14 @@ bool container_matches(const nlohmann::json& container, const std::string& wante
   const std::string id = container.value("id", "");
   // Full id, an id prefix of at least kMinContainerPrefix characters, or the name.
   bool id_match = !wanted.empty() && (id == wanted || (wanted.size() >= kMinContainerPrefix && id.starts_with(wanted)));
-  return id_match || container.value("name", "") == wanted;
+  if (id_match || wanted.empty()) return id_match;
+  const std::string name = container.value("name", ""), pod = container.value("pod", "");
+  if (name == wanted) return true;
+  // Kubernetes: the pod's UID, or namespace/pod and namespace/pod/container as the metrics and enospcctl show them.
+  if (container.value("pod_uid", "") == wanted) return true;
+  if (pod.empty()) return false;
+  const std::string ns_pod = container.value("namespace", "") + "/" + pod;
+  return wanted == ns_pod || (!name.empty() && wanted == ns_pod + "/" + name);
 }
 
 std::string EventFilter::cause_id_of(const Event& e) {

@@ -4,6 +4,7 @@
 
 #include "context/container.h"
 #include "context/procfs.h"
+#include "context/workloads.h"
 #include "trace/kallsyms.h"
 
 namespace enospcd {
@@ -39,6 +40,11 @@ std::unique_ptr<ProcessReader> make_proc_reader(std::string root) {
   return std::make_unique<ProcReader>(std::move(root));
 }
 
+nlohmann::json ContainerCache::named(context::ContainerRef ref) const {
+  if (names_) names_->name(ref);
+  return context::to_json(ref);
+}
+
 nlohmann::json ContainerCache::resolve(const Event& e) {
   std::lock_guard<std::mutex> lk(mu_);
   auto now = std::chrono::steady_clock::now();
@@ -50,7 +56,7 @@ nlohmann::json ContainerCache::resolve(const Event& e) {
   };
   if (!e.cgroup_path.empty()) {
     if (auto ref = context::cgroup_to_container(e.cgroup_path)) {
-      auto j = context::to_json(*ref);
+      auto j = named(std::move(*ref));
       remember(j);
       return j;
     }
@@ -61,7 +67,7 @@ nlohmann::json ContainerCache::resolve(const Event& e) {
   }
   if (!e.cgroup_name.empty() && !e.cgroup_name_truncated) {
     if (auto ref = context::cgroup_to_container(e.cgroup_name)) {
-      auto j = context::to_json(*ref);
+      auto j = named(std::move(*ref));
       remember(j);
       return j;
     }

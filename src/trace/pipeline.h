@@ -23,6 +23,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "context/container.h"
 #include "diagnose/diagnose.h"
 #include "model/event.h"
 #include "trace/symbolizer.h"
@@ -47,8 +48,15 @@ std::unique_ptr<ProcessReader> make_proc_reader(std::string root = "/");
 
 // cgroup id -> container. The attribution outlives the container: a failed start stays attributable after
 // its cgroup is removed. Entries not seen for 15 minutes expire once the cache is large; it is bounded.
+namespace context {
+class WorkloadNames;
+}
+
 class ContainerCache {
  public:
+  // names: where container, pod and namespace names come from (none: ids only).
+  explicit ContainerCache(context::WorkloadNames* names = nullptr) : names_(names) {}
+
   // Best first: the full cgroup path read while the process lived, then the cache, then the leaf name BPF
   // recorded at the failure. null when none names a container.
   nlohmann::json resolve(const Event& e);
@@ -60,6 +68,9 @@ class ContainerCache {
     nlohmann::json container;
     std::chrono::steady_clock::time_point seen;
   };
+  nlohmann::json named(context::ContainerRef ref) const;
+
+  context::WorkloadNames* names_;
   mutable std::mutex mu_;
   std::map<uint64_t, Entry> entries_;
 };

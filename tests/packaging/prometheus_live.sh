@@ -89,7 +89,7 @@ wait_value() { # seconds promql minimum
   return 1
 }
 
-up=$(wait_value 30 'up{job="enospcd",pod="enospcd-x7k2p",node="node-a",namespace="enospcd"}' 1) ||
+up=$(wait_value 30 'up{job="enospcd",enospcd_pod="enospcd-x7k2p",node="node-a"}' 1) ||
   die "Prometheus does not scrape the daemon with the job's labels (up: $up); targets: $(curl -fsS "$api/targets")"
 
 # Real failures, in two rounds, so that the counter rises while Prometheus watches it. mkfifo (mknodat) on a
@@ -124,10 +124,10 @@ if len(active) != 1 or active[0]["health"] != "up":
 if len(t["droppedTargets"]) != 2:
     problems.append(f"expected the relabelling to drop 2 targets, it dropped {len(t['droppedTargets'])}")
 rules = [x for g in r for x in g["rules"]]
-if len(rules) != 4 or any(x["health"] != "ok" for x in rules):
+if len(rules) != 5 or any(x["health"] != "ok" for x in rules):
     problems.append(f"rules not all healthy: {[(x['name'], x['health'], x.get('lastError')) for x in rules]}")
 if problems:
     sys.exit("\n".join(problems))
 EOF
 say "ok: promtool check metrics clean; Prometheus scraped the relabelled target, saw the counter go $first -> $second," \
-  "all 4 rules healthy, EnospcFailures firing"
+  "all 5 rules healthy, EnospcFailures firing"

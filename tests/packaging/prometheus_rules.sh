@@ -19,6 +19,37 @@ make_scratch
 promtool check rules "$rules" >&2 || die "promtool check rules failed for $rules"
 (cd "$tests_src" && promtool test rules rules_test.yaml) >&2 || die "the alert rules' unit tests failed"
 
+# The prometheus-operator objects: the PrometheusRule carries exactly the groups of rules.yaml, and neither the
+# PodMonitor nor the scrape job gives the scraped pod the labels that name the failing workload.
+python3 - "$packaging_src/kubernetes/prometheus-operator.yaml" "$rules" "$scrape" <<'EOF' ||
+import re, sys, yaml
+operator, rules, scrape = sys.argv[1:]
+docs = {d["kind"]: d for d in yaml.safe_load_all(open(operator)) if d}
+problems = []
+if set(docs) != {"PodMonitor", "PrometheusRule"}:
+    problems.append(f"expected a PodMonitor and a PrometheusRule, found {sorted(docs)}")
+else:
+    if docs["PrometheusRule"]["spec"]["groups"] != yaml.safe_load(open(rules))["groups"]:
+        problems.append("the PrometheusRule's groups differ from rules.yaml's")
+    ep = docs["PodMonitor"]["spec"]["podMetricsEndpoints"]
+    if [e.get("port") for e in ep] != ["metrics"]:
+        problems.append("the PodMonitor must scrape the port named metrics")
+    relabel = ep[0].get("relabelings", []) if ep else []
+    dropped = [r.get("regex", "") for r in relabel if r.get("action") == "labeldrop"]
+    for label in ("namespace", "pod", "container"):
+        if not any(re.fullmatch(d, label) for d in dropped):
+            problems.append(f"the PodMonitor keeps the operator's target label {label}, which enospcd's own would lose to")
+        if any(r.get("targetLabel") == label for r in relabel):
+            problems.append(f"the PodMonitor sets {label}, which names the failing workload")
+for j in yaml.safe_load(open(scrape))["scrape_configs"]:
+    for r in j.get("relabel_configs", []):
+        if r.get("target_label") in ("namespace", "pod", "container"):
+            problems.append(f"scrape.yaml sets {r['target_label']}, which names the failing workload")
+if problems:
+    sys.exit("\n".join(problems))
+EOF
+  die "prometheus-operator.yaml is wrong (above)"
+
 python3 - "$scrape" "$rules" "$scratch" <<'EOF' || die "scrape.yaml is not what the DaemonSet needs (above)"
 import os, sys, yaml
 scrape, rules, out = sys.argv[1:]

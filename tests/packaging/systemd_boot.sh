@@ -71,6 +71,13 @@ for i in \$(seq 150); do
   sleep 0.2
 done
 systemctl is-active enospcd.service enospcd.socket
+# Events to journald as structured entries, and a watchdog short enough to see two pings.
+sed -i 's/^ENOSPCD_OPTS=.*/ENOSPCD_OPTS="--journald-events"/' /etc/default/enospcd
+mkdir -p /etc/systemd/system/enospcd.service.d
+printf '[Service]\nWatchdogSec=4s\n' >/etc/systemd/system/enospcd.service.d/watchdog.conf
+systemctl daemon-reload
+systemctl restart enospcd.service
+systemctl is-active enospcd.service
 pid=\$(systemctl show -p MainPID --value enospcd.service)
 grep -E '^(CapEff|CapBnd|NoNewPrivs|Gid):' /proc/\$pid/status >/root/result/daemon-status
 getent group enospc | cut -d: -f3 >/root/result/enospc-gid
@@ -82,6 +89,11 @@ for d in /home/enospcd-test /tmp/enospcd-test /srv/enospcd-test; do
   echo \$d >>/root/result/triggers
 done
 sleep 1
+w1=\$(systemctl show -p WatchdogTimestampMonotonic --value enospcd.service)
+sleep 3
+w2=\$(systemctl show -p WatchdogTimestampMonotonic --value enospcd.service)
+echo "\$(systemctl show -p WatchdogUSec --value enospcd.service) \$w1 \$w2" >/root/result/watchdog
+journalctl -u enospcd.service -o json --no-pager >/root/result/journal.json
 # README.md, Install (the query after a new login):
 su - alice -c '$query_cmds' >/root/result/query.out 2>&1
 su - alice -c 'enospcctl -o json events --limit 10000' >/root/result/events.json
@@ -169,6 +181,26 @@ for d in open(os.path.join(r, "triggers")).read().split():
     mp = (cause.get("evidence") or {}).get("mount_point")
     if cause.get("id") != "tmpfs_inodes" or mp != d:
         problems.append(f"{d}: diagnosed as {cause.get('id')} at {mp}, expected tmpfs_inodes at {d}")
+# journald: each failure as a structured entry of priority warning; the daemon's own lines with their
+# priority and no second timestamp.
+entries = [json.loads(l) for l in open(os.path.join(r, "journal.json")) if l.strip()]
+for d in open(os.path.join(r, "triggers")).read().split():
+    mine = [e for e in entries if str(e.get("ENOSPCD_PATH", "")).startswith(d + "/")]
+    if not mine:
+        problems.append(f"no journald entry for the ENOSPC in {d}")
+    elif any(e.get("ENOSPCD_CAUSE") != "tmpfs_inodes" or e.get("PRIORITY") != "4" or
+             json.loads(e.get("ENOSPCD_JSON", "{}")).get("path") != e.get("ENOSPCD_PATH") for e in mine):
+        problems.append(f"{d}: journald entries {mine[0]}")
+own = [e for e in entries if "ENOSPCD_JSON" not in e and e.get("SYSLOG_IDENTIFIER") == "enospcd"]
+if not own or any(e.get("PRIORITY") not in ("2", "3", "4", "5", "6", "7") for e in own):
+    problems.append(f"the daemon's log lines carry no priority: {own[:2]}")
+if any(str(e.get("MESSAGE", "")).startswith(("20", "<")) for e in own):
+    problems.append(f"a log line kept its own timestamp or prefix: {[e['MESSAGE'] for e in own][:3]}")
+if not any(e.get("PRIORITY") == "6" for e in own):
+    problems.append("no info line at priority 6")
+usec, w1, w2 = open(os.path.join(r, "watchdog")).read().split()
+if usec in ("0", "infinity") or int(w2) <= int(w1):
+    problems.append(f"no watchdog pings (WatchdogUSec {usec}, last ping {w1} then {w2})")
 activated = json.load(open(os.path.join(r, "status-activated.json")))
 if "api" not in activated:
     problems.append("no status after the socket started the stopped service")
@@ -183,4 +215,4 @@ exposure=$(sed -n 's/.*Overall exposure level for enospcd.service: \([0-9.]*\).*
 [[ -n $exposure ]] && python3 -c "import sys; sys.exit(float(sys.argv[1]) > 4.0)" "$exposure" ||
   die "systemd-analyze security: exposure '${exposure:-?}' (at most 4.0): $(tail -n 3 "$result/security.txt")"
 say "ok: README install under systemd; caps {$eff}, no_new_privs, root:enospc 0710/0660, socket activation," \
-  "right diagnosis below /home /tmp /srv, restart after a crash, exposure $exposure; $((SECONDS - started)) s in all"
+  "right diagnosis below /home /tmp /srv, events and priorities in journald, watchdog pings, restart after a crash, exposure $exposure; $((SECONDS - started)) s in all"

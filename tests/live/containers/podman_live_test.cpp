@@ -283,11 +283,13 @@ class PodmanLive : public ::testing::Test {
 
 // A running container's process fails on a tmpfs volume with nr_inodes=8: the root directory takes one inode,
 // df -i inside says how many are left, and every touch after them fails in openat(O_CREAT) with ENOSPC.
-// The report's events and the exact in-kernel counts name the container by its full id.
+// The report's events and the exact in-kernel counts name the container by its full id, and by the name podman
+// gave it (read from the storage root's containers.json).
 TEST_F(PodmanLive, TmpfsInodeFailuresAttributedToThePodmanContainer) {
   ContainerGuard guard{podman(), name_, podman().tmpfs_volume(name_ + "-scratch", "nr_inodes=8")};
   ASSERT_FALSE(guard.volume.empty()) << "podman volume create failed";
-  DaemonProcess d({daemon_binary(), "--once", "--duration", "120s", "-o", "json", "--events", "1000"});
+  DaemonProcess d({daemon_binary(), "--once", "--duration", "120s", "-o", "json", "--events", "1000",
+                   "--podman-root", base_->path() + "/root"});
   ASSERT_TRUE(d.wait_ready()) << d.stderr_text();
 
   // The trailing sleep keeps the container (its mount namespace, its cgroup) alive while the daemon looks at
@@ -329,6 +331,7 @@ TEST_F(PodmanLive, TmpfsInodeFailuresAttributedToThePodmanContainer) {
     ASSERT_TRUE(e["container"].is_object()) << e.dump(2);
     EXPECT_EQ(e["container"]["runtime"], "podman");
     EXPECT_EQ(e["container"]["id"], cid) << e["path"];
+    EXPECT_EQ(e["container"].value("name", ""), name_) << e["container"].dump();
     EXPECT_EQ(e["cause"]["id"], "tmpfs_inodes") << e["cause"].dump(2);
   }
   EXPECT_EQ(paths, expected_paths);
@@ -341,6 +344,7 @@ TEST_F(PodmanLive, TmpfsInodeFailuresAttributedToThePodmanContainer) {
     if (cgroup_ids.count(row.value("cgroup_id", uint64_t{0}))) in_cgroup += row["count"].get<uint64_t>();
     if (container_id_of(row) != cid) continue;
     EXPECT_EQ(row["container"]["runtime"], "podman");
+    EXPECT_EQ(row["container"].value("name", ""), name_);
     counted += row["count"].get<uint64_t>();
     syscalls.insert(row["syscall"].get<std::string>());
   }

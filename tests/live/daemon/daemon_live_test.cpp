@@ -8,6 +8,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <sstream>
 #include <set>
 #include <thread>
 
@@ -77,6 +83,190 @@ uint64_t top_count_for(const json& top, const std::set<uint32_t>& pids) {
   for (const auto& r : top.value("top", json::array()))
     if (pids.count(r["pid"].get<uint32_t>())) n += r["count"].get<uint64_t>();
   return n;
+}
+
+// The cgroup v2 mount point ("" when there is none).
+std::string cgroup2_mount() {
+  std::ifstream f("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    auto dash = line.find(" - cgroup2 ");
+    if (dash == std::string::npos) continue;
+    std::istringstream in(line.substr(0, dash));
+    std::string id, parent, devno, root, mp;
+    in >> id >> parent >> devno >> root >> mp;
+    return mp;
+  }
+  return "";
+}
+
+// A Kubernetes node as far as enospcd looks at one: a pod's container cgroup as the kubelet (systemd driver) and
+// containerd make it, and the kubelet's log directories under the host root. A process in that cgroup fails;
+// the event, top, the metrics, journald's fields and enospcctl name it by namespace, pod and container.
+TEST(DaemonLive, KubernetesPodNamedFromTheKubeletsDirectories) {
+  ENOSPCD_REQUIRE_ROOT();
+  std::string cg = cgroup2_mount();
+  if (cg.empty()) GTEST_SKIP() << "no cgroup v2 hierarchy mounted";
+  const std::string uid = "5e3c2b1a-9f8e-4d7c-b6a5-" + std::to_string(100000000000 + getpid());
+  std::string uid_ = uid;
+  std::replace(uid_.begin(), uid_.end(), '-', '_');
+  const std::string id = "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0" + std::to_string(1000 + getpid() % 9000);
+  ASSERT_EQ(id.size(), 64u);
+  std::vector<std::string> dirs = {cg + "/kubepods.slice", cg + "/kubepods.slice/kubepods-besteffort.slice",
+                                   cg + "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + uid_ +
+                                       ".slice"};
+  dirs.push_back(dirs.back() + "/cri-containerd-" + id + ".scope");
+  struct CgroupDirs {
+    std::vector<std::string> made;
+    ~CgroupDirs() {
+      for (auto it = made.rbegin(); it != made.rend(); ++it) ::rmdir(it->c_str());
+    }
+  } cleanup;
+  for (const auto& d : dirs) {
+    if (::mkdir(d.c_str(), 0755) == 0) cleanup.made.push_back(d);
+    else ASSERT_EQ(errno, EEXIST) << d << ": " << std::strerror(errno);
+  }
+  TempDir host;
+  std::filesystem::create_directories(host.path() + "/var/log/containers");
+  std::filesystem::create_directories(host.path() + "/var/log/pods/shop_web-7d9f-x2k_" + uid + "/nginx");
+  std::filesystem::create_symlink("/var/log/pods/shop_web-7d9f-x2k_" + uid + "/nginx/0.log",
+                                  host.path() + "/var/log/containers/web-7d9f-x2k_shop_nginx-" + id + ".log");
+  TmpfsMount mnt("nr_inodes=4");
+  ASSERT_TRUE(mnt.ok());
+  RunningDaemon d({"--host-root", host.path()});
+  ASSERT_TRUE(d.ready()) << d.proc->stderr_text();
+  // touch runs in the container's cgroup and is gone before the daemon looks: only the cgroup's leaf name,
+  // recorded in BPF, and its id are left to go by.
+  auto r = run({"sh", "-c", "echo $$ >" + dirs.back() + "/cgroup.procs && for i in 1 2 3 4 5 6; do touch " +
+                                mnt.path() + "/f$i 2>/dev/null; done; true"});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  std::this_thread::sleep_for(500ms);
+
+  json ev = d.get("/v1/events?comm=touch&limit=1000");
+  size_t mine = 0;
+  for (const auto& e : ev["events"]) {
+    if (e.value("path", "").rfind(mnt.path() + "/", 0) != 0) continue;
+    mine++;
+    const json& c = e["container"];
+    ASSERT_TRUE(c.is_object()) << e.dump(1);
+    EXPECT_EQ(c.value("id", ""), id);
+    EXPECT_EQ(c.value("name", ""), "nginx") << c.dump();
+    EXPECT_EQ(c.value("pod", ""), "web-7d9f-x2k") << c.dump();
+    EXPECT_EQ(c.value("namespace", ""), "shop") << c.dump();
+  }
+  EXPECT_EQ(mine, 3u) << ev.dump(1);
+  EXPECT_EQ(d.get("/v1/events?container=shop/web-7d9f-x2k/nginx&limit=1000")["events"].size(), mine);
+  std::string metrics = d.get_text("/metrics");
+  EXPECT_NE(metrics.find("cause=\"tmpfs_inodes\",namespace=\"shop\",pod=\"web-7d9f-x2k\",container=\"nginx\"} 3"),
+            std::string::npos)
+      << metrics;
+  auto top = run({ctl_binary(), "--socket", d.sock, "-o", "wide", "top", "--container", "shop/web-7d9f-x2k"});
+  EXPECT_EQ(top.exit_code, 0) << top.out;
+  EXPECT_NE(top.out.find("shop/web-7d9f-x2k/nginx"), std::string::npos) << top.out;
+  EXPECT_EQ(d.proc->stop(SIGTERM, 1000ms), 0);
+}
+
+// Events as a log collector reads them: one JSON object per line in the --events-file, the same events the API
+// lists (ids, paths, causes), 0600; SIGHUP after an outside rename (logrotate) starts a new file.
+TEST(DaemonLive, EventsFileHoldsEveryEventAsOneJsonLine) {
+  ENOSPCD_REQUIRE_ROOT();
+  TmpfsMount mnt("nr_inodes=8");
+  ASSERT_TRUE(mnt.ok());
+  TempDir out;
+  std::string file = out.path() + "/events.ndjson";
+  RunningDaemon d({"--events-file", file});
+  ASSERT_TRUE(d.ready()) << d.proc->stderr_text();
+  auto failed = touch_until_full(mnt, 8, 5);
+  ASSERT_EQ(failed.size(), 5u);
+  auto lines = [&](const std::string& path) {
+    std::vector<json> v;
+    std::ifstream f(path);
+    std::string line;
+    while (std::getline(f, line)) {
+      json j = json::parse(line, nullptr, false);
+      EXPECT_FALSE(j.is_discarded()) << "not one JSON object: " << line;
+      if (!j.is_discarded() && failed.count(j.value("path", ""))) v.push_back(j);
+    }
+    return v;
+  };
+  std::vector<json> got;
+  for (int i = 0; i < 50 && got.size() < failed.size(); i++) {
+    std::this_thread::sleep_for(100ms);
+    got = lines(file);
+  }
+  ASSERT_EQ(got.size(), failed.size());
+  json api = d.get("/v1/events?comm=touch&limit=1000");
+  std::map<std::string, json> by_id;
+  for (const auto& e : api["events"]) by_id[e["id"].get<std::string>()] = e;
+  for (const auto& e : got) {
+    ASSERT_TRUE(e["id"].is_string()) << e.dump();
+    ASSERT_TRUE(by_id.count(e["id"].get<std::string>())) << "not listed by the API: " << e.dump();
+    EXPECT_EQ(e, by_id[e["id"].get<std::string>()]);
+    EXPECT_EQ(e["cause"]["id"], "tmpfs_inodes");
+  }
+  struct stat st {};
+  ASSERT_EQ(::stat(file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  json status = d.get("/v1/status");
+  ASSERT_EQ(status["sinks"].size(), 1u) << status["sinks"];
+  EXPECT_EQ(status["sinks"][0]["kind"], "ndjson");
+  EXPECT_GE(status["sinks"][0]["written"].get<int>(), 5);
+
+  ASSERT_EQ(::rename(file.c_str(), (file + ".1").c_str()), 0);
+  ASSERT_EQ(kill(d.proc->pid(), SIGHUP), 0);
+  std::this_thread::sleep_for(500ms);
+  TmpfsMount more("nr_inodes=4");
+  ASSERT_TRUE(more.ok());
+  failed = touch_until_full(more, 4, 2);
+  got.clear();
+  for (int i = 0; i < 50 && got.size() < failed.size(); i++) {
+    std::this_thread::sleep_for(100ms);
+    got = lines(file);
+  }
+  EXPECT_EQ(got.size(), failed.size()) << "nothing written to the reopened file";
+  EXPECT_EQ(d.proc->stop(SIGTERM, 1000ms), 0);
+}
+
+// The --once JSON report as jq and JavaScript read it: integers beyond 2^53 (kernel.shmall's default, which
+// every event's IPC namespace carries) are strings of digits, as in the API, never numbers a double rounds.
+TEST(DaemonLive, OnceJsonReportKeepsLargeIntegersExact) {
+  ENOSPCD_REQUIRE_ROOT();
+  TmpfsMount mnt("nr_inodes=4");
+  ASSERT_TRUE(mnt.ok());
+  DaemonProcess d({daemon_binary(), "--once", "--duration", "60s", "-o", "json", "--no-origins"});
+  ASSERT_TRUE(d.wait_ready()) << d.stderr_text();
+  ASSERT_EQ(touch_until_full(mnt, 4, 2).size(), 2u);
+  std::this_thread::sleep_for(300ms);
+  json report = stop_for_report(d);
+  ASSERT_TRUE(report.contains("events")) << report.dump().substr(0, 2000);
+  std::function<void(const json&, const std::string&)> exact = [&](const json& j, const std::string& where) {
+    if (j.is_number_unsigned()) {
+      EXPECT_LE(j.get<uint64_t>(), uint64_t{1} << 53) << where;
+    } else if (j.is_number_integer()) {
+      EXPECT_LE(std::abs(j.get<int64_t>()), int64_t{1} << 53) << where;
+    } else if (j.is_object()) {
+      for (const auto& [k, v] : j.items()) exact(v, where + "." + k);
+    } else if (j.is_array()) {
+      for (std::size_t i = 0; i < j.size(); i++) exact(j[i], where + "[" + std::to_string(i) + "]");
+    }
+  };
+  exact(report, "$");
+  size_t checked = 0;
+  for (const auto& e : report["events"]) {
+    if (e.value("path", "").rfind(mnt.path() + "/", 0) != 0 || !e.contains("ipcns")) continue;
+    const json& shmall = e["ipcns"]["shmall"];
+    uint64_t v = shmall.is_string() ? std::stoull(shmall.get<std::string>()) : shmall.get<uint64_t>();
+    if (v > (uint64_t{1} << 53)) {
+      EXPECT_TRUE(shmall.is_string()) << shmall;
+      checked++;
+    }
+  }
+  std::ifstream f("/proc/sys/kernel/shmall");
+  uint64_t host_shmall = 0;
+  f >> host_shmall;
+  if (host_shmall > (uint64_t{1} << 53)) {
+    EXPECT_EQ(checked, 2u) << "kernel.shmall is " << host_shmall;
+  }
 }
 
 TEST(DaemonLive, ApiServesLiveFailuresWithExactCounts) {

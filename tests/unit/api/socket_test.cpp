@@ -65,6 +65,24 @@ TEST(ApiLoopbackAddress, AcceptsLoopbackOnly) {
   }
 }
 
+// The DaemonSet's --metrics-listen=[$(POD_IP)]:9633: the brackets hold a pod address of either family, so one
+// manifest serves IPv4, IPv6 and dual-stack clusters.
+TEST(ApiLoopbackAddress, BracketsHoldAPodAddressOfEitherFamily) {
+  auto v4 = parse_loopback_address("[10.244.1.7]:9633", true);
+  ASSERT_TRUE(v4) << v4.error().message;
+  EXPECT_EQ(v4->family, AF_INET);
+  EXPECT_EQ(v4->host, "10.244.1.7");
+  auto v6 = parse_loopback_address("[fd00:10:244:1::7]:9633", true);
+  ASSERT_TRUE(v6) << v6.error().message;
+  EXPECT_EQ(v6->family, AF_INET6);
+  EXPECT_EQ(v6->port, 9633);
+  // Without brackets an IPv6 pod address is ambiguous and refused with the fix in the message.
+  auto bare = parse_loopback_address("fd00:10:244:1::7:9633", true);
+  ASSERT_FALSE(bare);
+  EXPECT_NE(bare.error().message.find("brackets"), std::string::npos) << bare.error().message;
+  EXPECT_FALSE(parse_loopback_address("[]:9633", true));
+}
+
 class ApiSocketDir : public ::testing::Test {
  protected:
   void SetUp() override {

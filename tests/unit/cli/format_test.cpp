@@ -134,6 +134,11 @@ TEST(CliLabels, ContainerAndCause) {
   EXPECT_EQ(container_label(nullptr), "-");
   EXPECT_EQ(container_label(json{{"id", "0123456789abcdef0123"}, {"name", ""}}), "0123456789ab");
   EXPECT_EQ(container_label(json{{"id", "0123456789abcdef"}, {"name", "web-1"}}), "web-1");
+  // A Kubernetes container: namespace/pod/container; a pod known without its container.
+  EXPECT_EQ(container_label(json{{"id", "0123456789abcdef"}, {"name", "nginx"}, {"pod", "web-7d9f"},
+                                 {"namespace", "shop"}, {"pod_uid", "5e3c2b1a-9f8e"}}),
+            "shop/web-7d9f/nginx");
+  EXPECT_EQ(container_label(json{{"id", ""}, {"pod", "web-7d9f"}, {"namespace", "shop"}}), "shop/web-7d9f");
   EXPECT_EQ(cause_label(nullptr), "-");
   EXPECT_EQ(cause_label(json{{"id", "tmpfs_inodes"}}), "tmpfs_inodes");
   EXPECT_EQ(cause_label("quota"), "quota");

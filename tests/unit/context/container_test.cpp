@@ -29,7 +29,7 @@ TEST(Container, DockerSystemdDriver) {
   ASSERT_HAS_VALUE(c);
   EXPECT_EQ(c->runtime, "docker");
   EXPECT_EQ(c->id, kId);
-  EXPECT_EQ(c->pod, "");
+  EXPECT_EQ(c->pod_uid, "");
   EXPECT_FALSE(c->monitor);
   // A /proc/<pid>/cgroup line and the leaf alone give the same answer.
   EXPECT_EQ(cgroup_to_container("0::/system.slice/docker-" + kId + ".scope"), c);
@@ -56,7 +56,7 @@ TEST(Container, ContainerdCri) {
   ASSERT_HAS_VALUE(c);
   EXPECT_EQ(c->runtime, "containerd");
   EXPECT_EQ(c->id, kId);
-  EXPECT_EQ(c->pod, "5e3c2b1a-9f8e-4d7c-b6a5-0123456789ab");
+  EXPECT_EQ(c->pod_uid, "5e3c2b1a-9f8e-4d7c-b6a5-0123456789ab");
 }
 
 TEST(Container, KubeletCgroupfsDriver) {
@@ -64,24 +64,24 @@ TEST(Container, KubeletCgroupfsDriver) {
   ASSERT_HAS_VALUE(c);
   EXPECT_EQ(c->runtime, "cri");
   EXPECT_EQ(c->id, kId);
-  EXPECT_EQ(c->pod, "5e3c2b1a-9f8e-4d7c-b6a5-0123456789ab");
+  EXPECT_EQ(c->pod_uid, "5e3c2b1a-9f8e-4d7c-b6a5-0123456789ab");
   // Guaranteed QoS: no qos level in the path.
   auto g = cgroup_to_container("/kubepods/pod11111111-2222-3333-4444-555555555555/" + kId2);
   ASSERT_HAS_VALUE(g);
-  EXPECT_EQ(g->pod, "11111111-2222-3333-4444-555555555555");
+  EXPECT_EQ(g->pod_uid, "11111111-2222-3333-4444-555555555555");
   EXPECT_EQ(g->id, kId2);
   auto gs = cgroup_to_container("/kubepods.slice/kubepods-pod11111111_2222_3333_4444_555555555555.slice/crio-" + kId2 +
                                 ".scope");
   ASSERT_HAS_VALUE(gs);
   EXPECT_EQ(gs->runtime, "crio");
-  EXPECT_EQ(gs->pod, "11111111-2222-3333-4444-555555555555");
+  EXPECT_EQ(gs->pod_uid, "11111111-2222-3333-4444-555555555555");
   // A pod slice without a container below it.
   auto pod = cgroup_to_container("/kubepods.slice/kubepods-besteffort.slice/"
                                  "kubepods-besteffort-pod11111111_2222_3333_4444_555555555555.slice");
   ASSERT_HAS_VALUE(pod);
   EXPECT_EQ(pod->runtime, "kubernetes");
   EXPECT_EQ(pod->id, "");
-  EXPECT_EQ(pod->pod, "11111111-2222-3333-4444-555555555555");
+  EXPECT_EQ(pod->pod_uid, "11111111-2222-3333-4444-555555555555");
   // The QoS slices themselves are no pod.
   EXPECT_EQ(pod_uid_from_cgroup("/kubepods.slice/kubepods-burstable.slice"), "");
 }
@@ -166,10 +166,12 @@ TEST(Container, NothingToSay) {
 }
 
 TEST(Container, Json) {
-  ContainerRef c{kId, "crio", "conmon", "abc", true};
+  ContainerRef c{kId, "crio", "conmon", "abc", "web-0", "shop", true};
   auto j = to_json(c);
   EXPECT_EQ(j["id"], kId);
   EXPECT_EQ(j["runtime"], "crio");
-  EXPECT_EQ(j["pod"], "abc");
+  EXPECT_EQ(j["pod_uid"], "abc");
+  EXPECT_EQ(j["pod"], "web-0");
+  EXPECT_EQ(j["namespace"], "shop");
   EXPECT_EQ(j["monitor"], true);
 }

@@ -65,6 +65,31 @@ TEST(OptionsUsage, LogFileDirectoryMustExist) {
   EXPECT_TRUE(parse({"--log-file", "relative.log"}).options);
 }
 
+TEST(OptionsUsage, EventSinksAndNameSources) {
+  auto missing = parse({"--events-file", "/nonexistent-enospcd-dir/events.ndjson"});
+  EXPECT_FALSE(missing.options);
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_EQ(missing.message, "enospcd: --events-file /nonexistent-enospcd-dir/events.ndjson: directory "
+                             "/nonexistent-enospcd-dir does not exist\n");
+  auto tiny = parse({"--events-file", "/tmp/e.ndjson", "--events-file-size", "1K"});
+  EXPECT_EQ(tiny.message, "enospcd: --events-file-size 1K is below 4K\n");
+  EXPECT_EQ(parse({"--events-file-size", "lots"}).message, "enospcd: invalid size \"lots\" (expected e.g. 4M, 512K)\n");
+  EXPECT_EQ(parse({"--events-file-keep", "101"}).exit_code, 2);
+  auto r = parse({"--events-file", "/tmp/e.ndjson", "--events-file-size", "1G", "--events-file-keep", "0",
+                  "--journald-events", "--host-root", "/proc/1/root", "--podman-root", "/a", "--podman-root", "/b"});
+  ASSERT_HAS_VALUE(r.options) << r.message;
+  EXPECT_EQ(r.options->events_file_max_bytes, 1ull << 30);
+  EXPECT_EQ(r.options->events_file_keep, 0u);
+  EXPECT_TRUE(r.options->journald_events);
+  EXPECT_EQ(r.options->host_root, "/proc/1/root");
+  EXPECT_EQ(r.options->podman_roots, (std::vector<std::string>{"/a", "/b"}));
+  auto defaults = parse({});
+  ASSERT_HAS_VALUE(defaults.options);
+  EXPECT_EQ(defaults.options->podman_roots, (std::vector<std::string>{"/var/lib/containers/storage"}));
+  EXPECT_FALSE(defaults.options->journald_events);
+  EXPECT_EQ(defaults.options->events_file, "");
+}
+
 TEST(OptionsUsage, LaterValuesOverrideEarlierOnes) {
   auto r = parse({"--once", "--duration", "30s", "--duration", "5s", "-o", "text", "-o", "json"});
   ASSERT_HAS_VALUE(r.options) << r.message;

@@ -44,5 +44,23 @@ TEST(ContainerMatch, FourCharacterPrefixesNamesAndFullIds) {
   EXPECT_EQ(kMinContainerPrefix, 4u);
 }
 
+// A Kubernetes container by the names the metrics and enospcctl show: namespace/pod, namespace/pod/container, or
+// the pod's UID; a pod name alone is not enough (two namespaces can hold the same one).
+TEST(ContainerMatch, KubernetesWorkloadsByNamespacePodAndContainer) {
+  nlohmann::json c = {{"id", "449a0c1f2e3d4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddee"},
+                      {"name", "nginx"},
+                      {"pod", "web-7d9f"},
+                      {"namespace", "shop"},
+                      {"pod_uid", "5e3c2b1a-9f8e-4d7c-b6a5-0123456789ab"}};
+  EXPECT_TRUE(container_matches(c, "shop/web-7d9f"));
+  EXPECT_TRUE(container_matches(c, "shop/web-7d9f/nginx"));
+  EXPECT_TRUE(container_matches(c, "5e3c2b1a-9f8e-4d7c-b6a5-0123456789ab"));
+  EXPECT_TRUE(container_matches(c, "nginx"));
+  EXPECT_FALSE(container_matches(c, "web-7d9f"));
+  EXPECT_FALSE(container_matches(c, "other/web-7d9f"));
+  EXPECT_FALSE(container_matches(c, "shop/web-7d9f/sidecar"));
+  EXPECT_FALSE(container_matches(c, ""));
+}
+
 }  // namespace
 }  // namespace enospcd

@@ -1,0 +1,173 @@
+#include "context/workloads.h"
+
+#include <filesystem>
+#include <system_error>
+
+#include <nlohmann/json.hpp>
+
+#include "context/text.h"
+
+namespace enospcd::context {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::size_t kMaxNames = 16384;     // entries kept per map; beyond it the map starts over
+constexpr std::size_t kMaxEntries = 100000;  // directory entries read per scan
+constexpr std::size_t kMaxStateFile = 64u << 20;
+
+bool is_hex(std::string_view s) {
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return !s.empty();
+}
+
+// Kubernetes object names are DNS labels or subdomains: lower-case letters, digits, '-' and '.'; never '_',
+// which is what makes the kubelet's file names splittable.
+bool is_k8s_name(std::string_view s) {
+  if (s.empty() || s.size() > 253) return false;
+  for (char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.')) return false;
+  return true;
+}
+
+std::vector<std::string> split_underscores(std::string_view s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (true) {
+    auto p = s.find('_', start);
+    out.emplace_back(s.substr(start, p == std::string_view::npos ? std::string_view::npos : p - start));
+    if (p == std::string_view::npos) return out;
+    start = p + 1;
+  }
+}
+
+template <typename F>
+void for_each_entry(const std::string& dir, F&& f) {
+  std::error_code ec;
+  fs::directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
+  std::size_t n = 0;
+  for (; !ec && it != end && n < kMaxEntries; it.increment(ec), n++) f(it->path().filename().string());
+}
+
+}  // namespace
+
+bool parse_container_log_name(const std::string& file, WorkloadNames::Name& out, std::string& id) {
+  std::string_view s = file;
+  constexpr std::string_view kLog = ".log";
+  if (s.size() <= kLog.size() || s.substr(s.size() - kLog.size()) != kLog) return false;
+  s.remove_suffix(kLog.size());
+  auto dash = s.rfind('-');
+  if (dash == std::string_view::npos || s.size() - dash - 1 != 64 || !is_hex(s.substr(dash + 1))) return false;
+  auto parts = split_underscores(s.substr(0, dash));
+  if (parts.size() != 3 || !is_k8s_name(parts[0]) || !is_k8s_name(parts[1]) || !is_k8s_name(parts[2])) return false;
+  out = {parts[2], parts[0], parts[1]};
+  id = std::string(s.substr(dash + 1));
+  return true;
+}
+
+bool parse_pod_log_dir(const std::string& dir, WorkloadNames::Name& out, std::string& uid) {
+  auto parts = split_underscores(dir);
+  if (parts.size() != 3 || !is_k8s_name(parts[0]) || !is_k8s_name(parts[1])) return false;
+  const std::string& u = parts[2];
+  if (u.size() < 8 || u.size() > 64) return false;
+  for (char c : u)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '-')) return false;
+  out = {"", parts[1], parts[0]};
+  uid = u;
+  return true;
+}
+
+bool WorkloadNames::due(std::chrono::steady_clock::time_point& last) {
+  auto now = std::chrono::steady_clock::now();
+  if (last != std::chrono::steady_clock::time_point{} && now - last < opts_.rescan) return false;
+  last = now;
+  return true;
+}
+
+void WorkloadNames::remember(std::map<std::string, Name>& m, const std::string& key, Name n) {
+  if (m.size() >= kMaxNames && !m.count(key)) m.clear();
+  m[key] = std::move(n);
+}
+
+void WorkloadNames::scan_kubelet() {
+  for_each_entry(join_root(opts_.root, "/var/log/containers"), [&](const std::string& f) {
+    Name n;
+    std::string id;
+    if (parse_container_log_name(f, n, id)) remember(by_id_, id, std::move(n));
+  });
+  for_each_entry(join_root(opts_.root, "/var/log/pods"), [&](const std::string& d) {
+    Name n;
+    std::string uid;
+    if (parse_pod_log_dir(d, n, uid)) remember(by_pod_, uid, std::move(n));
+  });
+}
+
+void WorkloadNames::scan_podman() {
+  std::vector<std::string> files;
+  for (const auto& r : opts_.podman_roots) {
+    // containers/storage keeps its containers in <driver>-containers/containers.json (overlay, vfs, btrfs...).
+    std::string dir = join_root(opts_.root, r);
+    for_each_entry(dir, [&](const std::string& d) {
+      if (d.size() > 11 && d.compare(d.size() - 11, 11, "-containers") == 0)
+        files.push_back(dir + "/" + d + "/containers.json");
+    });
+  }
+  for (const auto& f : files) {
+    auto text = read_file(f, kMaxStateFile);
+    if (!text) continue;
+    auto j = nlohmann::json::parse(*text, nullptr, false);
+    if (!j.is_array()) continue;
+    for (const auto& c : j) {
+      if (!c.is_object() || !c.contains("id") || !c["id"].is_string()) continue;
+      const auto& names = c.contains("names") ? c["names"] : nlohmann::json();
+      if (!names.is_array() || names.empty() || !names[0].is_string()) continue;
+      remember(by_id_, c["id"].get<std::string>(), {names[0].get<std::string>(), "", ""});
+    }
+  }
+}
+
+void WorkloadNames::name(ContainerRef& ref) {
+  if (ref.id.empty() && ref.pod_uid.empty()) return;
+  std::lock_guard<std::mutex> lk(mu_);
+  auto found = [&]() -> const Name* {
+    if (!ref.id.empty()) {
+      if (auto it = by_id_.find(ref.id); it != by_id_.end()) return &it->second;
+    }
+    if (!ref.pod_uid.empty()) {
+      if (auto it = by_pod_.find(ref.pod_uid); it != by_pod_.end()) return &it->second;
+    }
+    return nullptr;
+  };
+  const Name* n = found();
+  // A pod known only by its UID is looked up again when one of its containers is asked for by id.
+  bool want_container = n && !ref.id.empty() && n->container.empty();
+  if (!n || want_container) {
+    if (ref.runtime == "podman" && ref.pod_uid.empty()) {
+      if (due(podman_scan_)) scan_podman();
+    } else if (ref.runtime == "docker" && ref.pod_uid.empty() && is_hex(ref.id)) {
+      auto text = read_file(join_root(opts_.root, "/var/lib/docker/containers/" + ref.id + "/config.v2.json"),
+                            kMaxStateFile);
+      auto j = text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
+      if (j.is_object() && j.contains("Name") && j["Name"].is_string()) {
+        std::string name = j["Name"];
+        if (!name.empty() && name.front() == '/') name.erase(0, 1);
+        remember(by_id_, ref.id, {name, "", ""});
+      }
+    }
+    n = found();
+    // Any other container, or one its runtime does not name, may be a Kubernetes one: a process gone before
+    // the daemon read its cgroup leaves only the leaf's id (cri-containerd-<id>.scope), which the kubelet's
+    // log links still name.
+    if ((!n || want_container) && ref.runtime != "systemd" && due(kubelet_scan_)) {
+      scan_kubelet();
+      n = found();
+    }
+  }
+  if (!n) return;
+  if (!n->container.empty()) ref.name = n->container;
+  if (!n->pod.empty()) ref.pod = n->pod;
+  if (!n->ns.empty()) ref.ns = n->ns;
+}
+
+}  // namespace enospcd::context

@@ -1,0 +1,56 @@
+// Names of the workloads behind container ids, from what the node already keeps on disk (no runtime API is
+// asked, so a name is found while the daemon runs without network or credentials):
+//   Kubernetes  the kubelet's container log links, /var/log/containers/<pod>_<namespace>_<container>-<id>.log,
+//               and its pod log directories, /var/log/pods/<namespace>_<pod>_<uid>/ (containerd, CRI-O and
+//               cri-dockerd all write them);
+//   podman      containers/storage's <driver>-containers/containers.json under each storage root;
+//   Docker      /var/lib/docker/containers/<id>/config.v2.json ("Name").
+// A source is read again only when a lookup misses, at most once per interval; what was found stays known
+// after the container is gone (bounded).
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "context/container.h"
+
+namespace enospcd::context {
+
+class WorkloadNames {
+ public:
+  struct Options {
+    std::string root = "/";  // the host's root: /proc/1/root from a container with the host's pid namespace
+    std::vector<std::string> podman_roots = {"/var/lib/containers/storage"};  // relative to root
+    std::chrono::milliseconds rescan{std::chrono::seconds(5)};
+  };
+  explicit WorkloadNames(Options o) : opts_(std::move(o)) {}
+
+  // Adds what the node knows to ref: the container's name, and for a Kubernetes container its pod and namespace.
+  void name(ContainerRef& ref);
+
+  struct Name {
+    std::string container, pod, ns;
+  };
+
+ private:
+  void scan_kubelet();
+  void scan_podman();
+  bool due(std::chrono::steady_clock::time_point& last);
+  void remember(std::map<std::string, Name>& m, const std::string& key, Name n);
+
+  Options opts_;
+  std::mutex mu_;
+  std::map<std::string, Name> by_id_;   // container id -> names
+  std::map<std::string, Name> by_pod_;  // pod UID (with dashes) -> pod and namespace
+  std::chrono::steady_clock::time_point kubelet_scan_{}, podman_scan_{};
+};
+
+// "<pod>_<namespace>_<container>-<64 hex>.log" -> names and id; false for anything else.
+bool parse_container_log_name(const std::string& file, WorkloadNames::Name& out, std::string& id);
+// "<namespace>_<pod>_<uid>" -> names and uid; false for anything else.
+bool parse_pod_log_dir(const std::string& dir, WorkloadNames::Name& out, std::string& uid);
+
+}  // namespace enospcd::context
