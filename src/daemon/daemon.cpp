@@ -189,6 +189,8 @@ Result<void> Daemon::start() {
 void Daemon::finish_startup() {
   if (kallsyms_pending_) gate_->set_kernel_data(read_kernel_data(probe_));
   kallsyms_pending_ = false;
+  // From here on every failure carries the numbers read through kernel symbols (fs.mount-max) from BPF.
+  spdlog::info("start-up complete: kernel symbols read");
   // Then the symbol index (and libbpf's copy of the kernel BTF) is freed; the pages go back to the kernel
   // rather than stay with the daemon for its lifetime.
   probe_.release_kallsyms();

@@ -5,9 +5,11 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace enospcd::testing::causes {
 
@@ -55,7 +57,15 @@ Tracer::Tracer(std::vector<std::string> extra_args)
         return a;
       }()) {}
 
-bool Tracer::ready() { return daemon_.wait_ready(); }
+// Tracing is live at wait_ready(); the numbers BPF reads through kernel symbols (fs.mount-max at the failure)
+// follow once /proc/kallsyms is read in the background. The tests trigger after both.
+bool Tracer::ready() {
+  if (!daemon_.wait_ready()) return false;
+  for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30); std::chrono::steady_clock::now() < end;
+       std::this_thread::sleep_for(std::chrono::milliseconds(20)))
+    if (daemon_.stderr_text().find("start-up complete") != std::string::npos) return true;
+  return false;
+}
 
 json Tracer::finish() {
   // Generous: other tests on the host may keep the daemon busy with their failures for a while.
