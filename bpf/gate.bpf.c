@@ -22,6 +22,7 @@ const volatile __u64 rl_burst = 0;         /* bucket depth in events */
 volatile __u64 mount_max_addr = 0;
 /* Numbers of the syscalls whose refusing per-user-namespace count is read (ENOSPCD_UC_*); ~0 when unknown. */
 const volatile __u32 nr_inotify_add_watch = ~0u;
+const volatile __u32 nr_fanotify_mark = ~0u;
 const volatile __u32 nr_unshare = ~0u;
 const volatile __u32 nr_clone = ~0u;
 const volatile __u32 nr_clone3 = ~0u;
@@ -363,9 +364,9 @@ static __always_inline bool ucount_at_limit(struct enospcd_event *e)
 		done = ucount_at_limit(e);                                                              \
 	}
 
-/* The count that refused an inotify watch or a new namespace, with its limit, at every level: the process,
- * its watches and its user namespace may be gone when the event is explained. Out of line: it runs only for
- * the failures of four syscalls. */
+/* The count that refused an inotify watch, a fanotify mark or a new namespace, with its limit, at every level:
+ * the process, its watches and its user namespace may be gone when the event is explained. Out of line: it runs
+ * only for the failures of five syscalls. */
 static __noinline void fill_ucounts(struct enospcd_event *e, struct task_struct *task)
 {
 	__u32 nr = e->syscall_nr;
@@ -383,6 +384,21 @@ static __noinline void fill_ucounts(struct enospcd_event *e, struct task_struct 
 		e->ucount_kind = ENOSPCD_UC_INOTIFY_WATCHES;
 		ucount_walk(e, BPF_CORE_READ(uc, ns), BPF_CORE_READ(uc, uid.val), uc,
 			    bpf_core_enum_value(enum ucount_type, UCOUNT_INOTIFY_WATCHES));
+		return;
+	}
+	if (nr == nr_fanotify_mark) {
+		/* Since v5.13 marks are charged where the fanotify group was made: its ucounts (fs/notify/fanotify). */
+		if (!bpf_core_enum_value_exists(enum ucount_type, UCOUNT_FANOTIFY_MARKS) ||
+		    !bpf_core_field_exists(((struct fsnotify_group *)0)->fanotify_data.ucounts))
+			return;
+		struct file *f = file_of_fd(task, e->args[0]);
+		struct fsnotify_group *group = f ? BPF_CORE_READ(f, private_data) : NULL;
+		struct ucounts *uc = group ? BPF_CORE_READ(group, fanotify_data.ucounts) : NULL;
+		if (!uc)
+			return;
+		e->ucount_kind = ENOSPCD_UC_FANOTIFY_MARKS;
+		ucount_walk(e, BPF_CORE_READ(uc, ns), BPF_CORE_READ(uc, uid.val), uc,
+			    bpf_core_enum_value(enum ucount_type, UCOUNT_FANOTIFY_MARKS));
 		return;
 	}
 	__u64 flags = 0;

@@ -116,6 +116,7 @@ struct enospcd_path_args {
 #define ENOSPCD_UC_MNT_NS 7
 #define ENOSPCD_UC_CGROUP_NS 8
 #define ENOSPCD_UC_TIME_NS 9
+#define ENOSPCD_UC_FANOTIFY_MARKS 10
 
 /* inc_ucount() charges the (user namespace, uid) the call is charged to, then the creator of that namespace in
  * its parent, and so on up to the initial namespace; the first level at its limit refuses. One level each, read

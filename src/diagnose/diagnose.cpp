@@ -397,9 +397,6 @@ Cause ipc_rule(const Event& e, const context::Sysctls& sc) {
                                    " exist");
 }
 
-// A per-user-namespace count at its limit (kernel/ucount.c inc_ucount()), with the numbers BPF read at the
-// failure at each level: the namespace the call was charged in, then its ancestors. In the initial namespace
-// the inotify limit is fs.inotify.max_user_watches (the same value as its user.max_inotify_watches).
 constexpr uint32_t kDevptsMagic = 0x1cd1;
 constexpr uint64_t kPtyInstanceMaxDefault = 1 << 20;  // NR_UNIX98_PTY_MAX: a devpts mounted without max=
 
@@ -506,20 +503,29 @@ Cause pty_rule(const Event& e, HostFacts& facts) {
   return c;
 }
 
+// A per-user-namespace count at its limit (kernel/ucount.c inc_ucount()), with the numbers BPF read at the
+// failure at each level: the namespace the call was charged in, then its ancestors. In the initial namespace
+// the inotify and fanotify limits are fs.inotify.max_user_watches and fs.fanotify.max_user_marks (the same values
+// as its user.max_inotify_watches and user.max_fanotify_marks).
 Cause ucount_rule(const Event& e, const Ucounts& u) {
   const std::optional<size_t> refusing = u.refusing();
   const UcountLevel& l = u.levels[refusing.value_or(0)];
   const bool inotify = u.kind == UcountKind::InotifyWatches;
+  const bool fanotify = u.kind == UcountKind::FanotifyMarks;
+  const bool notify = inotify || fanotify;
   std::string kind = ucount_kind_name(u.kind);
   std::string type = kind.substr(0, kind.find('_'));
-  std::string what = inotify ? "watches" : (type == "mnt" ? "mount" : type == "net" ? "network" : type) + " namespaces";
-  std::string limit = inotify && l.initial ? "fs.inotify.max_user_watches" : ucount_sysctl(u.kind);
+  std::string what = inotify    ? "watches"
+                     : fanotify ? "marks"
+                                : (type == "mnt" ? "mount" : type == "net" ? "network" : type) + " namespaces";
+  std::string host_limit = inotify ? "fs.inotify.max_user_watches" : "fs.fanotify.max_user_marks";
+  std::string limit = notify && l.initial ? host_limit : ucount_sysctl(u.kind);
   std::string where = l.initial ? "" : " in user namespace " + std::to_string(l.userns);
   std::string held = l.count ? grouped(static_cast<uint64_t>(std::max<int64_t>(0, *l.count)))
                              : std::string("an unknown number of");
   std::string summary = opening(e) + ": " + limit + " is " +
                         grouped(static_cast<uint64_t>(std::max<int64_t>(0, l.max))) + where + " and uid " +
-                        std::to_string(l.uid) + (inotify ? " holds " : " has ") + held + " " + what +
+                        std::to_string(l.uid) + (notify ? " holds " : " has ") + held + " " + what +
                         (where.empty() ? "" : " there");
   if (refusing && *refusing > 0) {
     const UcountLevel& charged = u.levels[0];
@@ -528,20 +534,26 @@ Cause ucount_rule(const Event& e, const Ucounts& u) {
   }
   if (!refusing) summary += "; no level was at its limit when read at the failure";
   summary += ".";
+  const std::string holder = inotify ? "watcher" : "agent";
   std::string remedy =
-      inotify ? (l.initial ? "Raise fs.inotify.max_user_watches, or find the watcher: enospcctl doctor lists the "
-                             "top holders."
-                           : "Raise user.max_inotify_watches in user namespace " + std::to_string(l.userns) +
-                                 " (its owner can write /proc/sys/user/max_inotify_watches there), or find the "
-                                 "watcher.")
-              : "Raise " + limit + (l.initial ? "" : " in user namespace " + std::to_string(l.userns)) +
-                    ", or find who creates " + what + " without releasing them.";
-  Cause c = make(inotify ? "inotify_watches" : "namespace_limit", summary, remedy, refusing ? "high" : "medium");
+      notify ? (l.initial ? "Raise " + host_limit + ", or find the " + holder + ": enospcctl doctor lists the top holders."
+                          : "Raise " + ucount_sysctl(u.kind) + " in user namespace " + std::to_string(l.userns) +
+                                " (its owner can write /proc/sys/user/max_" + kind + " there), or find the " + holder +
+                                ".")
+             : "Raise " + limit + (l.initial ? "" : " in user namespace " + std::to_string(l.userns)) +
+                   ", or find who creates " + what + " without releasing them.";
+  if (fanotify) remedy += " Mount or filesystem marks, instead of one per inode, need fewer.";
+  Cause c = make(inotify ? "inotify_watches" : fanotify ? "fanotify_marks" : "namespace_limit", summary, remedy,
+                 refusing ? "high" : "medium");
   c.evidence = {{"limit", limit}, {"userns", l.userns}, {"uid", l.uid}, {"max", l.max},
                 {"count", l.count ? nlohmann::json(*l.count) : nlohmann::json()}, {"ucounts", to_json(u)}};
   if (inotify) {
     c.evidence["watches"] = c.evidence["count"];
     c.evidence["max_user_watches"] = l.max;
+  }
+  if (fanotify) {
+    c.evidence["marks"] = c.evidence["count"];
+    c.evidence["max_user_marks"] = l.max;
   }
   return c;
 }
@@ -556,7 +568,7 @@ Cause from_syscall(const Event& e, HostFacts& facts, const std::string& confiden
     if (e.has_mntns && max) return mount_max(e, facts, "medium");
   }
   if (kNsSyscalls.count(e.syscall) && e.ucounts && e.ucounts->kind != UcountKind::InotifyWatches &&
-      !e.ucounts->levels.empty())
+      e.ucounts->kind != UcountKind::FanotifyMarks && !e.ucounts->levels.empty())
     return ucount_rule(e, *e.ucounts);
   if (kNsSyscalls.count(e.syscall)) {
     nlohmann::json limits = nlohmann::json::object();
@@ -596,7 +608,12 @@ Cause from_syscall(const Event& e, HostFacts& facts, const std::string& confiden
                   {"uid", e.uid}, {"watches", held ? nlohmann::json(*held) : nlohmann::json()}};
     return c;
   }
+  if (e.syscall == "fanotify_mark" && e.ucounts && e.ucounts->kind == UcountKind::FanotifyMarks &&
+      !e.ucounts->levels.empty())
+    return ucount_rule(e, *e.ucounts);
   if (e.syscall == "fanotify_mark") {
+    // Without the count read at the failure (before v5.13 the limit was the group's, not the user's): the
+    // host's limit and the marks the uid holds now.
     auto held = facts.fanotify_marks_of_uid(e.uid);
     Cause c = make("fanotify_marks",
                    opening(e) + ": fs.fanotify.max_user_marks is " + num(sc.fanotify_max_user_marks) + " and uid " +

@@ -97,6 +97,7 @@ Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {
   // The syscalls whose refusing per-user-namespace count the gate reads.
   auto nr_or_none = [](const char* name) { return syscall_number(name).value_or(~0u); };
   s->rodata->nr_inotify_add_watch = nr_or_none("inotify_add_watch");
+  s->rodata->nr_fanotify_mark = nr_or_none("fanotify_mark");
   s->rodata->nr_unshare = nr_or_none("unshare");
   s->rodata->nr_clone = nr_or_none("clone");
   s->rodata->nr_clone3 = nr_or_none("clone3");

@@ -92,7 +92,7 @@ std::optional<Event> decode_event(const void* data, std::size_t size, int64_t re
     e.userns = raw.userns_inum;
     e.userns_max_mnt = raw.userns_max_mnt;
   }
-  if (raw.ucount_kind >= ENOSPCD_UC_INOTIFY_WATCHES && raw.ucount_kind <= ENOSPCD_UC_TIME_NS &&
+  if (raw.ucount_kind >= ENOSPCD_UC_INOTIFY_WATCHES && raw.ucount_kind <= ENOSPCD_UC_FANOTIFY_MARKS &&
       raw.ucount_levels > 0) {
     Ucounts u;
     u.kind = static_cast<UcountKind>(raw.ucount_kind - ENOSPCD_UC_INOTIFY_WATCHES);
@@ -166,7 +166,7 @@ std::optional<size_t> Ucounts::refusing() const {
 }
 
 namespace {
-constexpr std::array<std::pair<UcountKind, const char*>, 9> kUcountNames = {{
+constexpr std::array<std::pair<UcountKind, const char*>, 10> kUcountNames = {{
     {UcountKind::InotifyWatches, "inotify_watches"},
     {UcountKind::UserNs, "user_namespaces"},
     {UcountKind::PidNs, "pid_namespaces"},
@@ -176,6 +176,7 @@ constexpr std::array<std::pair<UcountKind, const char*>, 9> kUcountNames = {{
     {UcountKind::MntNs, "mnt_namespaces"},
     {UcountKind::CgroupNs, "cgroup_namespaces"},
     {UcountKind::TimeNs, "time_namespaces"},
+    {UcountKind::FanotifyMarks, "fanotify_marks"},
 }};
 }  // namespace
 

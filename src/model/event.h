@@ -47,7 +47,7 @@ struct FileInfo {
 
 // A per-user-namespace count (kernel/ucount.c) that can refuse with ENOSPC: inotify watches, or the namespaces
 // of one type.
-enum class UcountKind { InotifyWatches, UserNs, PidNs, UtsNs, IpcNs, NetNs, MntNs, CgroupNs, TimeNs };
+enum class UcountKind { InotifyWatches, UserNs, PidNs, UtsNs, IpcNs, NetNs, MntNs, CgroupNs, TimeNs, FanotifyMarks };
 
 // One level inc_ucount() charged: the user namespace, the uid charged there, the count (nullopt when it could
 // not be read) and the limit. Level 0 is the namespace the call was charged in, each next one its parent, where

@@ -292,8 +292,13 @@ struct inotify_group_private_data {
 	struct ucounts *ucounts;
 };
 
+struct fanotify_group_private_data {
+	struct ucounts *ucounts;
+};
+
 struct fsnotify_group {
 	struct inotify_group_private_data inotify_data;
+	struct fanotify_group_private_data fanotify_data;
 };
 
 struct nameidata {

@@ -165,6 +165,9 @@ TEST(LimitCauses, FanotifyMarks) {
     const json& ev = e["cause"]["evidence"];
     EXPECT_EQ(ev.value("max_user_marks", uint64_t{0}), limit) << e.dump(2);
     EXPECT_EQ(ev.value("marks", uint64_t{0}), limit) << e.dump(2);
+    // The count and the limit were read in BPF at the failure, from the group's ucounts (v5.13 and later).
+    EXPECT_EQ(e.value("ucounts", json::object()).value("kind", ""), "fanotify_marks") << e.dump(2);
+    EXPECT_EQ(e["cause"]["summary"].get<std::string>().find("read after"), std::string::npos) << e.dump(2);
     // Where the origin probes run, the chain names the kernel function that refused the mark.
     if (ev.contains("origin")) {
       EXPECT_EQ(ev["origin"], "fanotify_add_new_mark") << e.dump(2);

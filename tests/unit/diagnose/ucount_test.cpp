@@ -162,5 +162,42 @@ TEST(DiskRule, WriteLargerThanWhatIsAvailable) {
   EXPECT_EQ(c.evidence["bytes_requested"], 0x390000);
 }
 
+// fanotify marks (v5.13+) are charged like inotify watches: to the group's user namespace and its ancestors.
+// The marks the agent held are gone by the time the event is explained; the count of the failure names the
+// limit, a child namespace's user.max_fanotify_marks before the host's.
+TEST(UcountRule, FanotifyMarksInAChildNamespace) {
+  FakeFacts facts;
+  facts.limits.fanotify_max_user_marks = 8192;
+  Event e = inotify_event({});
+  e.comm = "fagent";
+  e.syscall = "fanotify_mark";
+  e.path = "/srv/m7";
+  e.ucounts = Ucounts{UcountKind::FanotifyMarks, {{kChildNs, 1000, 40, 40, false}, {kInitNs, 0, 40, 8192, true}}};
+  Cause c = diagnose(e, facts);
+  EXPECT_EQ(c.id, "fanotify_marks");
+  EXPECT_EQ(c.confidence, "high");
+  EXPECT_EQ(c.summary,
+            "fanotify_mark(2) of /srv/m7 by fagent (pid 4242, container -) failed: user.max_fanotify_marks is 40 in "
+            "user namespace 4026532178 and uid 1000 holds 40 marks there.");
+  EXPECT_EQ(c.evidence["marks"], 40);
+  EXPECT_EQ(c.evidence["max_user_marks"], 40);
+  EXPECT_EQ(c.evidence["ucounts"]["kind"], "fanotify_marks");
+}
+
+TEST(UcountRule, FanotifyMarksAtTheHostLimit) {
+  FakeFacts facts;
+  Event e = inotify_event({});
+  e.comm = "fagent";
+  e.syscall = "fanotify_mark";
+  e.path = "/srv/m7";
+  e.ucounts = Ucounts{UcountKind::FanotifyMarks, {{kInitNs, 65534, 40, 40, true}}};
+  Cause c = diagnose(e, facts);
+  EXPECT_EQ(c.id, "fanotify_marks");
+  EXPECT_EQ(c.summary,
+            "fanotify_mark(2) of /srv/m7 by fagent (pid 4242, container -) failed: fs.fanotify.max_user_marks is 40 "
+            "and uid 65534 holds 40 marks.");
+  EXPECT_EQ(c.evidence["limit"], "fs.fanotify.max_user_marks");
+}
+
 }  // namespace
 }  // namespace enospcd::diagnose
