@@ -364,6 +364,22 @@ static __always_inline bool ucount_at_limit(struct enospcd_event *e)
 		done = ucount_at_limit(e);                                                              \
 	}
 
+/* The notification group behind an inotify or fanotify fd: its file's private data. */
+static __always_inline struct fsnotify_group *group_of_fd(struct task_struct *task, __u64 fd)
+{
+	struct file *f = file_of_fd(task, fd);
+	return f ? BPF_CORE_READ(f, private_data) : NULL;
+}
+
+/* Records the levels of the count `kind` charged to `uc` (a group's ucounts), if there is one. */
+static __always_inline void walk_group_ucounts(struct enospcd_event *e, struct ucounts *uc, __u32 kind, int type)
+{
+	if (!uc)
+		return;
+	e->ucount_kind = kind;
+	ucount_walk(e, BPF_CORE_READ(uc, ns), BPF_CORE_READ(uc, uid.val), uc, type);
+}
+
 /* The count that refused an inotify watch, a fanotify mark or a new namespace, with its limit, at every level:
  * the process, its watches and its user namespace may be gone when the event is explained. Out of line: it runs
  * only for the failures of five syscalls. */
@@ -376,14 +392,9 @@ static __noinline void fill_ucounts(struct enospcd_event *e, struct task_struct 
 		/* The watches are charged where the inotify instance was: its group's ucounts (fs/notify/inotify). */
 		if (!bpf_core_enum_value_exists(enum ucount_type, UCOUNT_INOTIFY_WATCHES))
 			return;
-		struct file *f = file_of_fd(task, e->args[0]);
-		struct fsnotify_group *group = f ? BPF_CORE_READ(f, private_data) : NULL;
-		struct ucounts *uc = group ? BPF_CORE_READ(group, inotify_data.ucounts) : NULL;
-		if (!uc)
-			return;
-		e->ucount_kind = ENOSPCD_UC_INOTIFY_WATCHES;
-		ucount_walk(e, BPF_CORE_READ(uc, ns), BPF_CORE_READ(uc, uid.val), uc,
-			    bpf_core_enum_value(enum ucount_type, UCOUNT_INOTIFY_WATCHES));
+		struct fsnotify_group *group = group_of_fd(task, e->args[0]);
+		walk_group_ucounts(e, group ? BPF_CORE_READ(group, inotify_data.ucounts) : NULL,
+				   ENOSPCD_UC_INOTIFY_WATCHES, bpf_core_enum_value(enum ucount_type, UCOUNT_INOTIFY_WATCHES));
 		return;
 	}
 	if (nr == nr_fanotify_mark) {
@@ -391,14 +402,9 @@ static __noinline void fill_ucounts(struct enospcd_event *e, struct task_struct 
 		if (!bpf_core_enum_value_exists(enum ucount_type, UCOUNT_FANOTIFY_MARKS) ||
 		    !bpf_core_field_exists(((struct fsnotify_group *)0)->fanotify_data.ucounts))
 			return;
-		struct file *f = file_of_fd(task, e->args[0]);
-		struct fsnotify_group *group = f ? BPF_CORE_READ(f, private_data) : NULL;
-		struct ucounts *uc = group ? BPF_CORE_READ(group, fanotify_data.ucounts) : NULL;
-		if (!uc)
-			return;
-		e->ucount_kind = ENOSPCD_UC_FANOTIFY_MARKS;
-		ucount_walk(e, BPF_CORE_READ(uc, ns), BPF_CORE_READ(uc, uid.val), uc,
-			    bpf_core_enum_value(enum ucount_type, UCOUNT_FANOTIFY_MARKS));
+		struct fsnotify_group *group = group_of_fd(task, e->args[0]);
+		walk_group_ucounts(e, group ? BPF_CORE_READ(group, fanotify_data.ucounts) : NULL,
+				   ENOSPCD_UC_FANOTIFY_MARKS, bpf_core_enum_value(enum ucount_type, UCOUNT_FANOTIFY_MARKS));
 		return;
 	}
 	__u64 flags = 0;
