@@ -164,15 +164,17 @@ std::optional<std::string> SysctlGuard::current() const {
   return v;
 }
 
-LoopExt4Fs::LoopExt4Fs(int size_mib, const std::string& mkfs_options, const std::string& mount_options,
-                       const std::string& image_dir) {
+LoopFs::LoopFs(const std::string& fstype, int size_mib, const std::string& mkfs_options,
+               const std::string& mount_options, const std::string& image_dir) {
   std::string dir = image_dir;
   if (dir.empty()) dir = img_dir_.emplace().path();
   image_ = dir + "/fs.img";
-  auto mk = sh("truncate -s " + std::to_string(size_mib) + "M " + image_ + " && mkfs.ext4 -q -F " + mkfs_options +
-               " " + image_);
+  // Overwrite whatever the image looks like: mkfs.ext4 says so with -F, mkfs.xfs and mkfs.btrfs with -f.
+  const std::string force = fstype == "ext4" ? "-F" : "-f";
+  auto mk = sh("truncate -s " + std::to_string(size_mib) + "M " + image_ + " && mkfs." + fstype + " -q " + force +
+               " " + mkfs_options + " " + image_ + " 2>&1");
   if (mk.exit_code != 0) {
-    error_ = "mkfs.ext4 " + mkfs_options + ": " + mk.out;
+    error_ = "mkfs." + fstype + " " + mkfs_options + ": " + mk.out;
     return;
   }
   // losetup first, so the test knows the device (quotactl(2) names it).
@@ -183,7 +185,7 @@ LoopExt4Fs::LoopExt4Fs(int size_mib, const std::string& mkfs_options, const std:
   }
   device_ = lo.out.substr(0, lo.out.find('\n'));
   std::string opts = mount_options.empty() ? "" : " -o " + mount_options;
-  auto m = sh("mount -t ext4" + opts + " " + device_ + " " + mnt_.path() + " 2>&1");
+  auto m = sh("mount -t " + fstype + opts + " " + device_ + " " + mnt_.path() + " 2>&1");
   if (m.exit_code != 0) {
     error_ = "mount" + opts + ": " + m.out + sh("dmesg | tail -n 3").out;
     run({"losetup", "-d", device_});
@@ -194,7 +196,7 @@ LoopExt4Fs::LoopExt4Fs(int size_mib, const std::string& mkfs_options, const std:
   ok_ = true;
 }
 
-LoopExt4Fs::~LoopExt4Fs() {
+LoopFs::~LoopFs() {
   if (!ok_) return;
   if (umount2(mnt_.path().c_str(), 0) != 0) umount2(mnt_.path().c_str(), MNT_DETACH);
 }

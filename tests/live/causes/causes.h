@@ -84,15 +84,15 @@ class SysctlGuard {
   std::optional<std::string> saved_;
 };
 
-// mkfs.ext4 on a sparse image file, loop-mounted; unmounted (and so the loop device released) when destroyed.
-// The image lives in image_dir (a fresh temporary directory when empty).
-class LoopExt4Fs {
+// mkfs.<fstype> on a sparse image file, loop-mounted; unmounted (and so the loop device released) when
+// destroyed. The image lives in image_dir (a fresh temporary directory when empty).
+class LoopFs {
  public:
-  LoopExt4Fs(int size_mib, const std::string& mkfs_options, const std::string& mount_options = "",
-             const std::string& image_dir = "");
-  ~LoopExt4Fs();
-  LoopExt4Fs(const LoopExt4Fs&) = delete;
-  LoopExt4Fs& operator=(const LoopExt4Fs&) = delete;
+  LoopFs(const std::string& fstype, int size_mib, const std::string& mkfs_options,
+         const std::string& mount_options = "", const std::string& image_dir = "");
+  ~LoopFs();
+  LoopFs(const LoopFs&) = delete;
+  LoopFs& operator=(const LoopFs&) = delete;
   bool ok() const { return ok_; }
   const std::string& error() const { return error_; }
   const std::string& path() const { return mnt_.path(); }
@@ -103,6 +103,13 @@ class LoopExt4Fs {
   TempDir mnt_;
   std::string image_, device_, error_;
   bool ok_ = false;
+};
+
+class LoopExt4Fs : public LoopFs {
+ public:
+  LoopExt4Fs(int size_mib, const std::string& mkfs_options, const std::string& mount_options = "",
+             const std::string& image_dir = "")
+      : LoopFs("ext4", size_mib, mkfs_options, mount_options, image_dir) {}
 };
 
 struct StatFs {

@@ -285,16 +285,12 @@ TEST(ThirdParty, DdOntoAFullXfs) {
   require("mkfs.xfs");
   if (sh("grep -qw xfs /proc/filesystems || modprobe xfs 2>/dev/null").exit_code != 0)
     GTEST_SKIP() << "this kernel has no XFS";
-  TempDir img, mnt;
-  std::string image = img.path() + "/xfs.img";
-  ASSERT_EQ(sh("truncate -s 300M " + image + " && mkfs.xfs -q -f " + image + " && mount -o loop " + image + " " +
-               mnt.path()).exit_code,
-            0);
+  LoopFs mnt("xfs", 300, "");
+  ASSERT_TRUE(mnt.ok()) << mnt.error();
   Tracer tracer;
   ASSERT_TRUE(tracer.ready()) << tracer.stderr_text();
   auto r = run({"dd", "if=/dev/zero", "of=" + mnt.path() + "/big", "bs=4M", "count=100"});
   json report = tracer.finish();
-  sh("umount " + mnt.path());
   ASSERT_NE(r.exit_code, 0) << r.out;
   ASSERT_NE(r.out.find("No space left on device"), std::string::npos) << r.out;
   auto events = events_by_comm(report, "dd");
@@ -503,16 +499,12 @@ TEST(ThirdParty, DdOntoAFullBtrfs) {
   require("mkfs.btrfs");
   if (sh("grep -qw btrfs /proc/filesystems || modprobe btrfs 2>/dev/null").exit_code != 0)
     GTEST_SKIP() << "this kernel has no btrfs";
-  TempDir img, mnt;
-  std::string image = img.path() + "/btrfs.img";
-  ASSERT_EQ(sh("truncate -s 128M " + image + " && mkfs.btrfs -q -f " + image + " && mount -o loop " + image + " " +
-               mnt.path()).exit_code,
-            0);
+  LoopFs mnt("btrfs", 128, "");
+  ASSERT_TRUE(mnt.ok()) << mnt.error();
   Tracer tracer;
   ASSERT_TRUE(tracer.ready()) << tracer.stderr_text();
   auto r = run({"dd", "if=/dev/zero", "of=" + mnt.path() + "/big", "bs=1M", "count=200"});
   json report = tracer.finish();
-  sh("umount " + mnt.path());
   ASSERT_NE(r.exit_code, 0) << r.out;
   ASSERT_NE(r.out.find("No space left on device"), std::string::npos) << r.out;
   auto events = events_by_comm(report, "dd");
