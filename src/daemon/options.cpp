@@ -26,6 +26,7 @@ Result<uint64_t> parse_bytes(const std::string& s) {
     n = n * 10 + static_cast<uint64_t>(c - '0');
   }
   if (v.empty()) return make_error("invalid size \"" + s + "\"");
+  if (n > UINT64_MAX / mult) return make_error("size \"" + s + "\" is too large");
   return n * mult;
 }
 

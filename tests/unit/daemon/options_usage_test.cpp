@@ -75,6 +75,9 @@ TEST(OptionsUsage, EventSinksAndNameSources) {
   EXPECT_EQ(tiny.message, "enospcd: --events-file-size 1K is below 4K\n");
   EXPECT_EQ(parse({"--events-file-size", "lots"}).message, "enospcd: invalid size \"lots\" (expected e.g. 4M, 512K)\n");
   EXPECT_EQ(parse({"--events-file-keep", "101"}).exit_code, 2);
+  // A size whose bytes do not fit in 64 bits is refused, not wrapped around to a small one.
+  EXPECT_EQ(parse({"--events-file-size", "1000000000000G"}).message,
+            "enospcd: size \"1000000000000G\" is too large\n");
   auto r = parse({"--events-file", "/tmp/e.ndjson", "--events-file-size", "1G", "--events-file-keep", "0",
                   "--journald-events", "--host-root", "/proc/1/root", "--podman-root", "/a", "--podman-root", "/b"});
   ASSERT_HAS_VALUE(r.options) << r.message;
