@@ -97,13 +97,16 @@ std::optional<PathFs> path_fs(const Event& e, HostFacts& facts) {
   bool relative = e.path.empty() || e.path[0] != '/';
   std::optional<int> dirfd = relative ? start_dirfd(e) : AT_FDCWD;
   if (!dirfd) return std::nullopt;
-  // Twice: the process whose view is used may exit during the lookup; the second pass picks another.
-  for (int attempt = 0; attempt < 2; attempt++) {
+  // The process whose view is used may exit during the lookup (the failing process, then its parent: a shell
+  // loop that ends): each pass picks the next one still in the namespace, until one answers or none is new.
+  std::vector<uint32_t> tried;
+  for (int attempt = 0; attempt < 4; attempt++) {
     auto viewer = facts.pid_in_mntns(e.pid, e.ppid, e.has_mntns ? e.mntns : 0);
-    if (!viewer) return std::nullopt;
+    if (!viewer || std::find(tried.begin(), tried.end(), *viewer) != tried.end()) return std::nullopt;
     // A relative path starts at the failing process's cwd or directory fd, which only that process can tell.
     if (*viewer != e.pid && relative) return std::nullopt;
     if (auto fs = facts.fs_for_path(*viewer, e.path, *dirfd)) return fs;
+    tried.push_back(*viewer);
   }
   return std::nullopt;
 }

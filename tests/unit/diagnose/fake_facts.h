@@ -3,6 +3,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,7 +18,12 @@ class FakeFacts : public HostFacts {
  public:
   const context::Sysctls& sysctls() override { return limits; }
   // A path relative to a directory fd is looked up as "fd<N>:<path>".
-  std::optional<PathFs> fs_for_path(uint32_t, const std::string& path, int dirfd) override {
+  std::optional<PathFs> fs_for_path(uint32_t viewer, const std::string& path, int dirfd) override {
+    // A viewer that exits while its view is read answers nothing and is gone for the next pick.
+    if (exits_during_lookup.count(viewer)) {
+      gone.insert(viewer);
+      return std::nullopt;
+    }
     auto it = by_path.find(dirfd == AT_FDCWD ? path : "fd" + std::to_string(dirfd) + ":" + path);
     if (it == by_path.end()) return std::nullopt;
     return it->second;
@@ -28,9 +34,13 @@ class FakeFacts : public HostFacts {
     if (!mount_name_matches(it->second.mount_point, mount_name)) return std::nullopt;
     return it->second;
   }
-  std::optional<uint32_t> pid_in_mntns(uint32_t pid, uint32_t, uint32_t) override {
+  // The failing process, its parent, then the daemon (kSelf), whichever is still there.
+  std::optional<uint32_t> pid_in_mntns(uint32_t pid, uint32_t ppid, uint32_t) override {
     if (namespace_gone) return std::nullopt;
-    return pid;
+    for (uint32_t p : {pid, ppid, kSelf}) {
+      if (!gone.count(p)) return p;
+    }
+    return std::nullopt;
   }
   std::optional<uint64_t> inotify_watches_of_uid(uint32_t) override { return inotify_watches; }
   std::optional<uint64_t> ptys_in_use(uint32_t, const std::string& dir) override {
@@ -44,6 +54,9 @@ class FakeFacts : public HostFacts {
   std::map<uint32_t, PathFs> by_dev;
   std::map<std::string, PathFs> by_path;
   bool namespace_gone = false;
+  static constexpr uint32_t kSelf = 900;
+  std::set<uint32_t> exits_during_lookup;
+  std::set<uint32_t> gone;
   std::optional<uint64_t> inotify_watches;
   std::map<std::string, uint64_t> ptys;  // devpts directory -> ptys allocated there
 };

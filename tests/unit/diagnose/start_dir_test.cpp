@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "diagnose/diagnose.h"
 #include "unit/diagnose/fake_facts.h"
 
@@ -51,6 +53,34 @@ TEST(StartDir, OpenatRelativeToADirfdOnAFullTmpfsWithoutAChain) {
   EXPECT_EQ(c.evidence["at_failure"]["of"], "dirfd");
   EXPECT_EQ(c.evidence["at_failure"]["free_inodes"], 0);
   EXPECT_EQ(c.evidence["mount_point"], "/w/out");
+}
+
+// A shell loop of touch on a full tmpfs, gate-only (no superblock for an absolute path): the touch exits while
+// its mounts are read, and so does the shell when it was the last touch. Any process left in that mount
+// namespace sees the same mounts; the daemon is one.
+TEST(StartDir, AbsolutePathIsResolvedWhenTheProcessAndItsParentExitDuringTheLookup) {
+  FakeFacts facts;
+  facts.by_path["/run/w/f6"] = make_fs("/run/w", "tmpfs", kTmpfsMagic, 64, 61, 4, 0);
+  facts.by_path["/run/w/f6"].super_options = "rw,nr_inodes=4";
+  Event e = create("openat", "/run/w/f6");
+  e.comm = "touch";
+  e.ppid = 310;
+  e.args_valid = true;
+  e.args[2] = O_WRONLY | O_CREAT | O_NOCTTY | O_NONBLOCK;
+  facts.exits_during_lookup = {311, 310};
+  Cause c = diagnose(e, facts);
+  EXPECT_EQ(c.id, "tmpfs_inodes") << c.summary;
+  EXPECT_EQ(c.evidence["mount_point"], "/run/w");
+  EXPECT_EQ(facts.gone, (std::set<uint32_t>{310, 311}));
+  // A relative path starts where only the failing process can tell: nobody else's view stands in for it.
+  FakeFacts later;
+  later.by_path["f6"] = make_fs("/run/w", "tmpfs", kTmpfsMagic, 64, 61, 4, 0);
+  later.exits_during_lookup = {311};
+  Event rel = create("openat", "f6");
+  rel.args_valid = true;
+  rel.args[0] = static_cast<uint64_t>(AT_FDCWD);
+  rel.args[2] = O_WRONLY | O_CREAT;
+  EXPECT_EQ(diagnose(rel, later).id, "unknown");
 }
 
 TEST(StartDir, WorkingDirectoryEvidenceExplainsAGitLinkAfterTheProcessIsGone) {
