@@ -486,7 +486,20 @@ Response respond(const Route& r, Backend& backend, const Extras& extras) {
   return error_response(500, "internal error: unhandled endpoint");
 }
 
-Handled handle(const Request& req, const Caller& caller, Backend& backend, const Extras& extras) {
+bool is_large(const Route& r) {
+  constexpr size_t kLargePage = 1000;
+  switch (r.endpoint) {
+    case Endpoint::events:
+      return !r.follow && r.query.limit > kLargePage;
+    case Endpoint::doctor:
+    case Endpoint::diagnosis:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Handled handle(const Request& req, const Caller& caller, Backend& backend, const Extras& extras, bool defer_large) {
   Handled out;
   RouteOptions options;
   try {
@@ -509,6 +522,10 @@ Handled handle(const Request& req, const Caller& caller, Backend& backend, const
   }
   if (r.follow) {
     out.stream = r;
+    return out;
+  }
+  if (defer_large && is_large(r)) {
+    out.deferred = r;
     return out;
   }
   out.response = respond(r, backend, extras);

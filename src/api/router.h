@@ -105,12 +105,20 @@ struct Extras {
 // Answers a non-follow route from the backend. Backend exceptions become a 500.
 Response respond(const Route& r, Backend& backend, const Extras& extras = {});
 
+// Answers that take long to build: many events (the default page is 100, a page of 10 000 is ~13 MB of JSON
+// and ~0.4 s), the doctor's scan of every process, a diagnosis of the host.
+bool is_large(const Route& r);
+
 // The whole pipeline for one request minus streaming: route, authorize, respond. When the request is a
-// follow stream that the caller must serve, `stream` holds the route and `response` is unused.
+// follow stream that the caller must serve, `stream` holds the route and `response` is unused. With
+// `defer_large`, a large answer is not built: `deferred` holds its authorized route for the caller to answer
+// (respond()) where it does not hold up small questions.
 struct Handled {
   Response response;
   std::optional<Route> stream;
+  std::optional<Route> deferred;
 };
-Handled handle(const Request& req, const Caller& caller, Backend& backend, const Extras& extras = {});
+Handled handle(const Request& req, const Caller& caller, Backend& backend, const Extras& extras = {},
+               bool defer_large = false);
 
 }  // namespace enospcd::api

@@ -40,6 +40,10 @@ struct RequestContext {
   bool too_many_params = false;
   bool nul = false;  // %00 in the raw target: decoded, it would cut a value short
   size_t unsent = 0;  // bytes of this request's answer counted in the server's unsent total
+  // A large answer built on the answers thread while the connection is suspended: `deferred` from the
+  // suspension until the answer is queued, `built` once it is ready for the resumed connection.
+  bool deferred = false;
+  std::optional<Response> built;
 };
 
 // MHD_OPTION_URI_LOG_CALLBACK: sees the request target as sent, before the arguments are parsed.
@@ -456,14 +460,98 @@ struct Server::Impl {
                         void** con_cls) {
     MHD_Result ret = MHD_YES;
     if (!consume_body(conn, upload_data_size, con_cls, &ret)) return ret;
+    auto* ctx = static_cast<RequestContext*>(*con_cls);
+    if (ctx->deferred) {
+      // Resumed by the answers thread: its answer is ready.
+      if (!ctx->built) return MHD_YES;
+      Response built = std::move(*ctx->built);
+      ctx->built.reset();
+      ctx->deferred = false;
+      return send(conn, built, ctx);
+    }
 
     Request req = request_of(method, url);
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, &params_iterator, &req.params);
 
     Caller caller = caller_of(conn);
-    Handled h = handle(req, caller, backend, extras);
+    Handled h = handle(req, caller, backend, extras, true);
     if (h.stream) return start_follow(conn, *h.stream);
-    return send(conn, h.response, static_cast<RequestContext*>(*con_cls));
+    if (h.deferred) return defer(conn, ctx, std::move(*h.deferred));
+    return send(conn, h.response, ctx);
+  }
+
+  // Large answers are built one at a time on their own thread while their connections are suspended, so
+  // that the worker threads keep answering everyone's small questions (status, one event, top) at once.
+  struct LargeAnswer {
+    MHD_Connection* conn;
+    RequestContext* ctx;
+    Route route;
+  };
+  static constexpr size_t kLargeQueue = 32;
+  std::mutex large_mu;
+  std::condition_variable large_cv;
+  std::deque<LargeAnswer> large_queue;  // guarded by large_mu
+  bool large_stop = false;              // guarded by large_mu
+  std::thread large_thread;
+
+  MHD_Result defer(MHD_Connection* conn, RequestContext* ctx, Route route) {
+    {
+      std::lock_guard lk(large_mu);
+      if (!large_stop && large_queue.size() < kLargeQueue) {
+        // Suspended before the answers thread can see it, so its resume always follows this suspension.
+        ctx->deferred = true;
+        MHD_suspend_connection(conn);
+        large_queue.push_back({conn, ctx, std::move(route)});
+        large_cv.notify_one();
+        return MHD_YES;
+      }
+      if (large_stop) return send(conn, error_response(503, "enospcd is shutting down"));
+    }
+    counters.busy.fetch_add(1, std::memory_order_relaxed);
+    Response busy = error_response(503, "busy: " + std::to_string(kLargeQueue) +
+                                            " large answers are waiting to be built; retry, or ask for fewer events "
+                                            "(limit=)");
+    busy.headers.emplace_back("Retry-After", "1");
+    return send(conn, busy);
+  }
+
+  void large_loop() {
+    std::unique_lock lk(large_mu);
+    for (;;) {
+      large_cv.wait(lk, [&] { return large_stop || !large_queue.empty(); });
+      if (large_queue.empty()) return;  // stopping, and everything queued was answered
+      LargeAnswer job = std::move(large_queue.front());
+      large_queue.pop_front();
+      const bool stopping_now = large_stop;
+      lk.unlock();
+      Response resp;
+      if (stopping_now) {
+        resp = error_response(503, "enospcd is shutting down");
+      } else {
+        try {
+          resp = respond(job.route, backend, extras);
+        } catch (const std::exception& ex) {
+          resp = error_response(500, std::string("internal error: ") + ex.what());
+        }
+      }
+      job.ctx->built = std::move(resp);
+      MHD_resume_connection(job.conn);
+      lk.lock();
+    }
+  }
+
+  uint64_t large_waiting() {
+    std::lock_guard lk(large_mu);
+    return large_queue.size();
+  }
+
+  void stop_large_answers() {
+    {
+      std::lock_guard lk(large_mu);
+      large_stop = true;
+    }
+    large_cv.notify_all();
+    if (large_thread.joinable()) large_thread.join();
   }
 
   MHD_Result on_metrics_request(MHD_Connection* conn, const char* url, const char* method, size_t* upload_data_size,
@@ -613,6 +701,7 @@ struct Server::Impl {
     j["follow_dropped"] = counters.follow_dropped.load();
     j["connections_refused"] = counters.connections_refused.load();
     j["busy"] = counters.busy.load();
+    j["large_answers_waiting"] = large_waiting();
     return j;
   }
 
@@ -730,6 +819,11 @@ Result<void> Server::Impl::start() {
     ka_stop = false;
   }
   ka_thread = std::thread([this] { keepalive_loop(); });
+  {
+    std::lock_guard lk(large_mu);
+    large_stop = false;
+  }
+  large_thread = std::thread([this] { large_loop(); });
   running = true;
   spdlog::info("api: serving on {}{}{}", served_path, unix_sock.activated() ? " (socket activated)" : "",
                metrics_where.empty() ? std::string() : ", metrics on " + metrics_where);
@@ -751,6 +845,8 @@ void Server::Impl::stop() {
     stopping = true;
     for (auto& [p, s] : streams) snapshot.push_back(s);
   }
+  // Every suspended large answer is resumed (those not yet built answer 503) before MHD stops.
+  stop_large_answers();
   if (daemon != nullptr) {
     // Stop accepting first; the socket stays ours (MHD does not close a quiesced listen socket).
     MHD_quiesce_daemon(daemon);
@@ -805,6 +901,7 @@ ServerStats Server::stats() const {
   s.connections_refused = impl_->counters.connections_refused.load();
   s.busy = impl_->counters.busy.load();
   s.unsent_bytes = impl_->unsent.load();
+  s.large_waiting = impl_->large_waiting();
   return s;
 }
 

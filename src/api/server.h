@@ -63,6 +63,7 @@ struct ServerStats {
   uint64_t connections_refused = 0;  // closed at accept: over the per-uid share or into root's reserve
   uint64_t busy = 0;                 // 503s: a large answer would have gone beyond unsent_response_bytes
   uint64_t unsent_bytes = 0;         // answers built, not yet sent
+  uint64_t large_waiting = 0;        // large answers queued for the answers thread, not yet being built
 };
 
 class Server {

@@ -230,6 +230,87 @@ TEST_F(ApiServer, UnreadLargeAnswersAreHeldToABudget) {
   EXPECT_EQ(get(big).status, 200);
 }
 
+// A large answer is built away from the worker threads: with one worker, status and a single event are
+// answered while a doctor's scan is still running, and the scan's answer arrives when it ends. Large answers
+// beyond the queue are a 503 with Retry-After, at once.
+TEST_F(ApiServer, SmallQuestionsAreAnsweredWhileALargeAnswerIsBuilt) {
+  options_.threads = 1;
+  options_.connection_timeout = std::chrono::seconds(30);
+  start();
+  push_sample();
+  backend_.edit([&] { backend_.doctor_doc = json{{"tmpfs", json::array()}}; });
+  backend_.hold_doctor();
+  struct Release {
+    FakeBackend& b;
+    ~Release() { b.release_doctor(); }
+  } release{backend_};
+  CurlAnswer doctor;
+  std::thread slow([&] { doctor = get("/v1/doctor"); });
+  ASSERT_TRUE(backend_.doctors_running(1));
+  CurlAnswer status = get("/v1/status");
+  EXPECT_EQ(status.status, 200) << status.err;
+  EXPECT_EQ(get("/v1/events/2").status, 200);
+  EXPECT_EQ(get("/v1/events?limit=10").status, 200);
+  // One is being built; the queue holds 32 more; the one after them is refused.
+  std::vector<int> waiting;
+  for (int i = 0; i < 32; i++) {
+    int fd = connect_unix(socket_path_);
+    ASSERT_GE(fd, 0);
+    send_all(fd, "GET /v1/doctor HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    waiting.push_back(fd);
+  }
+  ASSERT_TRUE(eventually([&] { return server_->stats().large_waiting == 32; })) << server_->stats().large_waiting;
+  EXPECT_EQ(parse(get("/v1/status").body)["api"]["large_answers_waiting"], 32);
+  CurlAnswer refused = get("/v1/doctor");
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_NE(refused.headers.find("Retry-After: 1"), std::string::npos) << refused.headers;
+  EXPECT_EQ(server_->stats().busy, 1u);
+  EXPECT_TRUE(doctor.body.empty()) << "the doctor answered before its scan ended: " << doctor.body;
+  backend_.release_doctor();
+  slow.join();
+  EXPECT_EQ(doctor.status, 200) << doctor.err;
+  EXPECT_EQ(parse(doctor.body), (json{{"tmpfs", json::array()}}));
+  // Every queued scan is answered in turn.
+  for (int fd : waiting) {
+    std::string answer = read_all(fd);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer.substr(0, 200);
+    close(fd);
+  }
+}
+
+// Stopping with large answers queued: each connection gets an answer (the one being built its 200, the ones
+// waiting a 503 unless their turn came first), none is left suspended, and stop() returns.
+TEST_F(ApiServer, StopAnswersTheLargeAnswersStillWaiting) {
+  options_.threads = 1;
+  start();
+  backend_.edit([&] { backend_.doctor_doc = json{{"tmpfs", json::array()}}; });
+  backend_.hold_doctor();
+  std::vector<int> fds;
+  for (int i = 0; i < 3; i++) {
+    int fd = connect_unix(socket_path_);
+    ASSERT_GE(fd, 0);
+    send_all(fd, "GET /v1/doctor HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    fds.push_back(fd);
+  }
+  ASSERT_TRUE(backend_.doctors_running(1));
+  ASSERT_TRUE(eventually([&] { return server_->stats().large_waiting == 2; }));
+  std::thread stopper([&] { server_->stop(); });
+  std::this_thread::sleep_for(100ms);
+  backend_.release_doctor();
+  stopper.join();
+  EXPECT_FALSE(server_->running());
+  std::vector<std::string> firsts;
+  for (int fd : fds) {
+    std::string answer = read_all(fd);
+    close(fd);
+    firsts.push_back(answer.substr(0, 12));
+    EXPECT_TRUE(answer.rfind("HTTP/1.1 200", 0) == 0 ||
+                (answer.rfind("HTTP/1.1 503", 0) == 0 && answer.find("shutting down") != std::string::npos))
+        << answer.substr(0, 300);
+  }
+  EXPECT_EQ(firsts[0], "HTTP/1.1 200");
+}
+
 TEST_F(ApiServer, MalformedRequestsDoNotHurt) {
   start();
   const std::string requests[] = {

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -140,8 +142,31 @@ class FakeBackend : public Backend {
     return diagnosis_doc;
   }
   std::optional<nlohmann::json> doctor() override {
+    {
+      // A doctor's scan that takes as long as the test wants: it waits, outside the knobs' lock, until let go.
+      std::unique_lock lk(hold_mu_);
+      doctors_running_++;
+      hold_cv_.notify_all();
+      hold_cv_.wait(lk, [&] { return !doctor_held_; });
+      doctors_running_--;
+    }
     std::lock_guard lk(mu_);
     return doctor_doc;
+  }
+
+  void hold_doctor() {
+    std::lock_guard lk(hold_mu_);
+    doctor_held_ = true;
+  }
+  void release_doctor() {
+    std::lock_guard lk(hold_mu_);
+    doctor_held_ = false;
+    hold_cv_.notify_all();
+  }
+  // Waits until n doctor() calls are running (held); false after 10 s.
+  bool doctors_running(int n) {
+    std::unique_lock lk(hold_mu_);
+    return hold_cv_.wait_for(lk, std::chrono::seconds(10), [&] { return doctors_running_ == n; });
   }
   std::string metrics() override {
     std::lock_guard lk(mu_);
@@ -210,6 +235,11 @@ class FakeBackend : public Backend {
   }
 
  private:
+  std::mutex hold_mu_;
+  std::condition_variable hold_cv_;
+  bool doctor_held_ = false;
+  int doctors_running_ = 0;
+
   struct Sub {
     EventQuery query;
     std::function<void(const nlohmann::json&)> on_event;

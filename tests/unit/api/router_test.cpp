@@ -50,6 +50,20 @@ TEST(ApiRoute, EveryEndpoint) {
   EXPECT_EQ(ok_route(get("/v1/events/18446744073709551615")).event_id, UINT64_MAX);
 }
 
+// Large answers are built off the worker threads: pages over 1000 events, the doctor, the diagnosis; never
+// a follow stream (its backlog is bounded by the stream) nor the small questions.
+TEST(ApiRoute, LargeAnswers) {
+  EXPECT_TRUE(is_large(ok_route(get("/v1/events", {{"limit", "10000"}}))));
+  EXPECT_TRUE(is_large(ok_route(get("/v1/events", {{"limit", "1001"}}))));
+  EXPECT_FALSE(is_large(ok_route(get("/v1/events", {{"limit", "1000"}}))));
+  EXPECT_FALSE(is_large(ok_route(get("/v1/events"))));
+  EXPECT_FALSE(is_large(ok_route(get("/v1/events", {{"limit", "10000"}, {"follow", "1"}}))));
+  EXPECT_TRUE(is_large(ok_route(get("/v1/doctor"))));
+  EXPECT_TRUE(is_large(ok_route(get("/v1/diagnosis"))));
+  for (const char* small : {"/healthz", "/metrics", "/v1/status", "/v1/top", "/v1/events/42"})
+    EXPECT_FALSE(is_large(ok_route(get(small)))) << small;
+}
+
 TEST(ApiRoute, TrailingSlashIsTolerated) {
   EXPECT_EQ(ok_route(get("/v1/status/")).endpoint, Endpoint::status);
   EXPECT_EQ(ok_route(get("/v1/events/")).endpoint, Endpoint::events);
