@@ -2,7 +2,9 @@
 // surviving kill -9, storms, and its own full disk.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,9 +12,11 @@
 #include <fstream>
 #include <functional>
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <set>
 #include <thread>
@@ -397,6 +401,94 @@ TEST(DaemonLive, KillNineAndRestartKeepsReportedEvents) {
 
 // A runaway process: exact counts in the kernel, a bounded event rate, every suppressed event counted,
 // and another process's failure still reported during the storm.
+uint64_t rss_kib(pid_t pid, const char* field = "VmRSS:") {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(field, 0) == 0) return std::stoull(line.substr(std::strlen(field)));
+  return 0;
+}
+
+// Memory after a burst of large queries: 4 clients read every event, 3 times over, at once; up to 12 more
+// ask for them and hang up without reading. Once they are gone the daemon is back near its idle RSS with the same
+// events held (a burst once left an idle daemon at 709 MB).
+TEST(DaemonLive, MemoryGoesBackAfterABurstOfLargeQueries) {
+  ENOSPCD_REQUIRE_ROOT();
+  TmpfsMount mnt("nr_inodes=2");
+  ASSERT_TRUE(mnt.ok());
+  RunningDaemon d({"--rate-limit", "1000000", "--rate-burst", "1000000", "--history", "10000"});
+  ASSERT_TRUE(d.ready()) << d.proc->stderr_text();
+  run({"touch", mnt.path() + "/only"});
+  // Failures in small batches, so that the ring buffer keeps up and every one becomes an event.
+  const std::string target = mnt.path() + "/burst-of-failures-with-a-long-name-" + std::string(100, 'x');
+  for (int batch = 0; batch < 30; batch++) {
+    for (int i = 0; i < 100; i++) {
+      int fd = open(target.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+      ASSERT_LT(fd, 0);
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  uint64_t stored = 0;
+  for (int i = 0; i < 100 && stored < 3000; i++) {
+    std::this_thread::sleep_for(50ms);
+    stored = d.get("/v1/status")["counters"].value("events_stored", uint64_t{0});
+  }
+  ASSERT_GE(stored, 2500u) << d.get("/v1/status").dump();
+  const pid_t pid = d.proc->pid();
+  // The first large answer's one-time allocations are not the burst's.
+  const size_t answer = d.get_text("/v1/events?limit=10000").size();
+  // The silent clients' answers stay within the daemon's 64 MiB for unread answers, the readers' on top.
+  const size_t silent_clients = std::clamp<size_t>((size_t{40} << 20) / answer, 2, 12);
+  const uint64_t idle = rss_kib(pid);
+  ASSERT_GT(idle, 0u);
+
+  std::vector<std::thread> readers;
+  std::atomic<int> complete{0};
+  std::mutex short_mu;
+  std::string short_answer;
+  for (int c = 0; c < 4; c++) {
+    readers.emplace_back([&] {
+      for (int r = 0; r < 3; r++) {
+        std::string body = d.get_text("/v1/events?limit=10000");
+        if (body.size() > stored * 200) {
+          complete++;
+        } else {
+          std::lock_guard lk(short_mu);
+          short_answer = body.substr(0, 300);
+        }
+      }
+    });
+  }
+  std::vector<int> silent;
+  for (size_t c = 0; c < silent_clients; c++) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", d.sock.c_str());
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << std::strerror(errno);
+    const std::string req = "GET /v1/events?limit=10000 HTTP/1.1\r\nHost: x\r\n\r\n";
+    ASSERT_EQ(write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+    silent.push_back(fd);
+  }
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(complete.load(), 12) << "every reader gets every event: " << short_answer;
+  for (int fd : silent) close(fd);
+  uint64_t unsent = 1;
+  for (int i = 0; i < 100 && unsent != 0; i++) {
+    std::this_thread::sleep_for(50ms);
+    json st = d.get("/v1/status");
+    unsent = st["api"].value("large_answers_waiting", uint64_t{1});
+  }
+  std::this_thread::sleep_for(500ms);  // the last silent connection's answer is released when MHD closes it
+  const uint64_t peak = rss_kib(pid, "VmHWM:"), after = rss_kib(pid);
+  std::printf("RSS with %llu events: idle %llu KiB, peak %llu KiB, after the burst %llu KiB\n",
+              static_cast<unsigned long long>(stored), static_cast<unsigned long long>(idle),
+              static_cast<unsigned long long>(peak), static_cast<unsigned long long>(after));
+  EXPECT_GT(peak, idle + 20 * 1024) << "the burst did not hold large answers: idle " << idle << " KiB, peak " << peak;
+  EXPECT_LT(after, idle + 16 * 1024) << "idle " << idle << " KiB, peak " << peak << " KiB, after " << after << " KiB";
+  EXPECT_EQ(d.proc->stop(SIGTERM, 2000ms), 0);
+}
+
 TEST(DaemonLive, StormCountsExactlyAndRateLimitsEvents) {
   ENOSPCD_REQUIRE_ROOT();
   TmpfsMount mnt("nr_inodes=2");
