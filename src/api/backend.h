@@ -51,6 +51,14 @@ class Backend {
   virtual nlohmann::json status() = 0;
   // GET /v1/events: {"events": [event, ...]} newest first, at most q.limit entries.
   virtual nlohmann::json events(const EventQuery& q) = 0;
+  // The same events, newest first, handed to `emit` one at a time, so that a large answer is written out as
+  // it is built rather than held twice (as a document and as text). The default goes through events().
+  virtual void each_event(const EventQuery& q, const std::function<void(const nlohmann::json&)>& emit) {
+    nlohmann::json answer = events(q);
+    auto it = answer.find("events");
+    if (it == answer.end() || !it->is_array()) return;
+    for (const auto& e : *it) emit(e);
+  }
   // GET /v1/events/{id}: one event with everything known about it (chain, stack, evidence), or nullopt.
   // Event JSON carries "id" as a string of decimal digits.
   virtual std::optional<nlohmann::json> event(uint64_t id) = 0;

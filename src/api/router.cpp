@@ -437,8 +437,23 @@ Response respond(const Route& r, Backend& backend, const Extras& extras) {
         if (extras.api_status && j.is_object() && !j.contains("api")) j["api"] = extras.api_status();
         return json_ok(j);
       }
-      case Endpoint::events:
-        return json_ok(backend.events(r.query));
+      case Endpoint::events: {
+        if (r.pretty) return json_ok(backend.events(r.query));
+        // Written out one event at a time: the text a compact dump of {"events": [...]} would be, without the
+        // whole answer held as a document (about ten times its text) beside it.
+        Response resp;
+        resp.content_type = std::string(kJsonType);
+        resp.body = "{\"events\":[";
+        bool first = true;
+        backend.each_event(r.query, [&](const nlohmann::json& e) {
+          if (!first) resp.body += ',';
+          first = false;
+          resp.body += dump_json(e, false);
+          resp.body.pop_back();  // dump_json's newline
+        });
+        resp.body += "]}\n";
+        return resp;
+      }
       case Endpoint::event: {
         // The exact id first (any length), then the ids it is a prefix of.
         bool exact_fits = r.event_ref.size() == std::to_string(r.event_id).size();

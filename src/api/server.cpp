@@ -36,13 +36,13 @@ constexpr size_t kMaxQueryParams = 64;
 // unescapes it) and freed by completed_cb.
 struct RequestContext {
   bool started = false;
-  size_t body_bytes = 0;
   bool too_many_params = false;
   bool nul = false;  // %00 in the raw target: decoded, it would cut a value short
   size_t unsent = 0;  // bytes of this request's answer counted in the server's unsent total
   // A large answer built on the answers thread while the connection is suspended: `deferred` from the
   // suspension until the answer is queued, `built` once it is ready for the resumed connection.
   bool deferred = false;
+  bool was_deferred = false;  // counted in large_unsent until the request completes
   std::optional<Response> built;
 };
 
@@ -95,8 +95,13 @@ struct CountedConnection {
 // With nothing to send the connection is suspended (no busy loop, no timeout) and push() resumes it.
 class FollowStream {
  public:
-  FollowStream(void* owner, MHD_Connection* conn, int fd, size_t limit, Counters* counters)
-      : owner_(owner), conn_(conn), fd_(fd), limit_(limit), counters_(counters) {}
+  // `held` counts the bytes that all streams hold waiting for their clients; `held_limit` bounds it.
+  FollowStream(void* owner, MHD_Connection* conn, int fd, size_t limit, Counters* counters, std::atomic<size_t>* held,
+               size_t held_limit)
+      : owner_(owner), conn_(conn), fd_(fd), limit_(limit), counters_(counters), held_(held), held_limit_(held_limit) {}
+  ~FollowStream() { held_->fetch_sub(bytes_); }
+  FollowStream(const FollowStream&) = delete;
+  FollowStream& operator=(const FollowStream&) = delete;
 
   // The server that registered this stream (opaque here, as the server's type is private).
   void* owner_ptr() const { return owner_; }
@@ -114,7 +119,7 @@ class FollowStream {
     std::lock_guard lk(mu_);
     if (!alive_ || closing_ || overflowed_) return;
     if (id && history_ids_.count(*id)) return;
-    if (queue_.size() >= limit_) {
+    if (queue_.size() >= limit_ || !hold_locked(line.size())) {
       // The client stopped reading. Drop it rather than buffer without bound or block the caller;
       // shutdown(2) makes MHD close the connection even while it waits for the socket to drain.
       overflowed_ = true;
@@ -130,24 +135,45 @@ class FollowStream {
   }
 
   // Events that happened before the stream started (since=...), oldest first. Those also delivered live
-  // through push() in the meantime are sent only once.
-  void load_history(const nlohmann::json& answer) {
-    const nlohmann::json* events = nullptr;
-    if (answer.is_object() && answer.contains("events") && answer["events"].is_array()) events = &answer["events"];
-    if (events == nullptr) return;
-    std::lock_guard lk(mu_);
-    for (auto it = events->rbegin(); it != events->rend(); ++it) {
-      if (auto id = id_of(*it)) history_ids_.insert(std::move(*id));
-      history_.push_back(dump_json(*it));
+  // through push() in the meantime are sent only once. False when they do not fit in what all streams may hold.
+  // `backend` hands them newest first, one at a time.
+  bool load_history(Backend& backend, const EventQuery& q) {
+    // Outside the lock: the backend may be publishing to this stream meanwhile.
+    std::vector<Line> newest_first;
+    size_t taken = 0;
+    bool fits = true;
+    backend.each_event(q, [&](const nlohmann::json& e) {
+      if (!fits) return;
+      Line l{id_of(e), dump_json(e)};
+      fits = reserve(l.text.size());
+      if (!fits) return;
+      taken += l.text.size();
+      newest_first.push_back(std::move(l));
+    });
+    if (!fits) {
+      held_->fetch_sub(taken, std::memory_order_relaxed);
+      return false;
     }
-    std::erase_if(queue_, [&](const Line& l) { return l.id && history_ids_.count(*l.id); });
+    std::lock_guard lk(mu_);
+    bytes_ += taken;
+    for (auto it = newest_first.rbegin(); it != newest_first.rend(); ++it) {
+      Line& line = *it;
+      if (line.id.has_value()) history_ids_.insert(std::move(line.id.value()));
+      history_.push_back(std::move(line.text));
+    }
+    std::erase_if(queue_, [&](const Line& l) {
+      if (!l.id || !history_ids_.count(*l.id)) return false;
+      release_locked(l.text.size());
+      return true;
+    });
+    return true;
   }
 
   // Keeps idle streams alive through proxies and lets MHD notice clients that went away.
   void keepalive() {
     std::lock_guard lk(mu_);
     if (!alive_ || closing_ || overflowed_) return;
-    if (queue_.empty() && history_.empty() && pending_off_ >= pending_.size()) {
+    if (queue_.empty() && history_.empty() && pending_off_ >= pending_.size() && hold_locked(1)) {
       queue_.push_back(Line{std::nullopt, "\n"});
       wake_locked();
     }
@@ -176,6 +202,7 @@ class FollowStream {
         } else {
           break;
         }
+        release_locked(pending_.size());
         pending_off_ = 0;
       }
       size_t k = std::min(max - n, pending_.size() - pending_off_);
@@ -216,6 +243,25 @@ class FollowStream {
     return std::nullopt;
   }
 
+  // Counts `n` more bytes held for this stream's client; false (nothing counted) beyond what all may hold.
+  bool hold_locked(size_t n) {
+    if (!reserve(n)) return false;
+    bytes_ += n;
+    return true;
+  }
+  // Counts `n` more bytes in what all streams hold; false (nothing counted) beyond the limit.
+  bool reserve(size_t n) {
+    size_t now = held_->load(std::memory_order_relaxed);
+    do {
+      if (now + n > held_limit_) return false;
+    } while (!held_->compare_exchange_weak(now, now + n, std::memory_order_relaxed));
+    return true;
+  }
+  void release_locked(size_t n) {
+    bytes_ -= n;
+    held_->fetch_sub(n, std::memory_order_relaxed);
+  }
+
   void wake_locked() {
     // MHD_resume_connection on a connection that is not suspended is undefined behaviour: track it.
     if (suspended_ && alive_) {
@@ -229,6 +275,9 @@ class FollowStream {
   const int fd_;
   const size_t limit_;
   Counters* const counters_;
+  std::atomic<size_t>* const held_;
+  const size_t held_limit_;
+  size_t bytes_ = 0;  // of held_, this stream's (history_ and queue_); guarded by mu_
   std::atomic<bool> dead_{false};
 
   std::mutex mu_;
@@ -373,6 +422,8 @@ struct Server::Impl {
 
   // Bytes of answers queued on connections and not yet sent (released by completed_cb).
   std::atomic<size_t> unsent{0};
+  // Bytes of events that follow streams hold for their clients.
+  std::atomic<size_t> follow_held{0};
 
   MHD_Result send(MHD_Connection* conn, const Response& resp, RequestContext* ctx = nullptr) {
     counters.requests.fetch_add(1, std::memory_order_relaxed);
@@ -396,14 +447,14 @@ struct Server::Impl {
 
   void release_unsent(RequestContext* ctx) {
     if (ctx == nullptr || ctx->unsent == 0) return;
-    size_t left = unsent.fetch_sub(ctx->unsent) - ctx->unsent;
+    unsent.fetch_sub(ctx->unsent);
     ctx->unsent = 0;
-    // The last large answer is gone: give its memory back to the system rather than keep the peak.
-    if (left == 0) ::malloc_trim(0);
+    // A large answer is gone: its memory goes back to the system rather than the daemon keeping the peak.
+    memory_freed = true;
   }
 
-  // Common prologue: bodies are not used by any endpoint; refuse large ones with a 413. Returns true when
-  // the request is complete and should be answered now.
+  // Common prologue: no endpoint takes a body; one announced is a 413. Returns true when the request is
+  // complete and should be answered now.
   bool consume_body(MHD_Connection* conn, size_t* upload_data_size, void** con_cls, MHD_Result* ret) {
     auto* ctx = static_cast<RequestContext*>(*con_cls);
     if (ctx == nullptr) {  // uri_logged makes one for every request; this is a fallback
@@ -421,28 +472,26 @@ struct Server::Impl {
         *ret = send(conn, error_response(400, "the request holds a NUL byte (%00)"));
         return false;
       }
+      // No endpoint takes a body. One announced is refused before a byte of it is read: waiting for it would
+      // let a client that never sends it (a chunk of 1 TB, half a Content-Length) hold the connection until the
+      // inactivity timeout.
       const char* cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+      const char* te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+      bool body = te != nullptr;
       if (cl != nullptr) {
-        auto n = parse_uint(cl, 0, UINT64_MAX);
-        if (!n || *n > opt.max_body_bytes) {
-          *ret = send(conn, error_response(413, "request body too large (limit " +
-                                                    std::to_string(opt.max_body_bytes) + " bytes)"));
-          return false;
-        }
+        auto length = parse_uint(cl, 0, UINT64_MAX);
+        body = body || !length || *length != 0;
+      }
+      if (body) {
+        *ret = send(conn, error_response(413, "request bodies are not accepted (no endpoint takes one)"));
+        return false;
       }
       *ret = MHD_YES;
       return false;
     }
+    // Unreachable with the check above; a body that arrives anyway ends the connection.
     if (*upload_data_size != 0) {
-      ctx->body_bytes += *upload_data_size;
-      *upload_data_size = 0;
-      // A chunked body has no announced length: discard up to a bound, then hang up.
-      *ret = ctx->body_bytes > 64 * opt.max_body_bytes ? MHD_NO : MHD_YES;
-      return false;
-    }
-    if (ctx->body_bytes > opt.max_body_bytes) {
-      *ret = send(conn, error_response(413, "request body too large (limit " + std::to_string(opt.max_body_bytes) +
-                                                " bytes)"));
+      *ret = MHD_NO;
       return false;
     }
     return true;
@@ -492,6 +541,7 @@ struct Server::Impl {
   std::condition_variable large_cv;
   std::deque<LargeAnswer> large_queue;  // guarded by large_mu
   bool large_stop = false;              // guarded by large_mu
+  size_t large_unfinished = 0;          // deferred requests not yet completed; guarded by large_mu
   std::thread large_thread;
 
   MHD_Result defer(MHD_Connection* conn, RequestContext* ctx, Route route) {
@@ -500,6 +550,8 @@ struct Server::Impl {
       if (!large_stop && large_queue.size() < kLargeQueue) {
         // Suspended before the answers thread can see it, so its resume always follows this suspension.
         ctx->deferred = true;
+        ctx->was_deferred = true;
+        large_unfinished++;
         MHD_suspend_connection(conn);
         large_queue.push_back({conn, ctx, std::move(route)});
         large_cv.notify_one();
@@ -536,6 +588,7 @@ struct Server::Impl {
       }
       job.ctx->built = std::move(resp);
       MHD_resume_connection(job.conn);
+      memory_freed = true;  // what building the answer took beyond the answer itself
       lk.lock();
     }
   }
@@ -545,6 +598,15 @@ struct Server::Impl {
     return large_queue.size();
   }
 
+  void large_request_done(RequestContext* ctx) {
+    if (ctx == nullptr || !ctx->was_deferred) return;
+    std::lock_guard lk(large_mu);
+    large_unfinished--;
+    large_cv.notify_all();
+  }
+
+  // Every waiting large answer is resumed with a 503 (the one being built finishes), and the worker threads
+  // get a moment to send them so that their clients see an answer rather than a cut.
   void stop_large_answers() {
     {
       std::lock_guard lk(large_mu);
@@ -552,6 +614,8 @@ struct Server::Impl {
     }
     large_cv.notify_all();
     if (large_thread.joinable()) large_thread.join();
+    std::unique_lock lk(large_mu);
+    large_cv.wait_for(lk, std::chrono::seconds(1), [&] { return large_unfinished == 0; });
   }
 
   MHD_Result on_metrics_request(MHD_Connection* conn, const char* url, const char* method, size_t* upload_data_size,
@@ -569,7 +633,8 @@ struct Server::Impl {
   }
 
   MHD_Result start_follow(MHD_Connection* conn, const Route& r) {
-    auto stream = std::make_shared<FollowStream>(this, conn, connection_fd(conn), opt.follow_queue_lines, &counters);
+    auto stream = std::make_shared<FollowStream>(this, conn, connection_fd(conn), opt.follow_queue_lines, &counters,
+                                                 &follow_held, opt.follow_held_bytes);
     {
       std::lock_guard lk(streams_mu);
       if (stopping) return send(conn, error_response(503, "enospcd is shutting down"));
@@ -581,7 +646,16 @@ struct Server::Impl {
         // The backlog a stream starts with is held to the stream's own bound: the newest follow_queue_lines.
         EventQuery history = r.query;
         history.limit = std::min(history.limit, opt.follow_queue_lines);
-        stream->load_history(backend.events(history));
+        if (!stream->load_history(backend, history)) {
+          release_stream(stream.get());
+          counters.busy.fetch_add(1, std::memory_order_relaxed);
+          Response busy = error_response(
+              503, "busy: follow streams hold " + std::to_string(follow_held.load() >> 20) +
+                       " MiB of events for clients that have not read them (limit " +
+                       std::to_string(opt.follow_held_bytes >> 20) + " MiB); retry, or start with less (since=, limit=)");
+          busy.headers.emplace_back("Retry-After", "1");
+          return send(conn, busy);
+        }
       }
     } catch (const std::exception& ex) {
       release_stream(stream.get());
@@ -614,6 +688,7 @@ struct Server::Impl {
         streams.erase(it);
       }
     }
+    memory_freed = true;
     streams_cv.notify_all();
   }
 
@@ -636,6 +711,7 @@ struct Server::Impl {
   static void completed_cb(void* cls, MHD_Connection*, void** con_cls, MHD_RequestTerminationCode) {
     auto* ctx = static_cast<RequestContext*>(*con_cls);
     static_cast<Impl*>(cls)->release_unsent(ctx);
+    static_cast<Impl*>(cls)->large_request_done(ctx);
     delete ctx;
     *con_cls = nullptr;
   }
@@ -669,11 +745,22 @@ struct Server::Impl {
   Result<void> start();
   void stop();
 
+  // Set when a follow stream, a large answer or one being built lets go of its memory: the next tick gives
+  // the freed pages of every arena back to the system (the worker threads' arenas keep them otherwise, and a
+  // burst of streams would leave the daemon at its peak).
+  std::atomic<bool> memory_freed{false};
+
   void keepalive_loop() {
+    constexpr auto kTrimTick = std::chrono::milliseconds(500);
+    const auto tick = std::min<std::chrono::milliseconds>(kTrimTick, opt.follow_keepalive);
+    auto next_keepalive = std::chrono::steady_clock::now() + opt.follow_keepalive;
     std::unique_lock lk(ka_mu);
     while (!ka_stop) {
-      ka_cv.wait_for(lk, opt.follow_keepalive, [&] { return ka_stop; });
+      ka_cv.wait_for(lk, tick, [&] { return ka_stop; });
       if (ka_stop) break;
+      if (memory_freed.exchange(false)) ::malloc_trim(0);
+      if (std::chrono::steady_clock::now() < next_keepalive) continue;
+      next_keepalive = std::chrono::steady_clock::now() + opt.follow_keepalive;
       std::vector<std::shared_ptr<FollowStream>> snapshot;
       {
         std::lock_guard slk(streams_mu);

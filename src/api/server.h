@@ -45,8 +45,8 @@ struct ServerOptions {
   std::chrono::seconds connection_timeout{30};        // idle or stalled connections are closed after this
   std::chrono::milliseconds follow_keepalive{15000};  // an empty line this often on idle follow streams
   size_t follow_queue_lines = 1024;  // a follow client this far behind is dropped
+  size_t follow_held_bytes = size_t{32} << 20;  // events all follow streams hold for their clients, at most
   size_t request_memory_limit = size_t{16} * 1024;  // per connection: request line + headers must fit
-  size_t max_body_bytes = 4096;                     // larger request bodies get a 413
   // Answers built but not yet sent (their clients read slowly or not at all) may hold this many bytes in all;
   // a large answer that would go beyond it gets a 503 with Retry-After instead, and small ones (up to
   // 64 KiB: status, health, a page of events) are always served. Memory goes back to the system once they

@@ -43,6 +43,10 @@ nlohmann::json DaemonBackend::events(const api::EventQuery& q) {
   return {{"events", out}};
 }
 
+void DaemonBackend::each_event(const api::EventQuery& q, const std::function<void(const nlohmann::json&)>& emit) {
+  for (const auto& e : d_.store().query(to_filter(q))) emit(to_json(e));
+}
+
 std::optional<nlohmann::json> DaemonBackend::event(uint64_t id) {
   auto e = d_.store().get(id);
   if (!e) return std::nullopt;

@@ -15,6 +15,7 @@ class DaemonBackend : public api::Backend {
 
   nlohmann::json status() override;
   nlohmann::json events(const api::EventQuery& q) override;
+  void each_event(const api::EventQuery& q, const std::function<void(const nlohmann::json&)>& emit) override;
   std::optional<nlohmann::json> event(uint64_t id) override;
   std::vector<uint64_t> event_ids_with_prefix(std::string_view digits, size_t max) override;
   std::vector<std::string> cause_ids() override;

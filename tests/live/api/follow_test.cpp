@@ -110,6 +110,50 @@ TEST_F(ApiFollow, SinceBacklogIsHeldToTheQueueBound) {
   EXPECT_EQ(backend_.last_query().limit, 50u);
 }
 
+// What all streams hold for their clients is bounded in bytes too: a stream whose since= history would go
+// beyond it is refused with a 503 (counted as busy); a stalled stream whose live events would go beyond it is
+// dropped; once it is gone, a reading client's history fits again.
+TEST_F(ApiFollow, BacklogsOfAllStreamsAreHeldToABudget) {
+  options_.follow_held_bytes = 64 * 1024;
+  start();
+  const uint64_t now = wall_clock_ns();
+  json proto = make_event(0, now - 60 * kSec, 1, "old");
+  proto["path"] = std::string(900, 'p');  // about 1.3 KB a line
+  for (uint64_t i = 1; i <= 60; ++i) {
+    proto["id"] = std::to_string(i);
+    backend_.push(proto);
+  }
+  // 60 lines of history (~80 KB) do not fit.
+  CurlAnswer refused = get("/v1/events?follow=1&since=1h");
+  EXPECT_EQ(refused.status, 503) << refused.body.substr(0, 300);
+  EXPECT_NE(refused.body.find("busy: follow streams hold"), std::string::npos) << refused.body.substr(0, 300);
+  EXPECT_NE(refused.headers.find("Retry-After: 1"), std::string::npos) << refused.headers;
+  EXPECT_EQ(server_->stats().busy, 1u);
+  EXPECT_EQ(server_->stats().follow_active, 0u);
+  // A stream that stalls: once its socket is full, live events pile up in the daemon until the budget drops it.
+  int stalled = connect_unix(socket_path_);
+  ASSERT_GE(stalled, 0);
+  int small = 4096;
+  setsockopt(stalled, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  send_all(stalled, "GET /v1/events?follow=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(eventually([&] { return backend_.subscribers() == 1; }));
+  for (uint64_t i = 61; i <= 2000 && server_->stats().follow_dropped == 0; ++i) {
+    proto["id"] = std::to_string(i);
+    proto["time_ns"] = std::to_string(wall_clock_ns());
+    backend_.publish(proto);
+  }
+  EXPECT_TRUE(eventually([&] { return server_->stats().follow_dropped == 1; }));
+  close(stalled);
+  EXPECT_TRUE(eventually([&] { return server_->stats().follow_active == 0; }, 5s));
+  // 40 lines (~52 KB) fit in the budget, free again.
+  auto c = follow("&since=1h&limit=40");
+  std::vector<std::string> ids;
+  for (json e = next_event(*c, 2s); e.is_object() && ids.size() < 40; e = next_event(*c, 1s)) ids.push_back(e["id"]);
+  ASSERT_EQ(ids.size(), 40u);
+  EXPECT_EQ(ids.front(), "21");
+  EXPECT_EQ(ids.back(), "60");
+}
+
 TEST_F(ApiFollow, IdleStreamGetsKeepalivesAndStaysOpen) {
   start();
   auto c = follow("");

@@ -391,5 +391,30 @@ TEST(ApiDumpJson, InvalidUtf8NeverThrows) {
   EXPECT_FALSE(json::parse(r.body, nullptr, false).is_discarded());
 }
 
+// /v1/events is written out one event at a time; what a reader parses is the whole document the backend
+// holds, integers beyond a double's exact range included (as strings of digits), newest first.
+TEST(ApiRespond, EventsWrittenOneAtATimeParseToTheWholeAnswer) {
+  FakeBackend b;
+  for (uint64_t i = 1; i <= 3; i++) {
+    json e = make_event(i, kNow - i * kSec, 100 + static_cast<uint32_t>(i), "cp", "write", "fs_blocks");
+    e["ipcns"] = {{"shmall", uint64_t{18446744073692774399ULL}}};
+    e["path"] = "/tmp/\"quoted\"\n\u001b[31m";
+    b.push(e);
+  }
+  Route r = ok_route(get("/v1/events", {{"limit", "10"}}));
+  Response resp = respond(r, b);
+  ASSERT_EQ(resp.status, 200);
+  ASSERT_FALSE(resp.body.empty());
+  EXPECT_EQ(resp.body.back(), '\n');
+  json got = json::parse(resp.body);
+  ASSERT_EQ(got["events"].size(), 3u);
+  EXPECT_EQ(got["events"][0]["id"], "3");
+  EXPECT_EQ(got["events"][2]["id"], "1");
+  EXPECT_EQ(got["events"][1]["ipcns"]["shmall"], "18446744073692774399");
+  EXPECT_EQ(got["events"][1]["path"], "/tmp/\"quoted\"\n\u001b[31m");
+  json none = json::parse(respond(ok_route(get("/v1/events", {{"pid", "999"}})), b).body);
+  EXPECT_EQ(none, (json{{"events", json::array()}}));
+}
+
 }  // namespace
 }  // namespace enospcd::api
