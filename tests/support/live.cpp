@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
+#include <grp.h>
 #include <unistd.h>
 
 #include <array>
@@ -172,6 +173,12 @@ nlohmann::json stop_for_report(DaemonProcess& d) {
 }
 
 std::string daemon_binary() { return std::string(ENOSPCD_BINARY_DIR) + "/src/daemon/enospcd"; }
+gid_t unused_gid(gid_t from) {
+  for (gid_t g = from; g < from + 1000; ++g)
+    if (getgrgid(g) == nullptr) return g;
+  return from + 999;
+}
+
 std::string ctl_binary() { return std::string(ENOSPCD_BINARY_DIR) + "/src/cli/enospcctl"; }
 
 void run_times(const std::vector<std::string>& argv, int times) {

@@ -2,6 +2,8 @@
 // RAII even when an assertion fails.
 #pragma once
 
+#include <sys/types.h>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -83,6 +85,9 @@ class DaemonProcess {
 // Ends a `--once -o json` daemon with SIGINT (as Ctrl-C would), expects exit 0, returns the parsed report (an
 // empty object, with a test failure recorded, when it is not JSON).
 nlohmann::json stop_for_report(DaemonProcess& d);
+
+// A gid with no entry in the group database at or after `from`, so that no real user is in it by accident.
+gid_t unused_gid(gid_t from = 47000);
 
 std::string daemon_binary();
 std::string ctl_binary();

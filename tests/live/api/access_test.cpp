@@ -11,19 +11,13 @@
 #include <unistd.h>
 
 #include "live/api/harness.h"
+#include "support/live.h"
 
 namespace enospcd::api::testing {
 namespace {
 
 using nlohmann::json;
 using namespace std::chrono_literals;
-
-// A gid with no entry in the group database, so that no real user is in it by accident.
-gid_t unused_gid() {
-  for (gid_t g = 47000; g < 48000; ++g)
-    if (getgrgid(g) == nullptr) return g;
-  return 47999;
-}
 
 std::vector<std::string> as_user(uid_t uid, gid_t gid, const std::string& groups = "") {
   std::vector<std::string> v{"setpriv", "--reuid=" + std::to_string(uid), "--regid=" + std::to_string(gid)};
@@ -40,7 +34,7 @@ class ApiAccess : public ServerFixture {
     ServerFixture::SetUp();
     if (geteuid() != 0) GTEST_SKIP() << "needs root: chown to root:<group> and running curl as other users";
     if (access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "needs setpriv (util-linux)";
-    gid_ = unused_gid();
+    gid_ = enospcd::testing::unused_gid(47000);
     options_.group = std::to_string(gid_);
     // Let other users traverse the test's private temp dir; the socket's own directory still decides.
     chmod(dir_.c_str(), 0711);

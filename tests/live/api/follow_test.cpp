@@ -23,6 +23,16 @@ class ApiFollow : public ServerFixture {
     return c;
   }
 
+  // A client that asks to follow and then never reads, with a small receive buffer; -1 on failure.
+  int stalled_follower() {
+    int fd = connect_unix(socket_path_);
+    if (fd < 0) return -1;
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    send_all(fd, "GET /v1/events?follow=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    return fd;
+  }
+
   // Next non-empty line (keepalives are empty lines).
   static json next_event(Child& c, std::chrono::milliseconds timeout = 5s) {
     std::string line;
@@ -131,11 +141,8 @@ TEST_F(ApiFollow, BacklogsOfAllStreamsAreHeldToABudget) {
   EXPECT_EQ(server_->stats().busy, 1u);
   EXPECT_EQ(server_->stats().follow_active, 0u);
   // A stream that stalls: once its socket is full, live events pile up in the daemon until the budget drops it.
-  int stalled = connect_unix(socket_path_);
+  int stalled = stalled_follower();
   ASSERT_GE(stalled, 0);
-  int small = 4096;
-  setsockopt(stalled, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-  send_all(stalled, "GET /v1/events?follow=1 HTTP/1.1\r\nHost: x\r\n\r\n");
   ASSERT_TRUE(eventually([&] { return backend_.subscribers() == 1; }));
   for (uint64_t i = 61; i <= 2000 && server_->stats().follow_dropped == 0; ++i) {
     proto["id"] = std::to_string(i);
@@ -182,12 +189,8 @@ TEST_F(ApiFollow, VanishedClientIsUnsubscribed) {
 
 TEST_F(ApiFollow, StalledClientIsDroppedWithoutBlockingThePusher) {
   start();
-  // A client that asks to follow and then never reads.
-  int stalled = connect_unix(socket_path_);
+  int stalled = stalled_follower();
   ASSERT_GE(stalled, 0);
-  int small = 4096;
-  setsockopt(stalled, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-  send_all(stalled, "GET /v1/events?follow=1 HTTP/1.1\r\nHost: x\r\n\r\n");
   ASSERT_TRUE(eventually([&] { return backend_.subscribers() == 1; }));
 
   // Others keep being served while the flood goes on.

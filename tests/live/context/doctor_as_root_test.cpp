@@ -16,7 +16,8 @@ TEST(DoctorAsRoot, UnreadableEntriesAreExplainedNotBlamedOnTheUser) {
   ASSERT_FALSE(rep.checks.empty());
   for (const auto& c : rep.checks) {
     EXPECT_EQ(c.detail.find("run as root"), std::string::npos) << c.id << ": " << c.detail;
-    if (c.detail.find("partial:") != std::string::npos)
+    if (c.detail.find("partial:") != std::string::npos) {
       EXPECT_NE(c.detail.find("refused with EACCES although running as root"), std::string::npos) << c.detail;
+    }
   }
 }

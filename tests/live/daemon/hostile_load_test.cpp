@@ -29,12 +29,6 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-gid_t unused_gid() {
-  for (gid_t g = 47100; g < 48000; ++g)
-    if (getgrgid(g) == nullptr) return g;
-  return 47999;
-}
-
 int connect_to(const std::string& path) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
@@ -79,7 +73,7 @@ pid_t attacker(uid_t uid, gid_t gid, const std::function<int()>& attack) {
 
 TEST(HostileLoad, AGroupMembersScriptCannotStopTheApiOrGrowTheDaemon) {
   ENOSPCD_REQUIRE_ROOT();
-  const gid_t gid = unused_gid();
+  const gid_t gid = unused_gid(47100);
   TmpfsMount mnt("nr_inodes=2");
   ASSERT_TRUE(mnt.ok());
   RunningDaemon d({"--group", std::to_string(gid), "--rate-limit", "1000000", "--rate-burst", "1000000"});
