@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <malloc.h>
+#include <poll.h>
 #include <microhttpd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -535,6 +536,7 @@ struct Server::Impl {
     MHD_Connection* conn;
     RequestContext* ctx;
     Route route;
+    int fd;  // the connection's socket: a client that has hung up gets nothing built
   };
   static constexpr size_t kLargeQueue = 32;
   std::mutex large_mu;
@@ -553,7 +555,7 @@ struct Server::Impl {
         ctx->was_deferred = true;
         large_unfinished++;
         MHD_suspend_connection(conn);
-        large_queue.push_back({conn, ctx, std::move(route)});
+        large_queue.push_back({conn, ctx, std::move(route), connection_fd(conn)});
         large_cv.notify_one();
         return MHD_YES;
       }
@@ -579,6 +581,9 @@ struct Server::Impl {
       Response resp;
       if (stopping_now) {
         resp = error_response(503, "enospcd is shutting down");
+      } else if (client_gone(job.fd)) {
+        // A suspended connection does not notice its client leave; MHD closes it once resumed.
+        resp = error_response(503, "the client hung up before its answer was built");
       } else {
         try {
           resp = respond(job.route, backend, extras);
@@ -591,6 +596,13 @@ struct Server::Impl {
       memory_freed = true;  // what building the answer took beyond the answer itself
       lk.lock();
     }
+  }
+
+  // The peer closed its end of the socket (both directions: a client that only stopped writing still waits).
+  static bool client_gone(int fd) {
+    if (fd < 0) return false;
+    pollfd p{fd, 0, 0};
+    return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)) != 0;
   }
 
   uint64_t large_waiting() {
@@ -816,7 +828,7 @@ struct Server::Impl {
     series("enospcd_api_follow_dropped_total", "counter", "Follow clients dropped because they stopped reading.",
            counters.follow_dropped.load());
     series("enospcd_api_busy_total", "counter",
-           "Large answers refused with 503 while others waited for their clients to read them.", counters.busy.load());
+           "Requests refused with 503 busy: unread answers or follow backlogs at their bound, or 32 large answers waiting.", counters.busy.load());
     series("enospcd_api_connections_refused_total", "counter",
            "Connections closed at accept: over the user's share, or into the room kept for root.",
            counters.connections_refused.load());

@@ -61,7 +61,7 @@ struct ServerStats {
   uint64_t follow_dropped = 0;  // follow clients dropped for not reading
   uint64_t follow_events = 0;   // events queued to follow streams
   uint64_t connections_refused = 0;  // closed at accept: over the per-uid share or into root's reserve
-  uint64_t busy = 0;                 // 503s: a large answer would have gone beyond unsent_response_bytes
+  uint64_t busy = 0;                 // 503 busy: unsent_response_bytes or follow_held_bytes reached, or the large queue full
   uint64_t unsent_bytes = 0;         // answers built, not yet sent
   uint64_t large_waiting = 0;        // large answers queued for the answers thread, not yet being built
 };

@@ -324,6 +324,32 @@ TEST_F(ApiServer, StopAnswersTheLargeAnswersStillWaiting) {
   EXPECT_EQ(firsts[0], "HTTP/1.1 200");
 }
 
+// Clients that hang up while their large answer waits its turn get nothing built: the queue drains at once.
+TEST_F(ApiServer, LargeAnswersOfClientsThatHungUpAreNotBuilt) {
+  options_.threads = 1;
+  start();
+  backend_.edit([&] { backend_.doctor_doc = json{{"tmpfs", json::array()}}; });
+  backend_.hold_doctor();
+  std::vector<int> fds;
+  for (int i = 0; i < 4; i++) {
+    int fd = connect_unix(socket_path_);
+    ASSERT_GE(fd, 0);
+    send_all(fd, "GET /v1/doctor HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    fds.push_back(fd);
+    if (i == 0) {
+      ASSERT_TRUE(backend_.doctors_running(1));
+    }
+  }
+  ASSERT_TRUE(eventually([&] { return server_->stats().large_waiting == 3; }));
+  for (size_t i = 1; i < fds.size(); i++) close(fds[i]);
+  backend_.release_doctor();
+  EXPECT_EQ(read_all(fds[0]).rfind("HTTP/1.1 200", 0), 0u);
+  close(fds[0]);
+  ASSERT_TRUE(eventually([&] { return server_->stats().large_waiting == 0; }));
+  EXPECT_EQ(get("/v1/status").status, 200);
+  EXPECT_EQ(backend_.doctor_calls.load(), 1);
+}
+
 TEST_F(ApiServer, MalformedRequestsDoNotHurt) {
   start();
   const std::string requests[] = {

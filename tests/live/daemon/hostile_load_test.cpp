@@ -150,7 +150,8 @@ TEST(HostileLoad, AGroupMembersScriptCannotStopTheApiOrGrowTheDaemon) {
       }
       write_all(fd, req);
       shutdown(fd, SHUT_WR);
-      if (!read_until_closed(fd, 5s)) hung++;
+      // Well short of the 30 s inactivity timeout that ends a request the server waits on.
+      if (!read_until_closed(fd, 15s)) hung++;
       close(fd);
     }
     return std::min(hung, 100);
@@ -180,7 +181,7 @@ TEST(HostileLoad, AGroupMembersScriptCannotStopTheApiOrGrowTheDaemon) {
     if (i + 1 == attackers.size()) malformed_status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   }
   EXPECT_EQ(answered, asked) << "root's last refused question: " << last_failure;
-  EXPECT_EQ(malformed_status, 0) << "requests neither answered nor closed within 5 s (or the attacker failed)";
+  EXPECT_EQ(malformed_status, 0) << "requests neither answered nor closed within 15 s (or the attacker failed)";
 
   // The attackers are gone: their connections, streams and answers go with them.
   bool settled = false;

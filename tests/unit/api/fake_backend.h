@@ -141,7 +141,10 @@ class FakeBackend : public Backend {
     std::lock_guard lk(mu_);
     return diagnosis_doc;
   }
+  std::atomic<int> doctor_calls{0};
+
   std::optional<nlohmann::json> doctor() override {
+    doctor_calls++;
     {
       // A doctor's scan that takes as long as the test wants: it waits, outside the knobs' lock, until let go.
       std::unique_lock lk(hold_mu_);
