@@ -43,7 +43,7 @@ struct RequestContext {
   // A large answer built on the answers thread while the connection is suspended: `deferred` from the
   // suspension until the answer is queued, `built` once it is ready for the resumed connection.
   bool deferred = false;
-  bool was_deferred = false;  // counted in large_unsent until the request completes
+  bool was_deferred = false;  // counted in large_unfinished until the request completes
   std::optional<Response> built;
 };
 
@@ -426,23 +426,30 @@ struct Server::Impl {
   // Bytes of events that follow streams hold for their clients.
   std::atomic<size_t> follow_held{0};
 
-  MHD_Result send(MHD_Connection* conn, const Response& resp, RequestContext* ctx = nullptr) {
+  // A 503 for a bound reached (`why` says which and what to do), with Retry-After, counted as busy.
+  MHD_Result send_busy(MHD_Connection* conn, const std::string& why) {
     counters.requests.fetch_add(1, std::memory_order_relaxed);
-    if (resp.status == 403) counters.denied.fetch_add(1, std::memory_order_relaxed);
+    counters.busy.fetch_add(1, std::memory_order_relaxed);
+    Response busy = error_response(503, "busy: " + why);
+    busy.headers.emplace_back("Retry-After", "1");
+    return queue(conn, busy);
+  }
+
+  MHD_Result send(MHD_Connection* conn, const Response& resp, RequestContext* ctx = nullptr) {
     const size_t size = resp.body.size();
     if (ctx != nullptr && size > kSmallResponse) {
       size_t before = unsent.fetch_add(size);
       if (before + size > opt.unsent_response_bytes) {
         unsent.fetch_sub(size);
-        counters.busy.fetch_add(1, std::memory_order_relaxed);
-        Response busy = error_response(
-            503, "busy: answers of " + std::to_string(before >> 20) + " MiB wait for their clients to read them (limit " +
-                     std::to_string(opt.unsent_response_bytes >> 20) + " MiB); retry, or ask for fewer events (limit=)");
-        busy.headers.emplace_back("Retry-After", "1");
-        return queue(conn, busy);
+        return send_busy(conn, "answers of " + std::to_string(before >> 20) +
+                                   " MiB wait for their clients to read them (limit " +
+                                   std::to_string(opt.unsent_response_bytes >> 20) +
+                                   " MiB); retry, or ask for fewer events (limit=)");
       }
       ctx->unsent = size;
     }
+    counters.requests.fetch_add(1, std::memory_order_relaxed);
+    if (resp.status == 403) counters.denied.fetch_add(1, std::memory_order_relaxed);
     return queue(conn, resp);
   }
 
@@ -561,12 +568,8 @@ struct Server::Impl {
       }
       if (large_stop) return send(conn, error_response(503, "enospcd is shutting down"));
     }
-    counters.busy.fetch_add(1, std::memory_order_relaxed);
-    Response busy = error_response(503, "busy: " + std::to_string(kLargeQueue) +
-                                            " large answers are waiting to be built; retry, or ask for fewer events "
-                                            "(limit=)");
-    busy.headers.emplace_back("Retry-After", "1");
-    return send(conn, busy);
+    return send_busy(conn, std::to_string(kLargeQueue) +
+                               " large answers are waiting to be built; retry, or ask for fewer events (limit=)");
   }
 
   void large_loop() {
@@ -660,13 +663,10 @@ struct Server::Impl {
         history.limit = std::min(history.limit, opt.follow_queue_lines);
         if (!stream->load_history(backend, history)) {
           release_stream(stream.get());
-          counters.busy.fetch_add(1, std::memory_order_relaxed);
-          Response busy = error_response(
-              503, "busy: follow streams hold " + std::to_string(follow_held.load() >> 20) +
-                       " MiB of events for clients that have not read them (limit " +
-                       std::to_string(opt.follow_held_bytes >> 20) + " MiB); retry, or start with less (since=, limit=)");
-          busy.headers.emplace_back("Retry-After", "1");
-          return send(conn, busy);
+          return send_busy(conn, "follow streams hold " + std::to_string(follow_held.load() >> 20) +
+                                     " MiB of events for clients that have not read them (limit " +
+                                     std::to_string(opt.follow_held_bytes >> 20) +
+                                     " MiB); retry, or start with less (since=, limit=)");
         }
       }
     } catch (const std::exception& ex) {

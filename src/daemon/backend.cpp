@@ -39,7 +39,7 @@ nlohmann::json DaemonBackend::status() { return d_.status_json(); }
 
 nlohmann::json DaemonBackend::events(const api::EventQuery& q) {
   nlohmann::json out = nlohmann::json::array();
-  for (const auto& e : d_.store().query(to_filter(q))) out.push_back(to_json(e));
+  each_event(q, [&](const nlohmann::json& e) { out.push_back(e); });
   return {{"events", out}};
 }
 

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "support/temp_dir.h"
@@ -85,6 +86,13 @@ class DaemonProcess {
 // Ends a `--once -o json` daemon with SIGINT (as Ctrl-C would), expects exit 0, returns the parsed report (an
 // empty object, with a test failure recorded, when it is not JSON).
 nlohmann::json stop_for_report(DaemonProcess& d);
+
+// A connected Unix stream socket to `path`, or -1.
+int connect_unix(const std::string& path);
+// Sends all of `data` (no SIGPIPE); false when the peer is gone.
+bool send_all(int fd, std::string_view data);
+// Reads until end of file (or an error) or the timeout.
+std::string read_all(int fd, std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 // A gid with no entry in the group database at or after `from`, so that no real user is in it by accident.
 gid_t unused_gid(gid_t from = 47000);

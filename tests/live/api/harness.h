@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "api/server.h"
+#include "support/live.h"
 #include "support/temp_dir.h"
 #include "live/api/process.h"
 #include "unit/api/fake_backend.h"
@@ -31,43 +32,10 @@ struct CurlAnswer {
   std::string err;
 };
 
-inline int connect_unix(const std::string& path) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un sa{};
-  sa.sun_family = AF_UNIX;
-  std::strncpy(sa.sun_path, path.c_str(), sizeof sa.sun_path - 1);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-inline bool send_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
-// Reads until EOF (or error) or the timeout.
-inline std::string read_all(int fd, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  std::string out;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) break;
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-    char buf[65536];
-    ssize_t n = recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  return out;
-}
+// Raw sockets for requests curl cannot make (half sent, never read); shared with the daemon's live tests.
+using enospcd::testing::connect_unix;
+using enospcd::testing::read_all;
+using enospcd::testing::send_all;
 
 // One raw HTTP exchange; the server closes after answering (Connection: close).
 inline std::string raw_exchange(const std::string& path, const std::string& request) {

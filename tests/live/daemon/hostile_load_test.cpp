@@ -29,27 +29,6 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-int connect_to(const std::string& path) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-void write_all(int fd, const std::string& s) {
-  size_t off = 0;
-  while (off < s.size()) {
-    ssize_t n = write(fd, s.data() + off, s.size() - off);
-    if (n <= 0) return;
-    off += static_cast<size_t>(n);
-  }
-}
-
 // Reads until the server closes or `timeout` passes without a byte; true when it closed (answered or refused).
 bool read_until_closed(int fd, std::chrono::milliseconds timeout) {
   char buf[65536];
@@ -95,8 +74,8 @@ TEST(HostileLoad, AGroupMembersScriptCannotStopTheApiOrGrowTheDaemon) {
   attackers.push_back(attacker(65534, gid, [&] {
     std::vector<int> fds;
     for (int i = 0; i < 40; i++) {
-      int fd = connect_to(sock);
-      if (fd >= 0) write_all(fd, "GET /v1/st"), fds.push_back(fd);
+      int fd = connect_unix(sock);
+      if (fd >= 0) send_all(fd, "GET /v1/st"), fds.push_back(fd);
     }
     pause();
     return 0;
@@ -104,17 +83,17 @@ TEST(HostileLoad, AGroupMembersScriptCannotStopTheApiOrGrowTheDaemon) {
   // Large answers asked for and never read, asked for again as soon as one is refused.
   attackers.push_back(attacker(65533, gid, [&]() -> int {
     for (;;) {
-      int fd = connect_to(sock);
+      int fd = connect_unix(sock);
       if (fd < 0) continue;
-      write_all(fd, "GET /v1/events?limit=10000 HTTP/1.1\r\nHost: x\r\n\r\n");
+      send_all(fd, "GET /v1/events?limit=10000 HTTP/1.1\r\nHost: x\r\n\r\n");
       std::this_thread::sleep_for(50ms);  // held open: the descriptor is never closed
     }
   }));
   // Follow streams that start with a day of backlog and are never read.
   attackers.push_back(attacker(65532, gid, [&] {
     for (int i = 0; i < 30; i++) {
-      int fd = connect_to(sock);
-      if (fd >= 0) write_all(fd, "GET /v1/events?follow=1&since=24h&limit=10000 HTTP/1.1\r\nHost: x\r\n\r\n");
+      int fd = connect_unix(sock);
+      if (fd >= 0) send_all(fd, "GET /v1/events?follow=1&since=24h&limit=10000 HTTP/1.1\r\nHost: x\r\n\r\n");
     }
     pause();
     return 0;
@@ -138,7 +117,7 @@ TEST(HostileLoad, AGroupMembersScriptCannotStopTheApiOrGrowTheDaemon) {
     std::mt19937 rng(42);
     int hung = 0;
     for (int i = 0; i < 400; i++) {
-      int fd = connect_to(sock);
+      int fd = connect_unix(sock);
       if (fd < 0) continue;
       std::string req;
       if (i % 4 == 3) {
@@ -148,7 +127,7 @@ TEST(HostileLoad, AGroupMembersScriptCannotStopTheApiOrGrowTheDaemon) {
       } else {
         req = requests[rng() % requests.size()];
       }
-      write_all(fd, req);
+      send_all(fd, req);
       shutdown(fd, SHUT_WR);
       // Well short of the 30 s inactivity timeout that ends a request the server waits on.
       if (!read_until_closed(fd, 15s)) hung++;
