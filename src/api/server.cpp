@@ -14,10 +14,12 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <variant>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -33,6 +35,8 @@ namespace {
 // in the connection's memory pool, and a full pool left the request unanswered until the timeout.
 constexpr size_t kMaxQueryParams = 64;
 
+class FollowStream;
+
 // One request's state, made by uri_logged() from the raw request target (before libmicrohttpd parses and
 // unescapes it) and freed by completed_cb.
 struct RequestContext {
@@ -41,10 +45,12 @@ struct RequestContext {
   bool nul = false;  // %00 in the raw target: decoded, it would cut a value short
   size_t unsent = 0;  // bytes of this request's answer counted in the server's unsent total
   // A large answer built on the answers thread while the connection is suspended: `deferred` from the
-  // suspension until the answer is queued, `built` once it is ready for the resumed connection.
+  // suspension until the answer is queued, `built` once it is ready for the resumed connection, or
+  // `follow` once a follow stream has its history loaded.
   bool deferred = false;
   bool was_deferred = false;  // counted in large_unfinished until the request completes
   std::optional<Response> built;
+  std::shared_ptr<FollowStream> follow;
 };
 
 // MHD_OPTION_URI_LOG_CALLBACK: sees the request target as sent, before the arguments are parsed.
@@ -427,13 +433,13 @@ struct Server::Impl {
   std::atomic<size_t> follow_held{0};
 
   // A 503 for a bound reached (`why` says which and what to do), with Retry-After, counted as busy.
-  MHD_Result send_busy(MHD_Connection* conn, const std::string& why) {
-    counters.requests.fetch_add(1, std::memory_order_relaxed);
+  Response busy(const std::string& why) {
     counters.busy.fetch_add(1, std::memory_order_relaxed);
-    Response busy = error_response(503, "busy: " + why);
-    busy.headers.emplace_back("Retry-After", "1");
-    return queue(conn, busy);
+    Response resp = error_response(503, "busy: " + why);
+    resp.headers.emplace_back("Retry-After", "1");
+    return resp;
   }
+  MHD_Result send_busy(MHD_Connection* conn, const std::string& why) { return send(conn, busy(why)); }
 
   MHD_Result send(MHD_Connection* conn, const Response& resp, RequestContext* ctx = nullptr) {
     const size_t size = resp.body.size();
@@ -519,7 +525,12 @@ struct Server::Impl {
     if (!consume_body(conn, upload_data_size, con_cls, &ret)) return ret;
     auto* ctx = static_cast<RequestContext*>(*con_cls);
     if (ctx->deferred) {
-      // Resumed by the answers thread: its answer is ready.
+      // Resumed by the answers thread: its answer, or its follow stream, is ready.
+      if (ctx->follow) {
+        ctx->deferred = false;
+        const std::shared_ptr<FollowStream> stream = std::move(ctx->follow);
+        return queue_follow(conn, *stream);
+      }
       if (!ctx->built) return MHD_YES;
       Response built = std::move(*ctx->built);
       ctx->built.reset();
@@ -532,7 +543,13 @@ struct Server::Impl {
 
     Caller caller = caller_of(conn);
     Handled h = handle(req, caller, backend, extras, true);
-    if (h.stream) return start_follow(conn, *h.stream);
+    if (h.stream) {
+      // A stream that starts with history (since=) has up to follow_queue_lines events to load first: large.
+      if (h.stream->query.since_ns) return defer(conn, ctx, std::move(*h.stream), true);
+      auto started = start_follow(conn, *h.stream);
+      if (auto* refused = std::get_if<Response>(&started)) return send(conn, *refused);
+      return queue_follow(conn, *std::get<std::shared_ptr<FollowStream>>(started));
+    }
     if (h.deferred) return defer(conn, ctx, std::move(*h.deferred));
     return send(conn, h.response, ctx);
   }
@@ -543,7 +560,8 @@ struct Server::Impl {
     MHD_Connection* conn;
     RequestContext* ctx;
     Route route;
-    int fd;  // the connection's socket: a client that has hung up gets nothing built
+    bool follow;  // a follow stream to start with its history rather than an answer to build
+    int fd;       // the connection's socket: a client that has hung up gets nothing built
   };
   static constexpr size_t kLargeQueue = 32;
   std::mutex large_mu;
@@ -553,7 +571,7 @@ struct Server::Impl {
   size_t large_unfinished = 0;          // deferred requests not yet completed; guarded by large_mu
   std::thread large_thread;
 
-  MHD_Result defer(MHD_Connection* conn, RequestContext* ctx, Route route) {
+  MHD_Result defer(MHD_Connection* conn, RequestContext* ctx, Route route, bool follow = false) {
     {
       std::lock_guard lk(large_mu);
       if (!large_stop && large_queue.size() < kLargeQueue) {
@@ -562,7 +580,7 @@ struct Server::Impl {
         ctx->was_deferred = true;
         large_unfinished++;
         MHD_suspend_connection(conn);
-        large_queue.push_back({conn, ctx, std::move(route), connection_fd(conn)});
+        large_queue.push_back({conn, ctx, std::move(route), follow, connection_fd(conn)});
         large_cv.notify_one();
         return MHD_YES;
       }
@@ -587,6 +605,10 @@ struct Server::Impl {
       } else if (client_gone(job.fd)) {
         // A suspended connection does not notice its client leave; MHD closes it once resumed.
         resp = error_response(503, "the client hung up before its answer was built");
+      } else if (job.follow) {
+        auto started = start_follow(job.conn, job.route);
+        if (auto* stream = std::get_if<std::shared_ptr<FollowStream>>(&started)) job.ctx->follow = std::move(*stream);
+        else resp = std::move(std::get<Response>(started));
       } else {
         try {
           resp = respond(job.route, backend, extras);
@@ -594,7 +616,7 @@ struct Server::Impl {
           resp = error_response(500, std::string("internal error: ") + ex.what());
         }
       }
-      job.ctx->built = std::move(resp);
+      if (!job.ctx->follow) job.ctx->built = std::move(resp);
       MHD_resume_connection(job.conn);
       memory_freed = true;  // what building the answer took beyond the answer itself
       lk.lock();
@@ -647,12 +669,13 @@ struct Server::Impl {
     return send(conn, respond(r, backend, extras));
   }
 
-  MHD_Result start_follow(MHD_Connection* conn, const Route& r) {
+  // A follow stream subscribed and with its history (since=) loaded, or the answer that refuses it.
+  std::variant<std::shared_ptr<FollowStream>, Response> start_follow(MHD_Connection* conn, const Route& r) {
     auto stream = std::make_shared<FollowStream>(this, conn, connection_fd(conn), opt.follow_queue_lines, &counters,
                                                  &follow_held, opt.follow_held_bytes);
     {
       std::lock_guard lk(streams_mu);
-      if (stopping) return send(conn, error_response(503, "enospcd is shutting down"));
+      if (stopping) return error_response(503, "enospcd is shutting down");
       streams.emplace(stream.get(), stream);
     }
     try {
@@ -663,20 +686,24 @@ struct Server::Impl {
         history.limit = std::min(history.limit, opt.follow_queue_lines);
         if (!stream->load_history(backend, history)) {
           release_stream(stream.get());
-          return send_busy(conn, "follow streams hold " + std::to_string(follow_held.load() >> 20) +
-                                     " MiB of events for clients that have not read them (limit " +
-                                     std::to_string(opt.follow_held_bytes >> 20) +
-                                     " MiB); retry, or start with less (since=, limit=)");
+          return busy("follow streams hold " + std::to_string(follow_held.load() >> 20) +
+                      " MiB of events for clients that have not read them (limit " +
+                      std::to_string(opt.follow_held_bytes >> 20) + " MiB); retry, or start with less (since=, limit=)");
         }
       }
     } catch (const std::exception& ex) {
       release_stream(stream.get());
-      return send(conn, error_response(500, std::string("internal error starting the follow stream: ") + ex.what()));
+      return error_response(500, std::string("internal error starting the follow stream: ") + ex.what());
     }
-    MHD_Response* resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, size_t{16} * 1024, &Impl::follow_read, stream.get(), &Impl::follow_free);
+    return stream;
+  }
+
+  // Sends the stream's response; MHD calls follow_read as the socket takes more and follow_free at the end.
+  MHD_Result queue_follow(MHD_Connection* conn, FollowStream& stream) {
+    MHD_Response* resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, size_t{16} * 1024, &Impl::follow_read,
+                                                           &stream, &Impl::follow_free);
     if (resp == nullptr) {
-      release_stream(stream.get());
+      release_stream(&stream);
       return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, std::string(kNdjsonType).c_str());
@@ -722,6 +749,8 @@ struct Server::Impl {
 
   static void completed_cb(void* cls, MHD_Connection*, void** con_cls, MHD_RequestTerminationCode) {
     auto* ctx = static_cast<RequestContext*>(*con_cls);
+    // A stream started for a connection that closed before its response was queued.
+    if (ctx != nullptr && ctx->follow) static_cast<Impl*>(cls)->release_stream(ctx->follow.get());
     static_cast<Impl*>(cls)->release_unsent(ctx);
     static_cast<Impl*>(cls)->large_request_done(ctx);
     delete ctx;

@@ -161,6 +161,40 @@ TEST_F(ApiFollow, BacklogsOfAllStreamsAreHeldToABudget) {
   EXPECT_EQ(ids.back(), "60");
 }
 
+// A stream that starts with history (since=) loads it on the large-answers thread, in turn, not on a worker
+// thread: with one worker and that thread busy, the stream waits while status is answered at once, then gets
+// its history, including what happened while it waited, and the live events after it.
+TEST_F(ApiFollow, HistoryIsLoadedInTurnWithLargeAnswersNotOnAWorker) {
+  options_.threads = 1;
+  start();
+  const uint64_t now = wall_clock_ns();
+  backend_.push(make_event(1, now - 7200 * kSec, 1, "old"));
+  backend_.push(make_event(2, now - 30 * kSec, 1, "recent"));
+  backend_.edit([&] { backend_.doctor_doc = json{{"tmpfs", json::array()}}; });
+  backend_.hold_doctor();
+  struct Release {
+    FakeBackend& b;
+    ~Release() { b.release_doctor(); }
+  } release{backend_};
+  CurlAnswer doctor;
+  std::thread slow([&] { doctor = get("/v1/doctor"); });
+  ASSERT_TRUE(backend_.doctors_running(1));
+  auto c = follow("&since=1h");
+  ASSERT_TRUE(eventually([&] { return server_->stats().large_waiting == 1; })) << server_->stats().large_waiting;
+  EXPECT_EQ(backend_.subscribers(), 0u);
+  EXPECT_EQ(get("/v1/status").status, 200);
+  backend_.push(make_event(3, now - 1 * kSec, 1, "meanwhile"));
+  backend_.release_doctor();
+  slow.join();
+  EXPECT_EQ(doctor.status, 200) << doctor.err;
+  EXPECT_EQ(next_event(*c)["id"], "2");
+  EXPECT_EQ(next_event(*c)["id"], "3");
+  ASSERT_TRUE(eventually([&] { return backend_.subscribers() == 1; }));
+  backend_.push(make_event(4, now, 1, "live"));
+  EXPECT_EQ(next_event(*c)["id"], "4");
+  EXPECT_EQ(server_->stats().large_waiting, 0u);
+}
+
 TEST_F(ApiFollow, IdleStreamGetsKeepalivesAndStaysOpen) {
   start();
   auto c = follow("");

@@ -140,12 +140,15 @@ TEST(HostileLoad, AGroupMembersScriptCannotStopTheApiOrGrowTheDaemon) {
   // Root asks every 100 ms while the attack goes on.
   int asked = 0, answered = 0;
   uint64_t peak_rss = 0;
+  std::chrono::steady_clock::duration slowest{};
   std::string last_failure;
   const auto end = std::chrono::steady_clock::now() + 8s;
   while (std::chrono::steady_clock::now() < end) {
+    const auto asked_at = std::chrono::steady_clock::now();
     auto r = run({"curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", "--unix-socket", sock,
                   "http://localhost/v1/status"});
     asked++;
+    slowest = std::max(slowest, std::chrono::steady_clock::now() - asked_at);
     if (r.out == "200") answered++;
     else last_failure = r.out;
     peak_rss = std::max(peak_rss, rss_kib(daemon));
@@ -173,9 +176,11 @@ TEST(HostileLoad, AGroupMembersScriptCannotStopTheApiOrGrowTheDaemon) {
   }
   std::this_thread::sleep_for(1s);  // a tick of the server gives what they held back to the system
   const uint64_t after_rss = rss_kib(daemon);
-  std::printf("hostile load: root answered %d/%d; RSS idle %llu KiB, peak %llu KiB, after %llu KiB; fds idle %d, "
+  std::printf("hostile load: root answered %d/%d, the slowest in %lld ms; RSS idle %llu KiB, peak %llu KiB, after %llu KiB; fds idle %d, "
               "after %d\n",
-              answered, asked, static_cast<unsigned long long>(idle_rss), static_cast<unsigned long long>(peak_rss),
+              answered, asked,
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(slowest).count()),
+              static_cast<unsigned long long>(idle_rss), static_cast<unsigned long long>(peak_rss),
               static_cast<unsigned long long>(after_rss), idle_fds, open_fds(daemon));
   EXPECT_TRUE(settled) << d.get("/v1/status")["api"].dump() << " fds " << open_fds(daemon) << " (idle " << idle_fds
                        << ")";
