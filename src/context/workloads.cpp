@@ -78,6 +78,43 @@ bool parse_pod_log_dir(const std::string& dir, WorkloadNames::Name& out, std::st
   return true;
 }
 
+namespace {
+
+// From annotations (an OCI spec's) or labels (a Docker container's) as the CRI implementations write them.
+bool kubernetes_names(const nlohmann::json& a, WorkloadNames::Name& out) {
+  if (!a.is_object()) return false;
+  // CRI-O also keeps the kubelet's labels as one JSON string.
+  nlohmann::json labels;
+  if (auto l = a.find("io.kubernetes.cri-o.Labels"); l != a.end() && l->is_string())
+    labels = nlohmann::json::parse(l->get<std::string>(), nullptr, false);
+  auto get = [&](std::initializer_list<const char*> keys) -> std::string {
+    for (const char* k : keys) {
+      for (const nlohmann::json* m : std::initializer_list<const nlohmann::json*>{&a, &labels}) {
+        if (!m->is_object()) continue;
+        auto it = m->find(k);
+        if (it != m->end() && it->is_string() && !it->get_ref<const std::string&>().empty()) return *it;
+      }
+    }
+    return "";
+  };
+  WorkloadNames::Name n{get({"io.kubernetes.cri.container-name", "io.kubernetes.container.name"}),
+                        get({"io.kubernetes.cri.sandbox-name", "io.kubernetes.pod.name"}),
+                        get({"io.kubernetes.cri.sandbox-namespace", "io.kubernetes.pod.namespace"})};
+  if (!is_k8s_name(n.pod) || !is_k8s_name(n.ns)) return false;
+  if (!n.container.empty() && !is_k8s_name(n.container)) n.container.clear();
+  out = std::move(n);
+  return true;
+}
+
+}  // namespace
+
+bool parse_oci_annotations(const std::string& config_json, WorkloadNames::Name& out) {
+  auto spec = nlohmann::json::parse(config_json, nullptr, false);
+  if (!spec.is_object()) return false;
+  auto a = spec.find("annotations");
+  return a != spec.end() && kubernetes_names(*a, out);
+}
+
 bool WorkloadNames::due(std::chrono::steady_clock::time_point& last) {
   auto now = std::chrono::steady_clock::now();
   if (last != std::chrono::steady_clock::time_point{} && now - last < opts_.rescan) return false;
@@ -127,6 +164,49 @@ void WorkloadNames::scan_podman() {
   }
 }
 
+void WorkloadNames::read_docker(const std::string& id) {
+  auto text = read_file(join_root(opts_.root, opts_.docker_root + "/containers/" + id + "/config.v2.json"), kMaxStateFile);
+  auto j = text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
+  if (!j.is_object()) return;
+  // A Kubernetes container run by cri-dockerd carries the kubelet's labels; its Docker name is k8s_<...>.
+  const nlohmann::json* labels = nullptr;
+  if (auto c = j.find("Config"); c != j.end() && c->is_object())
+    if (auto l = c->find("Labels"); l != c->end() && l->is_object()) labels = &*l;
+  Name n;
+  if (labels != nullptr && kubernetes_names(*labels, n)) {
+    remember(by_id_, id, std::move(n));
+    return;
+  }
+  if (j.contains("Name") && j["Name"].is_string()) {
+    std::string name = j["Name"];
+    if (!name.empty() && name.front() == '/') name.erase(0, 1);
+    remember(by_id_, id, {name, "", ""});
+  }
+}
+
+void WorkloadNames::read_oci_spec(const std::string& id) {
+  std::vector<std::string> specs;
+  const std::string tasks = join_root(opts_.root, opts_.containerd_state + "/io.containerd.runtime.v2.task");
+  for_each_entry(tasks, [&](const std::string& ns) { specs.push_back(tasks + "/" + ns + "/" + id + "/config.json"); });
+  std::vector<std::string> roots = opts_.podman_roots;
+  roots.insert(roots.end(), opts_.storage_run_roots.begin(), opts_.storage_run_roots.end());
+  for (const auto& r : roots) {
+    const std::string dir = join_root(opts_.root, r);
+    for_each_entry(dir, [&](const std::string& d) {
+      if (d.size() > 11 && d.compare(d.size() - 11, 11, "-containers") == 0)
+        specs.push_back(dir + "/" + d + "/" + id + "/userdata/config.json");
+    });
+  }
+  for (const auto& f : specs) {
+    auto text = read_file(f, kMaxStateFile);
+    Name n;
+    if (text && parse_oci_annotations(*text, n)) {
+      remember(by_id_, id, std::move(n));
+      return;
+    }
+  }
+}
+
 void WorkloadNames::name(ContainerRef& ref) {
   if (ref.id.empty() && ref.pod_uid.empty()) return;
   std::lock_guard<std::mutex> lk(mu_);
@@ -145,15 +225,12 @@ void WorkloadNames::name(ContainerRef& ref) {
   if (!n || want_container) {
     if (ref.runtime == "podman" && ref.pod_uid.empty()) {
       if (due(podman_scan_)) scan_podman();
-    } else if (ref.runtime == "docker" && ref.pod_uid.empty() && is_hex(ref.id)) {
-      auto text = read_file(join_root(opts_.root, "/var/lib/docker/containers/" + ref.id + "/config.v2.json"),
-                            kMaxStateFile);
-      auto j = text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
-      if (j.is_object() && j.contains("Name") && j["Name"].is_string()) {
-        std::string name = j["Name"];
-        if (!name.empty() && name.front() == '/') name.erase(0, 1);
-        remember(by_id_, ref.id, {name, "", ""});
-      }
+    } else if (ref.runtime == "docker" && is_hex(ref.id)) {
+      read_docker(ref.id);
+    } else if (ref.runtime != "systemd" && ref.runtime != "podman" && is_hex(ref.id)) {
+      // containerd, CRI-O, or a container under kubepods whose runtime the path does not say: the spec of a
+      // running container names it exactly.
+      read_oci_spec(ref.id);
     }
     n = found();
     // Any other container, or one its runtime does not name, may be a Kubernetes one: a process gone before

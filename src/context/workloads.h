@@ -3,8 +3,13 @@
 //   Kubernetes  the kubelet's container log links, /var/log/containers/<pod>_<namespace>_<container>-<id>.log,
 //               and its pod log directories, /var/log/pods/<namespace>_<pod>_<uid>/ (containerd, CRI-O and
 //               cri-dockerd all write them);
+//   containerd  the OCI spec of a running task, <state>/io.containerd.runtime.v2.task/<namespace>/<id>/config.json,
+//               whose annotations the CRI plugin fills (io.kubernetes.cri.container-name, sandbox-name,
+//               sandbox-namespace);
+//   CRI-O       the OCI spec in containers/storage, <root>/<driver>-containers/<id>/userdata/config.json, with
+//               the kubelet's labels (io.kubernetes.pod.name, ...) as annotations;
 //   podman      containers/storage's <driver>-containers/containers.json under each storage root;
-//   Docker      /var/lib/docker/containers/<id>/config.v2.json ("Name").
+//   Docker      <data-root>/containers/<id>/config.v2.json ("Name").
 // A source is read again only when a lookup misses, at most once per interval; what was found stays known
 // after the container is gone (bounded).
 #pragma once
@@ -23,7 +28,12 @@ class WorkloadNames {
  public:
   struct Options {
     std::string root = "/";  // the host's root: /proc/1/root from a container with the host's pid namespace
-    std::vector<std::string> podman_roots = {"/var/lib/containers/storage"};  // relative to root
+    // Relative to root: containers/storage roots (podman's and CRI-O's graph roots; CRI-O's run root), Docker's
+    // data root, containerd's state directory.
+    std::vector<std::string> podman_roots = {"/var/lib/containers/storage"};
+    std::vector<std::string> storage_run_roots = {"/run/containers/storage"};
+    std::string docker_root = "/var/lib/docker";
+    std::string containerd_state = "/run/containerd";
     std::chrono::milliseconds rescan{std::chrono::seconds(5)};
   };
   explicit WorkloadNames(Options o) : opts_(std::move(o)) {}
@@ -38,6 +48,8 @@ class WorkloadNames {
  private:
   void scan_kubelet();
   void scan_podman();
+  void read_docker(const std::string& id);
+  void read_oci_spec(const std::string& id);
   bool due(std::chrono::steady_clock::time_point& last);
   void remember(std::map<std::string, Name>& m, const std::string& key, Name n);
 
@@ -52,5 +64,8 @@ class WorkloadNames {
 bool parse_container_log_name(const std::string& file, WorkloadNames::Name& out, std::string& id);
 // "<namespace>_<pod>_<uid>" -> names and uid; false for anything else.
 bool parse_pod_log_dir(const std::string& dir, WorkloadNames::Name& out, std::string& uid);
+// The Kubernetes names in an OCI spec's annotations as containerd's CRI plugin or CRI-O writes them; false when
+// it has no pod name and namespace (not a Kubernetes container) or they are not Kubernetes names.
+bool parse_oci_annotations(const std::string& config_json, WorkloadNames::Name& out);
 
 }  // namespace enospcd::context

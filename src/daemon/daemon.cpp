@@ -42,7 +42,7 @@ Daemon::Daemon(DaemonOptions opts)
     : opts_(std::move(opts)),
       facts_(diagnose::make_live_host_facts()),
       procs_(make_proc_reader()),
-      names_({opts_.host_root, opts_.podman_roots}),
+      names_(opts_.names),
       containers_(&names_),
       pipeline_(kallsyms_, *procs_, containers_, *facts_),
       store_(opts_.history) {

@@ -104,12 +104,18 @@ ParseOutcome parse_daemon_options(int argc, const char* const* argv) {
   app.add_option("--history", o.history, "Events kept in memory")->check(CLI::Range(1, 10000000));
   app.add_option("--probe", o.extra_probes, "Also trace this kernel function as an ENOSPC origin (repeatable)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  app.add_option("--host-root", o.host_root,
-                 "The host's root directory, where the kubelet's, podman's and Docker's state is read for names "
-                 "(/proc/1/root in a container that shares the host's pid namespace)");
-  app.add_option("--podman-root", o.podman_roots,
-                 "A podman storage root (its --root) whose containers.json names containers (repeatable; default "
-                 "/var/lib/containers/storage)");
+  app.add_option("--host-root", o.names.root,
+                 "The host's root directory, where the kubelet's and the container runtimes' state is read for "
+                 "names (/proc/1/root in a container that shares the host's pid namespace)");
+  app.add_option("--podman-root", o.names.podman_roots,
+                 "A containers/storage root (podman's or CRI-O's --root) whose state names containers (repeatable; "
+                 "default /var/lib/containers/storage)");
+  app.add_option("--docker-root", o.names.docker_root,
+                 "Docker's data root (its --data-root), whose containers/<id>/config.v2.json names containers "
+                 "(default /var/lib/docker)");
+  app.add_option("--containerd-state", o.names.containerd_state,
+                 "containerd's state directory (its --state), where a running container's OCI spec names its pod "
+                 "(default /run/containerd)");
   app.add_flag("--kretprobe", o.force_kretprobe, "Attach origin probes with kretprobes even where fexit works");
   app.add_flag("--no-origins", o.no_origins, "Do not attach origin probes (gate only)");
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "context/workloads.h"
 #include "loader/gate.h"
 
 namespace enospcd {
@@ -41,9 +42,8 @@ struct DaemonOptions {
   std::size_t history = 10000;
   std::vector<std::string> extra_probes;
   // Where container, pod and namespace names are read: the host's root (/proc/1/root from a container with the
-  // host's pid namespace) and podman's storage roots under it.
-  std::string host_root = "/";
-  std::vector<std::string> podman_roots{"/var/lib/containers/storage"};
+  // host's pid namespace) and the runtimes' state under it.
+  context::WorkloadNames::Options names;
   bool force_kretprobe = false;
   bool no_origins = false;
 };

@@ -91,6 +91,66 @@ TEST(WorkloadNames, KubernetesContainerAndPodFromTheKubeletsDirectories) {
   EXPECT_EQ(again.ns, "shop");
 }
 
+// Without the kubelet's directories (a DaemonSet that does not mount /var/log), the spec of the running container
+// names it: containerd's task bundle with the CRI plugin's annotations, CRI-O's with the kubelet's labels, and a
+// cri-dockerd container's Docker labels. Names that are not Kubernetes names are not taken.
+TEST(WorkloadNames, KubernetesNamesFromTheRunningContainersSpec) {
+  testing::TempDir root;
+  ASSERT_FALSE(root.path().empty());
+  const std::string kId3 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  const std::string kId4 = "abcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefabcd";
+  write(root.path() + "/run/k3s/containerd/io.containerd.runtime.v2.task/k8s.io/" + kId + "/config.json",
+        R"({"ociVersion":"1.0.2","annotations":{"io.kubernetes.cri.container-type":"container",)"
+        R"("io.kubernetes.cri.container-name":"app","io.kubernetes.cri.sandbox-name":"web-0",)"
+        R"("io.kubernetes.cri.sandbox-namespace":"shop","io.kubernetes.cri.sandbox-uid":")" + kUid + R"("}})");
+  write(root.path() + "/var/lib/containers/storage/overlay-containers/" + kId2 + "/userdata/config.json",
+        R"({"annotations":{"io.kubernetes.cri-o.Labels":"{\"io.kubernetes.container.name\":\"db\",)"
+        R"(\"io.kubernetes.pod.name\":\"pg-1\",\"io.kubernetes.pod.namespace\":\"data\"}"}})");
+  write(root.path() + "/srv/docker/containers/" + kId3 + "/config.v2.json",
+        R"({"Name":"/k8s_cache_redis-2_infra_)" + kUid + R"(_0","Config":{"Labels":{)"
+        R"("io.kubernetes.container.name":"cache","io.kubernetes.pod.name":"redis-2",)"
+        R"("io.kubernetes.pod.namespace":"infra"}}})");
+  write(root.path() + "/run/containers/storage/overlay-containers/" + kId4 + "/userdata/config.json",
+        R"({"annotations":{"io.kubernetes.pod.name":"Evil\u001b]0;x","io.kubernetes.pod.namespace":"shop"}})");
+  auto o = opts(root.path());
+  o.containerd_state = "/run/k3s/containerd";
+  o.docker_root = "/srv/docker";
+  WorkloadNames names(o);
+
+  auto ref = cgroup_to_container("/kubepods/besteffort/pod" + kUid + "/" + kId);
+  ASSERT_HAS_VALUE(ref);
+  names.name(*ref);
+  EXPECT_EQ(ref->name, "app");
+  EXPECT_EQ(ref->pod, "web-0");
+  EXPECT_EQ(ref->ns, "shop");
+  ContainerRef crio{kId2, "crio"};
+  names.name(crio);
+  EXPECT_EQ(crio.name, "db");
+  EXPECT_EQ(crio.pod, "pg-1");
+  EXPECT_EQ(crio.ns, "data");
+  ContainerRef dockerd{kId3, "docker", "", kUid};
+  names.name(dockerd);
+  EXPECT_EQ(dockerd.name, "cache");
+  EXPECT_EQ(dockerd.pod, "redis-2");
+  EXPECT_EQ(dockerd.ns, "infra");
+  ContainerRef evil{kId4, "crio"};
+  names.name(evil);
+  EXPECT_EQ(evil.pod, "");
+  EXPECT_EQ(evil.name, "");
+
+  // Known after the container and its bundle are gone.
+  fs::remove_all(root.path() + "/run");
+  ContainerRef again{kId, "containerd"};
+  names.name(again);
+  EXPECT_EQ(again.pod, "web-0");
+
+  WorkloadNames::Name n;
+  for (const std::string& bad : {std::string("{"), std::string("[]"), std::string(R"({"annotations":7})"),
+                                 std::string(R"({"annotations":{"io.kubernetes.pod.name":"web"}})"),
+                                 std::string(R"({"annotations":{"io.kubernetes.cri-o.Labels":"{not json"}})")})
+    EXPECT_FALSE(parse_oci_annotations(bad, n)) << bad;
+}
+
 TEST(WorkloadNames, PodmanAndDockerNamesFromTheirState) {
   testing::TempDir root;
   ASSERT_FALSE(root.path().empty());

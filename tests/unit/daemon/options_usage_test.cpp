@@ -79,16 +79,21 @@ TEST(OptionsUsage, EventSinksAndNameSources) {
   EXPECT_EQ(parse({"--events-file-size", "1000000000000G"}).message,
             "enospcd: size \"1000000000000G\" is too large\n");
   auto r = parse({"--events-file", "/tmp/e.ndjson", "--events-file-size", "1G", "--events-file-keep", "0",
-                  "--journald-events", "--host-root", "/proc/1/root", "--podman-root", "/a", "--podman-root", "/b"});
+                  "--journald-events", "--host-root", "/proc/1/root", "--podman-root", "/a", "--podman-root", "/b",
+                  "--docker-root", "/srv/docker", "--containerd-state", "/run/k3s/containerd"});
   ASSERT_HAS_VALUE(r.options) << r.message;
   EXPECT_EQ(r.options->events_file_max_bytes, 1ull << 30);
   EXPECT_EQ(r.options->events_file_keep, 0u);
   EXPECT_TRUE(r.options->journald_events);
-  EXPECT_EQ(r.options->host_root, "/proc/1/root");
-  EXPECT_EQ(r.options->podman_roots, (std::vector<std::string>{"/a", "/b"}));
+  EXPECT_EQ(r.options->names.root, "/proc/1/root");
+  EXPECT_EQ(r.options->names.podman_roots, (std::vector<std::string>{"/a", "/b"}));
+  EXPECT_EQ(r.options->names.docker_root, "/srv/docker");
+  EXPECT_EQ(r.options->names.containerd_state, "/run/k3s/containerd");
   auto defaults = parse({});
   ASSERT_HAS_VALUE(defaults.options);
-  EXPECT_EQ(defaults.options->podman_roots, (std::vector<std::string>{"/var/lib/containers/storage"}));
+  EXPECT_EQ(defaults.options->names.podman_roots, (std::vector<std::string>{"/var/lib/containers/storage"}));
+  EXPECT_EQ(defaults.options->names.docker_root, "/var/lib/docker");
+  EXPECT_EQ(defaults.options->names.containerd_state, "/run/containerd");
   EXPECT_FALSE(defaults.options->journald_events);
   EXPECT_EQ(defaults.options->events_file, "");
 }
