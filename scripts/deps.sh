@@ -13,7 +13,7 @@ test_packages=(
   # tests
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev curl e2fsprogs util-linux procps
   # VM kernel matrix and container tests
-  qemu-system-x86 busybox-static cpio podman runc
+  qemu-system-x86 busybox-static cpio podman runc containerd docker.io
   # VM field cases: the third-party programs copied into the guest
   coreutils tar rsync git python3
   # host field cases: inotify watches, XFS, btrfs, sqlite3 on a tmpfs

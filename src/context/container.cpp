@@ -183,6 +183,15 @@ std::optional<ContainerRef> cgroup_to_container(std::string_view in) {
     r.pod_uid = pod;
     return r;
   }
+  // A leaf alone that is a bare id: the cgroupfs driver's container cgroup (/docker/<id>, the kubelet's
+  // /kubepods/<qos>/pod<uid>/<id>) whose path was not read while the process lived. The runtime is unknown
+  // until its state names the id.
+  if (in.find('/') == std::string_view::npos && comp.size() == 1 && is_hex_id(comp[0]) && comp[0].size() == 64) {
+    ContainerRef r;
+    r.id = std::string(comp[0]);
+    r.runtime = "unknown";
+    return r;
+  }
   for (std::size_t i = comp.size(); i-- > 0;) {
     if (is_systemd_unit(comp[i])) {
       ContainerRef r;

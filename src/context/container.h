@@ -12,7 +12,7 @@ namespace enospcd::context {
 
 struct ContainerRef {
   std::string id;       // full container id (hex) or unit/machine name where no id exists
-  std::string runtime;  // docker, containerd, crio, podman, cri, lxc, machine, systemd, kubernetes
+  std::string runtime;  // docker, containerd, crio, podman, cri, lxc, machine, systemd, kubernetes, unknown
   std::string name;     // container name (Kubernetes: the pod's container), systemd unit, machine or lxc name
   std::string pod_uid;  // Kubernetes pod UID with dashes, when under kubepods
   std::string pod;      // Kubernetes pod name and namespace, where the kubelet's directories tell them

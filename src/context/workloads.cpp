@@ -31,6 +31,14 @@ bool is_k8s_name(std::string_view s) {
   return true;
 }
 
+// A pod UID as the kubelet writes it: lower-case hex and dashes.
+bool is_uid(std::string_view u) {
+  if (u.size() < 8 || u.size() > 64) return false;
+  for (char c : u)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '-')) return false;
+  return true;
+}
+
 std::vector<std::string> split_underscores(std::string_view s) {
   std::vector<std::string> out;
   std::size_t start = 0;
@@ -70,9 +78,7 @@ bool parse_pod_log_dir(const std::string& dir, WorkloadNames::Name& out, std::st
   auto parts = split_underscores(dir);
   if (parts.size() != 3 || !is_k8s_name(parts[0]) || !is_k8s_name(parts[1])) return false;
   const std::string& u = parts[2];
-  if (u.size() < 8 || u.size() > 64) return false;
-  for (char c : u)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '-')) return false;
+  if (!is_uid(u)) return false;
   out = {"", parts[1], parts[0]};
   uid = u;
   return true;
@@ -99,9 +105,11 @@ bool kubernetes_names(const nlohmann::json& a, WorkloadNames::Name& out) {
   };
   WorkloadNames::Name n{get({"io.kubernetes.cri.container-name", "io.kubernetes.container.name"}),
                         get({"io.kubernetes.cri.sandbox-name", "io.kubernetes.pod.name"}),
-                        get({"io.kubernetes.cri.sandbox-namespace", "io.kubernetes.pod.namespace"})};
+                        get({"io.kubernetes.cri.sandbox-namespace", "io.kubernetes.pod.namespace"}), "",
+                        get({"io.kubernetes.cri.sandbox-uid", "io.kubernetes.pod.uid"})};
   if (!is_k8s_name(n.pod) || !is_k8s_name(n.ns)) return false;
   if (!n.container.empty() && !is_k8s_name(n.container)) n.container.clear();
+  if (!is_uid(n.pod_uid)) n.pod_uid.clear();
   out = std::move(n);
   return true;
 }
@@ -159,7 +167,7 @@ void WorkloadNames::scan_podman() {
       if (!c.is_object() || !c.contains("id") || !c["id"].is_string()) continue;
       const auto& names = c.contains("names") ? c["names"] : nlohmann::json();
       if (!names.is_array() || names.empty() || !names[0].is_string()) continue;
-      remember(by_id_, c["id"].get<std::string>(), {names[0].get<std::string>(), "", ""});
+      remember(by_id_, c["id"].get<std::string>(), {names[0].get<std::string>(), "", "", "podman", ""});
     }
   }
 }
@@ -174,33 +182,37 @@ void WorkloadNames::read_docker(const std::string& id) {
     if (auto l = c->find("Labels"); l != c->end() && l->is_object()) labels = &*l;
   Name n;
   if (labels != nullptr && kubernetes_names(*labels, n)) {
+    n.runtime = "docker";
     remember(by_id_, id, std::move(n));
     return;
   }
   if (j.contains("Name") && j["Name"].is_string()) {
     std::string name = j["Name"];
     if (!name.empty() && name.front() == '/') name.erase(0, 1);
-    remember(by_id_, id, {name, "", ""});
+    remember(by_id_, id, {name, "", "", "docker", ""});
   }
 }
 
 void WorkloadNames::read_oci_spec(const std::string& id) {
-  std::vector<std::string> specs;
+  std::vector<std::pair<std::string, const char*>> specs;  // path, runtime
   const std::string tasks = join_root(opts_.root, opts_.containerd_state + "/io.containerd.runtime.v2.task");
-  for_each_entry(tasks, [&](const std::string& ns) { specs.push_back(tasks + "/" + ns + "/" + id + "/config.json"); });
+  for_each_entry(tasks, [&](const std::string& ns) {
+    specs.emplace_back(tasks + "/" + ns + "/" + id + "/config.json", "containerd");
+  });
   std::vector<std::string> roots = opts_.podman_roots;
   roots.insert(roots.end(), opts_.storage_run_roots.begin(), opts_.storage_run_roots.end());
   for (const auto& r : roots) {
     const std::string dir = join_root(opts_.root, r);
     for_each_entry(dir, [&](const std::string& d) {
       if (d.size() > 11 && d.compare(d.size() - 11, 11, "-containers") == 0)
-        specs.push_back(dir + "/" + d + "/" + id + "/userdata/config.json");
+        specs.emplace_back(dir + "/" + d + "/" + id + "/userdata/config.json", "crio");
     });
   }
-  for (const auto& f : specs) {
+  for (const auto& [f, runtime] : specs) {
     auto text = read_file(f, kMaxStateFile);
     Name n;
     if (text && parse_oci_annotations(*text, n)) {
+      n.runtime = runtime;
       remember(by_id_, id, std::move(n));
       return;
     }
@@ -225,12 +237,12 @@ void WorkloadNames::name(ContainerRef& ref) {
   if (!n || want_container) {
     if (ref.runtime == "podman" && ref.pod_uid.empty()) {
       if (due(podman_scan_)) scan_podman();
-    } else if (ref.runtime == "docker" && is_hex(ref.id)) {
-      read_docker(ref.id);
     } else if (ref.runtime != "systemd" && ref.runtime != "podman" && is_hex(ref.id)) {
-      // containerd, CRI-O, or a container under kubepods whose runtime the path does not say: the spec of a
-      // running container names it exactly.
-      read_oci_spec(ref.id);
+      // Docker's state, or the spec of a running container (containerd, CRI-O), names it exactly; a container
+      // whose runtime the cgroup does not say (under kubepods, a bare id) may be any of them.
+      const bool any = ref.runtime == "unknown" || ref.runtime == "cri";
+      if (ref.runtime == "docker" || any) read_docker(ref.id);
+      if (ref.runtime != "docker" && !found()) read_oci_spec(ref.id);
     }
     n = found();
     // Any other container, or one its runtime does not name, may be a Kubernetes one: a process gone before
@@ -242,6 +254,8 @@ void WorkloadNames::name(ContainerRef& ref) {
     }
   }
   if (!n) return;
+  if (!n->runtime.empty() && (ref.runtime == "unknown" || ref.runtime == "cri")) ref.runtime = n->runtime;
+  if (ref.pod_uid.empty()) ref.pod_uid = n->pod_uid;
   if (!n->container.empty()) ref.name = n->container;
   if (!n->pod.empty()) ref.pod = n->pod;
   if (!n->ns.empty()) ref.ns = n->ns;

@@ -43,6 +43,8 @@ class WorkloadNames {
 
   struct Name {
     std::string container, pod, ns;
+    std::string runtime;  // the runtime whose state named it; "" from the kubelet's directories
+    std::string pod_uid;
   };
 
  private:

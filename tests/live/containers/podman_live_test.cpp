@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "live/containers/runtimes.h"
 #include "support/live.h"
 
 namespace enospcd::testing {
@@ -28,76 +29,6 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 
 constexpr const char* kImage = "localhost/enospcd-test:latest";
-
-bool on_path(const std::string& tool) { return sh("command -v " + tool + " >/dev/null 2>&1").exit_code == 0; }
-
-// A static busybox has no PT_INTERP: it runs in a rootfs without a libc.
-bool is_static_elf(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  Elf64_Ehdr eh{};
-  if (!in.read(reinterpret_cast<char*>(&eh), sizeof(eh)) || std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
-      eh.e_ident[EI_CLASS] != ELFCLASS64)
-    return false;
-  for (int i = 0; i < eh.e_phnum; i++) {
-    Elf64_Phdr ph{};
-    in.seekg(static_cast<std::streamoff>(eh.e_phoff + static_cast<uint64_t>(i) * eh.e_phentsize));
-    if (!in.read(reinterpret_cast<char*>(&ph), sizeof(ph))) return false;
-    if (ph.p_type == PT_INTERP) return false;
-  }
-  return true;
-}
-
-std::string busybox_static() {
-  for (const char* p : {"/bin/busybox", "/usr/bin/busybox"})
-    if (access(p, X_OK) == 0 && is_static_elf(p)) return p;
-  return "";
-}
-
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
-// "key=value" lines printed by a container script.
-std::map<std::string, std::string> key_values(const std::string& out) {
-  std::map<std::string, std::string> kv;
-  std::istringstream in(out);
-  for (std::string line; std::getline(in, line);)
-    if (auto eq = line.find('='); eq != std::string::npos) kv[line.substr(0, eq)] = line.substr(eq + 1);
-  return kv;
-}
-
-// "mnt:[4026532177]" -> 4026532177
-uint64_t ns_inode(const std::string& link) {
-  auto open = link.find('[');
-  return open == std::string::npos ? 0 : std::strtoull(link.c_str() + open + 1, nullptr, 10);
-}
-
-uint64_t host_mntns() {
-  struct stat st{};
-  return stat("/proc/self/ns/mnt", &st) == 0 ? st.st_ino : 0;
-}
-
-std::vector<std::string> mount_points_under(const std::string& prefix) {
-  std::vector<std::string> out;
-  std::ifstream in("/proc/self/mountinfo");
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream f(line);
-    std::string id, parent, devno, root, mnt;
-    f >> id >> parent >> devno >> root >> mnt;
-    std::string raw;  // mountinfo escapes space, tab, newline and backslash as \ooo
-    for (std::size_t i = 0; i < mnt.size(); i++) {
-      if (mnt[i] == '\\' && i + 3 < mnt.size()) {
-        raw.push_back(static_cast<char>(std::stoi(mnt.substr(i + 1, 3), nullptr, 8)));
-        i += 3;
-      } else {
-        raw.push_back(mnt[i]);
-      }
-    }
-    if (raw.rfind(prefix, 0) == 0) out.push_back(raw);
-  }
-  return out;
-}
 
 // Directories of this container's cgroup in any hierarchy: libpod-<id> (cgroupfs manager) or
 // libpod-<id>.scope (systemd manager).
@@ -193,18 +124,6 @@ class SysctlGuard {
   bool changed_ = false;
 };
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-
-std::string container_id_of(const json& e) {
-  return e.contains("container") && e["container"].is_object() ? e["container"].value("id", "") : "";
-}
-
 // The image is imported once per test binary: building the rootfs and `podman import` take about a second.
 class PodmanLive : public ::testing::Test {
  protected:
@@ -212,38 +131,12 @@ class PodmanLive : public ::testing::Test {
     skip_reason_.clear();
     setup_error_.clear();
     if (geteuid() != 0) return;  // each test skips (or fails in CI) through ENOSPCD_REQUIRE_ROOT
-    for (const char* tool : {"podman", "runc", "tar", "curl"})
-      if (!on_path(tool)) {
-        skip_reason_ = std::string(tool) + " is not installed (scripts/deps.sh installs podman, runc and busybox-static)";
-        return;
-      }
-    std::string busybox = busybox_static();
-    if (busybox.empty()) {
-      skip_reason_ = "no static busybox to build the test image from (apt-get install busybox-static)";
-      return;
-    }
+    skip_reason_ = missing_for_runtime({"podman", "runc", "tar", "curl"});
+    if (!skip_reason_.empty()) return;
     base_ = std::make_unique<TempDir>();
     podman_ = std::make_unique<Podman>(base_->path());
-    std::string rootfs = base_->path() + "/rootfs";
-    std::error_code ec;
-    for (const char* d : {"bin", "proc", "sys", "dev", "etc", "tmp", "scratch", "m"})
-      fs::create_directories(rootfs + "/" + d, ec);
-    fs::copy_file(busybox, rootfs + "/bin/busybox", ec);
-    if (ec) {
-      setup_error_ = "copying " + busybox + ": " + ec.message();
-      return;
-    }
-    // Relative applet links: `busybox --install -s` would point them at the host's path of busybox.
-    auto list = run({busybox, "--list"});
-    std::istringstream applets(list.out);
-    for (std::string a; std::getline(applets, a);)
-      if (!a.empty() && a != "busybox") fs::create_symlink("busybox", rootfs + "/bin/" + a, ec);
-    std::string tarball = base_->path() + "/image.tar";
-    auto tar = run({"tar", "-C", rootfs, "-cf", tarball, "."});
-    if (tar.exit_code != 0) {
-      setup_error_ = "tar: " + tar.out;
-      return;
-    }
+    std::string tarball = busybox_rootfs_tar(base_->path(), setup_error_);
+    if (tarball.empty()) return;
     auto imported = (*podman_)({"import", "-q", tarball, kImage});
     if (imported.exit_code != 0) setup_error_ = "podman import: " + imported.out;
   }
@@ -251,10 +144,8 @@ class PodmanLive : public ::testing::Test {
   static void TearDownTestSuite() {
     if (!base_) return;
     podman_->remove_everything();
-    // Whatever podman left mounted under its directories (overlay layers, shm, volumes), deepest first.
-    auto mounts = mount_points_under(base_->path() + "/");
-    std::sort(mounts.begin(), mounts.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
-    for (const auto& m : mounts) umount2(m.c_str(), MNT_DETACH);
+    // Whatever podman left mounted under its directories (overlay layers, shm, volumes).
+    unmount_under(base_->path() + "/");
     podman_.reset();
     base_.reset();  // rm -rf
   }
@@ -273,7 +164,7 @@ class PodmanLive : public ::testing::Test {
 
   const Podman& podman() const { return *podman_; }
   std::string cidfile() const { return base_->path() + "/" + name_ + ".cid"; }
-  std::string read_cid() const { return trim(read_file(cidfile())); }
+  std::string read_cid() const { return trim(read_text(cidfile())); }
 
   std::string name_;
   static inline std::string skip_reason_, setup_error_;

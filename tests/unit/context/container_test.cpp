@@ -165,6 +165,19 @@ TEST(Container, NothingToSay) {
   EXPECT_FALSE(cgroup_to_container("garbage:::"));
 }
 
+// What BPF recorded of a cgroupfs-driver container whose process was gone before its path was read: the leaf
+// alone, a bare id. A container of a runtime not yet known; a path, or an id of another length, is not one.
+TEST(Container, BareIdLeafIsAContainerOfUnknownRuntime) {
+  EXPECT_EQ(id_of(kId), kId);
+  EXPECT_EQ(runtime_of(kId), "unknown");
+  EXPECT_EQ(runtime_of("/" + kId), "(none)");
+  EXPECT_EQ(runtime_of("0::/" + kId), "(none)");
+  EXPECT_EQ(runtime_of("/docker/" + kId), "docker");
+  EXPECT_EQ(runtime_of(kId.substr(0, 12)), "(none)");
+  EXPECT_EQ(runtime_of(kId + "0"), "(none)");
+  EXPECT_EQ(runtime_of("3F2A" + kId.substr(4)), "(none)");
+}
+
 TEST(Container, Json) {
   ContainerRef c{kId, "crio", "conmon", "abc", "web-0", "shop", true};
   auto j = to_json(c);

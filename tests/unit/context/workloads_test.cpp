@@ -119,17 +119,27 @@ TEST(WorkloadNames, KubernetesNamesFromTheRunningContainersSpec) {
 
   auto ref = cgroup_to_container("/kubepods/besteffort/pod" + kUid + "/" + kId);
   ASSERT_HAS_VALUE(ref);
+  EXPECT_EQ(ref->runtime, "cri");
   names.name(*ref);
+  EXPECT_EQ(ref->runtime, "containerd");
   EXPECT_EQ(ref->name, "app");
   EXPECT_EQ(ref->pod, "web-0");
   EXPECT_EQ(ref->ns, "shop");
+  // Only the leaf, recorded by BPF, of a process gone before its cgroup was read: the bare id.
+  auto leaf = cgroup_to_container(kId2);
+  ASSERT_HAS_VALUE(leaf);
+  EXPECT_EQ(leaf->runtime, "unknown");
+  names.name(*leaf);
+  EXPECT_EQ(leaf->runtime, "crio");
+  EXPECT_EQ(leaf->pod, "pg-1");
   ContainerRef crio{kId2, "crio"};
   names.name(crio);
   EXPECT_EQ(crio.name, "db");
   EXPECT_EQ(crio.pod, "pg-1");
   EXPECT_EQ(crio.ns, "data");
-  ContainerRef dockerd{kId3, "docker", "", kUid};
+  ContainerRef dockerd{kId3, "unknown"};
   names.name(dockerd);
+  EXPECT_EQ(dockerd.runtime, "docker");
   EXPECT_EQ(dockerd.name, "cache");
   EXPECT_EQ(dockerd.pod, "redis-2");
   EXPECT_EQ(dockerd.ns, "infra");
@@ -140,9 +150,11 @@ TEST(WorkloadNames, KubernetesNamesFromTheRunningContainersSpec) {
 
   // Known after the container and its bundle are gone.
   fs::remove_all(root.path() + "/run");
-  ContainerRef again{kId, "containerd"};
+  ContainerRef again{kId, "unknown"};
   names.name(again);
   EXPECT_EQ(again.pod, "web-0");
+  EXPECT_EQ(again.pod_uid, kUid);
+  EXPECT_EQ(again.runtime, "containerd");
 
   WorkloadNames::Name n;
   for (const std::string& bad : {std::string("{"), std::string("[]"), std::string(R"({"annotations":7})"),
