@@ -579,3 +579,57 @@ int async_io_uring(struct trace_event_raw_io_uring_complete___enospcd *ctx)
 	}
 	return gate_failure(NULL, ENOSPCD_NR_IO_URING + opcode, res, file);
 }
+
+/*
+ * Linux AIO: io_submit(2) succeeds and a request's result reaches user space through io_getevents(2), so the
+ * syscall-exit gate never sees it either. aio_complete_rw() (the completion of IOCB_CMD_PREAD, PWRITE, PREADV
+ * and PWRITEV) gets the result; there is no tracepoint, so it is traced where fentry works, else with a kprobe
+ * (its second argument is the result on every kernel: 5.10 has a third, res2). A buffered request, which is
+ * where a write meets a full filesystem, completes inside io_submit(2), in the submitting task, whose iocb
+ * (its user-space address is the completion's "obj") holds the opcode. A completion from interrupt context
+ * (direct I/O) runs in whatever task was current: its opcode is not read and it is counted as that task's.
+ */
+struct kiocb___enospcd {
+	struct file *ki_filp;
+} __attribute__((preserve_access_index));
+
+struct io_event___enospcd {
+	__u64 obj;
+} __attribute__((preserve_access_index));
+
+struct aio_kiocb___enospcd {
+	struct kiocb___enospcd rw;
+	struct io_event___enospcd ki_res;
+} __attribute__((preserve_access_index));
+
+/* struct iocb (include/uapi/linux/aio_abi.h): aio_data, aio_key and aio_rw_flags, then the opcode. */
+#define ENOSPCD_IOCB_OPCODE_OFFSET 16
+#define ENOSPCD_IOCB_CMD_MAX 8 /* IOCB_CMD_PWRITEV */
+
+static __always_inline int aio_completion(struct kiocb___enospcd *iocb, long res)
+{
+	if (likely(!errno_watched(res)))
+		return 0;
+	__u32 opcode = ENOSPCD_AIO_OP_UNKNOWN;
+	struct aio_kiocb___enospcd *req =
+		(void *)((char *)iocb - bpf_core_field_offset(struct aio_kiocb___enospcd, rw));
+	__u64 user_iocb = BPF_CORE_READ(req, ki_res.obj);
+	__u16 op = 0;
+	if (user_iocb &&
+	    bpf_probe_read_user(&op, sizeof(op), (const void *)(user_iocb + ENOSPCD_IOCB_OPCODE_OFFSET)) == 0 &&
+	    op <= ENOSPCD_IOCB_CMD_MAX)
+		opcode = op;
+	return gate_failure(NULL, ENOSPCD_NR_AIO + opcode, res, BPF_CORE_READ(iocb, ki_filp));
+}
+
+SEC("?fentry/aio_complete_rw")
+int BPF_PROG(async_aio_fentry, struct kiocb___enospcd *iocb, long res)
+{
+	return aio_completion(iocb, res);
+}
+
+SEC("?kprobe/aio_complete_rw")
+int BPF_KPROBE(async_aio_kprobe, struct kiocb___enospcd *iocb, long res)
+{
+	return aio_completion(iocb, res);
+}

@@ -31,6 +31,10 @@
  * the kernel's completion tracepoint does not carry the request. Far above every real syscall number. */
 #define ENOSPCD_NR_IO_URING 0x10000
 #define ENOSPCD_IO_URING_OP_UNKNOWN 0xff
+/* A Linux AIO request (io_submit(2)) that completed with a watched errno: ENOSPCD_NR_AIO + its opcode
+ * (IOCB_CMD_*), or + ..._OP_UNKNOWN where the request's iocb could not be read. */
+#define ENOSPCD_NR_AIO 0x20000
+#define ENOSPCD_AIO_OP_UNKNOWN 0xff
 
 /* Record kinds in the ring buffer. 0 is never valid, so a zeroed record is detectable. */
 enum enospcd_kind {

@@ -45,9 +45,19 @@ constexpr const char* kIoUringOps[] = {
     "bind", "listen", "recv_zc", "epoll_wait", "readv_fixed", "writev_fixed", "pipe"};
 constexpr std::string_view kIoUringPrefix = "io_uring:";
 
+// IOCB_CMD_* (include/uapi/linux/aio_abi.h); 4 was never used.
+constexpr const char* kAioOps[] = {"pread", "pwrite", "fsync", "fdsync", "op_4", "poll", "noop", "preadv", "pwritev"};
+constexpr std::string_view kAioPrefix = "aio:";
+
 std::string io_uring_op_name(uint32_t op) {
   if (op < std::size(kIoUringOps)) return kIoUringOps[op];
   if (op == ENOSPCD_IO_URING_OP_UNKNOWN) return "request";
+  return "op_" + std::to_string(op);
+}
+
+std::string aio_op_name(uint32_t op) {
+  if (op < std::size(kAioOps)) return kAioOps[op];
+  if (op == ENOSPCD_AIO_OP_UNKNOWN) return "request";
   return "op_" + std::to_string(op);
 }
 
@@ -62,8 +72,8 @@ Arch native_arch() {
 }
 
 std::string syscall_name(uint32_t nr, Arch arch) {
-  if (nr >= ENOSPCD_NR_IO_URING && nr <= ENOSPCD_NR_IO_URING + ENOSPCD_IO_URING_OP_UNKNOWN)
-    return std::string(kIoUringPrefix) + io_uring_op_name(nr - ENOSPCD_NR_IO_URING);
+  if (is_io_uring(nr)) return std::string(kIoUringPrefix) + io_uring_op_name(nr - ENOSPCD_NR_IO_URING);
+  if (is_aio(nr)) return std::string(kAioPrefix) + aio_op_name(nr - ENOSPCD_NR_AIO);
   if (const char* n = find_name(syscall_table(arch), nr)) return n;
   return "syscall_" + std::to_string(nr);
 }
@@ -76,12 +86,21 @@ std::optional<uint32_t> syscall_number(std::string_view name, Arch arch) {
     if (op == "request") return ENOSPCD_NR_IO_URING + ENOSPCD_IO_URING_OP_UNKNOWN;
     return std::nullopt;
   }
+  if (name.substr(0, kAioPrefix.size()) == kAioPrefix) {
+    std::string_view op = name.substr(kAioPrefix.size());
+    for (uint32_t i = 0; i < std::size(kAioOps); i++)
+      if (op == kAioOps[i]) return ENOSPCD_NR_AIO + i;
+    if (op == "request") return ENOSPCD_NR_AIO + ENOSPCD_AIO_OP_UNKNOWN;
+    return std::nullopt;
+  }
   return find_number(syscall_table(arch), name);
 }
 
 bool is_io_uring(uint32_t nr) {
   return nr >= ENOSPCD_NR_IO_URING && nr <= ENOSPCD_NR_IO_URING + ENOSPCD_IO_URING_OP_UNKNOWN;
 }
+
+bool is_aio(uint32_t nr) { return nr >= ENOSPCD_NR_AIO && nr <= ENOSPCD_NR_AIO + ENOSPCD_AIO_OP_UNKNOWN; }
 
 std::vector<std::string> syscall_names(Arch arch) {
   Table t = syscall_table(arch);
@@ -90,6 +109,8 @@ std::vector<std::string> syscall_names(Arch arch) {
   for (std::size_t i = 0; i < t.len; i++) out.emplace_back(t.entries[i].name);
   for (const char* op : kIoUringOps) out.push_back(std::string(kIoUringPrefix) + op);
   out.push_back(std::string(kIoUringPrefix) + "request");
+  for (const char* op : kAioOps) out.push_back(std::string(kAioPrefix) + op);
+  out.push_back(std::string(kAioPrefix) + "request");
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;

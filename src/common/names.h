@@ -18,11 +18,13 @@ Arch native_arch();
 
 // "openat" for 257 on x86_64; "syscall_<nr>" when unknown. io_uring requests that failed asynchronously have
 // pseudo numbers (ENOSPCD_NR_IO_URING + opcode) and names "io_uring:<op>", e.g. "io_uring:write";
-// "io_uring:request" where the kernel does not tell the opcode.
+// "io_uring:request" where the kernel does not tell the opcode. Linux AIO requests likewise
+// (ENOSPCD_NR_AIO + IOCB_CMD_*): "aio:pwrite", "aio:request".
 std::string syscall_name(uint32_t nr, Arch arch = native_arch());
 std::optional<uint32_t> syscall_number(std::string_view name, Arch arch = native_arch());
 bool is_io_uring(uint32_t nr);
-// Every syscall name of the table and every io_uring request name, sorted.
+bool is_aio(uint32_t nr);
+// Every syscall name of the table and every io_uring and AIO request name, sorted.
 std::vector<std::string> syscall_names(Arch arch = native_arch());
 
 // "ENOSPC" for 28; "E<nr>" when unknown.

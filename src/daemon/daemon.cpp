@@ -146,6 +146,10 @@ Result<void> Daemon::start() {
   cfg.rate_limit = opts_.rate_limit;
   cfg.rate_burst = opts_.rate_burst;
   cfg.ringbuf_bytes = opts_.ringbuf_bytes;
+  // fexit works where an origin probe is on it: then AIO completions are traced with fentry.
+  if (origins_)
+    for (const auto& st : origins_->status())
+      if (st.mode == OriginMode::Fexit) cfg.aio = GateConfig::Aio::Fentry;
   auto gate = GateTracer::start(cfg, probe_);
   if (!gate) return gate.error();
   gate_ = std::move(*gate);
@@ -158,7 +162,7 @@ Result<void> Daemon::start() {
   tracing_since_ = std::chrono::steady_clock::now();
   for (const auto& a : gate_->attempts())
     if (!a.error.empty()) spdlog::info("syscall gate: {} unavailable: {}", gate_mode_name(a.mode), a.error);
-  spdlog::info("io_uring completions: {}", gate_->io_uring());
+  spdlog::info("io_uring completions: {}; Linux AIO completions: {}", gate_->io_uring(), gate_->aio());
   spdlog::info("tracing {} on syscall exit ({}), attached in {} ms", [&] {
     std::string s;
     for (int e : opts_.errnos) {
@@ -345,7 +349,7 @@ nlohmann::json Daemon::status_json() const {
       {"mode_reason", origins_ ? origins_->summary() : "disabled by --no-origins"},
       {"origins", origins_json()},
       {"gate", {{"mode", gate_mode_name(gate_->mode())}, {"attempts", attempts},
-                {"attach_ms", milliseconds(gate_->attach_time())}, {"io_uring", gate_->io_uring()}}},
+                {"attach_ms", milliseconds(gate_->attach_time())}, {"io_uring", gate_->io_uring()}, {"aio", gate_->aio()}}},
       {"errnos", errnos},
       {"uptime_s", std::chrono::duration<double>(now - started_).count()},
       {"degraded", journal_ && journal_->degraded()},

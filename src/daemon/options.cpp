@@ -70,7 +70,7 @@ ParseOutcome parse_daemon_options(int argc, const char* const* argv) {
       app.add_option("--duration", duration, "How long --once traces (e.g. 30s, 2m; bare numbers are seconds)");
   app.add_option("--errno", errnos, "Errnos to watch, names or numbers, comma-separated");
   app.add_option("--gate", gate, "Syscall-exit hook: auto, tp_btf, raw_tp or tp (auto probes in that order)");
-  app.add_option("--no-feature", o.no_features, "Pretend the kernel lacks a feature: tp_btf, raw_tp, tp, fexit, kprobe, io_uring")
+  app.add_option("--no-feature", o.no_features, "Pretend the kernel lacks a feature: tp_btf, raw_tp, tp, fexit, kprobe, io_uring, aio")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->check(CLI::IsMember(FeatureProbe::known_features()));
   auto* output_opt = app.add_option("-o,--output", output, "Report format for --once: text or json")

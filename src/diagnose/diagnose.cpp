@@ -48,19 +48,20 @@ std::string who(const Event& e) {
   return e.comm + " (pid " + std::to_string(e.pid) + ", container " + container + ")";
 }
 
-// "write(2)", or for an io_uring request that failed asynchronously "io_uring write request" (or "an io_uring
-// request" where the kernel does not tell the opcode).
+// "write(2)", or for an io_uring or Linux AIO request that failed asynchronously "io_uring write request",
+// "aio pwrite request" (or "an io_uring request" where the kernel does not tell the opcode).
 std::string call(const Event& e) {
-  if (is_io_uring(e.syscall_nr)) {
+  if (is_io_uring(e.syscall_nr) || is_aio(e.syscall_nr)) {
     if (e.syscall_nr == ENOSPCD_NR_IO_URING + ENOSPCD_IO_URING_OP_UNKNOWN) return "an io_uring request";
+    if (e.syscall_nr == ENOSPCD_NR_AIO + ENOSPCD_AIO_OP_UNKNOWN) return "an aio request";
     std::string name = syscall_name(e.syscall_nr);
-    return "io_uring " + name.substr(name.find(':') + 1) + " request";
+    return name.substr(0, name.find(':')) + " " + name.substr(name.find(':') + 1) + " request";
   }
   return e.syscall + "(2)";
 }
 
-// The syscall whose rules explain an io_uring request: the request does what that syscall does.
-std::string sync_equivalent(const std::string& io_uring_name) {
+// The syscall whose rules explain an io_uring or AIO request: the request does what that syscall does.
+std::string sync_equivalent(const std::string& request_name) {
   static const std::map<std::string, std::string> m = {
       {"io_uring:write", "pwrite64"},       {"io_uring:write_fixed", "pwrite64"},
       {"io_uring:writev", "pwritev"},       {"io_uring:writev_fixed", "pwritev"},
@@ -72,9 +73,11 @@ std::string sync_equivalent(const std::string& io_uring_name) {
       {"io_uring:setxattr", "setxattr"},    {"io_uring:fsetxattr", "fsetxattr"},
       {"io_uring:splice", "splice"},        {"io_uring:tee", "splice"},
       {"io_uring:epoll_ctl", "epoll_ctl"},
+      {"aio:pwrite", "pwrite64"},           {"aio:pwritev", "pwritev"},
+      {"aio:fsync", "fsync"},               {"aio:fdsync", "fdatasync"},
   };
-  auto it = m.find(io_uring_name);
-  return it == m.end() ? io_uring_name : it->second;
+  auto it = m.find(request_name);
+  return it == m.end() ? request_name : it->second;
 }
 
 std::string opening(const Event& e) {
@@ -766,7 +769,7 @@ const std::vector<std::string>& cause_ids() {
 }
 
 Cause diagnose(const Event& e, HostFacts& facts) {
-  if (is_io_uring(e.syscall_nr)) {
+  if (is_io_uring(e.syscall_nr) || is_aio(e.syscall_nr)) {
     // The rules of the synchronous call the request stands for; the summary still names the request.
     std::string sync = sync_equivalent(e.syscall);
     if (sync != e.syscall) {

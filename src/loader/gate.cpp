@@ -87,6 +87,8 @@ Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {
   for (GateMode m : {GateMode::TpBtf, GateMode::RawTp, GateMode::Tp})
     bpf_program__set_autoload(program_for(s, m), m == mode);
   bpf_program__set_autoload(s->progs.async_io_uring, cfg.io_uring);
+  bpf_program__set_autoload(s->progs.async_aio_fentry, cfg.aio == GateConfig::Aio::Fentry);
+  bpf_program__set_autoload(s->progs.async_aio_kprobe, cfg.aio == GateConfig::Aio::Kprobe);
 
   // Settings live in .rodata, fixed at load time (the verifier then prunes what they disable).
   set_errno_filter(s->rodata, cfg.errnos);
@@ -144,6 +146,18 @@ std::string attach_io_uring(gate_bpf* s) {
   if (!link) return "attaching to io_uring:io_uring_complete: " + describe_errno(errno);
   s->links.async_io_uring = link;
   return "";
+}
+
+// Linux AIO completions, as optional: "attached (<how>)" or "unavailable: <why>".
+std::string attach_aio(gate_bpf* s, GateConfig::Aio how) {
+  const bool fentry = how == GateConfig::Aio::Fentry;
+  bpf_program* prog = fentry ? s->progs.async_aio_fentry : s->progs.async_aio_kprobe;
+  bpf_link* link = bpf_program__attach(prog);
+  if (!link)
+    return std::string("unavailable: attaching ") + (fentry ? "fentry" : "a kprobe") +
+           " to aio_complete_rw: " + describe_errno(errno);
+  (fentry ? s->links.async_aio_fentry : s->links.async_aio_kprobe) = link;
+  return fentry ? "attached (fentry)" : "attached (kprobe)";
 }
 
 }  // namespace
@@ -205,19 +219,39 @@ Result<std::unique_ptr<GateTracer>> GateTracer::start(const GateConfig& cfg, Fea
   } else {
     rung_cfg.io_uring = true;
   }
+  if (probe.disabled("aio")) {
+    rung_cfg.aio = GateConfig::Aio::None;
+    t->aio_ = "unavailable: disabled (--no-feature aio)";
+  } else if (rung_cfg.aio == GateConfig::Aio::None && probe.has_kprobes() && !probe.disabled("kprobe")) {
+    rung_cfg.aio = GateConfig::Aio::Kprobe;
+  } else if (rung_cfg.aio == GateConfig::Aio::None) {
+    t->aio_ = "unavailable: aio_complete_rw has no tracepoint, and neither fentry nor kprobes work here";
+  }
   std::string reasons;
   for (GateMode m : ladder) {
-    auto r = try_rung(rung_cfg, m);
-    if (!r.ok() && rung_cfg.io_uring && r.error().code != EPERM && r.error().code != EACCES) {
-      // The io_uring program is the only optional one: a kernel that refuses it keeps the rung without it.
-      GateConfig plain = rung_cfg;
-      plain.io_uring = false;
-      auto without = try_rung(plain, m);
-      if (without.ok()) {
-        t->io_uring_ = "unavailable: " + r.error().message;
-        rung_cfg.io_uring = false;
-        r = std::move(without);
-      }
+    // The completion programs are optional: a kernel that refuses them keeps the rung without them (AIO's, on
+    // a function, is given up first, then io_uring's, then both).
+    std::vector<GateConfig> tries = {rung_cfg};
+    auto add_try = [&](bool drop_aio, bool drop_io_uring) {
+      if ((drop_aio && rung_cfg.aio == GateConfig::Aio::None) || (drop_io_uring && !rung_cfg.io_uring)) return;
+      GateConfig c = rung_cfg;
+      if (drop_aio) c.aio = GateConfig::Aio::None;
+      if (drop_io_uring) c.io_uring = false;
+      tries.push_back(c);
+    };
+    add_try(true, false);
+    add_try(false, true);
+    add_try(true, true);
+    auto r = try_rung(tries[0], m);
+    const std::string first_error = r.ok() ? "" : r.error().message;
+    std::size_t tried = 0;
+    while (!r.ok() && r.error().code != EPERM && r.error().code != EACCES && ++tried < tries.size())
+      r = try_rung(tries[tried], m);
+    if (r.ok() && tried > 0) {
+      if (rung_cfg.aio != GateConfig::Aio::None && tries[tried].aio == GateConfig::Aio::None)
+        t->aio_ = "unavailable: " + first_error;
+      if (rung_cfg.io_uring && !tries[tried].io_uring) t->io_uring_ = "unavailable: " + first_error;
+      rung_cfg = tries[tried];
     }
     if (r.ok()) {
       t->skel_ = *r;
@@ -236,6 +270,7 @@ Result<std::unique_ptr<GateTracer>> GateTracer::start(const GateConfig& cfg, Fea
     std::string why = attach_io_uring(t->skel_);
     t->io_uring_ = why.empty() ? "attached" : "unavailable: " + why;
   }
+  if (rung_cfg.aio != GateConfig::Aio::None) t->aio_ = attach_aio(t->skel_, rung_cfg.aio);
   t->attach_time_ = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
   return t;
 }

@@ -44,6 +44,9 @@ struct GateConfig {
   uint32_t counter_entries = 16384;
   KernelData kernel_data;       // from kallsyms, when it was read before the gate loaded
   bool io_uring = false;        // load the io_uring completion program (set by start() after probing)
+  // How Linux AIO completions (aio_complete_rw, no tracepoint) are traced: fentry where fexit works (the caller
+  // knows from the origin probes), else a kprobe where kprobes exist (decided by start()), else not.
+  enum class Aio { None, Fentry, Kprobe } aio = Aio::None;
   // Maps shared with the origin probes (fds, -1 when the origins are not loaded).
   int chains_fd = -1, chain_pending_fd = -1, losses_fd = -1;
 };
@@ -72,6 +75,8 @@ class GateTracer : public CounterSource {
   std::chrono::microseconds attach_time() const { return attach_time_; }
   // io_uring completions: "attached", or "unavailable: <why>".
   const std::string& io_uring() const { return io_uring_; }
+  // Linux AIO completions: "attached (fentry)", "attached (kprobe)", or "unavailable: <why>".
+  const std::string& aio() const { return aio_; }
 
   // Ring buffer consumption: handler runs on the calling thread for every record.
   Result<void> set_handler(Handler h);
@@ -104,6 +109,7 @@ class GateTracer : public CounterSource {
   std::vector<GateAttempt> attempts_;
   std::chrono::microseconds attach_time_{0};
   std::string io_uring_;
+  std::string aio_;
   Handler handler_;
   std::optional<std::chrono::steady_clock::time_point> consume_until_;  // of the consume_for() in progress
   int consumed_ = 0;

@@ -92,6 +92,24 @@ TEST(Names, IoUringRequests) {
   EXPECT_NE(std::find(names.begin(), names.end(), "write"), names.end());
 }
 
+// Linux AIO requests that failed in their completion: pseudo numbers of their own, named by IOCB_CMD_*
+// (include/uapi/linux/aio_abi.h: PWRITE is 1, PWRITEV 8).
+TEST(Names, AioRequests) {
+  EXPECT_EQ(syscall_name(ENOSPCD_NR_AIO + 1), "aio:pwrite");
+  EXPECT_EQ(syscall_name(ENOSPCD_NR_AIO + 8), "aio:pwritev");
+  EXPECT_EQ(syscall_name(ENOSPCD_NR_AIO + 0), "aio:pread");
+  EXPECT_EQ(syscall_name(ENOSPCD_NR_AIO + 0xff), "aio:request");
+  EXPECT_EQ(syscall_name(ENOSPCD_NR_AIO + 42), "aio:op_42");
+  EXPECT_EQ(syscall_number("aio:pwrite"), ENOSPCD_NR_AIO + 1);
+  EXPECT_EQ(syscall_number("aio:request"), ENOSPCD_NR_AIO + 0xff);
+  EXPECT_FALSE(syscall_number("aio:write"));
+  EXPECT_TRUE(is_aio(ENOSPCD_NR_AIO + 1));
+  EXPECT_FALSE(is_aio(ENOSPCD_NR_IO_URING + 1));
+  EXPECT_FALSE(is_io_uring(ENOSPCD_NR_AIO + 1));
+  auto names = syscall_names();
+  EXPECT_NE(std::find(names.begin(), names.end(), "aio:pwrite"), names.end());
+}
+
 TEST(Strings, Rfc3339) {
   EXPECT_EQ(format_rfc3339(0), "1970-01-01T00:00:00.000000Z");
   EXPECT_EQ(format_rfc3339(1'700'000'000'123'456'789ull), "2023-11-14T22:13:20.123456Z");

@@ -74,5 +74,28 @@ TEST(IoUring, RequestOfUnknownOpcode) {
             "chain was recorded).");
 }
 
+// Linux AIO: fio's libaio engine writing onto a full tmpfs; io_submit(2) succeeded, the completion carried
+// -ENOSPC. Explained as the pwrite it stands for, and named as the request.
+TEST(Aio, WriteRequestIsExplainedLikeAWrite) {
+  FakeFacts facts;
+  PathFs fs = fakes::make_fs("/mnt/scratch", "tmpfs", kTmpfsMagic, 256, 0);
+  fs.super_options = "rw,size=1024k";
+  facts.by_dev[77] = fs;
+  Event e = io_uring_write();
+  e.syscall_nr = ENOSPCD_NR_AIO + 1;  // IOCB_CMD_PWRITE
+  e.syscall = syscall_name(e.syscall_nr);
+  Cause c = diagnose(e, facts);
+  EXPECT_EQ(c.id, "tmpfs_blocks");
+  EXPECT_EQ(c.summary,
+            "aio pwrite request by fio (pid 3100, container -) failed: the tmpfs at /mnt/scratch is full: "
+            "1.0 MiB of 1.0 MiB (size=1024k) used.");
+  e.syscall_nr = ENOSPCD_NR_AIO + ENOSPCD_AIO_OP_UNKNOWN;
+  e.syscall = syscall_name(e.syscall_nr);
+  e.file.reset();
+  c = diagnose(e, facts);
+  EXPECT_EQ(c.id, "unknown");
+  EXPECT_EQ(c.summary.rfind("an aio request by fio (pid 3100, container -) failed with ENOSPC", 0), 0u) << c.summary;
+}
+
 }  // namespace
 }  // namespace enospcd::diagnose

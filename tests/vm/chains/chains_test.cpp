@@ -365,6 +365,44 @@ TEST_P(VmChains, IoUringWriteFailsInItsCompletion) {
   record("io_uring write onto a full tmpfs", e);
 }
 
+// Linux AIO: fio's libaio write request fails in its completion (io_submit(2) succeeded). aio_complete_rw has
+// no tracepoint: it is traced with fentry where fexit works, with a kprobe in kretprobe mode. Counted once under
+// its own key, attributed to fio, and explained like the pwrite it stands for.
+TEST_P(VmChains, AioWriteFailsInItsCompletion) {
+  if (std::system("command -v fio >/dev/null") != 0) {
+    if (std::getenv("CI")) FAIL() << "fio is missing in CI (scripts/deps.sh installs it)";
+    GTEST_SKIP() << "fio is not installed on the host, so the VM has none";
+  }
+  const std::string mode = std::get<1>(GetParam());
+  EXPECT_EQ(report_["status"]["gate"].value("aio", ""), mode == "kretprobe" ? "attached (kprobe)" : "attached (fentry)")
+      << report_["status"]["gate"].dump();
+  std::vector<json> ev;
+  for (const auto& e : report_["events"])
+    if (e["syscall"].get<std::string>().rfind("aio:", 0) == 0) ev.push_back(e);
+  ASSERT_EQ(ev.size(), 1u) << report_["events"].dump(1);
+  const json& e = ev[0];
+  EXPECT_EQ(e["syscall"], "aio:pwrite") << e.dump(1);
+  EXPECT_EQ(e["comm"], "fio");
+  EXPECT_EQ(e["ret"], -28);
+  EXPECT_EQ(e["cause"]["id"], "tmpfs_blocks") << e.dump(1);
+  const std::string summary = e["cause"]["summary"];
+  EXPECT_EQ(summary.rfind("aio pwrite request by fio (pid ", 0), 0u) << summary;
+  EXPECT_NE(summary.find("the tmpfs at /t5 is full: 1.0 MiB of 1.0 MiB (size=1024k) used"), std::string::npos)
+      << summary;
+  // The write ran in io_submit(2) in fio's thread, where the accounting failed: the chain is the accounting's.
+  static const std::set<std::string> accounting = {"shmem_inode_acct_blocks", "shmem_inode_acct_block",
+                                                   "shmem_acct_block", "shmem_alloc_and_acct_folio",
+                                                   "shmem_alloc_and_acct_page", "shmem_alloc_and_add_folio"};
+  auto f = funcs(e);
+  ASSERT_FALSE(f.empty()) << e.dump(1);
+  EXPECT_TRUE(accounting.count(f.front())) << chain_text(e);
+  uint64_t counted = 0;
+  for (const auto& r : report_["top"])
+    if (r["syscall"] == "aio:pwrite" && r["pid"] == e["pid"]) counted += r["count"].get<uint64_t>();
+  EXPECT_EQ(counted, 1u) << report_["top"].dump(1);
+  record("Linux AIO write onto a full tmpfs", e);
+}
+
 INSTANTIATE_TEST_SUITE_P(Kernels, VmChains,
                          ::testing::Combine(::testing::Values("5.10", "6.1", "6.12"),
                                             ::testing::Values("auto", "kretprobe")),

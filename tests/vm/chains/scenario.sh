@@ -56,6 +56,13 @@ run_mode() {
       --fallocate=none >/tmp/fio.out 2>&1
     grep -q "No space left on device" /tmp/fio.out || { echo "scenario: fio did not fail with ENOSPC:"; tail -5 /tmp/fio.out; }
     umount /t4
+    # Linux AIO: the same with fio's libaio engine; io_submit(2) succeeds, the request's completion carries the
+    # error (a buffered write completes inside io_submit).
+    mkdir -p /t5 && mount -t tmpfs -o size=1m none /t5
+    ./fio --name=aio --filename=/t5/data --size=2m --bs=4k --rw=write --ioengine=libaio --iodepth=1 \
+      --fallocate=none >/tmp/fio-aio.out 2>&1
+    grep -q "No space left on device" /tmp/fio-aio.out || { echo "scenario: fio libaio did not fail with ENOSPC:"; tail -5 /tmp/fio-aio.out; }
+    umount /t5
   fi
 
   # Disk quota: uid 65534 may hold 256 KiB of quota.img (ext4 -O quota, made on the host), so its 4 KiB writes
