@@ -43,23 +43,36 @@ constexpr const char* kIoUringOps[] = {
     "fsetxattr", "setxattr", "fgetxattr", "getxattr", "socket", "uring_cmd", "send_zc", "sendmsg_zc",
     "read_multishot", "waitid", "futex_wait", "futex_wake", "futex_waitv", "fixed_fd_install", "ftruncate",
     "bind", "listen", "recv_zc", "epoll_wait", "readv_fixed", "writev_fixed", "pipe"};
-constexpr std::string_view kIoUringPrefix = "io_uring:";
 
 // IOCB_CMD_* (include/uapi/linux/aio_abi.h); 4 was never used.
 constexpr const char* kAioOps[] = {"pread", "pwrite", "fsync", "fdsync", "op_4", "poll", "noop", "preadv", "pwritev"};
-constexpr std::string_view kAioPrefix = "aio:";
 
-std::string io_uring_op_name(uint32_t op) {
-  if (op < std::size(kIoUringOps)) return kIoUringOps[op];
-  if (op == ENOSPCD_IO_URING_OP_UNKNOWN) return "request";
-  return "op_" + std::to_string(op);
-}
+// Requests that fail in their completion, each kind under pseudo numbers base + opcode ("io_uring:write"),
+// base + unknown where the opcode was not read ("io_uring:request").
+struct RequestKind {
+  std::string_view prefix;
+  const char* const* ops;
+  std::size_t ops_len;
+  uint32_t base, unknown;
 
-std::string aio_op_name(uint32_t op) {
-  if (op < std::size(kAioOps)) return kAioOps[op];
-  if (op == ENOSPCD_AIO_OP_UNKNOWN) return "request";
-  return "op_" + std::to_string(op);
-}
+  bool has(uint32_t nr) const { return nr >= base && nr <= base + unknown; }
+  std::string name(uint32_t nr) const {
+    const uint32_t op = nr - base;
+    if (op < ops_len) return std::string(prefix) + ops[op];
+    if (op == unknown) return std::string(prefix) + "request";
+    return std::string(prefix) + "op_" + std::to_string(op);
+  }
+  std::optional<uint32_t> number(std::string_view op) const {
+    for (uint32_t i = 0; i < ops_len; i++)
+      if (op == ops[i]) return base + i;
+    if (op == "request") return base + unknown;
+    return std::nullopt;
+  }
+};
+constexpr RequestKind kIoUring{"io_uring:", kIoUringOps, std::size(kIoUringOps), ENOSPCD_NR_IO_URING,
+                               ENOSPCD_IO_URING_OP_UNKNOWN};
+constexpr RequestKind kAio{"aio:", kAioOps, std::size(kAioOps), ENOSPCD_NR_AIO, ENOSPCD_AIO_OP_UNKNOWN};
+constexpr RequestKind kRequestKinds[] = {kIoUring, kAio};
 
 }  // namespace
 
@@ -72,45 +85,31 @@ Arch native_arch() {
 }
 
 std::string syscall_name(uint32_t nr, Arch arch) {
-  if (is_io_uring(nr)) return std::string(kIoUringPrefix) + io_uring_op_name(nr - ENOSPCD_NR_IO_URING);
-  if (is_aio(nr)) return std::string(kAioPrefix) + aio_op_name(nr - ENOSPCD_NR_AIO);
+  for (const auto& kind : kRequestKinds)
+    if (kind.has(nr)) return kind.name(nr);
   if (const char* n = find_name(syscall_table(arch), nr)) return n;
   return "syscall_" + std::to_string(nr);
 }
 
 std::optional<uint32_t> syscall_number(std::string_view name, Arch arch) {
-  if (name.substr(0, kIoUringPrefix.size()) == kIoUringPrefix) {
-    std::string_view op = name.substr(kIoUringPrefix.size());
-    for (uint32_t i = 0; i < std::size(kIoUringOps); i++)
-      if (op == kIoUringOps[i]) return ENOSPCD_NR_IO_URING + i;
-    if (op == "request") return ENOSPCD_NR_IO_URING + ENOSPCD_IO_URING_OP_UNKNOWN;
-    return std::nullopt;
-  }
-  if (name.substr(0, kAioPrefix.size()) == kAioPrefix) {
-    std::string_view op = name.substr(kAioPrefix.size());
-    for (uint32_t i = 0; i < std::size(kAioOps); i++)
-      if (op == kAioOps[i]) return ENOSPCD_NR_AIO + i;
-    if (op == "request") return ENOSPCD_NR_AIO + ENOSPCD_AIO_OP_UNKNOWN;
-    return std::nullopt;
-  }
+  for (const auto& kind : kRequestKinds)
+    if (name.substr(0, kind.prefix.size()) == kind.prefix) return kind.number(name.substr(kind.prefix.size()));
   return find_number(syscall_table(arch), name);
 }
 
-bool is_io_uring(uint32_t nr) {
-  return nr >= ENOSPCD_NR_IO_URING && nr <= ENOSPCD_NR_IO_URING + ENOSPCD_IO_URING_OP_UNKNOWN;
-}
+bool is_io_uring(uint32_t nr) { return kIoUring.has(nr); }
 
-bool is_aio(uint32_t nr) { return nr >= ENOSPCD_NR_AIO && nr <= ENOSPCD_NR_AIO + ENOSPCD_AIO_OP_UNKNOWN; }
+bool is_aio(uint32_t nr) { return kAio.has(nr); }
 
 std::vector<std::string> syscall_names(Arch arch) {
   Table t = syscall_table(arch);
   std::vector<std::string> out;
   out.reserve(t.len);
   for (std::size_t i = 0; i < t.len; i++) out.emplace_back(t.entries[i].name);
-  for (const char* op : kIoUringOps) out.push_back(std::string(kIoUringPrefix) + op);
-  out.push_back(std::string(kIoUringPrefix) + "request");
-  for (const char* op : kAioOps) out.push_back(std::string(kAioPrefix) + op);
-  out.push_back(std::string(kAioPrefix) + "request");
+  for (const auto& kind : kRequestKinds) {
+    for (std::size_t i = 0; i < kind.ops_len; i++) out.push_back(std::string(kind.prefix) + kind.ops[i]);
+    out.push_back(std::string(kind.prefix) + "request");
+  }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;

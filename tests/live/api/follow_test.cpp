@@ -171,11 +171,7 @@ TEST_F(ApiFollow, HistoryIsLoadedInTurnWithLargeAnswersNotOnAWorker) {
   backend_.push(make_event(1, now - 7200 * kSec, 1, "old"));
   backend_.push(make_event(2, now - 30 * kSec, 1, "recent"));
   backend_.edit([&] { backend_.doctor_doc = json{{"tmpfs", json::array()}}; });
-  backend_.hold_doctor();
-  struct Release {
-    FakeBackend& b;
-    ~Release() { b.release_doctor(); }
-  } release{backend_};
+  auto hold = backend_.hold_doctor_until_scope_ends();
   CurlAnswer doctor;
   std::thread slow([&] { doctor = get("/v1/doctor"); });
   ASSERT_TRUE(backend_.doctors_running(1));

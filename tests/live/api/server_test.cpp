@@ -258,11 +258,7 @@ TEST_F(ApiServer, SmallQuestionsAreAnsweredWhileALargeAnswerIsBuilt) {
   start();
   push_sample();
   backend_.edit([&] { backend_.doctor_doc = json{{"tmpfs", json::array()}}; });
-  backend_.hold_doctor();
-  struct Release {
-    FakeBackend& b;
-    ~Release() { b.release_doctor(); }
-  } release{backend_};
+  auto hold = backend_.hold_doctor_until_scope_ends();
   CurlAnswer doctor;
   std::thread slow([&] { doctor = get("/v1/doctor"); });
   ASSERT_TRUE(backend_.doctors_running(1));

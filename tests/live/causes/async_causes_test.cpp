@@ -3,6 +3,7 @@
 // and the daemon must count the failed request exactly, name it, and explain it like the write it stands for.
 #include <unistd.h>
 
+#include <memory>
 #include <set>
 
 #include "live/causes/causes.h"
@@ -19,27 +20,41 @@ std::vector<json> io_uring_events(const json& report, const std::string& comm) {
   return out;
 }
 
-// tmpfs size=1m; fio writes 2 MiB in 4 KiB requests, one in flight: 256 fit, the 257th completes with
-// -ENOSPC and fio stops the job on it (err=28).
-TEST(AsyncCauses, FioIoUringWriteOntoAFullTmpfs) {
-  ENOSPCD_REQUIRE_ROOT();
-  if (!have_fio()) {
-    if (std::getenv("CI")) FAIL() << "fio is missing in CI (scripts/deps.sh installs it)";
-    GTEST_SKIP() << "fio is not installed";
+// fio on a tmpfs of size=1m, under a tracer: fio writes 2 MiB in 4 KiB requests, one in flight: 256 fit, the
+// 257th completes with -ENOSPC and fio stops the job on it (err=28).
+class AsyncCauses : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ENOSPCD_REQUIRE_ROOT();
+    if (!have_fio()) {
+      if (std::getenv("CI")) FAIL() << "fio is missing in CI (scripts/deps.sh installs it)";
+      GTEST_SKIP() << "fio is not installed";
+    }
+    ASSERT_TRUE(mnt_.ok());
+    tracer_ = std::make_unique<Tracer>();
+    ASSERT_TRUE(tracer_->ready()) << tracer_->stderr_text();
   }
-  TmpfsMount mnt("size=1m");
-  ASSERT_TRUE(mnt.ok());
-  Tracer tracer;
-  ASSERT_TRUE(tracer.ready()) << tracer.stderr_text();
+
+  CmdResult fio(const std::string& engine) {
+    return run({"fio", "--name=fill", "--filename=" + mnt_.path() + "/data", "--size=2m", "--bs=4k", "--rw=write",
+                "--ioengine=" + engine, "--iodepth=1", "--fallocate=none", "--output-format=terse",
+                "--terse-version=3"});
+  }
+
+  TmpfsMount mnt_{"size=1m"};
+  std::unique_ptr<Tracer> tracer_;
+};
+
+TEST_F(AsyncCauses, FioIoUringWriteOntoAFullTmpfs) {
+  Tracer& tracer = *tracer_;
+  const TmpfsMount& mnt = mnt_;
   if (tracer.stderr_text().find("io_uring completions: unavailable") != std::string::npos)
     GTEST_SKIP() << "this kernel has no io_uring completion tracepoint: " << tracer.stderr_text();
-  auto fio = run({"fio", "--name=fill", "--filename=" + mnt.path() + "/data", "--size=2m", "--bs=4k",
-                  "--rw=write", "--ioengine=io_uring", "--iodepth=1", "--fallocate=none", "--output-format=terse",
-                  "--terse-version=3"});
+  auto fio_run = fio("io_uring");
   json report = tracer.finish();
   // fio's own word: the job ended on error 28.
-  ASSERT_NE(fio.exit_code, 0) << fio.out;
-  ASSERT_NE(fio.out.find("No space left on device"), std::string::npos) << fio.out;
+  ASSERT_NE(fio_run.exit_code, 0) << fio_run.out;
+  ASSERT_NE(fio_run.out.find("No space left on device"), std::string::npos) << fio_run.out;
 
   auto events = io_uring_events(report, "fio");
   ASSERT_EQ(events.size(), 1u) << report.value("events", json::array()).dump(1);
@@ -68,21 +83,12 @@ TEST(AsyncCauses, FioIoUringWriteOntoAFullTmpfs) {
 // Linux AIO: fio's libaio engine, the same write onto a full tmpfs; io_submit(2) succeeds and the request's
 // completion carries -ENOSPC. aio_complete_rw has no tracepoint: where neither fentry nor kprobes work (this
 // host), the status says so and nothing is made up; where one works, the request is an event like io_uring's.
-TEST(AsyncCauses, FioLibaioWriteOntoAFullTmpfs) {
-  ENOSPCD_REQUIRE_ROOT();
-  if (!have_fio()) {
-    if (std::getenv("CI")) FAIL() << "fio is missing in CI (scripts/deps.sh installs it)";
-    GTEST_SKIP() << "fio is not installed";
-  }
-  TmpfsMount mnt("size=1m");
-  ASSERT_TRUE(mnt.ok());
-  Tracer tracer;
-  ASSERT_TRUE(tracer.ready()) << tracer.stderr_text();
-  auto fio = run({"fio", "--name=fill", "--filename=" + mnt.path() + "/data", "--size=2m", "--bs=4k",
-                  "--rw=write", "--ioengine=libaio", "--iodepth=1", "--fallocate=none"});
+TEST_F(AsyncCauses, FioLibaioWriteOntoAFullTmpfs) {
+  Tracer& tracer = *tracer_;
+  auto fio_run = fio("libaio");
   json report = tracer.finish();
-  ASSERT_NE(fio.exit_code, 0) << fio.out;
-  ASSERT_NE(fio.out.find("No space left on device"), std::string::npos) << fio.out;
+  ASSERT_NE(fio_run.exit_code, 0) << fio_run.out;
+  ASSERT_NE(fio_run.out.find("No space left on device"), std::string::npos) << fio_run.out;
   const std::string status = report["status"]["gate"].value("aio", "");
   std::vector<json> events;
   for (const auto& e : report.value("events", json::array()))

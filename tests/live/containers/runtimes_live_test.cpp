@@ -33,10 +33,12 @@ const std::vector<std::string> kTouchScript = {
     "echo avail=$(df -i /scratch | awk 'NR==2 {print $4}'); n=0; for i in $(seq 1 10); do "
     "touch /scratch/f$i 2>/dev/null || n=$((n+1)); done; echo failed=$n; sleep 1"};
 
-// A runtime daemon in the background, its output in a log file; SIGTERM (then SIGKILL) when destroyed.
-class Background {
+// A runtime's daemon in the background, its output in a log file, and the command line that talks to it alone
+// (`cli`); SIGTERM (then SIGKILL) when destroyed.
+class Runtime {
  public:
-  Background(const std::vector<std::string>& argv, const std::string& log) : log_(log) {
+  Runtime(const std::vector<std::string>& argv, const std::string& log, std::vector<std::string> cli)
+      : log_(log), cli_(std::move(cli)) {
     pid_ = fork();
     if (pid_ == 0) {
       setpgid(0, 0);
@@ -52,9 +54,24 @@ class Background {
       _exit(127);
     }
   }
-  ~Background() { stop(); }
-  Background(const Background&) = delete;
-  Background& operator=(const Background&) = delete;
+  ~Runtime() { stop(); }
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  CmdResult operator()(const std::vector<std::string>& args) const {
+    std::vector<std::string> argv = cli_;
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
+  }
+
+  // Until `<cli> version` answers, for at most about 20 s; false when it never did or the daemon exited.
+  bool wait_up() const {
+    for (int i = 0; i < 200 && alive(); i++) {
+      if ((*this)({"version"}).exit_code == 0) return true;
+      std::this_thread::sleep_for(100ms);
+    }
+    return false;
+  }
 
   void stop() {
     if (pid_ <= 0) return;
@@ -76,6 +93,7 @@ class Background {
  private:
   pid_t pid_ = -1;
   std::string log_;
+  std::vector<std::string> cli_;
 };
 
 // Paths the runtimes create on the host whatever their configuration says (shim sockets under /run/containerd,
@@ -163,15 +181,18 @@ std::string oci_image_tar(const std::string& dir, const std::string& layer_tar, 
   return tar.exit_code == 0 ? tarball : "";
 }
 
-// The failures of the container's touches on /scratch and the count on its rows in the report's top.
-struct Seen {
-  std::set<std::string> paths;
+// The container's touches on /scratch as it reported them (kTouchScript's output) against the daemon's events
+// and exact counts of them: every failure is an event attributed to container `id`, and its rows count them
+// all. Returns the container objects the daemon put on them, for the test to check the names.
+std::vector<json> touches_named(const json& report, const std::string& out, const std::string& id) {
+  auto kv = key_values(out);
+  const int avail = std::atoi(kv["avail"].c_str());
+  const int failed = std::atoi(kv["failed"].c_str());
+  EXPECT_EQ(avail, 3) << out;  // nr_inodes=4 minus the root directory
+  EXPECT_EQ(failed, 10 - avail) << out;
+  std::set<std::string> paths, expected;
+  for (int i = avail + 1; i <= 10; i++) expected.insert("/scratch/f" + std::to_string(i));
   std::vector<json> containers;
-  uint64_t counted = 0;
-};
-
-Seen failures_of(const json& report, const std::string& id) {
-  Seen s;
   for (const auto& e : report.value("events", json::array())) {
     // Only the container's processes see the tmpfs at /scratch.
     if (e.value("path", "").rfind("/scratch/f", 0) != 0) continue;
@@ -179,21 +200,18 @@ Seen failures_of(const json& report, const std::string& id) {
     EXPECT_EQ(e["comm"], "touch");
     EXPECT_EQ(e["errno"], "ENOSPC");
     EXPECT_EQ(e["cause"]["id"], "tmpfs_inodes") << e["cause"].dump(2);
-    s.paths.insert(e.value("path", ""));
-    s.containers.push_back(e["container"]);
+    paths.insert(e.value("path", ""));
+    containers.push_back(e["container"]);
   }
+  uint64_t counted = 0;
   for (const auto& row : report.value("top", json::array())) {
     if (container_id_of(row) != id) continue;
-    s.counted += row["count"].get<uint64_t>();
-    s.containers.push_back(row["container"]);
+    counted += row["count"].get<uint64_t>();
+    containers.push_back(row["container"]);
   }
-  return s;
-}
-
-std::set<std::string> expected_paths(int avail) {
-  std::set<std::string> out;
-  for (int i = avail + 1; i <= 10; i++) out.insert("/scratch/f" + std::to_string(i));
-  return out;
+  EXPECT_EQ(paths, expected);
+  EXPECT_EQ(counted, static_cast<uint64_t>(failed));
+  return containers;
 }
 
 TEST(ContainerdLive, KubernetesContainerNamedFromItsRunningSpec) {
@@ -221,18 +239,9 @@ TEST(ContainerdLive, KubernetesContainerNamedFromItsRunningSpec) {
                                       << "[grpc]\n  address = \"" << sock << "\"\n[ttrpc]\n  address = \"" << sock
                                       << ".ttrpc\"\n[plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"" << dir
                                       << "/opt\"\n";
-  Background containerd({"containerd", "--config", dir + "/config.toml"}, dir + "/containerd.log");
-  auto ctr = [&](std::vector<std::string> args) {
-    std::vector<std::string> argv = {"ctr", "--address", sock, "-n", "k8s.io"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv);
-  };
-  bool up = false;
-  for (int i = 0; i < 200 && !up && containerd.alive(); i++) {
-    up = ctr({"version"}).exit_code == 0;
-    if (!up) std::this_thread::sleep_for(50ms);
-  }
-  ASSERT_TRUE(up) << containerd.log();
+  Runtime ctr({"containerd", "--config", dir + "/config.toml"}, dir + "/containerd.log",
+              {"ctr", "--address", sock, "-n", "k8s.io"});
+  ASSERT_TRUE(ctr.wait_up()) << ctr.log();
   std::string error;
   const std::string layer = busybox_rootfs_tar(dir, error);
   ASSERT_FALSE(layer.empty()) << error;
@@ -267,19 +276,12 @@ TEST(ContainerdLive, KubernetesContainerNamedFromItsRunningSpec) {
                                    id};
   args.insert(args.end(), kTouchScript.begin(), kTouchScript.end());
   auto r = ctr(args);
-  ASSERT_EQ(r.exit_code, 0) << r.out << containerd.log();
+  ASSERT_EQ(r.exit_code, 0) << r.out << ctr.log();
   json report = stop_for_report(d);
 
-  auto kv = key_values(r.out);
-  const int avail = std::atoi(kv["avail"].c_str());
-  const int failed = std::atoi(kv["failed"].c_str());
-  EXPECT_EQ(avail, 3) << r.out;  // nr_inodes=4 minus the root directory
-  ASSERT_EQ(failed, 10 - avail) << r.out;
-  Seen seen = failures_of(report, id);
-  EXPECT_EQ(seen.paths, expected_paths(avail));
-  EXPECT_EQ(seen.counted, static_cast<uint64_t>(failed));
-  ASSERT_FALSE(seen.containers.empty()) << report.dump().substr(0, 2000);
-  for (const auto& c : seen.containers) {
+  const std::vector<json> named = touches_named(report, r.out, id);
+  ASSERT_FALSE(named.empty()) << report.dump().substr(0, 2000);
+  for (const auto& c : named) {
     // The cgroup says only "under kubepods"; the state the spec was found in says which runtime.
     EXPECT_EQ(c.value("runtime", ""), "containerd") << c.dump();
     EXPECT_EQ(c.value("pod_uid", ""), pod_uid) << c.dump();
@@ -287,7 +289,7 @@ TEST(ContainerdLive, KubernetesContainerNamedFromItsRunningSpec) {
     EXPECT_EQ(c.value("pod", ""), "web-0") << c.dump();
     EXPECT_EQ(c.value("namespace", ""), "shop") << c.dump();
   }
-  containerd.stop();
+  ctr.stop();
 }
 
 TEST(DockerLive, ContainerNamedFromItsConfig) {
@@ -309,22 +311,13 @@ TEST(DockerLive, ContainerNamedFromItsConfig) {
   } unmount{dir + "/"};
 
   std::ofstream(dir + "/daemon.json") << "{}";
-  Background dockerd({"dockerd", "--config-file", dir + "/daemon.json", "--data-root", data, "--exec-root",
-                      dir + "/exec", "--pidfile", dir + "/docker.pid", "-H", "unix://" + sock, "--bridge=none",
-                      "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false",
-                      "--userland-proxy=false", "--exec-opt", "native.cgroupdriver=cgroupfs"},
-                     dir + "/dockerd.log");
-  auto docker = [&](std::vector<std::string> args) {
-    std::vector<std::string> argv = {"env", "DOCKER_CONFIG=" + dir + "/client", "docker", "-H", "unix://" + sock};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv);
-  };
-  bool up = false;
-  for (int i = 0; i < 300 && !up && dockerd.alive(); i++) {
-    up = docker({"version"}).exit_code == 0;
-    if (!up) std::this_thread::sleep_for(100ms);
-  }
-  ASSERT_TRUE(up) << dockerd.log();
+  Runtime docker({"dockerd", "--config-file", dir + "/daemon.json", "--data-root", data, "--exec-root",
+                  dir + "/exec", "--pidfile", dir + "/docker.pid", "-H", "unix://" + sock, "--bridge=none",
+                  "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false",
+                  "--userland-proxy=false", "--exec-opt", "native.cgroupdriver=cgroupfs"},
+                 dir + "/dockerd.log",
+                 {"env", "DOCKER_CONFIG=" + dir + "/client", "docker", "-H", "unix://" + sock});
+  ASSERT_TRUE(docker.wait_up()) << docker.log();
   std::string error;
   const std::string layer = busybox_rootfs_tar(dir, error);
   ASSERT_FALSE(layer.empty()) << error;
@@ -340,27 +333,20 @@ TEST(DockerLive, ContainerNamedFromItsConfig) {
                                    "enospcd-test:latest"};
   args.insert(args.end(), kTouchScript.begin(), kTouchScript.end());
   auto r = docker(args);
-  ASSERT_EQ(r.exit_code, 0) << r.out << dockerd.log();
+  ASSERT_EQ(r.exit_code, 0) << r.out << docker.log();
   json report = stop_for_report(d);
   const std::string id = trim(docker({"inspect", "--format", "{{.Id}}", name}).out);
   docker({"rm", "-f", name});
   ASSERT_EQ(id.size(), 64u) << id;
 
-  auto kv = key_values(r.out);
-  const int avail = std::atoi(kv["avail"].c_str());
-  const int failed = std::atoi(kv["failed"].c_str());
-  EXPECT_EQ(avail, 3) << r.out;
-  ASSERT_EQ(failed, 10 - avail) << r.out;
-  Seen seen = failures_of(report, id);
-  EXPECT_EQ(seen.paths, expected_paths(avail));
-  EXPECT_EQ(seen.counted, static_cast<uint64_t>(failed));
-  ASSERT_FALSE(seen.containers.empty()) << report.dump().substr(0, 2000);
-  for (const auto& c : seen.containers) {
+  const std::vector<json> named = touches_named(report, r.out, id);
+  ASSERT_FALSE(named.empty()) << report.dump().substr(0, 2000);
+  for (const auto& c : named) {
     EXPECT_EQ(c.value("runtime", ""), "docker") << c.dump();
     EXPECT_EQ(c.value("name", ""), name) << c.dump();
     EXPECT_FALSE(c.contains("pod")) << c.dump();
   }
-  dockerd.stop();
+  docker.stop();
 }
 
 }  // namespace

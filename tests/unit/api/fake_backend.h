@@ -166,6 +166,18 @@ class FakeBackend : public Backend {
     doctor_held_ = false;
     hold_cv_.notify_all();
   }
+  // Holds doctor() calls until the guard goes (a test that fails half-way must not leave a scan held).
+  struct DoctorHold {
+    FakeBackend& backend;
+    explicit DoctorHold(FakeBackend& b) : backend(b) {}
+    DoctorHold(const DoctorHold&) = delete;
+    DoctorHold& operator=(const DoctorHold&) = delete;
+    ~DoctorHold() { backend.release_doctor(); }
+  };
+  [[nodiscard]] DoctorHold hold_doctor_until_scope_ends() {
+    hold_doctor();
+    return DoctorHold{*this};
+  }
   // Waits until n doctor() calls are running (held); false after 10 s.
   bool doctors_running(int n) {
     std::unique_lock lk(hold_mu_);
