@@ -239,10 +239,21 @@ void WorkloadNames::name(ContainerRef& ref) {
       if (due(podman_scan_)) scan_podman();
     } else if (ref.runtime != "systemd" && ref.runtime != "podman" && is_hex(ref.id)) {
       // Docker's state, or the spec of a running container (containerd, CRI-O), names it exactly; a container
-      // whose runtime the cgroup does not say (under kubepods, a bare id) may be any of them.
-      const bool any = ref.runtime == "unknown" || ref.runtime == "cri";
-      if (ref.runtime == "docker" || any) read_docker(ref.id);
-      if (ref.runtime != "docker" && !found()) read_oci_spec(ref.id);
+      // whose runtime the cgroup does not say (under kubepods, a bare id) may be any of them. A container they
+      // do not name is not looked for again at every event.
+      auto missed = unnamed_.find(ref.id);
+      const auto now = std::chrono::steady_clock::now();
+      if (missed == unnamed_.end() || now - missed->second >= opts_.rescan) {
+        const bool any = ref.runtime == "unknown" || ref.runtime == "cri";
+        if (ref.runtime == "docker" || any) read_docker(ref.id);
+        if (ref.runtime != "docker" && !found()) read_oci_spec(ref.id);
+        if (auto named = by_id_.find(ref.id); named != by_id_.end() && !named->second.container.empty()) {
+          unnamed_.erase(ref.id);
+        } else {
+          if (unnamed_.size() >= kMaxNames) unnamed_.clear();
+          unnamed_[ref.id] = now;
+        }
+      }
     }
     n = found();
     // Any other container, or one its runtime does not name, may be a Kubernetes one: a process gone before

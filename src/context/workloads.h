@@ -59,6 +59,8 @@ class WorkloadNames {
   std::mutex mu_;
   std::map<std::string, Name> by_id_;   // container id -> names
   std::map<std::string, Name> by_pod_;  // pod UID (with dashes) -> pod and namespace
+  // Ids whose runtime state named nothing, and when: not read again within the rescan interval.
+  std::map<std::string, std::chrono::steady_clock::time_point> unnamed_;
   std::chrono::steady_clock::time_point kubelet_scan_{}, podman_scan_{};
 };
 

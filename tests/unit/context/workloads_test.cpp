@@ -163,6 +163,28 @@ TEST(WorkloadNames, KubernetesNamesFromTheRunningContainersSpec) {
     EXPECT_FALSE(parse_oci_annotations(bad, n)) << bad;
 }
 
+// A container no runtime's state names (a plain ctr container) is looked for once per rescan interval, not at
+// every event of it.
+TEST(WorkloadNames, AnUnnamedContainerIsNotLookedForAtEveryEvent) {
+  testing::TempDir root;
+  ASSERT_FALSE(root.path().empty());
+  auto o = opts(root.path());
+  o.rescan = std::chrono::hours(1);
+  WorkloadNames names(o);
+  ContainerRef first{kId, "containerd"};
+  names.name(first);
+  EXPECT_EQ(first.pod, "");
+  write(root.path() + "/run/containerd/io.containerd.runtime.v2.task/k8s.io/" + kId + "/config.json",
+        R"({"annotations":{"io.kubernetes.cri.sandbox-name":"web-0","io.kubernetes.cri.sandbox-namespace":"shop"}})");
+  ContainerRef again{kId, "containerd"};
+  names.name(again);
+  EXPECT_EQ(again.pod, "") << "read again within the interval";
+  WorkloadNames fresh(o);
+  ContainerRef other{kId, "containerd"};
+  fresh.name(other);
+  EXPECT_EQ(other.pod, "web-0");
+}
+
 TEST(WorkloadNames, PodmanAndDockerNamesFromTheirState) {
   testing::TempDir root;
   ASSERT_FALSE(root.path().empty());
