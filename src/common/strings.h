@@ -13,6 +13,8 @@ namespace enospcd {
 
 std::vector<std::string_view> split(std::string_view s, char sep);
 std::string_view trim(std::string_view s);
+// "5.0 MiB", "512 B": binary units, one decimal.
+std::string format_bytes(uint64_t bytes);
 std::string to_upper(std::string_view s);
 
 // Decimal digit c appended to *out; false on overflow (nothing changed then).

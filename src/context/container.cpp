@@ -157,7 +157,7 @@ std::string pod_uid_from_cgroup(std::string_view path) {
 }
 
 std::optional<ContainerRef> cgroup_to_container(std::string_view in) {
-  in = trim_view(in);
+  in = trim(in);
   // A /proc/<pid>/cgroup line: "hierarchy-id:controllers:path".
   if (!in.empty() && in.front() >= '0' && in.front() <= '9') {
     auto c1 = in.find(':');

@@ -151,7 +151,7 @@ Result<ProcStatus> parse_status(std::string_view text) {
     if (colon == std::string_view::npos) continue;
     auto key = line.substr(0, colon);
     auto raw = line.substr(colon + 1);
-    auto val = trim_view(raw);
+    auto val = trim(raw);
     if (key == "Name") {
       // Keep inner spaces of the name; only the tab after the colon is a separator.
       if (!raw.empty() && raw.front() == '\t') raw.remove_prefix(1);
@@ -201,7 +201,7 @@ Result<ProcStat> parse_stat(std::string_view text) {
   ProcStat st;
   if (!parse_int(text.substr(0, open), st.pid)) return make_error("stat: bad pid", EINVAL);
   st.comm = std::string(text.substr(open + 1, close - open - 1));
-  auto f = split_fields(trim_view(text.substr(close + 1)));
+  auto f = split_fields(trim(text.substr(close + 1)));
   // f[0] is field 3 (state): field N is f[N - 3].
   if (f.empty() || f[0].size() != 1) return make_error("stat: no state", EINVAL);
   st.state = f[0][0];
@@ -461,7 +461,7 @@ FdInfo parse_fdinfo(std::string_view text) {
       auto colon = line.find(':');
       if (colon == std::string_view::npos) continue;
       auto key = line.substr(0, colon);
-      auto val = trim_view(line.substr(colon + 1));
+      auto val = trim(line.substr(colon + 1));
       if (key == "pos") parse_u64(val, fi.pos);
       else if (key == "flags") parse_u64(val, fi.flags, 8);
       else if (key == "mnt_id") parse_int(val, fi.mnt_id);
@@ -543,7 +543,7 @@ Result<std::vector<MapEntry>> read_maps(std::string_view root, int pid) {
 // ---------------------------------------------------------------- wchan, cgroup
 
 std::string parse_wchan(std::string_view text) {
-  auto t = trim_view(text);
+  auto t = trim(text);
   if (t == "0") return {};
   return std::string(t);
 }

@@ -15,7 +15,7 @@ std::string sysctl_path(std::string_view root, std::string_view name) {
 Result<std::string> read_sysctl(std::string_view root, std::string_view name) {
   auto text = read_file(sysctl_path(root, name), 4096);
   if (!text) return text.error();
-  return std::string(trim_view(*text));
+  return std::string(trim(*text));
 }
 
 Result<uint64_t> read_sysctl_u64(std::string_view root, std::string_view name) {

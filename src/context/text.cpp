@@ -73,13 +73,6 @@ Result<std::string> read_file_at(int dirfd, const char* rel, std::size_t limit) 
 Result<std::string> read_link(const std::string& path) { return readlink_impl(AT_FDCWD, path.c_str()); }
 Result<std::string> read_link_at(int dirfd, const char* rel) { return readlink_impl(dirfd, rel); }
 
-std::string_view trim_view(std::string_view s) {
-  std::size_t b = 0, e = s.size();
-  while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\n' || s[b] == '\r')) b++;
-  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\n' || s[e - 1] == '\r')) e--;
-  return s.substr(b, e - b);
-}
-
 std::vector<std::string_view> split_fields(std::string_view s) {
   std::vector<std::string_view> out;
   std::size_t i = 0;
@@ -105,7 +98,7 @@ std::vector<std::string_view> split_lines(std::string_view s) {
 }
 
 bool parse_u64(std::string_view s, uint64_t& out, int base) {
-  s = trim_view(s);
+  s = trim(s);
   if (base == 16 && s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) s.remove_prefix(2);
   if (s.empty()) return false;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out, base);
@@ -113,7 +106,7 @@ bool parse_u64(std::string_view s, uint64_t& out, int base) {
 }
 
 bool parse_i64(std::string_view s, int64_t& out) {
-  s = trim_view(s);
+  s = trim(s);
   if (s.empty()) return false;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out, 10);
   return ec == std::errc() && p == s.data() + s.size();
@@ -142,20 +135,6 @@ std::string unescape_octal(std::string_view s) {
     out.push_back(s[i]);
   }
   return out;
-}
-
-std::string format_bytes(uint64_t bytes) {
-  static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-  if (bytes < 1024) return std::to_string(bytes) + " B";
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024.0 && u < 6) {
-    v /= 1024.0;
-    u++;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
-  return buf;
 }
 
 unsigned percent_ceil(uint64_t part, uint64_t total) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/strings.h"
 
 namespace enospcd::context {
 
@@ -25,7 +26,6 @@ Result<std::string> read_link_at(int dirfd, const char* rel);
 // A process that exits while we read its /proc entries yields ENOENT or ESRCH: normal, not a failure.
 inline bool is_gone(const Error& e) { return e.code == 2 /*ENOENT*/ || e.code == 3 /*ESRCH*/; }
 
-std::string_view trim_view(std::string_view s);
 std::vector<std::string_view> split_fields(std::string_view s);  // on runs of spaces and tabs
 std::vector<std::string_view> split_lines(std::string_view s);
 
@@ -36,8 +36,6 @@ bool parse_int(std::string_view s, int& out);
 // Undo the kernel's mangling in mountinfo/mounts (seq_escape "\\ \t\n"): "\040" -> ' ', "\134" -> '\\'.
 std::string unescape_octal(std::string_view s);
 
-// "5.0 MiB", "512 B": binary units, one decimal.
-std::string format_bytes(uint64_t bytes);
 // Integer percentage rounded up, like df: 0 when total is 0.
 unsigned percent_ceil(uint64_t part, uint64_t total);
 

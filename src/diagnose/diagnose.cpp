@@ -246,21 +246,21 @@ std::optional<Cause> tmpfs_rule(const Event& e, const std::optional<PathFs>& res
   const uint64_t need = std::max(asked.value_or(page), page);
   std::string state;
   if (used + need <= max && used_at_failure) {
-    state = " refused " + human_bytes(need) + " with " + human_bytes(used) + " of " + human_bytes(max) + sized +
+    state = " refused " + format_bytes(need) + " with " + format_bytes(used) + " of " + format_bytes(max) + sized +
             " used" + used_end;
   } else if (used + need <= max) {
     // Numbers read after the failure that would have let the call through: the space was freed since (a
     // deleted journal, a truncated file). Said as such, never as "full".
-    state = " could not hold the " + human_bytes(need) + " the call asked for; " + human_bytes(used) + " of " +
-            human_bytes(max) + sized + (folded ? " were" : " are") + " used" + (folded ? "" : " now") + used_end;
+    state = " could not hold the " + format_bytes(need) + " the call asked for; " + format_bytes(used) + " of " +
+            format_bytes(max) + sized + (folded ? " were" : " are") + " used" + (folded ? "" : " now") + used_end;
   } else if (asked && used + page <= max) {
     // An all-or-nothing request (fallocate) larger than what is free fails on a tmpfs that is not full: the
     // request is the point, and "full" would contradict the numbers.
-    state = " has " + human_bytes(max - used) + " free of " + human_bytes(max) + sized + ", less than the " +
-            human_bytes(*asked) + " the call asked for" + used_end;
+    state = " has " + format_bytes(max - used) + " free of " + format_bytes(max) + sized + ", less than the " +
+            format_bytes(*asked) + " the call asked for" + used_end;
   } else {
-    state = " is full: " + human_bytes(used) + " of " + human_bytes(max) + sized + " used" +
-            (asked ? " (the call asked for " + human_bytes(*asked) + ")" : std::string()) + used_end;
+    state = " is full: " + format_bytes(used) + " of " + format_bytes(max) + sized + " used" +
+            (asked ? " (the call asked for " + format_bytes(*asked) + ")" : std::string()) + used_end;
   }
   Cause c = make("tmpfs_blocks",
                  opening(e) + ": the tmpfs" + where + state,
@@ -287,7 +287,7 @@ std::optional<Cause> disk_rule(const Event& e, const std::optional<PathFs>& fs, 
   if (inode_side && s.inodes && s.inodes_free == 0) {
     Cause c = make("fs_inodes",
                    opening(e) + ": " + fsdesc + " has used all " + grouped(s.inodes) + " inodes while " +
-                       human_bytes(s.avail_bytes()) + " of space are free" + end,
+                       format_bytes(s.avail_bytes()) + " of space are free" + end,
                    "Delete small files (find the directory with the most entries) or recreate the filesystem with "
                    "more inodes (mkfs -i/-N).",
                    confidence);
@@ -300,9 +300,9 @@ std::optional<Cause> disk_rule(const Event& e, const std::optional<PathFs>& fs, 
   // reserves blocks for the pages being written and gives the unused ones back at writeback, right after.
   if (e.uid != 0 && s.avail_bytes() <= slack && s.reserved_bytes() > s.avail_bytes()) {
     Cause c = make("fs_reserved_blocks",
-                   opening(e) + ": " + fsdesc + " has " + human_bytes(s.free_bytes()) + " free, but " +
-                       human_bytes(s.reserved_bytes()) + " of it is reserved for root; uid " + std::to_string(e.uid) +
-                       " may use only " + human_bytes(s.avail_bytes()) + end,
+                   opening(e) + ": " + fsdesc + " has " + format_bytes(s.free_bytes()) + " free, but " +
+                       format_bytes(s.reserved_bytes()) + " of it is reserved for root; uid " + std::to_string(e.uid) +
+                       " may use only " + format_bytes(s.avail_bytes()) + end,
                    "Free space, or lower the root reserve (tune2fs -m 1 " + fs->source + ").", confidence);
     c.evidence = ev;
     return c;
@@ -314,8 +314,8 @@ std::optional<Cause> disk_rule(const Event& e, const std::optional<PathFs>& fs, 
   auto asked = requested_bytes(e);
   if (asked && s.avail_bytes() > slack && *asked > s.avail_bytes()) {
     Cause c = make("fs_blocks",
-                   opening(e) + ": " + fsdesc + " has " + human_bytes(s.avail_bytes()) + " available of " +
-                       human_bytes(s.total_bytes()) + ", less than the " + human_bytes(*asked) +
+                   opening(e) + ": " + fsdesc + " has " + format_bytes(s.avail_bytes()) + " available of " +
+                       format_bytes(s.total_bytes()) + ", less than the " + format_bytes(*asked) +
                        " the call asked for" + end,
                    "Free space on " + fs->mount_point + " or ask for less.", confidence);
     c.evidence = ev;
@@ -324,8 +324,8 @@ std::optional<Cause> disk_rule(const Event& e, const std::optional<PathFs>& fs, 
   }
   if (s.avail_bytes() <= slack) {
     Cause c = make("fs_blocks",
-                   opening(e) + ": " + fsdesc + " is full: " + human_bytes(s.avail_bytes()) + " available of " +
-                       human_bytes(s.total_bytes()) + end,
+                   opening(e) + ": " + fsdesc + " is full: " + format_bytes(s.avail_bytes()) + " available of " +
+                       format_bytes(s.total_bytes()) + end,
                    "Free space on " + fs->mount_point +
                        "; deleted-but-open files keep their space until closed (enospcctl doctor lists them).",
                    confidence);
@@ -734,19 +734,6 @@ bool mount_name_matches(const std::string& mount_point, const std::string& mount
   if (mount_name.empty() || mount_point == "/") return true;
   auto slash = mount_point.find_last_of('/');
   return mount_point.compare(slash == std::string::npos ? 0 : slash + 1, std::string::npos, mount_name) == 0;
-}
-
-std::string human_bytes(uint64_t b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  double v = static_cast<double>(b);
-  int u = 0;
-  while (v >= 1024 && u < 5) v /= 1024, u++;
-  char buf[32];
-  if (u == 0)
-    std::snprintf(buf, sizeof(buf), "%llu B", static_cast<unsigned long long>(b));
-  else
-    std::snprintf(buf, sizeof(buf), "%.1f %s", v, units[u]);
-  return buf;
 }
 
 std::string grouped(uint64_t n) {

@@ -85,8 +85,6 @@ const std::vector<std::string>& cause_ids();
 
 Cause diagnose(const Event& e, HostFacts& facts);
 
-// "1.0 MiB", "16 KiB", "512 B"
-std::string human_bytes(uint64_t bytes);
 // "99 841" (thin grouping, as the examples in the design read)
 std::string grouped(uint64_t n);
 

@@ -5,8 +5,11 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <iomanip>
+#include <iterator>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -60,9 +63,26 @@ std::vector<json> expect_diagnosed(const json& report, const Trigger& t, const s
 // Every event's summary contains `text`.
 void expect_summaries_contain(const std::vector<json>& events, const std::string& text);
 
-// The daemon's number formats ("99 841", "1.0 MiB"), from the diagnosis itself.
-using diagnose::grouped;
-using diagnose::human_bytes;
+// The summaries' number formats as docs/api.md shows them, written here and not taken from the daemon's code:
+// "99 841" (groups of three digits, a space between) and "1.0 MiB" (binary units, one decimal; "512 B").
+inline std::string grouped(uint64_t n) {
+  std::string digits = std::to_string(n), out;
+  for (size_t i = 0; i < digits.size(); i++) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ' ';
+    out += digits[i];
+  }
+  return out;
+}
+inline std::string human_bytes(uint64_t bytes) {
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  const char* units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  long double v = static_cast<long double>(bytes) / 1024;
+  size_t u = 0;
+  while (v >= 1024 && u + 1 < std::size(units)) v /= 1024, u++;
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(1) << static_cast<double>(v) << ' ' << units[u];
+  return out.str();
+}
 
 // Saves a sysctl ("fs.mount-max") and writes the saved value back when destroyed.
 class SysctlGuard {

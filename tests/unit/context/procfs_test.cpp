@@ -35,9 +35,9 @@ TEST(Text, Numbers) {
   EXPECT_FALSE(parse_u64("", v));
   EXPECT_TRUE(parse_u64("18446744073709551615", v));
   EXPECT_FALSE(parse_u64("18446744073709551616", v));
-  EXPECT_EQ(format_bytes(512), "512 B");
-  EXPECT_EQ(format_bytes(5u << 20), "5.0 MiB");
-  EXPECT_EQ(format_bytes(1536), "1.5 KiB");
+  EXPECT_EQ(enospcd::format_bytes(512), "512 B");
+  EXPECT_EQ(enospcd::format_bytes(5u << 20), "5.0 MiB");
+  EXPECT_EQ(enospcd::format_bytes(1536), "1.5 KiB");
   EXPECT_EQ(percent_ceil(1, 3), 34u);
   EXPECT_EQ(percent_ceil(16, 16), 100u);
   EXPECT_EQ(percent_ceil(0, 0), 0u);
