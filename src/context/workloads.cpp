@@ -148,18 +148,21 @@ void WorkloadNames::scan_kubelet() {
   });
 }
 
-void WorkloadNames::scan_podman() {
-  std::vector<std::string> files;
-  for (const auto& r : opts_.podman_roots) {
-    // containers/storage keeps its containers in <driver>-containers/containers.json (overlay, vfs, btrfs...).
-    std::string dir = join_root(opts_.root, r);
+std::vector<std::string> WorkloadNames::storage_container_dirs(const std::vector<std::string>& roots) const {
+  std::vector<std::string> dirs;
+  for (const auto& r : roots) {
+    // containers/storage keeps its containers under <driver>-containers (overlay, vfs, btrfs...).
+    const std::string dir = join_root(opts_.root, r);
     for_each_entry(dir, [&](const std::string& d) {
-      if (d.size() > 11 && d.compare(d.size() - 11, 11, "-containers") == 0)
-        files.push_back(dir + "/" + d + "/containers.json");
+      if (d.size() > 11 && d.compare(d.size() - 11, 11, "-containers") == 0) dirs.push_back(dir + "/" + d);
     });
   }
-  for (const auto& f : files) {
-    auto text = read_file(f, kMaxStateFile);
+  return dirs;
+}
+
+void WorkloadNames::scan_podman() {
+  for (const auto& dir : storage_container_dirs(opts_.podman_roots)) {
+    auto text = read_file(dir + "/containers.json", kMaxStateFile);
     if (!text) continue;
     auto j = nlohmann::json::parse(*text, nullptr, false);
     if (!j.is_array()) continue;
@@ -201,13 +204,8 @@ void WorkloadNames::read_oci_spec(const std::string& id) {
   });
   std::vector<std::string> roots = opts_.podman_roots;
   roots.insert(roots.end(), opts_.storage_run_roots.begin(), opts_.storage_run_roots.end());
-  for (const auto& r : roots) {
-    const std::string dir = join_root(opts_.root, r);
-    for_each_entry(dir, [&](const std::string& d) {
-      if (d.size() > 11 && d.compare(d.size() - 11, 11, "-containers") == 0)
-        specs.emplace_back(dir + "/" + d + "/" + id + "/userdata/config.json", "crio");
-    });
-  }
+  for (const auto& dir : storage_container_dirs(roots))
+    specs.emplace_back(dir + "/" + id + "/userdata/config.json", "crio");
   for (const auto& [f, runtime] : specs) {
     auto text = read_file(f, kMaxStateFile);
     Name n;

@@ -52,6 +52,8 @@ class WorkloadNames {
   void scan_podman();
   void read_docker(const std::string& id);
   void read_oci_spec(const std::string& id);
+  // The <driver>-containers directories of the containers/storage roots given (relative to the host's root).
+  std::vector<std::string> storage_container_dirs(const std::vector<std::string>& roots) const;
   bool due(std::chrono::steady_clock::time_point& last);
   void remember(std::map<std::string, Name>& m, const std::string& key, Name n);
 
