@@ -107,6 +107,8 @@ static __always_inline bool take_chain(__u32 tid, struct enospcd_event *out)
 		out->stack_len = slen;
 		out->chain_dropped = c->dropped;
 		out->outer_stack_len = olen;
+		if (c->outer_scanned)
+			out->flags |= ENOSPCD_EF_OUTER_SCANNED;
 		/* The directory the failing create was in beats the directory a relative path started from (the
 		 * path may cross mounts), and is the only evidence for an absolute path; an fd's file stays. */
 		bool start_dir = out->flags & (ENOSPCD_EF_FILE_DIRFD | ENOSPCD_EF_FILE_CWD);

@@ -19,6 +19,9 @@ const volatile __u8 slot_nargs[ENOSPCD_ORIGIN_MAX] = {};
 /* Maps a slot to the loader's origin id (reported in chain links). */
 const volatile __u32 slot_origin_id[ENOSPCD_ORIGIN_MAX] = {};
 const volatile __u32 capture_stack = 1;
+/* Set by the loader for kretprobes where the kernel cannot unwind through their return trampoline (x86 before
+ * v5.14): the way out is then found by scanning the stack for return addresses. */
+const volatile __u32 scan_kret_stack = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -28,6 +31,78 @@ struct {
 } chain_scratch SEC(".maps");
 
 #define MAX_ERRNO 4095
+
+#if defined(__TARGET_ARCH_x86)
+#define SCAN_WORDS 64  /* one read of the stack */
+#define SCAN_READS 16  /* up to 8 KiB above the stack pointer */
+#define KERNEL_STACK_SIZE 16384 /* THREAD_SIZE on x86_64 without KASAN */
+#define KERNEL_TEXT_START 0xffffffff80000000ULL /* the kernel image, then modules, to the fixmap */
+#define KERNEL_TEXT_END 0xffffffffff000000ULL
+
+struct scan_buf {
+	__u64 w[SCAN_WORDS];
+	__u64 skip; /* words of w[] already scanned */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scan_buf);
+} scan_scratch SEC(".maps");
+
+/* Whether addr follows a call instruction: `call rel32` (retpoline thunks included), or `call *%reg`. */
+static __always_inline bool after_call(__u64 addr)
+{
+	__u8 insn[5];
+	if (bpf_probe_read_kernel(insn, sizeof(insn), (const void *)(addr - sizeof(insn))))
+		return false;
+	return insn[0] == 0xe8 || (insn[3] == 0xff && (insn[4] & 0xf8) == 0xd0) ||
+	       (insn[2] == 0x41 && insn[3] == 0xff && (insn[4] & 0xf8) == 0xd0);
+}
+
+/*
+ * The callers of a function that just returned through a kretprobe trampoline, on a kernel that cannot unwind
+ * past it: the words from the stack pointer up to the saved user registers at the top of the task's stack that
+ * point right after a call instruction in kernel text, innermost first. Like the kernel's own "?" frames, one
+ * may be stale (a return address left in a live frame's unused slot); user registers are not scanned. A global
+ * function: the verifier checks the loop once.
+ */
+__noinline int scan_stack(__u64 sp, __u64 stack, __u32 tid)
+{
+	__u32 zero = 0;
+	struct enospcd_chain *c = bpf_map_lookup_elem(&chains, &tid);
+	struct scan_buf *b = bpf_map_lookup_elem(&scan_scratch, &zero);
+	if (!c || !b || !stack || sp <= stack)
+		return 0;
+	__u64 top = stack + KERNEL_STACK_SIZE - bpf_core_type_size(struct pt_regs);
+	/* The count and the words to skip live in the map value, so the verifier does not tell states apart by
+	 * what a comparison with them taught it: one pass per word, not one per word and value. */
+	c->outer_stack_len = 0;
+	c->outer_scanned = 1;
+	for (__u32 r = 0; r < SCAN_READS; r++) {
+		__u64 want = sp + r * sizeof(b->w);
+		if (want >= top)
+			break;
+		/* The last read ends where the user registers begin; the words it holds again are skipped. */
+		__u64 at = want + sizeof(b->w) > top ? top - sizeof(b->w) : want;
+		if (bpf_probe_read_kernel(b->w, sizeof(b->w), (const void *)at))
+			break;
+		b->skip = (want - at) / sizeof(__u64);
+		for (__u32 i = 0; i < SCAN_WORDS; i++) {
+			__u64 a = b->w[i];
+			if (i < *(volatile __u64 *)&b->skip || a < KERNEL_TEXT_START || a >= KERNEL_TEXT_END || !after_call(a))
+				continue;
+			__u16 k = c->outer_stack_len;
+			if (k >= ENOSPCD_STACK_MAX)
+				return k;
+			c->outer_stack[k & (ENOSPCD_STACK_MAX - 1)] = a;
+			c->outer_stack_len = k + 1;
+		}
+	}
+	return c->outer_stack_len;
+}
+#endif
 
 static __always_inline bool is_failure(__u8 kind, __u64 raw, __s64 *ret_out)
 {
@@ -72,7 +147,7 @@ static __always_inline void capture_dir(struct enospcd_chain *c, struct task_str
 		c->has_dir = 1;
 }
 
-static __always_inline int record(void *ctx, __u32 slot, __u64 raw)
+static __always_inline int record(void *ctx, __u32 slot, __u64 raw, bool kret)
 {
 	__s64 ret = 0;
 	if (slot >= ENOSPCD_ORIGIN_MAX || !is_failure(slot_ret_kind[slot], raw, &ret))
@@ -94,6 +169,7 @@ static __always_inline int record(void *ctx, __u32 slot, __u64 raw)
 		fresh->has_dir = 0;
 		fresh->dropped = 0;
 		fresh->outer_stack_len = 0;
+		fresh->outer_scanned = 0;
 		if (bpf_map_update_elem(&chains, &tid, fresh, BPF_NOEXIST)) {
 			count_loss(ENOSPCD_LOSS_CHAIN_MAP_FULL);
 			return 0;
@@ -144,11 +220,21 @@ static __always_inline int record(void *ctx, __u32 slot, __u64 raw)
 			c->stack_len = n > 0 ? n / sizeof(__u64) : 0;
 		}
 		capture_dir(c, task);
-	} else if (capture_stack) {
+	}
+#if defined(__TARGET_ARCH_x86)
+	if (kret && scan_kret_stack && capture_stack) {
+		/* The unwound stack stops at the trampoline: the callers are found on the stack itself, from each
+		 * failing link out (the outermost one's scan is kept). */
+		scan_stack(PT_REGS_SP((struct pt_regs *)ctx), (__u64)BPF_CORE_READ(task, stack), tid);
+		return 0;
+	}
+#endif
+	if (len != 0 && capture_stack) {
 		/* The outermost one's callers: where kretprobes cut the innermost stack short (before v5.14 the
 		 * kernel cannot unwind through a probed caller's return trampoline), the path goes on from here. */
 		long n = bpf_get_stack(ctx, c->outer_stack, sizeof(c->outer_stack), 0);
 		c->outer_stack_len = n > 0 ? n / sizeof(__u64) : 0;
+		c->outer_scanned = 0;
 	}
 	return 0;
 }
@@ -175,14 +261,14 @@ static __always_inline int on_fexit(__u64 *ctx, __u32 slot)
 	case 6: CTX_LOAD(6); break;
 	default: return 0;
 	}
-	return record(ctx, slot, raw);
+	return record(ctx, slot, raw, false);
 }
 
 #define ORIGIN_SLOT(n)                                                  \
 	SEC("?fexit")                                                   \
 	int origin_fexit_##n(__u64 *ctx) { return on_fexit(ctx, n); }  \
 	SEC("?kretprobe")                                               \
-	int origin_kret_##n(struct pt_regs *ctx) { return record(ctx, n, PT_REGS_RC(ctx)); }
+	int origin_kret_##n(struct pt_regs *ctx) { return record(ctx, n, PT_REGS_RC(ctx), true); }
 
 #define ORIGIN_SLOTS8(b)                                                          \
 	ORIGIN_SLOT(b##0) ORIGIN_SLOT(b##1) ORIGIN_SLOT(b##2) ORIGIN_SLOT(b##3)   \

@@ -91,6 +91,9 @@ enum enospcd_ret_kind {
 /* file is on overlayfs and upper describes the file of its upper layer, where the write lands (the overlay
  * itself holds no blocks). */
 #define ENOSPCD_EF_HAS_UPPER (1u << 11)
+/* outer_stack holds the return addresses found by scanning the kernel stack, not an unwound stack (kretprobes on
+ * kernels that cannot unwind through their return trampoline) */
+#define ENOSPCD_EF_OUTER_SCANNED (1u << 12)
 
 /* Path-argument metadata per syscall number: which argument (1-based, 0 = none) is a user path. */
 struct enospcd_path_args {
@@ -254,7 +257,8 @@ struct enospcd_chain {
 	__u16 has_dir; /* dir is set */
 	__u16 dropped; /* links dropped to keep the innermost half and the outermost ones */
 	__u16 outer_stack_len;
-	__u16 pad[3];
+	__u16 outer_scanned; /* outer_stack was scanned, not unwound */
+	__u16 pad[2];
 	struct enospcd_chain_link links[ENOSPCD_CHAIN_MAX];
 	__u64 kstack[ENOSPCD_STACK_MAX];
 	__u64 outer_stack[ENOSPCD_STACK_MAX];

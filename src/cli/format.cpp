@@ -344,6 +344,8 @@ std::string render_event(const json& e, uint64_t now_ns) {
       std::string from;
       for (const auto& f : outer) from += (from.empty() ? "" : " <- ") + cell(f);
       if (member(e, "chain_outer_truncated").is_string()) from += " <- (stack cut short)";
+      if (member(e, "chain_outer_scanned").is_boolean() && member(e, "chain_outer_scanned").get<bool>())
+        from += " (return addresses found on the stack; one may be stale)";
       field("from", from);
     }
   }

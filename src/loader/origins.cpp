@@ -4,6 +4,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -191,6 +192,15 @@ void run_origin_ladder(const OriginConfig& cfg, FeatureProbe& probe, const std::
   none_attach(fexit_reason + "; " + kprobe_reason);
 }
 
+namespace {
+// x86 kernels before v5.14 cannot unwind through a kretprobe's return trampoline. The kernels that can find the
+// real return address with kretprobe_find_ret_addr() (v5.14), or rethook_find_ret_addr() where kretprobes run on
+// rethook (v6.0).
+bool kretprobe_unwinds(FeatureProbe& probe) {
+  return probe.has_kernel_symbol("kretprobe_find_ret_addr") || probe.has_kernel_symbol("rethook_find_ret_addr");
+}
+}  // namespace
+
 std::unique_ptr<OriginTracer> OriginTracer::start(const OriginConfig& cfg, FeatureProbe& probe) {
   std::unique_ptr<OriginTracer> t(new OriginTracer());
   std::set<std::string> wanted;
@@ -202,14 +212,22 @@ std::unique_ptr<OriginTracer> OriginTracer::start(const OriginConfig& cfg, Featu
   run_origin_ladder(
       cfg, probe, protos, t->ladder_,
       [&](OriginMode mode, const std::vector<int>& ids, bool kprobes) {
-        return self->load_and_attach(cfg, mode, ids, kprobes);
+        bool scan = kprobes && !kretprobe_unwinds(probe);
+        return self->load_and_attach(cfg, mode, ids, kprobes, scan);
       },
       [self] { self->detach(); });
+#if defined(__x86_64__)
+  bool kret = std::any_of(t->ladder_.status.begin(), t->ladder_.status.end(),
+                          [](const OriginStatus& s) { return s.mode == OriginMode::Kretprobe; });
+  if (kret && cfg.capture_stack && !kretprobe_unwinds(probe))
+    t->ladder_.summary += "; their callers are found by scanning the stack (this kernel cannot unwind through a "
+                          "kretprobe's return trampoline)";
+#endif
   return t;
 }
 
 Result<void> OriginTracer::load_and_attach(const OriginConfig& cfg, OriginMode mode, const std::vector<int>& candidates,
-                                           bool kprobes) {
+                                           bool kprobes, bool scan_stack) {
   detach();
   origins_bpf* s = origins_bpf__open();
   if (!s) return make_error(std::string("cannot open the origin BPF object: ") + strerror(errno), errno);
@@ -218,6 +236,11 @@ Result<void> OriginTracer::load_and_attach(const OriginConfig& cfg, OriginMode m
 
   set_errno_filter(s->rodata, cfg.errnos);
   s->rodata->capture_stack = cfg.capture_stack ? 1 : 0;
+#if defined(__x86_64__)
+  s->rodata->scan_kret_stack = scan_stack ? 1 : 0;
+#else
+  (void)scan_stack;  // the scan reads x86 call instructions
+#endif
 
   // fexit reads the return value after the arguments; trampolines of the kernels we target take at most six.
   // Functions with more go to a kretprobe where kprobes exist.

@@ -97,8 +97,10 @@ class OriginTracer {
 
  private:
   OriginTracer() = default;
+  // scan_stack: kretprobes find their callers by scanning the stack (the kernel cannot unwind through their
+  // trampoline).
   Result<void> load_and_attach(const OriginConfig& cfg, OriginMode mode, const std::vector<int>& candidates,
-                               bool kprobes);
+                               bool kprobes, bool scan_stack);
   void detach();  // destroys the links and the skeleton
 
   origins_bpf* skel_ = nullptr;

@@ -134,7 +134,9 @@ std::optional<Event> decode_event(const void* data, std::size_t size, int64_t re
   for (unsigned i = 0; i < stack_len; i++)
     if (raw.kstack[i]) e.kstack_addrs.push_back(raw.kstack[i]);
   unsigned outer_len = raw.outer_stack_len > ENOSPCD_STACK_MAX ? ENOSPCD_STACK_MAX : raw.outer_stack_len;
-  if (chain_len > 1)
+  // A scanned stack is the only way out even for a chain of one: the unwound one stops at the trampoline.
+  e.outer_stack_scanned = chain_len > 0 && (raw.flags & ENOSPCD_EF_OUTER_SCANNED);
+  if (chain_len > 1 || e.outer_stack_scanned)
     for (unsigned i = 0; i < outer_len; i++)
       if (raw.outer_stack[i]) e.outer_stack_addrs.push_back(raw.outer_stack[i]);
   return e;
@@ -394,6 +396,7 @@ nlohmann::json to_json(const Event& e) {
   if (e.chain_dropped) j["chain_dropped"] = e.chain_dropped;
   j["chain_outer"] = e.chain_outer;
   if (!e.chain_outer_truncated.empty()) j["chain_outer_truncated"] = e.chain_outer_truncated;
+  if (e.chain_outer_scanned) j["chain_outer_scanned"] = true;
   j["kstack"] = e.kstack;
   if (!e.kstack_truncated.empty()) j["kstack_truncated"] = e.kstack_truncated;
   j["container"] = e.container;
@@ -450,6 +453,7 @@ Event event_from_json(const nlohmann::json& j) {
   if (j.contains("chain_outer"))
     for (const auto& s : j["chain_outer"]) e.chain_outer.push_back(s.get<std::string>());
   e.chain_outer_truncated = j.value("chain_outer_truncated", "");
+  e.chain_outer_scanned = j.value("chain_outer_scanned", false);
   if (j.contains("kstack"))
     for (const auto& s : j["kstack"]) e.kstack.push_back(s.get<std::string>());
   e.kstack_truncated = j.value("kstack_truncated", "");

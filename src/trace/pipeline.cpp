@@ -113,6 +113,20 @@ std::string drop_trampoline(std::vector<std::string>& frames) {
   frames.pop_back();
   return "the kernel cannot unwind through a kretprobe trampoline";
 }
+
+// The return addresses a scan of the stack found, as frames: only those inside a known function (never at its
+// first byte, where no call returns to), each run of one address kept once.
+std::vector<std::string> scanned_frames(const std::vector<std::string>& frames) {
+  std::vector<std::string> out;
+  for (const auto& f : frames) {
+    std::size_t plus = f.find('+');
+    bool at_entry = plus == std::string::npos || (f.compare(plus, 4, "+0x0") == 0 && (plus + 4 == f.size() || f[plus + 4] == ' '));
+    if (at_entry || f.find("kretprobe_trampoline") != std::string::npos) continue;
+    if (!out.empty() && out.back() == f) continue;
+    out.push_back(f);
+  }
+  return out;
+}
 }  // namespace
 
 std::vector<std::string> EventPipeline::frames_of(const std::vector<uint64_t>& addrs) const {
@@ -128,7 +142,11 @@ void EventPipeline::symbolize(Event& e) const {
   if (e.chain.empty()) return;
   // The way out from the outermost link: its callers, from the stack taken as it returned. For a chain of one,
   // that is the innermost stack.
-  if (e.outer_stack_addrs.empty()) {
+  if (e.outer_stack_scanned) {
+    e.chain_outer = scanned_frames(frames_of(e.outer_stack_addrs));
+    e.chain_outer_scanned = true;
+    if (e.chain_outer.empty()) e.chain_outer_truncated = e.kstack_truncated;
+  } else if (e.outer_stack_addrs.empty()) {
     e.chain_outer = e.kstack;
     e.chain_outer_truncated = e.kstack_truncated;
   } else {

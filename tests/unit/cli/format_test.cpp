@@ -281,6 +281,15 @@ TEST_F(CliUtc, ExplainShowsCauseThenEverythingElse) {
                    "from:      ext4_da_write_begin+0x1c1 <- (stack cut short)\n"),
             std::string::npos)
       << r;
+  // A way out found by scanning the stack says a frame may be stale.
+  retry.erase("chain_outer_truncated");
+  retry["chain_outer"] = {"ext4_da_write_begin+0x1c1", "do_syscall_64+0x30"};
+  retry["chain_outer_scanned"] = true;
+  r = render_event(retry, kNow);
+  EXPECT_NE(r.find("from:      ext4_da_write_begin+0x1c1 <- do_syscall_64+0x30 (return addresses found on the stack; "
+                   "one may be stale)\n"),
+            std::string::npos)
+      << r;
 
   json string_id = make_event(0, kNow, 1, "x");
   string_id["id"] = "7357189049442136123";

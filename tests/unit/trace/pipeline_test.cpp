@@ -209,5 +209,49 @@ TEST(Pipeline, ChainOuterComesFromTheOutermostLinksStack) {
   EXPECT_TRUE(e->chain_outer.empty());
 }
 
+// Where the kernel cannot unwind through a kretprobe's trampoline, BPF scans the stack for return addresses:
+// the way out keeps those inside a known function and past its first byte, each run of one address once, and
+// says it was scanned. It is the way out even for a chain of one, whose unwound stack stops at the trampoline.
+TEST(Pipeline, ScannedWayOutKeepsOnlyReturnAddresses) {
+  Pipeline p;
+  p.symbols.names[0x4000] = "kretprobe_trampoline+0x0";
+  p.symbols.names[0x5000] = "path_openat+0x10c";
+  p.symbols.names[0x6000] = "do_syscall_64+0x38";
+  p.symbols.names[0x8000] = "vfs_open+0x0";  // a function's address, not a return address
+  p.symbols.names[0x9000] = "ext4_file_write_iter+0x0 [ext4]";
+  p.symbols.names[0xa000] = "ext4_buffered_write_iter+0x9f [ext4]";
+  auto r = tar_record();
+  r.chain_len = 1;
+  r.flags |= ENOSPCD_EF_OUTER_SCANNED;
+  const uint64_t scanned[] = {0x7000, 0x5000, 0x5000, 0x8000, 0x4000, 0x9000, 0xa000, 0x6000};
+  r.outer_stack_len = sizeof(scanned) / sizeof(scanned[0]);
+  for (unsigned i = 0; i < r.outer_stack_len; i++) r.outer_stack[i] = scanned[i];
+  auto e = p.pipeline.process(&r, sizeof(r), 0, kOrigins);
+  ASSERT_HAS_VALUE(e);
+  EXPECT_EQ(e->chain_outer, (std::vector<std::string>{"path_openat+0x10c", "ext4_buffered_write_iter+0x9f [ext4]",
+                                                      "do_syscall_64+0x38"}));
+  EXPECT_TRUE(e->chain_outer_scanned);
+  EXPECT_TRUE(e->chain_outer_truncated.empty());
+  auto j = to_json(*e);
+  EXPECT_EQ(j["chain_outer_scanned"], true);
+  EXPECT_TRUE(event_from_json(j).chain_outer_scanned);
+
+  r.outer_stack_len = 0;  // the scan found nothing: the way out stops at the trampoline, and says so
+  e = p.pipeline.process(&r, sizeof(r), 0, kOrigins);
+  ASSERT_HAS_VALUE(e);
+  EXPECT_TRUE(e->chain_outer.empty());
+  EXPECT_FALSE(e->chain_outer_truncated.empty());
+
+  r.flags &= ~ENOSPCD_EF_OUTER_SCANNED;  // an unwound stack never says it was scanned
+  r.outer_stack_len = 2;
+  r.outer_stack[0] = 0x5000;
+  r.outer_stack[1] = 0x6000;
+  r.chain_len = 2;
+  e = p.pipeline.process(&r, sizeof(r), 0, kOrigins);
+  ASSERT_HAS_VALUE(e);
+  EXPECT_FALSE(e->chain_outer_scanned);
+  EXPECT_FALSE(to_json(*e).contains("chain_outer_scanned"));
+}
+
 }  // namespace
 }  // namespace enospcd

@@ -512,10 +512,14 @@ TEST_P(VmField, EveryChainRunsFromWhereTheErrorWasMadeToTheSyscall) {
     EXPECT_FALSE(e.contains("chain_dropped")) << chain_text(e);
     for (const auto& l : e["chain"]) retried += l.value("returns", 1) > 1;
     const json outer = e.value("chain_outer", json::array());
-    if (e.contains("chain_outer_truncated")) {
-      // Only before v5.14, where the kernel cannot unwind through a kretprobe's return trampoline.
-      EXPECT_EQ(std::get<0>(GetParam()), "5.10") << chain_text(e) << "\n" << e.dump(1);
-      continue;
+    EXPECT_FALSE(e.contains("chain_outer_truncated")) << chain_text(e) << "\n" << e.dump(1);
+    // Before v5.14 the kernel cannot unwind through a kretprobe's return trampoline: the way out is found by
+    // scanning the stack, and the event says so. On 5.10 that is every chain in kretprobe mode, and where the
+    // outermost link's function takes more than six arguments (fexit cannot trace it there) in auto mode.
+    if (std::get<0>(GetParam()) != "5.10") {
+      EXPECT_FALSE(e.value("chain_outer_scanned", false)) << chain_text(e);
+    } else if (expected_mode_ == "kretprobe") {
+      EXPECT_TRUE(e.value("chain_outer_scanned", false)) << chain_text(e);
     }
     bool reaches = std::any_of(outer.begin(), outer.end(), [](const json& x) { return entry_frame(x.get<std::string>()); });
     EXPECT_TRUE(reaches) << "the chain's way out stops short: " << chain_text(e) << "\n" << e.dump(1);
