@@ -1,5 +1,5 @@
-// The daemon's lifecycle and event loop: loads the tracer, hands each ring-buffer record to the event pipeline
-// (trace/pipeline.h) and stores and journals what comes out, keeps the exact counts in the counter book
+// The daemon's lifecycle and event loop: starts tracing (daemon/tracing.h), hands each ring-buffer record to the
+// event pipeline (trace/pipeline.h) and stores and journals what comes out, keeps the exact counts in the counter book
 // (model/counter_book.h), and runs either for a bounded time (--once, then a report) or until SIGTERM/SIGINT.
 // What is shown of it (status, diagnosis, report) is in daemon/views.h.
 #pragma once
@@ -16,14 +16,11 @@
 #include "daemon/options.h"
 #include "daemon/sinks.h"
 #include "diagnose/diagnose.h"
-#include "loader/feature_probe.h"
-#include "loader/gate.h"
-#include "loader/origins.h"
+#include "daemon/tracing.h"
 #include "model/counter_book.h"
 #include "report/report.h"
 #include "store/event_store.h"
 #include "store/journal.h"
-#include "trace/kallsyms.h"
 #include "trace/pipeline.h"
 
 namespace enospcd {
@@ -52,8 +49,6 @@ class Daemon {
   Result<void> write_report(int fd, std::string_view text);
 
   nlohmann::json status_json() const;
-  nlohmann::json origins_json() const;
-  bool gate_only() const { return !origins_ || origins_->live_count() == 0; }
   struct CausedRow {
     TopRow row;
     std::string cause;  // of the latest event with this counter key; "unknown" when none was seen
@@ -73,13 +68,7 @@ class Daemon {
   void persist(std::chrono::steady_clock::time_point now);
 
   DaemonOptions opts_;
-  FeatureProbe probe_;
-  bool kallsyms_pending_ = false;  // read in the background after attaching; finish_startup() takes it
-  // Sets what needed /proc/kallsyms in the gate and frees the start-up tables.
-  void finish_startup();
-  std::unique_ptr<OriginTracer> origins_;
-  std::unique_ptr<GateTracer> gate_;
-  Kallsyms kallsyms_;
+  Tracing tracing_;
   std::unique_ptr<diagnose::HostFacts> facts_;
   std::unique_ptr<ProcessReader> procs_;
   context::WorkloadNames names_;
@@ -91,7 +80,6 @@ class Daemon {
   EventStore store_;
   int64_t realtime_offset_ns_ = 0;
   std::chrono::steady_clock::time_point started_;
-  std::chrono::steady_clock::time_point tracing_since_;
   std::unique_ptr<Journal> journal_;
   std::vector<std::unique_ptr<EventSink>> sinks_;  // journald, the NDJSON file
   // Held while an event goes to the store and the journal, while a snapshot is taken and written, and by
@@ -100,7 +88,6 @@ class Daemon {
   std::chrono::steady_clock::time_point next_aggregate_;
   std::unique_ptr<DaemonBackend> backend_;
   std::unique_ptr<api::Server> api_;
-  std::vector<std::string> origin_names_;
   int signal_fd_ = -1;
 };
 
