@@ -557,14 +557,49 @@ int gate_tp(struct trace_event_raw_sys_exit *ctx)
  * current kernels), where the origins of a failing request also ran: its chain is taken here.
  */
 struct trace_event_raw_io_uring_complete___enospcd {
+	void *ctx;
 	void *req;
+	__u64 user_data;
 	int res;
 } __attribute__((preserve_access_index));
 
+struct kiocb___enospcd {
+	struct file *ki_filp;
+} __attribute__((preserve_access_index));
+
+struct io_rw___enospcd {
+	struct kiocb___enospcd kiocb;
+} __attribute__((preserve_access_index));
+
 struct io_kiocb___enospcd {
+	struct io_rw___enospcd rw;
 	struct file *file;
+	void *ctx;
+	__u64 user_data;
 	__u8 opcode;
 } __attribute__((preserve_access_index));
+
+/* Where the completion tracepoint does not record the request (5.10), a failing read or write request is
+ * remembered as it completes, by its ring and user_data, for the tracepoint that follows in the same call. */
+const volatile __u32 uring_rw_enabled = 0;
+
+struct uring_req_key {
+	__u64 ctx;
+	__u64 user_data;
+};
+
+struct uring_req_val {
+	__u64 file;
+	__u32 opcode;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct uring_req_key);
+	__type(value, struct uring_req_val);
+} uring_reqs SEC(".maps");
 
 SEC("?tp/io_uring/io_uring_complete")
 int async_io_uring(struct trace_event_raw_io_uring_complete___enospcd *ctx)
@@ -578,8 +613,41 @@ int async_io_uring(struct trace_event_raw_io_uring_complete___enospcd *ctx)
 		struct io_kiocb___enospcd *req = ctx->req;
 		opcode = BPF_CORE_READ(req, opcode);
 		file = BPF_CORE_READ(req, file);
+	} else if (uring_rw_enabled) {
+		struct uring_req_key key = {(__u64)ctx->ctx, ctx->user_data};
+		struct uring_req_val *v = bpf_map_lookup_elem(&uring_reqs, &key);
+		if (v) {
+			opcode = v->opcode;
+			file = (struct file *)v->file;
+			bpf_map_delete_elem(&uring_reqs, &key);
+		}
 	}
 	return gate_failure(NULL, ENOSPCD_NR_IO_URING + opcode, res, file);
+}
+
+/* kiocb_done() (5.10) ends every io_uring read and write with its result, before the completion is posted. */
+static __always_inline int uring_rw_done(struct kiocb___enospcd *kiocb, long ret)
+{
+	if (likely(!errno_watched(ret)))
+		return 0;
+	struct io_kiocb___enospcd *req =
+		(void *)((char *)kiocb - bpf_core_field_offset(struct io_kiocb___enospcd, rw.kiocb));
+	struct uring_req_key key = {(__u64)BPF_CORE_READ(req, ctx), BPF_CORE_READ(req, user_data)};
+	struct uring_req_val v = {(__u64)BPF_CORE_READ(req, file), BPF_CORE_READ(req, opcode), 0};
+	bpf_map_update_elem(&uring_reqs, &key, &v, BPF_ANY);
+	return 0;
+}
+
+SEC("?fentry/kiocb_done")
+int BPF_PROG(uring_rw_fentry, struct kiocb___enospcd *kiocb, long ret)
+{
+	return uring_rw_done(kiocb, ret);
+}
+
+SEC("?kprobe/kiocb_done")
+int BPF_KPROBE(uring_rw_kprobe, struct kiocb___enospcd *kiocb, long ret)
+{
+	return uring_rw_done(kiocb, ret);
 }
 
 /*
@@ -591,10 +659,6 @@ int async_io_uring(struct trace_event_raw_io_uring_complete___enospcd *ctx)
  * (its user-space address is the completion's "obj") holds the opcode. A completion from interrupt context
  * (direct I/O) runs in whatever task was current: its opcode is not read and it is counted as that task's.
  */
-struct kiocb___enospcd {
-	struct file *ki_filp;
-} __attribute__((preserve_access_index));
-
 struct io_event___enospcd {
 	__u64 obj;
 } __attribute__((preserve_access_index));

@@ -1,6 +1,7 @@
 #include "loader/gate.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -63,6 +64,24 @@ bool has_io_uring_tracepoint() {
   return false;
 }
 
+// Whether the io_uring completion tracepoint leaves out the request (5.10) and kiocb_done(), where a read or write
+// request ends, can be traced instead: then its opcode and file come from there.
+bool io_uring_request_from_kiocb_done() {
+  btf* vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) return false;
+  bool has_req = true, has_done = btf__find_by_name_kind(vmlinux, "kiocb_done", BTF_KIND_FUNC) > 0;
+  int id = btf__find_by_name_kind(vmlinux, "trace_event_raw_io_uring_complete", BTF_KIND_STRUCT);
+  if (id > 0) {
+    const btf_type* t = btf__type_by_id(vmlinux, static_cast<__u32>(id));
+    const btf_member* m = btf_members(t);
+    has_req = false;
+    for (int i = 0; i < btf_vlen(t); i++)
+      if (std::strcmp(btf__name_by_offset(vmlinux, m[i].name_off), "req") == 0) has_req = true;
+  }
+  btf__free(vmlinux);
+  return !has_req && has_done;
+}
+
 // The CPUs __per_cpu_offset[] is read for, 0..N-1, when that is the possible set (/sys/devices/system/cpu/possible
 // "0-N"); 0 (no sum) for a set with holes, whose entries are not offsets of real CPUs.
 uint32_t contiguous_possible_cpus() {
@@ -89,6 +108,11 @@ Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {
   bpf_program__set_autoload(s->progs.async_io_uring, cfg.io_uring);
   bpf_program__set_autoload(s->progs.async_aio_fentry, cfg.aio == GateConfig::Aio::Fentry);
   bpf_program__set_autoload(s->progs.async_aio_kprobe, cfg.aio == GateConfig::Aio::Kprobe);
+  // kiocb_done() is traced the way aio_complete_rw() is.
+  const bool uring_rw = cfg.io_uring && cfg.io_uring_rw && cfg.aio != GateConfig::Aio::None;
+  bpf_program__set_autoload(s->progs.uring_rw_fentry, uring_rw && cfg.aio == GateConfig::Aio::Fentry);
+  bpf_program__set_autoload(s->progs.uring_rw_kprobe, uring_rw && cfg.aio == GateConfig::Aio::Kprobe);
+  s->rodata->uring_rw_enabled = uring_rw ? 1 : 0;
 
   // Settings live in .rodata, fixed at load time (the verifier then prunes what they disable).
   set_errno_filter(s->rodata, cfg.errnos);
@@ -140,12 +164,21 @@ Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {
   return s;
 }
 
-// io_uring completions: optional, so a kernel that refuses them costs the gate nothing but this sentence.
-std::string attach_io_uring(gate_bpf* s) {
+// io_uring completions, as optional: "attached[ (...)]" or "unavailable: <why>". Where the request's reads and
+// writes are traced as they end, for their opcode and file, the status says how.
+std::string attach_io_uring(gate_bpf* s, const GateConfig& cfg) {
   bpf_link* link = bpf_program__attach(s->progs.async_io_uring);
-  if (!link) return "attaching to io_uring:io_uring_complete: " + describe_errno(errno);
+  if (!link) return "unavailable: attaching to io_uring:io_uring_complete: " + describe_errno(errno);
   s->links.async_io_uring = link;
-  return "";
+  if (!cfg.io_uring_rw || cfg.aio == GateConfig::Aio::None) return "attached";
+  const bool fentry = cfg.aio == GateConfig::Aio::Fentry;
+  bpf_program* prog = fentry ? s->progs.uring_rw_fentry : s->progs.uring_rw_kprobe;
+  link = bpf_program__attach(prog);
+  if (!link)
+    return std::string("attached (the requests' opcodes and files unknown: attaching ") +
+           (fentry ? "fentry" : "a kprobe") + " to kiocb_done: " + describe_errno(errno) + ")";
+  (fentry ? s->links.uring_rw_fentry : s->links.uring_rw_kprobe) = link;
+  return fentry ? "attached (reads and writes also on kiocb_done, fentry)" : "attached (reads and writes also on kiocb_done, kprobe)";
 }
 
 // Linux AIO completions, as optional: "attached (<how>)" or "unavailable: <why>".
@@ -218,6 +251,7 @@ Result<std::unique_ptr<GateTracer>> GateTracer::start(const GateConfig& cfg, Fea
     t->io_uring_ = "unavailable: this kernel has no io_uring:io_uring_complete tracepoint";
   } else {
     rung_cfg.io_uring = true;
+    rung_cfg.io_uring_rw = io_uring_request_from_kiocb_done();
   }
   if (probe.disabled("aio")) {
     rung_cfg.aio = GateConfig::Aio::None;
@@ -266,10 +300,7 @@ Result<std::unique_ptr<GateTracer>> GateTracer::start(const GateConfig& cfg, Fea
       return make_error("cannot load BPF programs: " + describe_errno(r.error().code), r.error().code);
   }
   if (!t->skel_) return make_error("no syscall-exit hook could be attached (" + reasons + ")");
-  if (rung_cfg.io_uring) {
-    std::string why = attach_io_uring(t->skel_);
-    t->io_uring_ = why.empty() ? "attached" : "unavailable: " + why;
-  }
+  if (rung_cfg.io_uring) t->io_uring_ = attach_io_uring(t->skel_, rung_cfg);
   if (rung_cfg.aio != GateConfig::Aio::None) t->aio_ = attach_aio(t->skel_, rung_cfg.aio);
   t->attach_time_ = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
   return t;

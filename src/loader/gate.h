@@ -47,6 +47,9 @@ struct GateConfig {
   // How Linux AIO completions (aio_complete_rw, no tracepoint) are traced: fentry where fexit works (the caller
   // knows from the origin probes), else a kprobe where kprobes exist (decided by start()), else not.
   enum class Aio { None, Fentry, Kprobe } aio = Aio::None;
+  // Where the io_uring completion tracepoint does not record the request (5.10): its reads and writes are also
+  // traced as they end (kiocb_done, the same way as AIO's completions), for their opcode and file.
+  bool io_uring_rw = false;
   // Maps shared with the origin probes (fds, -1 when the origins are not loaded).
   int chains_fd = -1, chain_pending_fd = -1, losses_fd = -1;
 };
