@@ -8,13 +8,7 @@ namespace enospcd::context {
 
 namespace {
 
-bool is_hex_id(std::string_view s) {
-  if (s.size() < 12 || s.size() > 128) return false;
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
+bool is_hex_id(std::string_view s) { return s.size() >= 12 && s.size() <= 128 && is_lower_hex(s); }
 
 bool is_uid_chars(std::string_view s) {
   if (s.size() < 8) return false;

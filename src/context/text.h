@@ -39,6 +39,8 @@ std::string unescape_octal(std::string_view s);
 // Integer percentage rounded up, like df: 0 when total is 0.
 unsigned percent_ceil(uint64_t part, uint64_t total);
 
+// Non-empty and only 0-9 a-f, as container and image ids are written.
+bool is_lower_hex(std::string_view s);
 bool starts_with(std::string_view s, std::string_view prefix);
 bool ends_with(std::string_view s, std::string_view suffix);
 

@@ -16,12 +16,6 @@ constexpr std::size_t kMaxNames = 16384;     // entries kept per map; beyond it 
 constexpr std::size_t kMaxEntries = 100000;  // directory entries read per scan
 constexpr std::size_t kMaxStateFile = 64u << 20;
 
-bool is_hex(std::string_view s) {
-  for (char c : s)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  return !s.empty();
-}
-
 // Kubernetes object names are DNS labels or subdomains: lower-case letters, digits, '-' and '.'; never '_',
 // which is what makes the kubelet's file names splittable.
 bool is_k8s_name(std::string_view s) {
@@ -66,7 +60,7 @@ bool parse_container_log_name(const std::string& file, WorkloadNames::Name& out,
   if (s.size() <= kLog.size() || s.substr(s.size() - kLog.size()) != kLog) return false;
   s.remove_suffix(kLog.size());
   auto dash = s.rfind('-');
-  if (dash == std::string_view::npos || s.size() - dash - 1 != 64 || !is_hex(s.substr(dash + 1))) return false;
+  if (dash == std::string_view::npos || s.size() - dash - 1 != 64 || !is_lower_hex(s.substr(dash + 1))) return false;
   auto parts = split_underscores(s.substr(0, dash));
   if (parts.size() != 3 || !is_k8s_name(parts[0]) || !is_k8s_name(parts[1]) || !is_k8s_name(parts[2])) return false;
   out = {parts[2], parts[0], parts[1]};
@@ -235,7 +229,7 @@ void WorkloadNames::name(ContainerRef& ref) {
   if (!n || want_container) {
     if (ref.runtime == "podman" && ref.pod_uid.empty()) {
       if (due(podman_scan_)) scan_podman();
-    } else if (ref.runtime != "systemd" && ref.runtime != "podman" && is_hex(ref.id)) {
+    } else if (ref.runtime != "systemd" && ref.runtime != "podman" && is_lower_hex(ref.id)) {
       // Docker's state, or the spec of a running container (containerd, CRI-O), names it exactly; a container
       // whose runtime the cgroup does not say (under kubepods, a bare id) may be any of them. A container they
       // do not name is not looked for again at every event.
