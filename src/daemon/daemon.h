@@ -1,7 +1,7 @@
 // The daemon's lifecycle and event loop: starts tracing (daemon/tracing.h), hands each ring-buffer record to the
 // event pipeline (trace/pipeline.h) and stores and journals what comes out, keeps the exact counts in the counter book
 // (model/counter_book.h), and runs either for a bounded time (--once, then a report) or until SIGTERM/SIGINT.
-// What is shown of it (status, diagnosis, report) is in daemon/views.h.
+// What is shown of it (status, counter rows, diagnosis, report) is in daemon/views.cpp.
 #pragma once
 
 #include <chrono>

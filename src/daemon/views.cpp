@@ -1,11 +1,14 @@
 #include "daemon/views.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <map>
 #include <sstream>
 
 #include <spdlog/fmt/fmt.h>
 
+#include "common/names.h"
 #include "common/printable.h"
 #include "common/strings.h"
 #include "report/report.h"
@@ -103,6 +106,54 @@ std::string report_text(const Daemon& d) {
     out << format_events(events);
   }
   return out.str();
+}
+
+// The daemon's own views: its status and its counter rows with their causes.
+nlohmann::json Daemon::status_json() const {
+  uint64_t counted = 0;
+  for (const auto& c : book_->all()) counted += c.val.count;
+  nlohmann::json errnos = nlohmann::json::array();
+  for (int e : opts_.errnos) errnos.push_back(errno_name(e));
+  nlohmann::json sinks = nlohmann::json::array();
+  for (const auto& s : sinks_) sinks.push_back(s->status());
+  auto now = std::chrono::steady_clock::now();
+  nlohmann::json tracing = tracing_.status_json();
+  return {
+      {"version", ENOSPCD_VERSION},
+      {"kernel", FeatureProbe().kernel_release()},
+      {"pid", getpid()},
+      {"mode", tracing["mode"]},
+      {"mode_reason", tracing["mode_reason"]},
+      {"origins", tracing["origins"]},
+      {"gate", tracing["gate"]},
+      {"errnos", errnos},
+      {"uptime_s", std::chrono::duration<double>(now - started_).count()},
+      {"degraded", journal_ && journal_->degraded()},
+      {"journal", journal_ ? journal_->status() : nlohmann::json()},
+      {"sinks", sinks},
+      {"tracing_s", std::chrono::duration<double>(now - tracing_.since()).count()},
+      {"counters",
+       {{"failures_counted", counted},
+        {"events_received", pipeline_.records()},
+        {"events_malformed", pipeline_.malformed()},
+        {"events_unexplained", pipeline_.unexplained()},
+        {"events_stored", store_.size()},
+        {"losses", tracing["losses"]}}},
+  };
+}
+
+std::vector<Daemon::CausedRow> Daemon::top_with_causes() const {
+  std::vector<CausedRow> out;
+  for (auto& r : top_rows(book_->all())) {
+    r.container = containers_.find(r.cgroup_id);
+    CausedRow cr;
+    auto nr = syscall_number(r.syscall);
+    auto err = errno_number(r.errno_name);
+    cr.cause = book_->cause({r.pid, nr.value_or(0), static_cast<uint32_t>(err.value_or(0)), r.cgroup_id});
+    cr.row = std::move(r);
+    out.push_back(std::move(cr));
+  }
+  return out;
 }
 
 }  // namespace enospcd

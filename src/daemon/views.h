@@ -1,5 +1,6 @@
-// What the daemon shows of itself beyond its status: the causes of the stored events, and the --once report
-// (JSON, or text for a terminal). Built from the status JSON, the counter rows and the store.
+// What the daemon shows of itself: its status and counter rows (Daemon::status_json and top_with_causes, defined
+// in views.cpp), the causes of the stored events, and the --once report (JSON, or text for a terminal), built from
+// the status, the counter rows and the store.
 #pragma once
 
 #include <string>
