@@ -638,17 +638,21 @@ static __always_inline int uring_rw_done(struct kiocb___enospcd *kiocb, long ret
 	return 0;
 }
 
-SEC("?fentry/kiocb_done")
-int BPF_PROG(uring_rw_fentry, struct kiocb___enospcd *kiocb, long ret)
-{
-	return uring_rw_done(kiocb, ret);
-}
+/* A handler of a kernel function that has no tracepoint, taking its kiocb and its result: on fentry where fexit
+ * works, else on a kprobe (the loader loads one of the two). */
+#define KIOCB_HOOKS(name, func, handler)                                      \
+	SEC("?fentry/" #func)                                                 \
+	int BPF_PROG(name##_fentry, struct kiocb___enospcd *iocb, long res)  \
+	{                                                                     \
+		return handler(iocb, res);                                    \
+	}                                                                     \
+	SEC("?kprobe/" #func)                                                 \
+	int BPF_KPROBE(name##_kprobe, struct kiocb___enospcd *iocb, long res) \
+	{                                                                     \
+		return handler(iocb, res);                                    \
+	}
 
-SEC("?kprobe/kiocb_done")
-int BPF_KPROBE(uring_rw_kprobe, struct kiocb___enospcd *kiocb, long ret)
-{
-	return uring_rw_done(kiocb, ret);
-}
+KIOCB_HOOKS(uring_rw, kiocb_done, uring_rw_done)
 
 /*
  * Linux AIO: io_submit(2) succeeds and a request's result reaches user space through io_getevents(2), so the
@@ -688,14 +692,4 @@ static __always_inline int aio_completion(struct kiocb___enospcd *iocb, long res
 	return gate_failure(NULL, ENOSPCD_NR_AIO + opcode, res, BPF_CORE_READ(iocb, ki_filp));
 }
 
-SEC("?fentry/aio_complete_rw")
-int BPF_PROG(async_aio_fentry, struct kiocb___enospcd *iocb, long res)
-{
-	return aio_completion(iocb, res);
-}
-
-SEC("?kprobe/aio_complete_rw")
-int BPF_KPROBE(async_aio_kprobe, struct kiocb___enospcd *iocb, long res)
-{
-	return aio_completion(iocb, res);
-}
+KIOCB_HOOKS(async_aio, aio_complete_rw, aio_completion)

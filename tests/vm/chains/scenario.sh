@@ -16,7 +16,7 @@ run_mode() {
   while ! grep -q 'on syscall exit' /tmp/e.log; do
     sleep 0.2
     i=$((i + 1))
-    if [ $i -gt 300 ] || ! kill -0 $pid 2>/dev/null; then
+    if [ $i -gt 600 ] || ! kill -0 $pid 2>/dev/null; then
       echo "daemon did not start in mode $mode:"
       cat /tmp/e.log
       return 1
