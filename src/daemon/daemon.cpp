@@ -1,8 +1,6 @@
 #include "daemon/daemon.h"
 
 #include <signal.h>
-#include <sys/epoll.h>
-#include <systemd/sd-daemon.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -17,6 +15,7 @@
 #include "daemon/backend.h"
 #include "daemon/logging.h"
 #include "daemon/output.h"
+#include "daemon/wakeups.h"
 
 namespace enospcd {
 
@@ -136,36 +135,16 @@ void Daemon::run(std::optional<std::chrono::steady_clock::time_point> deadline, 
   sigaddset(&mask, SIGTERM);
   sigaddset(&mask, SIGHUP);
   if (signal_fd_ < 0) signal_fd_ = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-  int ep = epoll_create1(EPOLL_CLOEXEC);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = signal_fd_;
-  epoll_ctl(ep, EPOLL_CTL_ADD, signal_fd_, &ev);
-  ev.data.fd = tracing_.gate().ring_epoll_fd();
-  epoll_ctl(ep, EPOLL_CTL_ADD, tracing_.gate().ring_epoll_fd(), &ev);
-  if (output_fd >= 0) {
-    // With no event asked for, epoll still reports EPOLLERR on a pipe whose reader is gone (the parent that
-    // started us died) and EPOLLHUP on a terminal that hung up. Regular files and /dev/null cannot be
-    // watched (EPERM) and need not be.
-    ev.events = 0;
-    ev.data.fd = output_fd;
-    epoll_ctl(ep, EPOLL_CTL_ADD, output_fd, &ev);
-  }
+  Wakeups wakeups(signal_fd_, tracing_.gate().ring_epoll_fd(), output_fd);
   // Ring-buffer work per wake-up: the signals and the deadline are looked at in between, even during a storm
   // that refills the ring as fast as it is read.
   constexpr auto kSlice = std::chrono::milliseconds(50);
   bool stop = false;
   auto next_maintenance = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  // Under systemd with WatchdogSec=, this loop tells systemd it is alive, twice per interval: a loop that hangs
-  // (a read that never returns, a lock never released) stops the pings and systemd restarts the service.
-  uint64_t watchdog_usec = 0;
-  bool watchdog = !deadline && sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0;
-  auto next_ping = std::chrono::steady_clock::now();
+  // A loop that hangs (a read that never returns, a lock never released) stops the pings.
+  Watchdog watchdog(!deadline);
   while (!stop) {
-    if (watchdog && std::chrono::steady_clock::now() >= next_ping) {
-      sd_notify(0, "WATCHDOG=1");
-      next_ping = std::chrono::steady_clock::now() + std::chrono::microseconds(watchdog_usec / 2);
-    }
+    watchdog.ping();
     // Events carry CLOCK_MONOTONIC times; their wall-clock times use the offset as of the batch they arrive in,
     // so that a clock step (NTP, an operator) or a suspend shifts only what happened before it by at most one
     // slice, not every later event.
@@ -183,10 +162,8 @@ void Daemon::run(std::optional<std::chrono::steady_clock::time_point> deadline, 
       if (left.count() <= 0) break;
       timeout = static_cast<int>(std::min<int64_t>(left.count(), 200));
     }
-    epoll_event out[4];
-    int n = epoll_wait(ep, out, 4, timeout);
-    for (int i = 0; i < n; i++) {
-      if (out[i].data.fd == signal_fd_) {
+    for (int fd : wakeups.wait(timeout)) {
+      if (fd == signal_fd_) {
         signalfd_siginfo si{};
         while (read(signal_fd_, &si, sizeof(si)) == sizeof(si)) {
           if (si.ssi_signo == SIGHUP) {
@@ -197,7 +174,7 @@ void Daemon::run(std::optional<std::chrono::steady_clock::time_point> deadline, 
           spdlog::info("received {}, stopping", strsignal(static_cast<int>(si.ssi_signo)));
           stop = true;
         }
-      } else if (out[i].data.fd == output_fd) {
+      } else if (fd == output_fd) {
         spdlog::warn("the report's destination has no reader any more (closed pipe or hung-up terminal), stopping");
         stop = true;
       } else {
@@ -210,7 +187,6 @@ void Daemon::run(std::optional<std::chrono::steady_clock::time_point> deadline, 
   bool more = false;
   tracing_.gate().consume_for(std::chrono::milliseconds(100), &more);
   if (more) spdlog::info("stopped reading the ring buffer after 100 ms: records left in it are counted, not listed");
-  close(ep);
   if (journal_) {
     next_aggregate_ = {};
     persist(std::chrono::steady_clock::now());
