@@ -5,7 +5,7 @@
 #include <sstream>
 #include <tuple>
 
-#include "context/doctor.h"
+#include "doctor/doctor.h"
 #include "daemon/views.h"
 #include "diagnose/diagnose.h"
 

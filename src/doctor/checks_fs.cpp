@@ -7,7 +7,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "context/checks.h"
+#include "doctor/checks.h"
 #include "context/text.h"
 
 namespace enospcd::context::checks {

@@ -1,4 +1,4 @@
-#include "context/shadow.h"
+#include "doctor/shadow.h"
 
 #include <fcntl.h>
 #include <poll.h>

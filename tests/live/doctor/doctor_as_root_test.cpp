@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "context/doctor.h"
+#include "doctor/doctor.h"
 #include "support/live.h"
 
 using namespace enospcd::context;

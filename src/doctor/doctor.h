@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "context/scan.h"
+#include "doctor/scan.h"
 
 namespace enospcd::context {
 

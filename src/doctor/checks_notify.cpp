@@ -8,7 +8,7 @@
 #include <map>
 #include <unordered_map>
 
-#include "context/checks.h"
+#include "doctor/checks.h"
 #include "context/text.h"
 
 namespace enospcd::context::checks {

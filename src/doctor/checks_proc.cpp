@@ -7,7 +7,7 @@
 #include <memory>
 #include <thread>
 
-#include "context/checks.h"
+#include "doctor/checks.h"
 #include "context/text.h"
 
 namespace enospcd::context::checks {

@@ -22,7 +22,7 @@
 #include <thread>
 #include <vector>
 
-#include "context/doctor.h"
+#include "doctor/doctor.h"
 #include "context/fs.h"
 #include "context/procfs.h"
 #include "context/text.h"

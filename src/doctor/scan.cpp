@@ -1,4 +1,4 @@
-#include "context/scan.h"
+#include "doctor/scan.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -5,8 +5,8 @@
 #include <map>
 #include <unordered_map>
 
-#include "context/checks.h"
-#include "context/shadow.h"
+#include "doctor/checks.h"
+#include "doctor/shadow.h"
 #include "context/text.h"
 
 namespace enospcd::context::checks {

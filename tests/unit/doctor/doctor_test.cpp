@@ -7,10 +7,10 @@
 
 #include <cstdio>
 
-#include "context/checks.h"
-#include "context/doctor.h"
-#include "context/shadow.h"
-#include "fake_tree.h"
+#include "doctor/checks.h"
+#include "doctor/doctor.h"
+#include "doctor/shadow.h"
+#include "unit/context/fake_tree.h"
 #include "support/has_value.h"
 
 using namespace enospcd::context;

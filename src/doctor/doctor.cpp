@@ -1,11 +1,11 @@
-#include "context/doctor.h"
+#include "doctor/doctor.h"
 
 #include <unistd.h>
 
 #include <algorithm>
 #include <exception>
 
-#include "context/checks.h"
+#include "doctor/checks.h"
 
 namespace enospcd::context {
 

@@ -14,9 +14,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "context/doctor.h"
+#include "doctor/doctor.h"
 #include "context/fs.h"
-#include "context/scan.h"
+#include "doctor/scan.h"
 
 namespace enospcd::context::checks {
 
