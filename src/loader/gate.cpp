@@ -1,7 +1,6 @@
 #include "loader/gate.h"
 
 #include <bpf/bpf.h>
-#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -56,30 +55,26 @@ bpf_program* program_for(gate_bpf* s, GateMode m) {
   }
 }
 
-// The io_uring completion tracepoint, as the tp attach resolves it (through tracefs).
-bool has_io_uring_tracepoint() {
+// The io_uring completion tracepoint's directory in tracefs, as the tp attach resolves it; "" when absent.
+std::string io_uring_tracepoint_dir() {
   ensure_tracefs();
-  for (const char* root : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"})
-    if (access((std::string(root) + "/events/io_uring/io_uring_complete/id").c_str(), F_OK) == 0) return true;
-  return false;
+  for (const char* root : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
+    std::string dir = std::string(root) + "/events/io_uring/io_uring_complete";
+    if (access((dir + "/id").c_str(), F_OK) == 0) return dir;
+  }
+  return "";
 }
 
-// Whether the io_uring completion tracepoint leaves out the request (5.10) and kiocb_done(), where a read or write
-// request ends, can be traced instead: then its opcode and file come from there.
-bool io_uring_request_from_kiocb_done() {
-  btf* vmlinux = btf__load_vmlinux_btf();
-  if (!vmlinux) return false;
-  bool has_req = true, has_done = btf__find_by_name_kind(vmlinux, "kiocb_done", BTF_KIND_FUNC) > 0;
-  int id = btf__find_by_name_kind(vmlinux, "trace_event_raw_io_uring_complete", BTF_KIND_STRUCT);
-  if (id > 0) {
-    const btf_type* t = btf__type_by_id(vmlinux, static_cast<__u32>(id));
-    const btf_member* m = btf_members(t);
-    has_req = false;
-    for (int i = 0; i < btf_vlen(t); i++)
-      if (std::strcmp(btf__name_by_offset(vmlinux, m[i].name_off), "req") == 0) has_req = true;
-  }
-  btf__free(vmlinux);
-  return !has_req && has_done;
+// Whether the completion tracepoint records the request (not on 5.10), from the fields its format lists; a format
+// that cannot be read counts as recording it, so kiocb_done() is traced only where the tracepoint is known not to.
+bool tracepoint_records_request(const std::string& dir) {
+  std::ifstream in(dir + "/format");
+  if (!in) return true;
+  for (std::string line; std::getline(in, line);)
+    if (line.find("field:") != std::string::npos &&
+        (line.find(" req;") != std::string::npos || line.find("*req;") != std::string::npos))
+      return true;
+  return false;
 }
 
 // The CPUs __per_cpu_offset[] is read for, 0..N-1, when that is the possible set (/sys/devices/system/cpu/possible
@@ -247,11 +242,12 @@ Result<std::unique_ptr<GateTracer>> GateTracer::start(const GateConfig& cfg, Fea
   GateConfig rung_cfg = cfg;
   if (probe.disabled("io_uring")) {
     t->io_uring_ = "unavailable: disabled (--no-feature io_uring)";
-  } else if (!has_io_uring_tracepoint()) {
+  } else if (std::string dir = io_uring_tracepoint_dir(); dir.empty()) {
     t->io_uring_ = "unavailable: this kernel has no io_uring:io_uring_complete tracepoint";
   } else {
     rung_cfg.io_uring = true;
-    rung_cfg.io_uring_rw = io_uring_request_from_kiocb_done();
+    // Where the tracepoint leaves the request out, its reads and writes are traced where they end, kiocb_done().
+    rung_cfg.io_uring_rw = !tracepoint_records_request(dir) && probe.has_kernel_symbol("kiocb_done");
   }
   if (probe.disabled("aio")) {
     rung_cfg.aio = GateConfig::Aio::None;
