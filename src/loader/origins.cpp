@@ -4,7 +4,6 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -195,9 +194,14 @@ void run_origin_ladder(const OriginConfig& cfg, FeatureProbe& probe, const std::
 namespace {
 // x86 kernels before v5.14 cannot unwind through a kretprobe's return trampoline. The kernels that can find the
 // real return address with kretprobe_find_ret_addr() (v5.14), or rethook_find_ret_addr() where kretprobes run on
-// rethook (v6.0).
-bool kretprobe_unwinds(FeatureProbe& probe) {
-  return probe.has_kernel_symbol("kretprobe_find_ret_addr") || probe.has_kernel_symbol("rethook_find_ret_addr");
+// rethook (v6.0). The scan that stands in reads x86 call instructions.
+bool kretprobe_needs_scan(FeatureProbe& probe) {
+#if defined(__x86_64__)
+  return !probe.has_kernel_symbol("kretprobe_find_ret_addr") && !probe.has_kernel_symbol("rethook_find_ret_addr");
+#else
+  (void)probe;
+  return false;
+#endif
 }
 }  // namespace
 
@@ -212,17 +216,13 @@ std::unique_ptr<OriginTracer> OriginTracer::start(const OriginConfig& cfg, Featu
   run_origin_ladder(
       cfg, probe, protos, t->ladder_,
       [&](OriginMode mode, const std::vector<int>& ids, bool kprobes) {
-        bool scan = kprobes && !kretprobe_unwinds(probe);
+        bool scan = kprobes && cfg.capture_stack && kretprobe_needs_scan(probe);
         return self->load_and_attach(cfg, mode, ids, kprobes, scan);
       },
       [self] { self->detach(); });
-#if defined(__x86_64__)
-  bool kret = std::any_of(t->ladder_.status.begin(), t->ladder_.status.end(),
-                          [](const OriginStatus& s) { return s.mode == OriginMode::Kretprobe; });
-  if (kret && cfg.capture_stack && !kretprobe_unwinds(probe))
+  if (t->scans_stack_)
     t->ladder_.summary += "; their callers are found by scanning the stack (this kernel cannot unwind through a "
                           "kretprobe's return trampoline)";
-#endif
   return t;
 }
 
@@ -236,11 +236,7 @@ Result<void> OriginTracer::load_and_attach(const OriginConfig& cfg, OriginMode m
 
   set_errno_filter(s->rodata, cfg.errnos);
   s->rodata->capture_stack = cfg.capture_stack ? 1 : 0;
-#if defined(__x86_64__)
   s->rodata->scan_kret_stack = scan_stack ? 1 : 0;
-#else
-  (void)scan_stack;  // the scan reads x86 call instructions
-#endif
 
   // fexit reads the return value after the arguments; trampolines of the kernels we target take at most six.
   // Functions with more go to a kretprobe where kprobes exist.
@@ -298,6 +294,7 @@ Result<void> OriginTracer::load_and_attach(const OriginConfig& cfg, OriginMode m
     // The skeleton destroys links it knows; keep ours alive through the program's link list.
     links_.push_back(link);
     st.mode = slot_mode[slot];
+    scans_stack_ = scans_stack_ || (scan_stack && st.mode == OriginMode::Kretprobe);
     live++;
   }
   skel_ = s;
@@ -308,6 +305,7 @@ Result<void> OriginTracer::load_and_attach(const OriginConfig& cfg, OriginMode m
 void OriginTracer::detach() {
   for (bpf_link* l : links_) bpf_link__destroy(l);
   links_.clear();
+  scans_stack_ = false;
   if (skel_) origins_bpf__destroy(skel_);
   skel_ = nullptr;
 }

@@ -104,6 +104,7 @@ class OriginTracer {
   void detach();  // destroys the links and the skeleton
 
   origins_bpf* skel_ = nullptr;
+  bool scans_stack_ = false;  // a live kretprobe finds its callers by scanning the stack
   std::vector<struct bpf_link*> links_;
   OriginLadder ladder_;
 };

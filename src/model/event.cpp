@@ -135,8 +135,8 @@ std::optional<Event> decode_event(const void* data, std::size_t size, int64_t re
     if (raw.kstack[i]) e.kstack_addrs.push_back(raw.kstack[i]);
   unsigned outer_len = raw.outer_stack_len > ENOSPCD_STACK_MAX ? ENOSPCD_STACK_MAX : raw.outer_stack_len;
   // A scanned stack is the only way out even for a chain of one: the unwound one stops at the trampoline.
-  e.outer_stack_scanned = chain_len > 0 && (raw.flags & ENOSPCD_EF_OUTER_SCANNED);
-  if (chain_len > 1 || e.outer_stack_scanned)
+  e.chain_outer_scanned = chain_len > 0 && (raw.flags & ENOSPCD_EF_OUTER_SCANNED);
+  if (chain_len > 1 || e.chain_outer_scanned)
     for (unsigned i = 0; i < outer_len; i++)
       if (raw.outer_stack[i]) e.outer_stack_addrs.push_back(raw.outer_stack[i]);
   return e;

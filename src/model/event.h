@@ -119,15 +119,14 @@ struct Event {
   // The callers of the chain's outermost link, innermost first: the chain's way out to the syscall entry.
   std::vector<std::string> chain_outer;
   std::string chain_outer_truncated;
-  // chain_outer was found by scanning the stack for return addresses, where the kernel cannot unwind through a
-  // kretprobe's trampoline: a frame may be stale.
+  // chain_outer (and outer_stack_addrs) was found by scanning the stack for return addresses, where the kernel
+  // cannot unwind through a kretprobe's trampoline (ENOSPCD_EF_OUTER_SCANNED): a frame may be stale.
   bool chain_outer_scanned = false;
   std::vector<std::string> kstack;
   // Why the stack stops short, e.g. at a kretprobe trampoline the kernel cannot unwind through.
   std::string kstack_truncated;
   std::vector<uint64_t> kstack_addrs;
   std::vector<uint64_t> outer_stack_addrs;  // as the outermost link returned; empty for a chain of one
-  bool outer_stack_scanned = false;         // ENOSPCD_EF_OUTER_SCANNED
   // Filled in user space after decoding, while the process may still exist.
   std::string exe, cmdline, cgroup_path;
   nlohmann::json container;  // null or {id, runtime, name, pod}

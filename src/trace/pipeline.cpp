@@ -142,9 +142,8 @@ void EventPipeline::symbolize(Event& e) const {
   if (e.chain.empty()) return;
   // The way out from the outermost link: its callers, from the stack taken as it returned. For a chain of one,
   // that is the innermost stack.
-  if (e.outer_stack_scanned) {
+  if (e.chain_outer_scanned) {
     e.chain_outer = scanned_frames(frames_of(e.outer_stack_addrs));
-    e.chain_outer_scanned = true;
     if (e.chain_outer.empty()) e.chain_outer_truncated = e.kstack_truncated;
   } else if (e.outer_stack_addrs.empty()) {
     e.chain_outer = e.kstack;
