@@ -65,7 +65,6 @@ Result<void> Tracing::check_privileges() {
 
 Result<void> Tracing::start(std::function<void(const void*, std::size_t)> on_record,
                             const std::function<void(GateTracer&)>& on_gate) {
-  if (auto ok = check_privileges(); !ok) return ok;
   if (!opts_.no_origins) start_origins();
   GateConfig cfg;
   if (!gate_only()) {

@@ -26,10 +26,11 @@ class Tracing {
  public:
   explicit Tracing(const DaemonOptions& opts);
 
-  // Root, or CAP_BPF and CAP_PERFMON: else an error for the operator, before anything is set up.
+  // Root, or CAP_BPF and CAP_PERFMON: else an error for the operator. Asked before anything is set up.
   Result<void> check_privileges();
   // Attaches the origin probes (unless --no-origins) and the gate, whose records go to on_record; on_gate runs
-  // once the gate exists, before the first record is handed over. The error is one sentence for the operator.
+  // once the gate exists, before the first record is handed over. The error is one sentence for the operator
+  // (the gate refuses to load without the privileges too).
   Result<void> start(std::function<void(const void*, std::size_t)> on_record,
                      const std::function<void(GateTracer&)>& on_gate);
   // Called from the event loop: once the background read of /proc/kallsyms is done, hands BPF the addresses
