@@ -198,14 +198,5 @@ std::optional<ContainerRef> cgroup_to_container(std::string_view in) {
   return std::nullopt;
 }
 
-nlohmann::json to_json(const ContainerRef& c) {
-  nlohmann::json j = {{"id", c.id}, {"runtime", c.runtime}};
-  if (!c.name.empty()) j["name"] = c.name;
-  if (!c.pod.empty()) j["pod"] = c.pod;
-  if (!c.ns.empty()) j["namespace"] = c.ns;
-  if (!c.pod_uid.empty()) j["pod_uid"] = c.pod_uid;
-  if (c.monitor) j["monitor"] = true;
-  return j;
-}
 
 }  // namespace enospcd::context

@@ -6,21 +6,11 @@
 #include <string>
 #include <string_view>
 
-#include <nlohmann/json.hpp>
+#include "model/container_ref.h"
 
 namespace enospcd::context {
 
-struct ContainerRef {
-  std::string id;       // full container id (hex) or unit/machine name where no id exists
-  std::string runtime;  // docker, containerd, crio, podman, cri, lxc, machine, systemd, kubernetes, unknown
-  std::string name;     // container name (Kubernetes: the pod's container), systemd unit, machine or lxc name
-  std::string pod_uid;  // Kubernetes pod UID with dashes, when under kubepods
-  std::string pod;      // Kubernetes pod name and namespace, where the kubelet's directories tell them
-  std::string ns;
-  bool monitor = false; // conmon (crio-conmon-<id>, libpod-conmon-<id>): the container's monitor, not the container
-
-  bool operator==(const ContainerRef&) const = default;
-};
+using enospcd::ContainerRef;
 
 // Accepts a full cgroup path ("/kubepods.slice/.../cri-containerd-<id>.scope"), a /proc/<pid>/cgroup line
 // ("0::/system.slice/docker-<id>.scope") or just the leaf name ("crio-<id>.scope").
@@ -30,7 +20,5 @@ std::optional<ContainerRef> cgroup_to_container(std::string_view path_or_leaf);
 
 // "kubepods-burstable-pod1b2c_3d4e.slice" or ".../pod1b2c-3d4e/..." -> "1b2c-3d4e"; "" when not a pod path.
 std::string pod_uid_from_cgroup(std::string_view path);
-
-nlohmann::json to_json(const ContainerRef& c);
 
 }  // namespace enospcd::context

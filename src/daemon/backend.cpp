@@ -57,7 +57,11 @@ std::vector<uint64_t> DaemonBackend::event_ids_with_prefix(std::string_view digi
   return d_.store().ids_with_prefix(digits, max);
 }
 
-std::vector<std::string> DaemonBackend::cause_ids() { return diagnose::cause_ids(); }
+std::vector<std::string> DaemonBackend::cause_ids() {
+  std::vector<std::string> ids;
+  for (CauseId id : all_causes()) ids.emplace_back(cause_name(id));
+  return ids;
+}
 
 nlohmann::json DaemonBackend::top(const api::EventQuery& q) {
   // since/until never get here: the router refuses them for /v1/top (counts are totals, not windows).
@@ -68,7 +72,7 @@ nlohmann::json DaemonBackend::top(const api::EventQuery& q) {
     if (q.syscall && r.row.syscall != *q.syscall) continue;
     if (q.container && !container_matches(r.row.container, *q.container)) continue;
     // The cause of a row is that of the latest event with its key ("unknown" when none was seen).
-    if (q.cause && r.cause != *q.cause) continue;
+    if (q.cause && cause_name(r.cause) != *q.cause) continue;
     kept.push_back(std::move(r.row));
     if (kept.size() >= q.limit) break;
   }
@@ -98,15 +102,12 @@ std::string DaemonBackend::metrics() {
   for (const auto& r : d_.top_with_causes()) {
     const auto& c = r.row.container;
     Workload w;
-    if (c.is_object()) {
-      std::string name = c.value("name", "");
-      w = {c.value("namespace", ""), c.value("pod", ""), name.empty() ? c.value("id", "") : name};
-    }
+    if (c) w = {c->ns, c->pod, c->name.empty() ? c->id : c->name};
     if (w != Workload{} && !workloads.count(w)) {
       if (workloads.size() >= 200) w = {"other", "other", "other"};
       else workloads.insert(w);
     }
-    failures[{r.row.syscall, r.row.errno_name, r.cause, w}] += r.row.count;
+    failures[{r.row.syscall, r.row.errno_name, std::string(cause_name(r.cause)), w}] += r.row.count;
   }
   m << "# HELP enospcd_failures_total Syscalls that failed with a watched errno, counted exactly in the kernel.\n"
     << "# TYPE enospcd_failures_total counter\n";

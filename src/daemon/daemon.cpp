@@ -106,9 +106,7 @@ Result<void> Daemon::start() {
 void Daemon::on_record(const void* data, std::size_t size) {
   auto e = pipeline_.process(data, size, realtime_offset_ns_, tracing_.origin_names());
   if (!e) return;
-  if (e->cause.is_object())
-    book_->set_cause({e->pid, e->syscall_nr, static_cast<uint32_t>(e->err), e->cgroup_id},
-                     e->cause.value("id", "unknown"));
+  if (e->cause) book_->set_cause({e->pid, e->syscall_nr, static_cast<uint32_t>(e->err), e->cgroup_id}, e->cause->id);
   std::lock_guard<std::mutex> persist_lk(persist_mu_);
   e->id = store_.add(*e);
   if (!journal_ && sinks_.empty()) return;

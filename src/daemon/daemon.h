@@ -51,7 +51,7 @@ class Daemon {
   nlohmann::json status_json() const;
   struct CausedRow {
     TopRow row;
-    std::string cause;  // of the latest event with this counter key; "unknown" when none was seen
+    CauseId cause = CauseId::Unknown;  // of the latest event with this counter key (unknown when none was seen)
   };
   std::vector<CausedRow> top_with_causes() const;
   EventStore& store() { return store_; }

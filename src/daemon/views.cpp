@@ -38,10 +38,11 @@ nlohmann::json diagnosis_json(const EventStore& store) {
   all.limit = SIZE_MAX;
   std::map<std::string, nlohmann::json> by_cause;
   for (const auto& e : store.query(all)) {  // newest first: the first seen per cause is the latest
-    std::string id = e.cause.is_object() ? e.cause.value("id", "unknown") : "unknown";
+    std::string id(cause_name(e.cause ? e.cause->id : CauseId::Unknown));
     auto& slot = by_cause[id];
     if (slot.is_null()) {
-      slot = {{"cause", id}, {"count", 0}, {"latest_event", std::to_string(e.id)}, {"latest", e.cause},
+      slot = {{"cause", id}, {"count", 0}, {"latest_event", std::to_string(e.id)},
+              {"latest", e.cause ? to_json(*e.cause) : nlohmann::json()},
               {"first_time", format_rfc3339(e.time_ns)}, {"last_time", format_rfc3339(e.time_ns)}};
     }
     slot["count"] = slot["count"].get<uint64_t>() + 1;

@@ -22,9 +22,9 @@ constexpr uint32_t kTmpfsMagic = 0x01021994;
 constexpr uint32_t kOverlayMagic = 0x794c7630;
 
 // The cause an origin function points at; empty for a layer, or a function in no table (--probe).
-std::string origin_cause(const std::string& func) {
+std::optional<CauseId> origin_cause(const std::string& func) {
   const Origin* o = find_origin(func);
-  return o ? std::string(o->cause) : std::string();
+  return o ? cause_from_name(o->cause) : std::nullopt;
 }
 
 const std::set<std::string> kMountSyscalls = {"mount", "move_mount", "open_tree", "fsmount", "fsconfig", "pivot_root"};
@@ -40,11 +40,7 @@ const std::set<std::string> kXattrSyscalls = {"setxattr", "lsetxattr", "fsetxatt
 const std::set<std::string> kIpcSyscalls = {"shmget", "msgget", "semget"};
 
 std::string who(const Event& e) {
-  std::string container = "-";
-  if (e.container.is_object()) {
-    container = e.container.value("name", "");
-    if (container.empty()) container = e.container.value("id", "-").substr(0, 12);
-  }
+  std::string container = e.container ? short_name(*e.container) : "-";
   return e.comm + " (pid " + std::to_string(e.pid) + ", container " + container + ")";
 }
 
@@ -148,12 +144,12 @@ std::string option_value(const std::string& opts, const std::string& key) {
   return "";
 }
 
-Cause make(const std::string& id, std::string summary, std::string remedy, std::string confidence) {
+Cause make(CauseId id, std::string summary, std::string remedy, Confidence confidence) {
   Cause c;
   c.id = id;
   c.summary = std::move(summary);
   c.remedy = std::move(remedy);
-  c.confidence = std::move(confidence);
+  c.confidence = confidence;
   return c;
 }
 
@@ -163,11 +159,11 @@ nlohmann::json chain_json(const Event& e) {
   return a;
 }
 
-Cause mount_max(const Event& e, HostFacts& facts, const std::string& confidence) {
+Cause mount_max(const Event& e, HostFacts& facts, Confidence confidence) {
   // The limit as the kernel had it at the failure (read in BPF) beats the sysctl now, which may have changed.
   std::optional<uint64_t> max = e.mount_max ? std::optional<uint64_t>(*e.mount_max) : facts.sysctls().mount_max;
   std::string limit = max ? grouped(*max) : "unknown";
-  Cause c = make("mount_max",
+  Cause c = make(CauseId::MountMax,
                  call(e) + " by " + who(e) + " failed: mount namespace " + std::to_string(e.mntns) + " holds " +
                      grouped(e.mnt_count) + " mounts" +
                      (e.mnt_pending ? " (+" + grouped(e.mnt_pending) + " pending)" : "") + ", fs.mount-max is " +
@@ -190,7 +186,7 @@ constexpr std::string_view kReadAfter = " (read after the failure)";
 // Returns nullopt when neither the fd's superblock nor the resolved filesystem is a tmpfs; a resolved
 // filesystem that is not a tmpfs is never described as one.
 std::optional<Cause> tmpfs_rule(const Event& e, const std::optional<PathFs>& resolved, bool inode_side,
-                                const std::string& confidence) {
+                                Confidence confidence) {
   std::optional<PathFs> fs;
   if (resolved && resolved->stats.magic == kTmpfsMagic) fs = resolved;
   // Without the superblock BPF read at the failure, the numbers are statfs's, read when the event is explained.
@@ -213,7 +209,7 @@ std::optional<Cause> tmpfs_rule(const Event& e, const std::optional<PathFs>& res
     std::string nr = fs ? option_value(fs->super_options, "nr_inodes") : "";
     // The mount's option as it is now, beside numbers of the failure, only while they agree (no remount since).
     if (at_failure && fs && fs->stats.inodes != total) nr.clear();
-    Cause c = make("tmpfs_inodes",
+    Cause c = make(CauseId::TmpfsInodes,
                    opening(e) + ": the tmpfs" + where + " has " + grouped(total) + " inodes" +
                        (nr.empty() ? "" : " (nr_inodes=" + nr + ")") + ", " + grouped(total - std::min(total, free)) +
                        " in use, " + grouped(free) + " free" + end,
@@ -262,7 +258,7 @@ std::optional<Cause> tmpfs_rule(const Event& e, const std::optional<PathFs>& res
     state = " is full: " + format_bytes(used) + " of " + format_bytes(max) + sized + " used" +
             (asked ? " (the call asked for " + format_bytes(*asked) + ")" : std::string()) + used_end;
   }
-  Cause c = make("tmpfs_blocks",
+  Cause c = make(CauseId::TmpfsBlocks,
                  opening(e) + ": the tmpfs" + where + state,
                  "Remount with a larger size (mount -o remount,size=N" + (fs ? " " + fs->mount_point : std::string()) +
  ") or delete files; deleted-but-open files still count (enospcctl doctor lists them).",
@@ -276,7 +272,7 @@ std::optional<Cause> tmpfs_rule(const Event& e, const std::optional<PathFs>& res
 }
 
 std::optional<Cause> disk_rule(const Event& e, const std::optional<PathFs>& fs, bool inode_side,
-                               const std::string& confidence) {
+                               Confidence confidence) {
   if (!fs) return std::nullopt;
   const auto& s = fs->stats;
   std::string fsdesc = fs->fstype + " " + fs->source + " at " + fs->mount_point;
@@ -285,7 +281,7 @@ std::optional<Cause> disk_rule(const Event& e, const std::optional<PathFs>& fs, 
   // These numbers are statfs's, read when the event is explained, not at the failure: the summary says so.
   const std::string end = std::string(kReadAfter) + ".";
   if (inode_side && s.inodes && s.inodes_free == 0) {
-    Cause c = make("fs_inodes",
+    Cause c = make(CauseId::FsInodes,
                    opening(e) + ": " + fsdesc + " has used all " + grouped(s.inodes) + " inodes while " +
                        format_bytes(s.avail_bytes()) + " of space are free" + end,
                    "Delete small files (find the directory with the most entries) or recreate the filesystem with "
@@ -299,7 +295,7 @@ std::optional<Cause> disk_rule(const Event& e, const std::optional<PathFs>& fs, 
   // (almost) nothing available while blocks stay free; not exactly nothing, because ext4's delayed allocation
   // reserves blocks for the pages being written and gives the unused ones back at writeback, right after.
   if (e.uid != 0 && s.avail_bytes() <= slack && s.reserved_bytes() > s.avail_bytes()) {
-    Cause c = make("fs_reserved_blocks",
+    Cause c = make(CauseId::FsReservedBlocks,
                    opening(e) + ": " + fsdesc + " has " + format_bytes(s.free_bytes()) + " free, but " +
                        format_bytes(s.reserved_bytes()) + " of it is reserved for root; uid " + std::to_string(e.uid) +
                        " may use only " + format_bytes(s.avail_bytes()) + end,
@@ -313,7 +309,7 @@ std::optional<Cause> disk_rule(const Event& e, const std::optional<PathFs>& fs, 
   // event is explained.)
   auto asked = requested_bytes(e);
   if (asked && s.avail_bytes() > slack && *asked > s.avail_bytes()) {
-    Cause c = make("fs_blocks",
+    Cause c = make(CauseId::FsBlocks,
                    opening(e) + ": " + fsdesc + " has " + format_bytes(s.avail_bytes()) + " available of " +
                        format_bytes(s.total_bytes()) + ", less than the " + format_bytes(*asked) +
                        " the call asked for" + end,
@@ -323,7 +319,7 @@ std::optional<Cause> disk_rule(const Event& e, const std::optional<PathFs>& fs, 
     return c;
   }
   if (s.avail_bytes() <= slack) {
-    Cause c = make("fs_blocks",
+    Cause c = make(CauseId::FsBlocks,
                    opening(e) + ": " + fsdesc + " is full: " + format_bytes(s.avail_bytes()) + " available of " +
                        format_bytes(s.total_bytes()) + end,
                    "Free space on " + fs->mount_point +
@@ -350,8 +346,8 @@ Cause ipc_rule(const Event& e, const context::Sysctls& sc) {
     ev.erase("inum");
   }
   auto sysv = [&](std::string limit, std::string what) {
-    Cause c = make("sysv_ipc", call(e) + " by " + who(e) + " failed: " + what + where + ".",
-                   "Remove stale IPC objects (ipcs; ipcrm) or raise " + limit + ".", e.ipc ? "high" : "medium");
+    Cause c = make(CauseId::SysvIpc, call(e) + " by " + who(e) + " failed: " + what + where + ".",
+                   "Remove stale IPC objects (ipcs; ipcrm) or raise " + limit + ".", e.ipc ? Confidence::High : Confidence::Medium);
     c.evidence = ev;
     c.evidence["limit"] = std::move(limit);
     return c;
@@ -361,8 +357,8 @@ Cause ipc_rule(const Event& e, const context::Sysctls& sc) {
                                    n(e.ipc->mq_queues_count) + " queues exist"
                      : "fs.mqueue.queues_max is " + (sc.mqueue_queues_max ? grouped(*sc.mqueue_queues_max)
                                                                             : std::string("unknown"));
-    Cause c = make("mqueue", opening(e) + ": " + what + where + ".",
-                   "Unlink unused queues (ls /dev/mqueue) or raise fs.mqueue.queues_max.", e.ipc ? "high" : "medium");
+    Cause c = make(CauseId::Mqueue, opening(e) + ": " + what + where + ".",
+                   "Unlink unused queues (ls /dev/mqueue) or raise fs.mqueue.queues_max.", e.ipc ? Confidence::High : Confidence::Medium);
     c.evidence = ev;
     c.evidence["limit"] = "fs.mqueue.queues_max";
     return c;
@@ -470,9 +466,9 @@ Cause pty_rule(const Event& e, HostFacts& facts) {
                                   "/dev/pts; lsof /dev/pts/*).";
   // 1. The instance's own limit, reached.
   if (inst_max && in_use && *in_use >= *inst_max) {
-    Cause c = make("pty", opening(e) + ": " + where + " allows " + grouped(*inst_max) + " ptys (max=" +
+    Cause c = make(CauseId::Pty, opening(e) + ": " + where + " allows " + grouped(*inst_max) + " ptys (max=" +
                               std::to_string(*inst_max) + ") and " + grouped(*in_use) + " are in use" + after,
-                   remedy_inst, "high");
+                   remedy_inst, Confidence::High);
     c.evidence = ev;
     return c;
   }
@@ -482,13 +478,13 @@ Cause pty_rule(const Event& e, HostFacts& facts) {
     uint64_t outside = *sc.pty_max > reserve ? *sc.pty_max - reserve : 0;
     if (*sc.pty_nr + 1 >= outside) {
       bool all = *sc.pty_nr + 1 >= *sc.pty_max;
-      Cause c = make("pty",
+      Cause c = make(CauseId::Pty,
                      opening(e) + ": kernel.pty.max is " + grouped(*sc.pty_max) + " and " + grouped(*sc.pty_nr) +
                          " ptys are open on the host (kernel.pty.nr, read after the failure)" +
                          (all ? "" : "; a devpts mounted outside the initial mount namespace may use " +
                                          grouped(outside) + " of them (kernel.pty.reserve is " + grouped(reserve) +
                                          ")") + ".",
-                     remedy_host, "high");
+                     remedy_host, Confidence::High);
       c.evidence = ev;
       return c;
     }
@@ -504,7 +500,7 @@ Cause pty_rule(const Event& e, HostFacts& facts) {
                      " ptys (max=" + std::to_string(*inst_max) + "); " + now + host + after
                : opening(e) + ": no pty index was free: " + where + " allows " + grouped(kPtyInstanceMaxDefault) +
                      " ptys; " + now + host + after;
-  Cause c = make("pty", summary, inst_max ? remedy_inst : remedy_host, "medium");
+  Cause c = make(CauseId::Pty, summary, inst_max ? remedy_inst : remedy_host, Confidence::Medium);
   c.evidence = ev;
   return c;
 }
@@ -549,8 +545,8 @@ Cause ucount_rule(const Event& e, const Ucounts& u) {
              : "Raise " + limit + (l.initial ? "" : " in user namespace " + std::to_string(l.userns)) +
                    ", or find who creates " + what + " without releasing them.";
   if (fanotify) remedy += " Mount or filesystem marks, instead of one per inode, need fewer.";
-  Cause c = make(inotify ? "inotify_watches" : fanotify ? "fanotify_marks" : "namespace_limit", summary, remedy,
-                 refusing ? "high" : "medium");
+  Cause c = make(inotify ? CauseId::InotifyWatches : fanotify ? CauseId::FanotifyMarks : CauseId::NamespaceLimit, summary, remedy,
+                 refusing ? Confidence::High : Confidence::Medium);
   c.evidence = {{"limit", limit}, {"userns", l.userns}, {"uid", l.uid}, {"max", l.max},
                 {"count", l.count ? nlohmann::json(*l.count) : nlohmann::json()}, {"ucounts", to_json(u)}};
   if (inotify) {
@@ -564,140 +560,256 @@ Cause ucount_rule(const Event& e, const Ucounts& u) {
   return c;
 }
 
-Cause from_syscall(const Event& e, HostFacts& facts, const std::string& confidence) {
-  const auto& sc = facts.sysctls();
-  auto num = [](const std::optional<uint64_t>& v) { return v ? grouped(*v) : std::string("unknown"); };
-  if (kMountSyscalls.count(e.syscall)) {
-    std::optional<uint64_t> max = e.mount_max ? std::optional<uint64_t>(*e.mount_max) : sc.mount_max;
-    if (e.has_mntns && max && e.mnt_count + e.mnt_pending + 1 > *max)
-      return mount_max(e, facts, "high");
-    if (e.has_mntns && max) return mount_max(e, facts, "medium");
-  }
-  if (kNsSyscalls.count(e.syscall) && e.ucounts && e.ucounts->kind != UcountKind::InotifyWatches &&
-      e.ucounts->kind != UcountKind::FanotifyMarks && !e.ucounts->levels.empty())
+std::string number_or_unknown(const std::optional<uint64_t>& v) { return v ? grouped(*v) : std::string("unknown"); }
+
+nlohmann::json json_or_null(const std::optional<uint64_t>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); }
+
+// The rules a failure is offered to when no origin in its chain decided, in this order: the first that applies
+// to the failure and explains it gives the cause.
+
+bool is_mount_call(const Event& e) { return kMountSyscalls.count(e.syscall) > 0; }
+
+std::optional<Cause> mount_rule(const Event& e, HostFacts& facts, Confidence) {
+  std::optional<uint64_t> max = e.mount_max ? std::optional<uint64_t>(*e.mount_max) : facts.sysctls().mount_max;
+  if (!e.has_mntns || !max) return std::nullopt;
+  return mount_max(e, facts, e.mnt_count + e.mnt_pending + 1 > *max ? Confidence::High : Confidence::Medium);
+}
+
+bool is_namespace_call(const Event& e) { return kNsSyscalls.count(e.syscall) > 0; }
+
+std::optional<Cause> namespace_rule(const Event& e, HostFacts& facts, Confidence confidence) {
+  if (e.ucounts && e.ucounts->kind != UcountKind::InotifyWatches && e.ucounts->kind != UcountKind::FanotifyMarks &&
+      !e.ucounts->levels.empty())
     return ucount_rule(e, *e.ucounts);
-  if (kNsSyscalls.count(e.syscall)) {
-    nlohmann::json limits = nlohmann::json::object();
-    for (const auto& [k, v] : sc.max_namespaces) limits[k] = v;
-    // CLONE_NEWNS in the flags (unshare arg 0, clone arg 0): the limit is user.max_mnt_namespaces of the
-    // task's user namespace, as BPF read it at failure time.
-    constexpr uint64_t kCloneNewns = 0x00020000;
-    bool newns = e.args_valid && (e.syscall == "unshare" || e.syscall == "clone") && (e.args[0] & kCloneNewns);
-    std::string what = "a namespace limit (user.max_*_namespaces) is reached";
-    if (newns && e.userns_max_mnt)
-      what = "user.max_mnt_namespaces is " + grouped(static_cast<uint64_t>(std::max<int64_t>(0, *e.userns_max_mnt))) +
-             " in user namespace " + std::to_string(e.userns.value_or(0));
-    Cause c = make("namespace_limit", call(e) + " by " + who(e) + " failed: " + what + ".",
-                   "Raise the user.max_<type>_namespaces sysctl (in that user namespace), or find who creates "
-                   "namespaces without releasing them.",
-                   confidence == "high" || newns ? "high" : "medium");
-    c.evidence = {{"limits", limits}};
-    if (e.userns)
-      c.evidence["userns"] = {{"inum", *e.userns},
-                              {"max_mnt_namespaces", e.userns_max_mnt ? nlohmann::json(*e.userns_max_mnt) : nlohmann::json()}};
-    return c;
-  }
+  nlohmann::json limits = nlohmann::json::object();
+  for (const auto& [k, v] : facts.sysctls().max_namespaces) limits[k] = v;
+  // CLONE_NEWNS in the flags (unshare arg 0, clone arg 0): the limit is user.max_mnt_namespaces of the
+  // task's user namespace, as BPF read it at failure time.
+  constexpr uint64_t kCloneNewns = 0x00020000;
+  bool newns = e.args_valid && (e.syscall == "unshare" || e.syscall == "clone") && (e.args[0] & kCloneNewns);
+  std::string what = "a namespace limit (user.max_*_namespaces) is reached";
+  if (newns && e.userns_max_mnt)
+    what = "user.max_mnt_namespaces is " + grouped(static_cast<uint64_t>(std::max<int64_t>(0, *e.userns_max_mnt))) +
+           " in user namespace " + std::to_string(e.userns.value_or(0));
+  Cause c = make(CauseId::NamespaceLimit, call(e) + " by " + who(e) + " failed: " + what + ".",
+                 "Raise the user.max_<type>_namespaces sysctl (in that user namespace), or find who creates "
+                 "namespaces without releasing them.",
+                 confidence == Confidence::High || newns ? Confidence::High : Confidence::Medium);
+  c.evidence = {{"limits", limits}};
+  if (e.userns)
+    c.evidence["userns"] = {{"inum", *e.userns},
+                            {"max_mnt_namespaces", e.userns_max_mnt ? nlohmann::json(*e.userns_max_mnt) : nlohmann::json()}};
+  return c;
+}
+
+bool is_inotify_call(const Event& e) {
+  return e.syscall == "inotify_add_watch" || e.syscall == "inotify_init" || e.syscall == "inotify_init1";
+}
+
+std::optional<Cause> inotify_rule(const Event& e, HostFacts& facts, Confidence) {
   if (e.syscall == "inotify_add_watch" && e.ucounts && e.ucounts->kind == UcountKind::InotifyWatches &&
       !e.ucounts->levels.empty())
     return ucount_rule(e, *e.ucounts);
-  if (e.syscall == "inotify_add_watch" || e.syscall == "inotify_init" || e.syscall == "inotify_init1") {
-    // Without the count read at the failure (a kernel whose BTF lacks it): the host's limit and the watches
-    // the uid holds now, which the failing process may no longer hold.
-    auto held = facts.inotify_watches_of_uid(e.uid);
-    Cause c = make("inotify_watches",
-                   opening(e) + ": fs.inotify.max_user_watches is " + num(sc.inotify_max_user_watches) + " and uid " +
-                       std::to_string(e.uid) + " holds " + (held ? grouped(*held) : std::string("an unknown number of")) +
-                       " watches" + std::string(kReadAfter) + ".",
-                   "Raise fs.inotify.max_user_watches, or find the watcher: enospcctl doctor lists the top holders.",
-                   "medium");
-    c.evidence = {{"max_user_watches", sc.inotify_max_user_watches ? nlohmann::json(*sc.inotify_max_user_watches) : nlohmann::json()},
-                  {"uid", e.uid}, {"watches", held ? nlohmann::json(*held) : nlohmann::json()}};
-    return c;
-  }
-  if (e.syscall == "fanotify_mark" && e.ucounts && e.ucounts->kind == UcountKind::FanotifyMarks &&
-      !e.ucounts->levels.empty())
+  // Without the count read at the failure (a kernel whose BTF lacks it): the host's limit and the watches
+  // the uid holds now, which the failing process may no longer hold.
+  const auto& sc = facts.sysctls();
+  auto held = facts.inotify_watches_of_uid(e.uid);
+  Cause c = make(CauseId::InotifyWatches,
+                 opening(e) + ": fs.inotify.max_user_watches is " + number_or_unknown(sc.inotify_max_user_watches) +
+                     " and uid " + std::to_string(e.uid) + " holds " +
+                     (held ? grouped(*held) : std::string("an unknown number of")) + " watches" +
+                     std::string(kReadAfter) + ".",
+                 "Raise fs.inotify.max_user_watches, or find the watcher: enospcctl doctor lists the top holders.",
+                 Confidence::Medium);
+  c.evidence = {{"max_user_watches", json_or_null(sc.inotify_max_user_watches)}, {"uid", e.uid},
+                {"watches", json_or_null(held)}};
+  return c;
+}
+
+bool is_fanotify_call(const Event& e) { return e.syscall == "fanotify_mark"; }
+
+std::optional<Cause> fanotify_rule(const Event& e, HostFacts& facts, Confidence) {
+  if (e.ucounts && e.ucounts->kind == UcountKind::FanotifyMarks && !e.ucounts->levels.empty())
     return ucount_rule(e, *e.ucounts);
-  if (e.syscall == "fanotify_mark") {
-    // Without the count read at the failure (before v5.13 the limit was the group's, not the user's): the
-    // host's limit and the marks the uid holds now.
-    auto held = facts.fanotify_marks_of_uid(e.uid);
-    Cause c = make("fanotify_marks",
-                   opening(e) + ": fs.fanotify.max_user_marks is " + num(sc.fanotify_max_user_marks) + " and uid " +
-                       std::to_string(e.uid) + " holds " + (held ? grouped(*held) : std::string("an unknown number of")) +
-                       " marks.",
-                   "Raise fs.fanotify.max_user_marks, or have the agent use mount or filesystem marks instead of one "
-                   "per inode: enospcctl doctor lists the top holders.",
-                   "high");
-    c.evidence = {{"max_user_marks", sc.fanotify_max_user_marks ? nlohmann::json(*sc.fanotify_max_user_marks) : nlohmann::json()},
-                  {"uid", e.uid}, {"marks", held ? nlohmann::json(*held) : nlohmann::json()}};
-    return c;
+  // Without the count read at the failure (before v5.13 the limit was the group's, not the user's): the
+  // host's limit and the marks the uid holds now.
+  const auto& sc = facts.sysctls();
+  auto held = facts.fanotify_marks_of_uid(e.uid);
+  Cause c = make(CauseId::FanotifyMarks,
+                 opening(e) + ": fs.fanotify.max_user_marks is " + number_or_unknown(sc.fanotify_max_user_marks) +
+                     " and uid " + std::to_string(e.uid) + " holds " +
+                     (held ? grouped(*held) : std::string("an unknown number of")) + " marks.",
+                 "Raise fs.fanotify.max_user_marks, or have the agent use mount or filesystem marks instead of one "
+                 "per inode: enospcctl doctor lists the top holders.",
+                 Confidence::High);
+  c.evidence = {{"max_user_marks", json_or_null(sc.fanotify_max_user_marks)}, {"uid", e.uid},
+                {"marks", json_or_null(held)}};
+  return c;
+}
+
+bool is_epoll_call(const Event& e) { return e.syscall == "epoll_ctl"; }
+
+std::optional<Cause> epoll_rule(const Event& e, HostFacts& facts, Confidence) {
+  const auto& sc = facts.sysctls();
+  Cause c = make(CauseId::EpollWatches,
+                 call(e) + " by " + who(e) + " failed: fs.epoll.max_user_watches is " +
+                     number_or_unknown(sc.epoll_max_user_watches) + ".",
+                 "Raise fs.epoll.max_user_watches or find the process leaking epoll registrations.", Confidence::High);
+  c.evidence = {{"max_user_watches", json_or_null(sc.epoll_max_user_watches)}};
+  return c;
+}
+
+bool is_ipc_call(const Event& e) { return kIpcSyscalls.count(e.syscall) > 0 || e.syscall == "mq_open"; }
+
+bool is_bpf_call(const Event& e) { return e.syscall == "bpf"; }
+
+// bpf(2) refuses with ENOSPC for room of its own, never a filesystem's: a program or BTF load whose verifier
+// log did not fit the buffer the caller gave (kernel/bpf/log.c: the load fails when the log is truncated), a
+// map update on a map at max_entries that says so with ENOSPC (an LPM trie, kernel/bpf/lpm_trie.c), a test run
+// whose output did not fit (BPF_PROG_TEST_RUN). The command is the first argument.
+std::optional<Cause> bpf_rule(const Event& e, HostFacts&, Confidence) {
+  static const char* const kCommands[] = {
+      "BPF_MAP_CREATE", "BPF_MAP_LOOKUP_ELEM", "BPF_MAP_UPDATE_ELEM", "BPF_MAP_DELETE_ELEM",
+      "BPF_MAP_GET_NEXT_KEY", "BPF_PROG_LOAD", "BPF_OBJ_PIN", "BPF_OBJ_GET", "BPF_PROG_ATTACH", "BPF_PROG_DETACH",
+      "BPF_PROG_TEST_RUN", "BPF_PROG_GET_NEXT_ID", "BPF_MAP_GET_NEXT_ID", "BPF_PROG_GET_FD_BY_ID",
+      "BPF_MAP_GET_FD_BY_ID", "BPF_OBJ_GET_INFO_BY_FD", "BPF_PROG_QUERY", "BPF_RAW_TRACEPOINT_OPEN", "BPF_BTF_LOAD",
+      "BPF_BTF_GET_FD_BY_ID", "BPF_TASK_FD_QUERY", "BPF_MAP_LOOKUP_AND_DELETE_ELEM", "BPF_MAP_FREEZE",
+      "BPF_BTF_GET_NEXT_ID", "BPF_MAP_LOOKUP_BATCH", "BPF_MAP_LOOKUP_AND_DELETE_BATCH", "BPF_MAP_UPDATE_BATCH",
+      "BPF_MAP_DELETE_BATCH", "BPF_LINK_CREATE", "BPF_LINK_UPDATE", "BPF_LINK_GET_FD_BY_ID", "BPF_LINK_GET_NEXT_ID",
+      "BPF_ENABLE_STATS", "BPF_ITER_CREATE", "BPF_LINK_DETACH", "BPF_PROG_BIND_MAP", "BPF_TOKEN_CREATE"};
+  constexpr uint64_t kProgLoad = 5, kTestRun = 10, kBtfLoad = 18, kUpdate = 2, kUpdateBatch = 26;
+  std::optional<uint64_t> cmd = e.args_valid ? std::optional<uint64_t>(e.args[0]) : std::nullopt;
+  std::string name = !cmd ? "bpf" : *cmd < std::size(kCommands) ? kCommands[*cmd] : "command " + std::to_string(*cmd);
+  std::string what, remedy;
+  Confidence confidence = Confidence::High;
+  if (cmd == kProgLoad || cmd == kBtfLoad) {
+    what = std::string(cmd == kProgLoad ? "the verifier's log" : "the BTF check's log") +
+           " did not fit the buffer the caller gave (log_size), and a truncated log fails the load; the " +
+           (cmd == kProgLoad ? "program" : "BTF") + " itself may be valid";
+    remedy = "Give the load a larger log buffer (log_size, up to UINT32_MAX >> 2), or load with log_level 0 and ask "
+             "for the log only when the load fails.";
+  } else if (cmd == kUpdate || cmd == kUpdateBatch) {
+    what = "the map is full: it holds max_entries elements and its kind refuses a new key with ENOSPC (an LPM "
+           "trie does)";
+    remedy = "Delete stale entries or create the map with a larger max_entries (bpftool map show lists it).";
+  } else if (cmd == kTestRun) {
+    what = "the program's output did not fit the buffer the caller gave (data_size_out or ctx_size_out)";
+    remedy = "Give the test run larger output buffers.";
+  } else {
+    what = "the BPF subsystem refused it for room of its own";
+    remedy = "See the event's kernel chain for the function that refused.";
+    confidence = Confidence::Medium;
   }
-  if (e.syscall == "epoll_ctl") {
-    Cause c = make("epoll_watches",
-                   call(e) + " by " + who(e) + " failed: fs.epoll.max_user_watches is " +
-                       num(sc.epoll_max_user_watches) + ".",
-                   "Raise fs.epoll.max_user_watches or find the process leaking epoll registrations.", "high");
-    c.evidence = {{"max_user_watches", sc.epoll_max_user_watches ? nlohmann::json(*sc.epoll_max_user_watches) : nlohmann::json()}};
-    return c;
-  }
-  if (opens_ptmx(e)) return pty_rule(e, facts);
-  if (kIpcSyscalls.count(e.syscall) || e.syscall == "mq_open") return ipc_rule(e, sc);
-  if (kXattrSyscalls.count(e.syscall)) {
-    Cause c = make("xattr_space",
-                   opening(e) + ": no room for the extended attribute (the inode's xattr space or block is full).",
-                   "Store less in xattrs, or use a filesystem with larger inodes (mkfs.ext4 -I 512).",
-                   confidence == "high" ? "high" : "medium");
-    return c;
-  }
-  if (e.file && e.file->role == FileRole::Fd && (S_ISCHR(e.file->mode) || S_ISBLK(e.file->mode))) {
-    // A device refused: its driver, not the filesystem that holds its node (devtmpfs for /dev/full).
-    bool chr = S_ISCHR(e.file->mode);
-    std::string rdev = dev_text(e.file->rdev);
-    std::string name = e.path.empty() ? e.file->name : e.path;
-    Cause c = make("device",
-                   call(e) + " of " + (chr ? "the character device " : "the block device ") + name + " (" + rdev +
-                       ") by " + who(e) + " failed: the device's driver refused it with " + e.errno_name +
-                       (chr ? "" : " (a write past the end of the device, or a thin-provisioned device out of space)") +
-                       "; no filesystem is involved.",
-                   chr ? "Write to a file or another device: this device refuses the write itself (/dev/full "
-                         "refuses every write)."
-                       : "Check the device's size and its backing storage (lsblk; dmsetup status for thin pools).",
-                   "high");
-    c.evidence = {{"device", chr ? "char" : "block"}, {"rdev", rdev}, {"name", e.file->name}};
-    return c;
-  }
-  if (kWritebackSyscalls.count(e.syscall)) {
-    std::optional<PathFs> fs;
-    if (e.file) fs = facts.fs_for_dev(e.pid, e.file->dev, e.file->mount_name);
-    Cause c = make("writeback_error",
-                   call(e) + " by " + who(e) +
-                       " failed with ENOSPC: earlier writes were accepted into the page cache but could not be "
-                       "written back" + (fs ? " to " + fs->fstype + " at " + fs->mount_point : std::string()) + ".",
-                   "Data written since the last successful fsync may be lost: free space, then have the application "
-                   "rewrite it.",
-                   "medium");
-    if (fs) c.evidence = {{"mount_point", fs->mount_point}, {"statfs", context::to_json(fs->stats)}};
-    return c;
-  }
-  // Filesystem space: the fd's superblock (BPF evidence) or the path's filesystem.
+  Cause c = make(CauseId::Bpf, call(e) + " " + name + " by " + who(e) + " failed with " + e.errno_name + ": " + what +
+                                   "; no filesystem is involved.",
+                 remedy, confidence);
+  c.evidence = {{"command", name}};
+  if (cmd) c.evidence["cmd"] = *cmd;
+  return c;
+}
+
+bool is_xattr_call(const Event& e) { return kXattrSyscalls.count(e.syscall) > 0; }
+
+std::optional<Cause> xattr_rule(const Event& e, HostFacts&, Confidence confidence) {
+  return make(CauseId::XattrSpace,
+              opening(e) + ": no room for the extended attribute (the inode's xattr space or block is full).",
+              "Store less in xattrs, or use a filesystem with larger inodes (mkfs.ext4 -I 512).",
+              confidence == Confidence::High ? Confidence::High : Confidence::Medium);
+}
+
+bool on_a_device(const Event& e) {
+  return e.file && e.file->role == FileRole::Fd && (S_ISCHR(e.file->mode) || S_ISBLK(e.file->mode));
+}
+
+// A device refused: its driver, not the filesystem that holds its node (devtmpfs for /dev/full).
+std::optional<Cause> device_rule(const Event& e, HostFacts&, Confidence) {
+  bool chr = S_ISCHR(e.file->mode);
+  std::string rdev = dev_text(e.file->rdev);
+  std::string name = e.path.empty() ? e.file->name : e.path;
+  Cause c = make(CauseId::Device,
+                 call(e) + " of " + (chr ? "the character device " : "the block device ") + name + " (" + rdev +
+                     ") by " + who(e) + " failed: the device's driver refused it with " + e.errno_name +
+                     (chr ? "" : " (a write past the end of the device, or a thin-provisioned device out of space)") +
+                     "; no filesystem is involved.",
+                 chr ? "Write to a file or another device: this device refuses the write itself (/dev/full "
+                       "refuses every write)."
+                     : "Check the device's size and its backing storage (lsblk; dmsetup status for thin pools).",
+                 Confidence::High);
+  c.evidence = {{"device", chr ? "char" : "block"}, {"rdev", rdev}, {"name", e.file->name}};
+  return c;
+}
+
+bool is_writeback_call(const Event& e) { return kWritebackSyscalls.count(e.syscall) > 0; }
+
+std::optional<Cause> writeback_rule(const Event& e, HostFacts& facts, Confidence) {
+  std::optional<PathFs> fs;
+  if (e.file) fs = facts.fs_for_dev(e.pid, e.file->dev, e.file->mount_name);
+  Cause c = make(CauseId::WritebackError,
+                 call(e) + " by " + who(e) +
+                     " failed with ENOSPC: earlier writes were accepted into the page cache but could not be "
+                     "written back" + (fs ? " to " + fs->fstype + " at " + fs->mount_point : std::string()) + ".",
+                 "Data written since the last successful fsync may be lost: free space, then have the application "
+                 "rewrite it.",
+                 Confidence::Medium);
+  if (fs) c.evidence = {{"mount_point", fs->mount_point}, {"statfs", context::to_json(fs->stats)}};
+  return c;
+}
+
+bool uses_fs_space(const Event& e) {
+  return creates_inode(e) || kWriteSyscalls.count(e.syscall) > 0 || kCreateSyscalls.count(e.syscall) > 0;
+}
+
+// Filesystem space: the fd's superblock (BPF evidence) or the path's filesystem.
+std::optional<Cause> fs_space_rule(const Event& e, HostFacts& facts, Confidence confidence) {
   bool inode_side = creates_inode(e);
-  bool block_side = kWriteSyscalls.count(e.syscall) || kCreateSyscalls.count(e.syscall);
-  if (inode_side || block_side) {
-    std::optional<PathFs> fs = target_fs(e, facts);
-    std::string conf = confidence == "high" ? "high" : "medium";
-    if (auto c = tmpfs_rule(e, fs, inode_side && !(e.file && kWriteSyscalls.count(e.syscall)), conf)) {
-      // Without a chain, a create on tmpfs may also fail for blocks (directory growth); check the numbers.
-      if (c->id == "tmpfs_inodes" && c->evidence.value("inodes_free", uint64_t{1}) != 0) {
-        if (auto b = tmpfs_rule(e, fs, false, "low")) return *b;
-      }
-      return *c;
+  std::optional<PathFs> fs = target_fs(e, facts);
+  Confidence conf = confidence == Confidence::High ? Confidence::High : Confidence::Medium;
+  if (auto c = tmpfs_rule(e, fs, inode_side && !(e.file && kWriteSyscalls.count(e.syscall)), conf)) {
+    // Without a chain, a create on tmpfs may also fail for blocks (directory growth); check the numbers.
+    if (c->id == CauseId::TmpfsInodes && c->evidence.value("inodes_free", uint64_t{1}) != 0) {
+      if (auto b = tmpfs_rule(e, fs, false, Confidence::Low)) return *b;
     }
-    if (auto c = disk_rule(e, fs, inode_side, conf)) return *c;
+    return c;
   }
-  Cause c = make("unknown",
+  return disk_rule(e, fs, inode_side, conf);
+}
+
+}  // namespace
+
+const std::vector<Rule>& rules() {
+  static const std::vector<Rule> table = {
+      {"mount", {CauseId::MountMax}, is_mount_call, mount_rule},
+      {"namespaces", {CauseId::NamespaceLimit}, is_namespace_call, namespace_rule},
+      {"inotify", {CauseId::InotifyWatches}, is_inotify_call, inotify_rule},
+      {"fanotify", {CauseId::FanotifyMarks}, is_fanotify_call, fanotify_rule},
+      {"epoll", {CauseId::EpollWatches}, is_epoll_call, epoll_rule},
+      {"pty", {CauseId::Pty}, opens_ptmx, [](const Event& e, HostFacts& f, Confidence) -> std::optional<Cause> {
+         return pty_rule(e, f);
+       }},
+      {"ipc", {CauseId::SysvIpc, CauseId::Mqueue}, is_ipc_call,
+       [](const Event& e, HostFacts& f, Confidence) -> std::optional<Cause> { return ipc_rule(e, f.sysctls()); }},
+      {"bpf", {CauseId::Bpf}, is_bpf_call, bpf_rule},
+      {"xattr", {CauseId::XattrSpace}, is_xattr_call, xattr_rule},
+      {"device", {CauseId::Device}, on_a_device, device_rule},
+      {"writeback", {CauseId::WritebackError}, is_writeback_call, writeback_rule},
+      {"fs_space",
+       {CauseId::TmpfsInodes, CauseId::TmpfsBlocks, CauseId::FsBlocks, CauseId::FsInodes, CauseId::FsReservedBlocks},
+       uses_fs_space, fs_space_rule},
+  };
+  return table;
+}
+
+namespace {
+
+Cause from_syscall(const Event& e, HostFacts& facts, Confidence confidence) {
+  for (const Rule& r : rules()) {
+    if (!r.applies(e)) continue;
+    if (auto c = r.explain(e, facts, confidence)) return *c;
+  }
+  Cause c = make(CauseId::Unknown,
                  opening(e) + " with " + e.errno_name + "; no rule explains it" +
                      (e.chain.empty() ? " (no kernel chain was recorded)." : "."),
-                 "Look at the chain and kernel stack of the event; report it so a rule can be added.", "low");
+                 "Look at the chain and kernel stack of the event; report it so a rule can be added.", Confidence::Low);
   c.evidence = {{"chain", chain_json(e)}};
   return c;
 }
@@ -708,7 +820,7 @@ Cause quota(const Event& e, HostFacts& facts) {
   std::optional<PathFs> fs = target_fs(e, facts);
   const ChainLink* charge = nullptr;
   for (const auto& link : e.chain) {
-    if (origin_cause(link.func) == "quota") {
+    if (origin_cause(link.func) == CauseId::Quota) {
       charge = &link;
       break;
     }
@@ -718,10 +830,10 @@ Cause quota(const Event& e, HostFacts& facts) {
     limit = charge->func == "dquot_add_inodes" || charge->func == "dquot_alloc_inode" ? "inode" : "block";
     by = " (" + charge->func + " returned " + std::to_string(charge->ret) + ")";
   }
-  Cause c = make("quota",
+  Cause c = make(CauseId::Quota,
                  opening(e) + ": uid " + std::to_string(e.uid) + " (or its group/project) is over its " + limit +
                      " quota" + (fs ? " on " + fs->mount_point : std::string()) + by + ".",
-                 "Check with quota -v / repquota and raise the limit or free the user's files.", "high");
+                 "Check with quota -v / repquota and raise the limit or free the user's files.", Confidence::High);
   if (fs) c.evidence["mount_point"] = fs->mount_point;
   if (!e.chain.empty()) c.evidence["chain"] = chain_json(e);
   if (charge) c.evidence["origin"] = charge->func;
@@ -740,19 +852,6 @@ std::string grouped(uint64_t n) {
   std::string s = std::to_string(n);
   for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), " ");
   return s;
-}
-
-nlohmann::json to_json(const Cause& c) {
-  return {{"id", c.id}, {"summary", c.summary}, {"remedy", c.remedy}, {"confidence", c.confidence},
-          {"evidence", c.evidence}};
-}
-
-const std::vector<std::string>& cause_ids() {
-  static const std::vector<std::string> ids = {
-      "mount_max", "tmpfs_inodes", "tmpfs_blocks", "fs_blocks", "fs_inodes", "fs_reserved_blocks", "quota",
-      "inotify_watches", "fanotify_marks", "epoll_watches", "namespace_limit", "sysv_ipc", "mqueue",
-      "xattr_space", "writeback_error", "device", "pty", "unknown"};
-  return ids;
 }
 
 Cause diagnose(const Event& e, HostFacts& facts) {
@@ -775,7 +874,7 @@ Cause diagnose(const Event& e, HostFacts& facts) {
     through.upper.reset();
     Cause c = diagnose(through, facts);
     auto ovl = facts.fs_for_dev(e.pid, e.file->dev, e.file->mount_name);
-    if (c.id != "unknown")
+    if (c.id != CauseId::Unknown)
       c.summary += " The call wrote through the overlay" + (ovl ? " at " + ovl->mount_point : std::string()) +
                    ", whose upper layer is on this filesystem.";
     c.evidence["overlay"] = {{"mount_point", ovl ? nlohmann::json(ovl->mount_point) : nlohmann::json()},
@@ -787,47 +886,48 @@ Cause diagnose(const Event& e, HostFacts& facts) {
   if (e.errno_name == "EDQUOT") return quota(e, facts);
   // The innermost origin that maps to a cause decides; the chain is the evidence.
   for (const auto& link : e.chain) {
-    const std::string id = origin_cause(link.func);
-    if (id.empty()) continue;
+    const std::optional<CauseId> origin = origin_cause(link.func);
+    if (!origin) continue;
+    const CauseId id = *origin;
     Cause c;
-    if (id == "mount_max") {
-      c = mount_max(e, facts, "high");
-    } else if (id == "tmpfs_inodes" || id == "tmpfs_blocks") {
+    if (id == CauseId::MountMax) {
+      c = mount_max(e, facts, Confidence::High);
+    } else if (id == CauseId::TmpfsInodes || id == CauseId::TmpfsBlocks) {
       std::optional<PathFs> fs = target_fs(e, facts);
       // The chain says a tmpfs refused. A filesystem resolved now that is not a tmpfs is another one (the
       // tmpfs was unmounted, or lived in a mount namespace that is gone, or the path was relative to a
       // directory that cannot be resolved now) and says nothing about the one that failed.
       if (fs && fs->stats.magic != kTmpfsMagic) fs.reset();
-      std::optional<Cause> numbers = tmpfs_rule(e, fs, id == "tmpfs_inodes", "high");
+      std::optional<Cause> numbers = tmpfs_rule(e, fs, id == CauseId::TmpfsInodes, Confidence::High);
       if (numbers) {
         c = std::move(*numbers);
       } else {
         std::string ret = link.ret == 0 ? "NULL" : std::to_string(link.ret);
         c = make(id, opening(e) + ": " + link.func + " returned " + ret + " (tmpfs " +
-                         (id == "tmpfs_inodes" ? "inode" : "block") + " accounting).",
-                 id == "tmpfs_inodes" ? "Remount the tmpfs with a larger nr_inodes or remove files."
+                         (id == CauseId::TmpfsInodes ? "inode" : "block") + " accounting).",
+                 id == CauseId::TmpfsInodes ? "Remount the tmpfs with a larger nr_inodes or remove files."
                                       : "Remount the tmpfs with a larger size or delete files.",
-                 "high");
+                 Confidence::High);
       }
-    } else if (id == "fs_blocks" || id == "fs_inodes") {
-      if (auto d = disk_rule(e, target_fs(e, facts), id == "fs_inodes", "high")) {
+    } else if (id == CauseId::FsBlocks || id == CauseId::FsInodes) {
+      if (auto d = disk_rule(e, target_fs(e, facts), id == CauseId::FsInodes, Confidence::High)) {
         c = std::move(*d);
       } else {
         c = make(id, opening(e) + ": " + link.func + " returned " + std::to_string(link.ret) + ".",
-                 "Free space or inodes on the filesystem.", "high");
+                 "Free space or inodes on the filesystem.", Confidence::High);
       }
     } else {
-      c = from_syscall(e, facts, "high");
+      c = from_syscall(e, facts, Confidence::High);
       if (c.id != id) {
         c = make(id, opening(e) + ": " + link.func + " returned " + std::to_string(link.ret) + ".",
-                 "See the evidence and the kernel chain.", "high");
+                 "See the evidence and the kernel chain.", Confidence::High);
       }
     }
     c.evidence["chain"] = chain_json(e);
     c.evidence["origin"] = link.func;
     return c;
   }
-  Cause c = from_syscall(e, facts, e.chain.empty() ? "medium" : "low");
+  Cause c = from_syscall(e, facts, e.chain.empty() ? Confidence::Medium : Confidence::Low);
   if (!e.chain.empty()) c.evidence["chain"] = chain_json(e);
   return c;
 }

@@ -13,6 +13,7 @@
 
 #include "context/fs.h"
 #include "context/sysctl.h"
+#include "model/cause.h"
 #include "model/event.h"
 
 namespace enospcd::diagnose {
@@ -70,18 +71,17 @@ class HostFacts {
 // The live implementation (procfs, statfs, sysctls), with short caches so storms do not re-read the host.
 std::unique_ptr<HostFacts> make_live_host_facts(std::string root = "/");
 
-struct Cause {
-  std::string id;
-  std::string summary;
-  std::string remedy;
-  std::string confidence;  // high: chain or exact numbers; medium: implied by the syscall; low: inferred
-  nlohmann::json evidence = nlohmann::json::object();
+// One rule per kind of failure, offered the failures whose chain named no origin that decides (or none was
+// recorded), in the order of rules(): the first that applies to the event and explains it gives the cause.
+// A rule that applies but cannot tell (no number it rests on, not its filesystem) returns nullopt, and the next
+// is asked; when none explains it, the cause is `unknown`, with what was seen.
+struct Rule {
+  std::string_view name;
+  std::vector<CauseId> causes;  // every cause it can give
+  bool (*applies)(const Event& e);
+  std::optional<Cause> (*explain)(const Event& e, HostFacts& facts, Confidence confidence);
 };
-
-nlohmann::json to_json(const Cause& c);
-
-// Every cause id a rule can produce.
-const std::vector<std::string>& cause_ids();
+const std::vector<Rule>& rules();
 
 Cause diagnose(const Event& e, HostFacts& facts);
 

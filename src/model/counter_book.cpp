@@ -51,15 +51,15 @@ void CounterBook::fold_locked() {
   }
 }
 
-void CounterBook::set_cause(const CounterKey& key, const std::string& cause) {
+void CounterBook::set_cause(const CounterKey& key, CauseId cause) {
   std::lock_guard<std::mutex> lk(mu_);
   if (causes_.size() < max_causes_ || causes_.count(key)) causes_[key] = cause;
 }
 
-std::string CounterBook::cause(const CounterKey& key) const {
+CauseId CounterBook::cause(const CounterKey& key) const {
   std::lock_guard<std::mutex> lk(mu_);
   auto it = causes_.find(key);
-  return it != causes_.end() ? it->second : "unknown";
+  return it != causes_.end() ? it->second : CauseId::Unknown;
 }
 
 nlohmann::json CounterBook::save() const {
@@ -73,7 +73,7 @@ nlohmann::json CounterBook::save() const {
     nlohmann::json j = {{"pid", c.key.tgid},          {"syscall_nr", c.key.syscall_nr}, {"err", c.key.err},
                         {"cgroup_id", c.key.cgroup_id}, {"count", c.val.count},         {"suppressed", c.val.suppressed},
                         {"comm", fixed_string(c.val.comm)}};
-    if (auto it = causes_.find(k); it != causes_.end()) j["cause"] = it->second;
+    if (auto it = causes_.find(k); it != causes_.end()) j["cause"] = cause_name(it->second);
     counters.push_back(std::move(j));
   }
   return {{"counters", std::move(counters)}};
@@ -101,7 +101,7 @@ void CounterBook::restore(const nlohmann::json& snapshot) {
     accumulate(retired_, e);
     auto cause = c.find("cause");
     if (cause != c.end() && cause->is_string() && causes_.size() < max_causes_)
-      causes_[counter_key(e.key)] = cause->get<std::string>();
+      if (auto id = cause_from_name(cause->get<std::string>())) causes_[counter_key(e.key)] = *id;
   }
   fold_locked();
 }

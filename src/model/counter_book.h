@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/cause.h"
 #include "model/counters.h"
 
 namespace enospcd {
@@ -40,8 +41,8 @@ class CounterBook {
   std::size_t retire(const std::function<bool(uint32_t tgid)>& exited);
 
   // The cause of the latest event with this key; "unknown" when no event of it was explained.
-  void set_cause(const CounterKey& key, const std::string& cause);
-  std::string cause(const CounterKey& key) const;
+  void set_cause(const CounterKey& key, CauseId cause);
+  CauseId cause(const CounterKey& key) const;
 
   // {"counters": [{pid, syscall_nr, err, cgroup_id, count, suppressed, comm, cause?}]}: every count (kernel and
   // retired, one entry per key) with its cause.
@@ -61,7 +62,7 @@ class CounterBook {
   // Held while entries move from the kernel map to retired_, and by readers of both.
   mutable std::mutex mu_;
   CounterMap retired_;
-  std::map<CounterKey, std::string> causes_;
+  std::map<CounterKey, CauseId> causes_;
 };
 
 }  // namespace enospcd

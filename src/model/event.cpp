@@ -399,8 +399,8 @@ nlohmann::json to_json(const Event& e) {
   if (e.chain_outer_scanned) j["chain_outer_scanned"] = true;
   j["kstack"] = e.kstack;
   if (!e.kstack_truncated.empty()) j["kstack_truncated"] = e.kstack_truncated;
-  j["container"] = e.container;
-  j["cause"] = e.cause;
+  j["container"] = e.container ? to_json(*e.container) : nlohmann::json();
+  j["cause"] = e.cause ? to_json(*e.cause) : nlohmann::json();
   return j;
 }
 
@@ -457,8 +457,8 @@ Event event_from_json(const nlohmann::json& j) {
   if (j.contains("kstack"))
     for (const auto& s : j["kstack"]) e.kstack.push_back(s.get<std::string>());
   e.kstack_truncated = j.value("kstack_truncated", "");
-  e.container = j.value("container", nlohmann::json());
-  e.cause = j.value("cause", nlohmann::json());
+  if (auto it = j.find("container"); it != j.end()) e.container = container_from_json(*it);
+  if (auto it = j.find("cause"); it != j.end()) e.cause = cause_from_json(*it);
   return e;
 }
 

@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "enospcd/abi.h"
+#include "model/cause.h"
+#include "model/container_ref.h"
 
 namespace enospcd {
 
@@ -129,8 +131,8 @@ struct Event {
   std::vector<uint64_t> outer_stack_addrs;  // as the outermost link returned; empty for a chain of one
   // Filled in user space after decoding, while the process may still exist.
   std::string exe, cmdline, cgroup_path;
-  nlohmann::json container;  // null or {id, runtime, name, pod}
-  nlohmann::json cause;      // null or {id, summary, remedy, confidence, evidence}
+  std::optional<ContainerRef> container;
+  std::optional<Cause> cause;  // set by the diagnosis
 };
 
 // Wall-clock offset: add to bpf_ktime_get_ns() (CLOCK_MONOTONIC) to get Unix-epoch ns.

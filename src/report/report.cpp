@@ -38,7 +38,7 @@ std::string format_table(const std::vector<std::string>& header, const std::vect
 std::string format_top(const std::vector<TopRow>& rows) {
   std::vector<std::vector<std::string>> cells;
   for (const auto& r : rows) {
-    std::string container = r.container.is_object() ? r.container.value("name", r.container.value("id", "")) : "-";
+    std::string container = r.container ? (r.container->name.empty() ? r.container->id : r.container->name) : "";
     if (container.empty()) container = "-";
     cells.push_back({std::to_string(r.pid), r.comm, r.syscall, r.errno_name, std::to_string(r.count), container});
   }
@@ -52,11 +52,14 @@ std::string format_events(const std::vector<Event>& events) {
     std::string what = e.path;
     if (!e.path2.empty()) what += (what.empty() ? "" : " <- ") + e.path2;
     if (what.empty() && e.file) {
-      std::string mp = e.cause.is_object() ? e.cause["evidence"].value("mount_point", "") : "";
+      std::string mp;
+      if (e.cause)
+        if (auto it = e.cause->evidence.find("mount_point"); it != e.cause->evidence.end() && it->is_string())
+          mp = it->get<std::string>();
       what = e.file->name + (mp.empty() ? " (" + e.file->fstype + ")" : " on " + mp);
     }
-    std::string cause = e.cause.is_object() ? e.cause.value("id", "") : "";
-    cells.push_back({time, std::to_string(e.pid), e.comm, e.syscall, std::to_string(e.ret), cause.empty() ? "-" : cause,
+    std::string cause = e.cause ? std::string(cause_name(e.cause->id)) : "-";
+    cells.push_back({time, std::to_string(e.pid), e.comm, e.syscall, std::to_string(e.ret), cause,
                      what});
   }
   return format_table({"TIME(UTC)", "PID", "COMM", "SYSCALL", "RET", "CAUSE", "PATH"}, cells);
@@ -72,7 +75,7 @@ nlohmann::json top_json(const std::vector<TopRow>& rows) {
                    {"count", r.count},
                    {"suppressed", r.suppressed},
                    {"cgroup_id", r.cgroup_id},
-                   {"container", r.container}});
+                   {"container", r.container ? to_json(*r.container) : nlohmann::json()}});
   return out;
 }
 

@@ -2,12 +2,14 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "model/counters.h"
+#include "model/container_ref.h"
 #include "model/event.h"
 
 namespace enospcd {
@@ -20,7 +22,7 @@ struct TopRow {
   uint64_t count = 0;
   uint64_t suppressed = 0;  // counted, but not sent as detailed events (rate limit)
   uint64_t cgroup_id = 0;
-  nlohmann::json container;  // null or {id, runtime, name, pod}
+  std::optional<ContainerRef> container;
 };
 
 // Folds counter entries (one per tgid/syscall/errno/cgroup) into rows sorted by count, descending;

@@ -4,33 +4,19 @@
 
 namespace enospcd {
 
-bool container_matches(const nlohmann::json& container, const std::string& wanted) {
-  if (!container.is_object()) return false;
-  const std::string id = container.value("id", "");
-  // Full id, an id prefix of at least kMinContainerPrefix characters, or the name.
-  bool id_match = !wanted.empty() && (id == wanted || (wanted.size() >= kMinContainerPrefix && id.starts_with(wanted)));
-  if (id_match || wanted.empty()) return id_match;
-  const std::string name = container.value("name", ""), pod = container.value("pod", "");
-  if (name == wanted) return true;
-  // Kubernetes: the pod's UID, or namespace/pod and namespace/pod/container as the metrics and enospcctl show them.
-  if (container.value("pod_uid", "") == wanted) return true;
-  if (pod.empty()) return false;
-  const std::string ns_pod = container.value("namespace", "") + "/" + pod;
-  return wanted == ns_pod || (!name.empty() && wanted == ns_pod + "/" + name);
+bool EventFilter::may_match(uint64_t time_ns, uint32_t event_pid, std::optional<CauseId> event_cause) const {
+  if (since_ns && time_ns < *since_ns) return false;
+  if (until_ns && time_ns > *until_ns) return false;
+  if (pid && event_pid != *pid) return false;
+  if (cause && (!event_cause || cause_name(*event_cause) != *cause)) return false;
+  return true;
 }
 
-std::string EventFilter::cause_id_of(const Event& e) {
-  return e.cause.is_object() ? e.cause.value("id", "") : "";
-}
-
-bool EventFilter::matches(const Event& e, const std::string& cause_id) const {
-  if (since_ns && e.time_ns < *since_ns) return false;
-  if (until_ns && e.time_ns > *until_ns) return false;
-  if (pid && e.pid != *pid) return false;
+bool EventFilter::matches(const Event& e) const {
+  if (!may_match(e.time_ns, e.pid, e.cause ? std::optional<CauseId>(e.cause->id) : std::nullopt)) return false;
   if (comm && e.comm != *comm) return false;
   if (syscall && e.syscall != *syscall) return false;
   if (container && !container_matches(e.container, *container)) return false;
-  if (cause && cause_id != *cause) return false;
   return true;
 }
 
@@ -42,23 +28,7 @@ uint64_t IdAllocator::next(uint64_t time_ns) {
 
 void IdAllocator::observe(uint64_t id) { last_ = std::max(last_, id); }
 
-EventStore::Stored EventStore::pack(Event e) {
-  Stored s;
-  s.cause_id = EventFilter::cause_id_of(e);
-  if (!e.cause.is_null()) s.cause = nlohmann::json::to_cbor(e.cause);
-  e.cause = nullptr;
-  s.event = std::move(e);
-  return s;
-}
-
-Event EventStore::unpack(const Stored& s) {
-  Event e = s.event;
-  if (!s.cause.empty()) {
-    auto cause = nlohmann::json::from_cbor(s.cause, true, false);
-    if (!cause.is_discarded()) e.cause = std::move(cause);
-  }
-  return e;
-}
+Event EventStore::unpack(const Stored& s) { return unpack_event(s.bytes, *s.pool); }
 
 uint64_t EventStore::add(Event e) {
   uint64_t id;
@@ -69,7 +39,15 @@ uint64_t EventStore::add(Event e) {
     else
       ids_.observe(e.id);
     id = e.id;
-    events_.push_back(std::make_shared<const Stored>(pack(e)));
+    auto stored = std::make_shared<Stored>();
+    stored->id = e.id;
+    stored->time_ns = e.time_ns;
+    stored->pid = e.pid;
+    if (e.cause) stored->cause = e.cause->id;
+    stored->bytes = pack_event(e, *pool_);
+    stored->pool = pool_;
+    if (pool_->full()) pool_ = std::make_shared<StringPool>();
+    events_.push_back(std::move(stored));
     total_++;
     while (events_.size() > capacity_) {
       events_.pop_front();
@@ -82,15 +60,21 @@ uint64_t EventStore::add(Event e) {
 }
 
 std::vector<Event> EventStore::query(const EventFilter& f) const {
+  // The lock is held only to pick what may match; unpacking (and the filters that need the whole event)
+  // happens after, while the tracing thread goes on adding.
+  const bool whole = f.comm || f.syscall || f.container;
   std::vector<std::shared_ptr<const Stored>> hits;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    for (auto it = events_.rbegin(); it != events_.rend() && hits.size() < f.limit; ++it)
-      if (f.matches((*it)->event, (*it)->cause_id)) hits.push_back(*it);
+    for (auto it = events_.rbegin(); it != events_.rend() && (whole || hits.size() < f.limit); ++it)
+      if (f.may_match((*it)->time_ns, (*it)->pid, (*it)->cause)) hits.push_back(*it);
   }
   std::vector<Event> out;
-  out.reserve(hits.size());
-  for (const auto& h : hits) out.push_back(unpack(*h));
+  for (const auto& h : hits) {
+    if (out.size() >= f.limit) break;
+    Event e = unpack(*h);
+    if (!whole || f.matches(e)) out.push_back(std::move(e));
+  }
   return out;
 }
 
@@ -100,8 +84,8 @@ std::optional<Event> EventStore::get(uint64_t id) const {
     std::lock_guard<std::mutex> lk(mu_);
     // Ids increase with insertion order, so a binary search finds it.
     auto it = std::lower_bound(events_.begin(), events_.end(), id,
-                               [](const auto& s, uint64_t v) { return s->event.id < v; });
-    if (it == events_.end() || (*it)->event.id != id) return std::nullopt;
+                               [](const auto& s, uint64_t v) { return s->id < v; });
+    if (it == events_.end() || (*it)->id != id) return std::nullopt;
     hit = *it;
   }
   return unpack(*hit);
@@ -112,7 +96,7 @@ std::vector<uint64_t> EventStore::ids_with_prefix(std::string_view digits, std::
   std::lock_guard<std::mutex> lk(mu_);
   for (const auto& s : events_) {
     if (out.size() >= max) break;
-    if (std::to_string(s->event.id).starts_with(digits)) out.push_back(s->event.id);
+    if (std::to_string(s->id).starts_with(digits)) out.push_back(s->id);
   }
   return out;
 }
@@ -135,6 +119,7 @@ uint64_t EventStore::evicted() const {
 void EventStore::clear() {
   std::lock_guard<std::mutex> lk(mu_);
   events_.clear();
+  pool_ = std::make_shared<StringPool>();
 }
 
 uint64_t EventStore::subscribe(Subscriber s) {

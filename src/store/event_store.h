@@ -13,13 +13,9 @@
 #include <vector>
 
 #include "model/event.h"
+#include "store/packed.h"
 
 namespace enospcd {
-
-// A container ({id, runtime, name, pod} or null) asked for by its full id, an id prefix of at least
-// kMinContainerPrefix characters (every container whose id starts with it matches), or its name.
-inline constexpr std::size_t kMinContainerPrefix = 4;
-bool container_matches(const nlohmann::json& container, const std::string& wanted);
 
 struct EventFilter {
   std::optional<uint64_t> since_ns, until_ns;  // wall clock
@@ -27,10 +23,9 @@ struct EventFilter {
   std::optional<std::string> comm, container, syscall, cause;
   std::size_t limit = 100;
 
-  bool matches(const Event& e) const { return matches(e, cause_id_of(e)); }
-  // With the cause id given apart from the event (the store keeps causes packed).
-  bool matches(const Event& e, const std::string& cause_id) const;
-  static std::string cause_id_of(const Event& e);
+  bool matches(const Event& e) const;
+  // What can be told without the whole event: its time, pid and cause id (nullopt: no cause).
+  bool may_match(uint64_t time_ns, uint32_t pid, std::optional<CauseId> cause) const;
 };
 
 // Ids are unique and increase across daemon restarts: microseconds of wall-clock time shifted left by 12
@@ -46,9 +41,8 @@ class IdAllocator {
   uint64_t last_ = 0;
 };
 
-// Events are kept with their cause (a JSON tree of summary, remedy and evidence, about 3 KB in memory) packed
-// as CBOR (about 0.7 KB): a full default history of 10 000 events takes ~19 MB rather than ~42 MB. What
-// leaves the store is the whole event again.
+// Events are kept packed (store/packed.h): a few hundred bytes each, with the text that repeats kept once.
+// What leaves the store is the whole event again.
 class EventStore {
  public:
   using Subscriber = std::function<void(const Event&)>;
@@ -74,12 +68,14 @@ class EventStore {
   mutable std::mutex mu_;
   std::size_t capacity_;
   struct Stored {
-    Event event;  // cause is null here
-    std::string cause_id;
-    std::vector<std::uint8_t> cause;  // CBOR; empty when the event has no cause
+    uint64_t id = 0, time_ns = 0;
+    uint32_t pid = 0;
+    std::optional<CauseId> cause;
+    std::shared_ptr<const StringPool> pool;
+    std::string bytes;
   };
-  static Stored pack(Event e);
   static Event unpack(const Stored& s);
+  std::shared_ptr<StringPool> pool_ = std::make_shared<StringPool>();
   // Shared so that a query holds the lock only to pick its events: unpacking and copying them (tens of ms for
   // 10 000) happens after, while the tracing thread goes on adding and other queries go on reading.
   std::deque<std::shared_ptr<const Stored>> events_;

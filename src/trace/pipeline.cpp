@@ -40,18 +40,18 @@ std::unique_ptr<ProcessReader> make_proc_reader(std::string root) {
   return std::make_unique<ProcReader>(std::move(root));
 }
 
-nlohmann::json ContainerCache::named(context::ContainerRef ref) const {
+ContainerRef ContainerCache::named(ContainerRef ref) const {
   if (names_) names_->name(ref);
-  return context::to_json(ref);
+  return ref;
 }
 
-nlohmann::json ContainerCache::resolve(const Event& e) {
+std::optional<ContainerRef> ContainerCache::resolve(const Event& e) {
   std::lock_guard<std::mutex> lk(mu_);
   auto now = std::chrono::steady_clock::now();
   if (entries_.size() > kContainerCacheMax / 2)
     for (auto it = entries_.begin(); it != entries_.end();)
       it = now - it->second.seen > std::chrono::minutes(15) ? entries_.erase(it) : std::next(it);
-  auto remember = [&](const nlohmann::json& j) {
+  auto remember = [&](const ContainerRef& j) {
     if (entries_.size() < kContainerCacheMax || entries_.count(e.cgroup_id)) entries_[e.cgroup_id] = {j, now};
   };
   if (!e.cgroup_path.empty()) {
@@ -72,13 +72,13 @@ nlohmann::json ContainerCache::resolve(const Event& e) {
       return j;
     }
   }
-  return nullptr;
+  return std::nullopt;
 }
 
-nlohmann::json ContainerCache::find(uint64_t cgroup_id) const {
+std::optional<ContainerRef> ContainerCache::find(uint64_t cgroup_id) const {
   std::lock_guard<std::mutex> lk(mu_);
   auto it = entries_.find(cgroup_id);
-  return it != entries_.end() ? it->second.container : nlohmann::json();
+  return it != entries_.end() ? it->second.container : std::nullopt;
 }
 
 std::optional<Event> EventPipeline::process(const void* data, std::size_t size, int64_t realtime_offset_ns,
@@ -99,7 +99,7 @@ std::optional<Event> EventPipeline::process(const void* data, std::size_t size, 
     if (n == 1 || n % 1000 == 0)
       spdlog::error("event of pid {} ({} {}): explaining it failed ({} so far): {}", e->pid, e->syscall,
                     e->errno_name, n, ex.what());
-    e->cause = nullptr;
+    e->cause.reset();
   }
   return e;
 }
@@ -161,7 +161,7 @@ void EventPipeline::enrich(Event& e) {
   e.cmdline = std::move(p.cmdline);
   e.cgroup_path = std::move(p.cgroup_path);
   e.container = containers_.resolve(e);
-  e.cause = diagnose::to_json(diagnose::diagnose(e, facts_));
+  e.cause = diagnose::diagnose(e, facts_);
 }
 
 }  // namespace enospcd

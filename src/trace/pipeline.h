@@ -58,17 +58,17 @@ class ContainerCache {
   explicit ContainerCache(context::WorkloadNames* names = nullptr) : names_(names) {}
 
   // Best first: the full cgroup path read while the process lived, then the cache, then the leaf name BPF
-  // recorded at the failure. null when none names a container.
-  nlohmann::json resolve(const Event& e);
-  // The container last resolved for a cgroup id (for counter rows, which carry no event); null when unknown.
-  nlohmann::json find(uint64_t cgroup_id) const;
+  // recorded at the failure. nullopt when none names a container.
+  std::optional<ContainerRef> resolve(const Event& e);
+  // The container last resolved for a cgroup id (for counter rows, which carry no event); nullopt when unknown.
+  std::optional<ContainerRef> find(uint64_t cgroup_id) const;
 
  private:
   struct Entry {
-    nlohmann::json container;
+    std::optional<ContainerRef> container;
     std::chrono::steady_clock::time_point seen;
   };
-  nlohmann::json named(context::ContainerRef ref) const;
+  ContainerRef named(ContainerRef ref) const;
 
   context::WorkloadNames* names_;
   mutable std::mutex mu_;

@@ -46,15 +46,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::ScenarioFacts facts(s);
   const Event& e = s.event;
 
-  diagnose::Cause c = diagnose::diagnose(e, facts);
+  Cause c = diagnose::diagnose(e, facts);
 
-  const auto& ids = diagnose::cause_ids();
-  check(std::find(ids.begin(), ids.end(), c.id) != ids.end(), "cause id is one of cause_ids()");
-  check(c.confidence == "high" || c.confidence == "medium" || c.confidence == "low", "confidence is high/medium/low");
+  const auto& ids = all_causes();
+  check(std::find(ids.begin(), ids.end(), c.id) != ids.end(), "cause id is one of all_causes()");
+  check(c.confidence == Confidence::High || c.confidence == Confidence::Medium || c.confidence == Confidence::Low,
+        "confidence is high/medium/low");
   check(!c.summary.empty() && !c.remedy.empty(), "summary and remedy are set");
   check(c.evidence.is_object(), "evidence is an object");
   if (e.errno_name == "EDQUOT") {
-    check(c.id == "quota", "EDQUOT is a quota cause");
+    check(c.id == CauseId::Quota, "EDQUOT is a quota cause");
   } else {
     for (const auto& link : e.chain) {
       if (!is_origin(link.func)) continue;
@@ -64,6 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
 
-  check(dump(diagnose::to_json(c)).size() > 2, "cause serializes");
+  check(dump(to_json(c)).size() > 2, "cause serializes");
+  check(cause_from_json(to_json(c)).has_value(), "cause reads back");
   return 0;
 }

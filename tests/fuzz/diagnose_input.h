@@ -247,15 +247,15 @@ void visit(Io& io, Event& e) {
   });
 
   // The container as the daemon attributes it: none, or an object with a name or an id.
-  std::size_t container = e.container.is_object() ? (e.container.contains("name") ? 1 : 2) : 0;
+  std::size_t container = e.container ? (!e.container->name.empty() ? 1 : 2) : 0;
   io.num(container, std::size_t{0}, std::size_t{2});
   if (container == 0) {
-    e.container = nullptr;
+    e.container.reset();
   } else {
-    const char* key = container == 1 ? "name" : "id";
-    std::string v = e.container.is_object() ? e.container.value(key, "") : "";
+    std::string v = e.container ? (container == 1 ? e.container->name : e.container->id) : "";
     io.bytes(v, 72);
-    e.container = {{key, v}};
+    e.container = ContainerRef{};
+    (container == 1 ? e.container->name : e.container->id) = v;
   }
 }
 

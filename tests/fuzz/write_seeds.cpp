@@ -293,10 +293,10 @@ std::map<std::string, DiagnoseScenario> diagnose_scenarios() {
     DiagnoseScenario s;
     s.event = event("bpf");
     s.event.chain = {link("origin_41"), link("vfs_write")};
-    s.event.container = {{"name", "web-1"}};
+    s.event.container = ContainerRef{.name = "web-1"};
     add("unknown_chain", s);
     s.event = event("io_uring_setup");
-    s.event.container = {{"id", "3f2a9c0d5b7e41d8a6c2e0f1b3d5a7c9"}};
+    s.event.container = ContainerRef{.id = "3f2a9c0d5b7e41d8a6c2e0f1b3d5a7c9"};
     add("unknown_table_syscall", s);
     s.event = event("syscall_999", 5);
     s.event.comm = std::string("\xff\xfe", 2);

@@ -4,10 +4,12 @@
 // working directory is another tmpfs, inotify-tools' inotifywait and util-linux's unshare against the limits of
 // a child user namespace and of the host, dd onto a full XFS, python3's pty.openpty() on a devpts with max=2, dd
 // through an overlay whose upper layer is a full tmpfs, sqlite3 on a small tmpfs, util-linux mount against
-// fs.mount-max, python3's mq_open against queues_max, touch on an ext4 out of inodes, dd onto a full btrfs. The
+// fs.mount-max, python3's mq_open against queues_max, touch on an ext4 out of inodes, dd onto a full btrfs,
+// bpftool on a full LPM trie and python3's BPF program load with a log buffer too small. The
 // right limit, with the numbers of the moment of failure (or said to be read after it).
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include "live/causes/causes.h"
 
@@ -516,6 +518,73 @@ TEST(ThirdParty, DdOntoAFullBtrfs) {
   EXPECT_NE(summary.find("btrfs /dev/loop"), std::string::npos) << summary;
   EXPECT_NE(summary.find(" at " + mnt.path() + " "), std::string::npos) << summary;
   EXPECT_EQ(e["cause"]["evidence"]["statfs"]["total_bytes"], 128u << 20) << e.dump(2);
+}
+
+// bpftool filling an LPM trie of one entry: the second key does not fit, and the trie says so with ENOSPC
+// (kernel/bpf/lpm_trie.c). No filesystem is involved, and none is blamed.
+TEST(ThirdParty, BpftoolUpdateOfAFullLpmTrie) {
+  ENOSPCD_REQUIRE_ROOT();
+  require("bpftool");
+  const std::string pin = "/sys/fs/bpf/enospcd-test-lpm-" + std::to_string(getpid());
+  struct Unpin {
+    std::string path;
+    ~Unpin() { ::unlink(path.c_str()); }
+  } unpin{pin};
+  Tracer tracer;
+  ASSERT_TRUE(tracer.ready()) << tracer.stderr_text();
+  auto r = sh("bpftool map create " + pin + " type lpm_trie key 8 value 4 entries 1 name enospcd_lpm flags 1 && "
+              "bpftool map update pinned " + pin + " key 32 0 0 0 10 0 0 1 value 1 0 0 0 && "
+              "bpftool map update pinned " + pin + " key 32 0 0 0 10 0 0 2 value 1 0 0 0 2>&1");
+  json report = tracer.finish();
+  ASSERT_NE(r.exit_code, 0) << r.out;
+  ASSERT_NE(r.out.find("No space left on device"), std::string::npos) << r.out;
+  auto events = events_by_comm(report, "bpftool");
+  ASSERT_EQ(events.size(), 1u) << report.value("events", json::array()).dump(1);
+  const json& e = events[0];
+  EXPECT_EQ(e["syscall"], "bpf");
+  EXPECT_EQ(e["cause"]["id"], "bpf") << e.dump(2);
+  EXPECT_EQ(e["cause"]["confidence"], "high");
+  EXPECT_EQ(e["cause"]["evidence"]["command"], "BPF_MAP_UPDATE_ELEM");
+  std::string summary = e["cause"]["summary"];
+  EXPECT_NE(summary.find("bpf(2) BPF_MAP_UPDATE_ELEM by bpftool"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("the map is full"), std::string::npos) << summary;
+  EXPECT_EQ(summary.find("tmpfs"), std::string::npos) << summary;
+}
+
+// python3 loading a two-instruction socket filter with log_level 1 and a 16-byte log buffer: the verifier's log
+// does not fit, and the load fails with ENOSPC although the program is valid.
+TEST(ThirdParty, PythonBpfProgLoadWithATooSmallLog) {
+  ENOSPCD_REQUIRE_ROOT();
+  require("python3");
+  Tracer tracer;
+  ASSERT_TRUE(tracer.ready()) << tracer.stderr_text();
+  const char* script = R"PY(
+import ctypes, os, platform, struct
+libc = ctypes.CDLL(None, use_errno=True)
+nr = {"x86_64": 321, "aarch64": 280}[platform.machine()]
+insns = ctypes.create_string_buffer(struct.pack("<BBhi", 0xb7, 0, 0, 0) + struct.pack("<BBhi", 0x95, 0, 0, 0))
+lic = ctypes.create_string_buffer(b"GPL")
+log = ctypes.create_string_buffer(16)
+attr = ctypes.create_string_buffer(struct.pack("<IIQQIIQ", 1, 2, ctypes.addressof(insns), ctypes.addressof(lic),
+                                               1, 16, ctypes.addressof(log)), 144)
+if libc.syscall(nr, 5, attr, 144) < 0:
+    raise SystemExit(os.strerror(ctypes.get_errno()))
+)PY";
+  auto r = run({"python3", "-c", script});
+  json report = tracer.finish();
+  ASSERT_NE(r.exit_code, 0) << r.out;
+  ASSERT_NE(r.out.find("No space left on device"), std::string::npos) << r.out;
+  auto events = events_by_comm(report, "python3");
+  ASSERT_EQ(events.size(), 1u) << report.value("events", json::array()).dump(1);
+  const json& e = events[0];
+  EXPECT_EQ(e["syscall"], "bpf");
+  EXPECT_EQ(e["cause"]["id"], "bpf") << e.dump(2);
+  EXPECT_EQ(e["cause"]["evidence"]["command"], "BPF_PROG_LOAD");
+  EXPECT_EQ(e["cause"]["evidence"]["cmd"], 5);
+  std::string summary = e["cause"]["summary"];
+  EXPECT_NE(summary.find("bpf(2) BPF_PROG_LOAD by python3"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("the verifier's log did not fit the buffer the caller gave (log_size)"), std::string::npos)
+      << summary;
 }
 
 }  // namespace

@@ -42,7 +42,7 @@ TEST(IoUring, WriteRequestIsExplainedLikeAWrite) {
   fs.super_options = "rw,size=1024k";
   facts.by_dev[77] = fs;
   Cause c = diagnose(io_uring_write(), facts);
-  EXPECT_EQ(c.id, "tmpfs_blocks");
+  EXPECT_EQ(c.id, CauseId::TmpfsBlocks);
   EXPECT_EQ(c.summary,
             "io_uring write request by fio (pid 3100, container -) failed: the tmpfs at /mnt/scratch is full: "
             "1.0 MiB of 1.0 MiB (size=1024k) used.");
@@ -55,7 +55,7 @@ TEST(IoUring, RequestWithoutARuleIsUnknownAndNamed) {
   e.syscall = syscall_name(e.syscall_nr);
   e.file.reset();
   Cause c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "unknown");
+  EXPECT_EQ(c.id, CauseId::Unknown);
   EXPECT_EQ(c.summary.rfind("io_uring uring_cmd request by fio (pid 3100, container -) failed with ENOSPC", 0), 0u)
       << c.summary;
 }
@@ -68,7 +68,7 @@ TEST(IoUring, RequestOfUnknownOpcode) {
   e.syscall = syscall_name(e.syscall_nr);
   e.file.reset();
   Cause c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "unknown");
+  EXPECT_EQ(c.id, CauseId::Unknown);
   EXPECT_EQ(c.summary,
             "an io_uring request by fio (pid 3100, container -) failed with ENOSPC; no rule explains it (no kernel "
             "chain was recorded).");
@@ -85,7 +85,7 @@ TEST(Aio, WriteRequestIsExplainedLikeAWrite) {
   e.syscall_nr = ENOSPCD_NR_AIO + 1;  // IOCB_CMD_PWRITE
   e.syscall = syscall_name(e.syscall_nr);
   Cause c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "tmpfs_blocks");
+  EXPECT_EQ(c.id, CauseId::TmpfsBlocks);
   EXPECT_EQ(c.summary,
             "aio pwrite request by fio (pid 3100, container -) failed: the tmpfs at /mnt/scratch is full: "
             "1.0 MiB of 1.0 MiB (size=1024k) used.");
@@ -93,7 +93,7 @@ TEST(Aio, WriteRequestIsExplainedLikeAWrite) {
   e.syscall = syscall_name(e.syscall_nr);
   e.file.reset();
   c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "unknown");
+  EXPECT_EQ(c.id, CauseId::Unknown);
   EXPECT_EQ(c.summary.rfind("an aio request by fio (pid 3100, container -) failed with ENOSPC", 0), 0u) << c.summary;
 }
 

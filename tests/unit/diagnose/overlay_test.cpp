@@ -50,7 +50,7 @@ TEST(Overlay, UpperOnAFullTmpfsGivesItsNumbersAtTheFailure) {
   u.shmem_used_exact = true;
   e.upper = u;
   Cause c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "tmpfs_blocks");
+  EXPECT_EQ(c.id, CauseId::TmpfsBlocks);
   EXPECT_EQ(c.summary,
             "write(2) by dd (pid 515, container -) failed: the tmpfs at /srv/upper is full: 256.0 KiB of 256.0 KiB "
             "(size=256k) used (the call asked for 64.0 KiB). The call wrote through the overlay at /srv/merged, whose "
@@ -69,7 +69,7 @@ TEST(Overlay, UpperOnAFullExt4) {
   u.fstype = "ext4";
   e.upper = u;
   Cause c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "fs_blocks");
+  EXPECT_EQ(c.id, CauseId::FsBlocks);
   EXPECT_NE(c.summary.find("at /var/lib/containers is full"), std::string::npos) << c.summary;
   EXPECT_NE(c.summary.find("The call wrote through the overlay, whose upper layer is on this filesystem."),
             std::string::npos)
@@ -80,7 +80,7 @@ TEST(Overlay, UpperOnAFullExt4) {
 TEST(Overlay, WithoutTheUpperLayerNoFilesystemIsBlamed) {
   FakeFacts facts;
   Cause c = diagnose(write_through_overlay(4096), facts);
-  EXPECT_EQ(c.id, "unknown");
+  EXPECT_EQ(c.id, CauseId::Unknown);
   EXPECT_FALSE(c.evidence.contains("overlay"));
 }
 

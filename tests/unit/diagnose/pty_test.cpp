@@ -44,8 +44,8 @@ TEST(PtyRule, InstanceMaxReached) {
   facts.by_path["/dev/ptmx"] = inst;
   facts.ptys["/dev/pts"] = 2;
   Cause c = diagnose(ptmx_open("/dev/ptmx"), facts);
-  EXPECT_EQ(c.id, "pty");
-  EXPECT_EQ(c.confidence, "high");
+  EXPECT_EQ(c.id, CauseId::Pty);
+  EXPECT_EQ(c.confidence, Confidence::High);
   EXPECT_EQ(c.summary,
             "openat(2) of /dev/ptmx by python3 (pid 812, container -) failed: the devpts at /dev/pts allows 2 ptys "
             "(max=2) and 2 are in use (read after the failure).");
@@ -63,8 +63,8 @@ TEST(PtyRule, HostLimitLessTheReserve) {
   facts.by_path["/dev/pts"] = pts;
   facts.ptys["/dev/pts"] = 5;
   Cause c = diagnose(ptmx_open("/dev/ptmx"), facts);
-  EXPECT_EQ(c.id, "pty");
-  EXPECT_EQ(c.confidence, "high");
+  EXPECT_EQ(c.id, CauseId::Pty);
+  EXPECT_EQ(c.confidence, Confidence::High);
   EXPECT_EQ(c.summary,
             "openat(2) of /dev/ptmx by python3 (pid 812, container -) failed: kernel.pty.max is 1 030 and 5 ptys are "
             "open on the host (kernel.pty.nr, read after the failure); a devpts mounted outside the initial mount "
@@ -92,8 +92,8 @@ TEST(PtyRule, NothingReachedNowNamesTheInstanceLimitWithMediumConfidence) {
   facts.by_path["/dev/ptmx"] = inst;
   facts.ptys["/dev/pts"] = 0;
   Cause c = diagnose(ptmx_open("/dev/ptmx"), facts);
-  EXPECT_EQ(c.id, "pty");
-  EXPECT_EQ(c.confidence, "medium");
+  EXPECT_EQ(c.id, CauseId::Pty);
+  EXPECT_EQ(c.confidence, Confidence::Medium);
   EXPECT_EQ(c.summary,
             "openat(2) of /dev/ptmx by python3 (pid 812, container -) failed: no pty index was free: the devpts at "
             "/dev/pts allows only 2 ptys (max=2); 0 are in use there now; kernel.pty.max is 4 096 with 0 open on the "
@@ -105,8 +105,8 @@ TEST(PtyRule, InstanceUnknown) {
   FakeFacts facts = host(4096, 1024, 12);
   facts.namespace_gone = true;
   Cause c = diagnose(ptmx_open("/dev/ptmx"), facts);
-  EXPECT_EQ(c.id, "pty");
-  EXPECT_EQ(c.confidence, "medium");
+  EXPECT_EQ(c.id, CauseId::Pty);
+  EXPECT_EQ(c.confidence, Confidence::Medium);
   EXPECT_EQ(c.summary,
             "openat(2) of /dev/ptmx by python3 (pid 812, container -) failed: no pty index was free: the devpts allows "
             "1 048 576 ptys; how many are in use there is unknown; kernel.pty.max is 4 096 with 12 open on the host "
@@ -119,7 +119,7 @@ TEST(PtyRule, OnlyTheMultiplexer) {
   Event e = ptmx_open("/srv/ptmx.bak");
   facts.by_path["/srv/ptmx.bak"] = make_fs("/srv", "ext4", 0xef53, 1000, 0);
   Cause c = diagnose(e, facts);
-  EXPECT_NE(c.id, "pty");
+  EXPECT_NE(c.id, CauseId::Pty);
 }
 
 }  // namespace

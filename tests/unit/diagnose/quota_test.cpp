@@ -40,8 +40,8 @@ TEST(QuotaRule, BlockChargeNamesTheLimitAndTheFunction) {
   Cause c = diagnose(edquot_write({{"dquot_add_space", -122, 0}, {"__dquot_alloc_space", -122, 0},
                                    {"ext4_da_reserve_space", -122, 0}}),
                      facts);
-  EXPECT_EQ(c.id, "quota");
-  EXPECT_EQ(c.confidence, "high");
+  EXPECT_EQ(c.id, CauseId::Quota);
+  EXPECT_EQ(c.confidence, Confidence::High);
   EXPECT_EQ(c.summary,
             "write(2) by enospc_trigger (pid 118, container -) failed: uid 65534 (or its group/project) is over its "
             "block quota on /mnt/quota (dquot_add_space returned -122).");
@@ -53,7 +53,7 @@ TEST(QuotaRule, BlockChargeNamesTheLimitAndTheFunction) {
 TEST(QuotaRule, InodeChargeIsAnInodeQuota) {
   FakeFacts facts = quota_facts();
   Cause c = diagnose(edquot_write({{"dquot_alloc_inode", -122, 0}, {"__ext4_new_inode", -122, 0}}), facts);
-  EXPECT_EQ(c.id, "quota");
+  EXPECT_EQ(c.id, CauseId::Quota);
   EXPECT_NE(c.summary.find("over its inode quota on /mnt/quota (dquot_alloc_inode returned -122)"),
             std::string::npos)
       << c.summary;
@@ -66,7 +66,7 @@ TEST(QuotaRule, WithoutAQuotaOriginTheErrnoDecides) {
   FakeFacts facts = quota_facts();
   for (const auto& chain : {std::vector<ChainLink>{}, std::vector<ChainLink>{{"ext4_da_reserve_space", -122, 0}}}) {
     Cause c = diagnose(edquot_write(chain), facts);
-    EXPECT_EQ(c.id, "quota");
+    EXPECT_EQ(c.id, CauseId::Quota);
     EXPECT_NE(c.summary.find("uid 65534 (or its group/project) is over its disk quota on /mnt/quota."),
               std::string::npos)
         << c.summary;

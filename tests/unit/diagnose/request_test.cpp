@@ -40,7 +40,7 @@ TEST(Request, FallocateLargerThanWhatIsFreeOnAnEmptyTmpfs) {
   Event e = on_tmpfs("fallocate", 64, 0);
   e.args[3] = 1 << 20;
   Cause c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "tmpfs_blocks");
+  EXPECT_EQ(c.id, CauseId::TmpfsBlocks);
   EXPECT_EQ(c.summary,
             "fallocate(2) by fallocate (pid 77, container -) failed: the tmpfs at /t has 256.0 KiB free of 256.0 KiB "
             "(size=256k), less than the 1.0 MiB the call asked for.");
@@ -55,7 +55,7 @@ TEST(Request, WriteOntoAFullTmpfsSaysFullAndWhatWasAsked) {
   e.comm = "dd";
   e.args[2] = 4096;
   Cause c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "tmpfs_blocks");
+  EXPECT_EQ(c.id, CauseId::TmpfsBlocks);
   EXPECT_EQ(c.summary,
             "write(2) by dd (pid 77, container -) failed: the tmpfs at /t is full: 256.0 KiB of 256.0 KiB used (the "
             "call asked for 4.0 KiB).");
@@ -84,7 +84,7 @@ TEST(Request, CountSummedAtTheFailureBeatsStatfsReadAfter) {
   e.comm = "sqlite3";
   e.args[2] = 8192;
   Cause c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "tmpfs_blocks");
+  EXPECT_EQ(c.id, CauseId::TmpfsBlocks);
   EXPECT_EQ(c.summary,
             "pwrite64(2) by sqlite3 (pid 77, container -) failed: the tmpfs at /t has 4.0 KiB free of 256.0 KiB "
             "(size=256k), less than the 8.0 KiB the call asked for.");
@@ -101,7 +101,7 @@ TEST(Request, UsageReadAfterThatWouldFitIsNotCalledFull) {
   e.comm = "sqlite3";
   e.args[2] = 4096;
   Cause c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "tmpfs_blocks");
+  EXPECT_EQ(c.id, CauseId::TmpfsBlocks);
   EXPECT_EQ(c.summary,
             "pwrite64(2) by sqlite3 (pid 77, container -) failed: the tmpfs at /t could not hold the 4.0 KiB the "
             "call asked for; 200.0 KiB of 256.0 KiB are used now (read after the failure).");
@@ -143,7 +143,7 @@ TEST(Request, FallocateLargerThanWhatIsAvailableOnExt4) {
   f.magic = 0xEF53;
   e.file = f;
   Cause c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "fs_blocks");
+  EXPECT_EQ(c.id, CauseId::FsBlocks);
   EXPECT_EQ(c.summary,
             "fallocate(2) by fallocate (pid 78, container -) failed: ext4 /dev/vdb at /data has 512.0 MiB available "
             "of 1.0 GiB, less than the 600.0 MiB the call asked for (read after the failure).");

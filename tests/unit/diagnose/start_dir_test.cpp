@@ -46,7 +46,7 @@ TEST(StartDir, OpenatRelativeToADirfdOnAFullTmpfsWithoutAChain) {
   e.args[2] = O_WRONLY | O_CREAT | O_EXCL;
   e.file = tmpfs_dir(FileRole::Dirfd, 47);
   Cause c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "tmpfs_inodes");
+  EXPECT_EQ(c.id, CauseId::TmpfsInodes);
   EXPECT_EQ(c.summary,
             "openat(2) of ./a/f07 by tar (pid 311, container -) failed: the tmpfs at /w/out has 8 inodes "
             "(nr_inodes=8), 8 in use, 0 free.");
@@ -69,7 +69,7 @@ TEST(StartDir, AbsolutePathIsResolvedWhenTheProcessAndItsParentExitDuringTheLook
   e.args[2] = O_WRONLY | O_CREAT | O_NOCTTY | O_NONBLOCK;
   facts.exits_during_lookup = {311, 310};
   Cause c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "tmpfs_inodes") << c.summary;
+  EXPECT_EQ(c.id, CauseId::TmpfsInodes) << c.summary;
   EXPECT_EQ(c.evidence["mount_point"], "/run/w");
   EXPECT_EQ(facts.gone, (std::set<uint32_t>{310, 311}));
   // A relative path starts where only the failing process can tell: nobody else's view stands in for it.
@@ -80,7 +80,7 @@ TEST(StartDir, AbsolutePathIsResolvedWhenTheProcessAndItsParentExitDuringTheLook
   rel.args_valid = true;
   rel.args[0] = static_cast<uint64_t>(AT_FDCWD);
   rel.args[2] = O_WRONLY | O_CREAT;
-  EXPECT_EQ(diagnose(rel, later).id, "unknown");
+  EXPECT_EQ(diagnose(rel, later).id, CauseId::Unknown);
 }
 
 TEST(StartDir, WorkingDirectoryEvidenceExplainsAGitLinkAfterTheProcessIsGone) {
@@ -90,7 +90,7 @@ TEST(StartDir, WorkingDirectoryEvidenceExplainsAGitLinkAfterTheProcessIsGone) {
   e.comm = "git";
   e.file = tmpfs_dir(FileRole::Cwd, 48);
   Cause c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "tmpfs_inodes");
+  EXPECT_EQ(c.id, CauseId::TmpfsInodes);
   EXPECT_EQ(c.summary,
             "link(2) of .git/objects/c7/6cb043636b9a8745008a97d4050ec080404c6a by git (pid 311, container -) "
             "failed: the tmpfs has 8 inodes, 8 in use, 0 free.");
@@ -111,7 +111,7 @@ TEST(StartDir, DeviceNumberReusedByALaterMountIsNotNamed) {
   e.file = f;
   e.chain = {{"shmem_reserve_inode", -28, 0}};
   Cause c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "tmpfs_inodes");
+  EXPECT_EQ(c.id, CauseId::TmpfsInodes);
   EXPECT_EQ(c.summary,
             "openat(2) of many/f12 by tar (pid 311, container -) failed: the tmpfs has 8 inodes, 8 in use, 0 free.");
   EXPECT_FALSE(c.evidence.contains("mount_point")) << c.evidence.dump();
@@ -136,8 +136,8 @@ TEST(StartDir, ChainThroughShmemLinkIsTmpfsInodes) {
   e.chain = {{"shmem_link", -28, 0}};
   facts.by_path["/w/out/b"] = make_fs("/w/out", "tmpfs", kTmpfsMagic, 64, 61, 8, 0);
   Cause c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "tmpfs_inodes");
-  EXPECT_EQ(c.confidence, "high");
+  EXPECT_EQ(c.id, CauseId::TmpfsInodes);
+  EXPECT_EQ(c.confidence, Confidence::High);
   EXPECT_EQ(c.evidence["origin"], "shmem_link");
   EXPECT_EQ(c.evidence["inodes_free"], 0);
 }
@@ -152,8 +152,8 @@ TEST(StartDir, FallocateBeyondTheSizeIsTmpfsBlocks) {
   e.file = f;
   e.chain = {{"shmem_fallocate", -28, 0}};
   Cause c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "tmpfs_blocks");
-  EXPECT_EQ(c.confidence, "high");
+  EXPECT_EQ(c.id, CauseId::TmpfsBlocks);
+  EXPECT_EQ(c.confidence, Confidence::High);
   EXPECT_EQ(c.evidence["bytes_max"], 256 * 4096);
   EXPECT_EQ(c.evidence["at_failure"]["of"], "fd");
 }
@@ -167,7 +167,7 @@ TEST(StartDir, PathRelativeToADirfdIsResolvedFromThatFd) {
   e.args_valid = true;
   e.args[0] = 5;
   Cause c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "tmpfs_inodes");
+  EXPECT_EQ(c.id, CauseId::TmpfsInodes);
   EXPECT_EQ(c.evidence["mount_point"], "/w/out");
 }
 
@@ -178,7 +178,7 @@ TEST(StartDir, AtFdcwdIsTheWorkingDirectory) {
   e.args_valid = true;
   e.args[0] = static_cast<uint64_t>(static_cast<int64_t>(AT_FDCWD));
   Cause c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "tmpfs_inodes");
+  EXPECT_EQ(c.id, CauseId::TmpfsInodes);
   EXPECT_EQ(c.evidence["mount_point"], "/w/out");
 }
 
@@ -189,7 +189,7 @@ TEST(StartDir, DirfdCallWithoutItsArgumentsIsNotResolvedFromTheCwd) {
   Event e = create("openat", "f07");
   e.args_valid = false;
   Cause c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "unknown");
+  EXPECT_EQ(c.id, CauseId::Unknown);
 }
 
 }  // namespace

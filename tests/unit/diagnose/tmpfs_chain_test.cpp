@@ -39,8 +39,8 @@ TEST(TmpfsChain, PathNowOnAnotherFilesystemIsNotDescribedAsTheTmpfs) {
   // The tmpfs at /x was in a private mount namespace; resolved now, /x/big is on the host's ext4 root.
   facts.by_path["/x/big"] = make_fs("/", "ext4", kExt4Magic, 1000000, 500000, 65536, 60000);
   Cause c = diagnose(failing("openat", "/x/big", kInodeChain), facts);
-  EXPECT_EQ(c.id, "tmpfs_inodes");
-  EXPECT_EQ(c.confidence, "high");
+  EXPECT_EQ(c.id, CauseId::TmpfsInodes);
+  EXPECT_EQ(c.confidence, Confidence::High);
   EXPECT_EQ(c.summary,
             "openat(2) of /x/big by cp (pid 4242, container -) failed: shmem_reserve_inode returned -28 (tmpfs inode "
             "accounting).");
@@ -52,7 +52,7 @@ TEST(TmpfsChain, StatfsThatFailedIsNotATmpfs) {
   FakeFacts facts;
   facts.by_path["/x/big"] = make_fs("/x", "", 0);  // the mount was found, its statfs was not
   Cause c = diagnose(failing("write", "/x/big", kBlockChain), facts);
-  EXPECT_EQ(c.id, "tmpfs_blocks");
+  EXPECT_EQ(c.id, CauseId::TmpfsBlocks);
   EXPECT_EQ(c.summary,
             "write(2) of /x/big by cp (pid 4242, container -) failed: shmem_inode_acct_block returned -28 (tmpfs block "
             "accounting).");
@@ -67,7 +67,7 @@ TEST(TmpfsChain, DeviceNowOnAnotherFilesystemIsNotDescribedAsTheTmpfs) {
   e.file = f;
   facts.by_dev[42] = make_fs("/var", "ext4", kExt4Magic, 1000, 10);
   Cause c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "tmpfs_blocks");
+  EXPECT_EQ(c.id, CauseId::TmpfsBlocks);
   EXPECT_EQ(c.summary,
             "write(2) by cp (pid 4242, container -) failed: shmem_inode_acct_block returned -28 (tmpfs block "
             "accounting).");
@@ -84,7 +84,7 @@ TEST(TmpfsChain, SuperblockEvidenceGivesTheNumbersWhenTheMountIsGone) {
   f.shmem_used_exact = true;
   e.file = f;
   Cause c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "tmpfs_blocks");
+  EXPECT_EQ(c.id, CauseId::TmpfsBlocks);
   EXPECT_EQ(c.summary, "write(2) by cp (pid 4242, container -) failed: the tmpfs is full: 64.0 KiB of 64.0 KiB used.");
   EXPECT_EQ(c.evidence["bytes_max"], 65536);
 }
@@ -95,7 +95,7 @@ TEST(TmpfsChain, ResolvedTmpfsGivesMountPointAndNumbers) {
   fs.super_options = "rw,size=64k,nr_inodes=4";
   facts.by_path["/t1/e"] = fs;
   Cause c = diagnose(failing("openat", "/t1/e", kInodeChain), facts);
-  EXPECT_EQ(c.id, "tmpfs_inodes");
+  EXPECT_EQ(c.id, CauseId::TmpfsInodes);
   EXPECT_EQ(c.summary,
             "openat(2) of /t1/e by cp (pid 4242, container -) failed: the tmpfs at /t1 has 4 inodes (nr_inodes=4), 4 "
             "in use, 0 free (read after the failure).");
@@ -114,7 +114,7 @@ TEST(TmpfsChain, ParentDirectoryReadAtTheOriginGivesTheNumbersOfTheFailure) {
   e.file = fakes::tmpfs_dir(FileRole::Parent, 45, 4, 0);
   e.file->mount_name = "t1";
   Cause c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "tmpfs_inodes");
+  EXPECT_EQ(c.id, CauseId::TmpfsInodes);
   EXPECT_EQ(c.summary,
             "openat(2) of /t1/e by cp (pid 4242, container -) failed: the tmpfs at /t1 has 4 inodes, 4 in use, 0 "
             "free.");
@@ -135,7 +135,7 @@ TEST(TmpfsChain, SyscallRuleIgnoresAResolvedFilesystemThatIsNotTheFdsTmpfs) {
   e.file = f;
   facts.by_dev[44] = make_fs("/srv", "ext4", kExt4Magic, 1000, 10);
   Cause c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "tmpfs_blocks");
+  EXPECT_EQ(c.id, CauseId::TmpfsBlocks);
   EXPECT_EQ(c.summary, "write(2) by cp (pid 4242, container -) failed: the tmpfs is full: 1.0 MiB of 1.0 MiB used.");
 }
 

@@ -38,8 +38,8 @@ FakeFacts host_now() {
 TEST(UcountRule, InitialNamespaceNamesTheGlobalSysctlWithTheCountAtTheFailure) {
   FakeFacts facts = host_now();
   Cause c = diagnose(inotify_event({{kInitNs, 1000, 2048, 2048, true}}), facts);
-  EXPECT_EQ(c.id, "inotify_watches");
-  EXPECT_EQ(c.confidence, "high");
+  EXPECT_EQ(c.id, CauseId::InotifyWatches);
+  EXPECT_EQ(c.confidence, Confidence::High);
   EXPECT_EQ(c.summary,
             "inotify_add_watch(2) of /srv/d13/ by inotifywait (pid 4242, container -) failed: "
             "fs.inotify.max_user_watches is 2 048 and uid 1000 holds 2 048 watches.");
@@ -52,8 +52,8 @@ TEST(UcountRule, InitialNamespaceNamesTheGlobalSysctlWithTheCountAtTheFailure) {
 TEST(UcountRule, ChildNamespaceLimitIsThatNamespacesNotTheHosts) {
   FakeFacts facts = host_now();
   Cause c = diagnose(inotify_event({{kChildNs, 0, 16, 16, false}, {kInitNs, 0, 16, 192530, true}}), facts);
-  EXPECT_EQ(c.id, "inotify_watches");
-  EXPECT_EQ(c.confidence, "high");
+  EXPECT_EQ(c.id, CauseId::InotifyWatches);
+  EXPECT_EQ(c.confidence, Confidence::High);
   EXPECT_EQ(c.summary,
             "inotify_add_watch(2) of /srv/d13/ by inotifywait (pid 4242, container -) failed: "
             "user.max_inotify_watches is 16 in user namespace 4026532178 and uid 0 holds 16 watches there.");
@@ -78,8 +78,8 @@ TEST(UcountRule, ParentLevelRefusingNamesTheParentAndWhereTheCallWasCharged) {
 TEST(UcountRule, NoLevelAtItsLimitIsSaid) {
   FakeFacts facts = host_now();
   Cause c = diagnose(inotify_event({{kInitNs, 1000, 10, 2048, true}}), facts);
-  EXPECT_EQ(c.id, "inotify_watches");
-  EXPECT_EQ(c.confidence, "medium");
+  EXPECT_EQ(c.id, CauseId::InotifyWatches);
+  EXPECT_EQ(c.confidence, Confidence::Medium);
   EXPECT_NE(c.summary.find("fs.inotify.max_user_watches is 2 048 and uid 1000 holds 10 watches; no level was at its "
                            "limit when read at the failure."),
             std::string::npos)
@@ -90,8 +90,8 @@ TEST(UcountRule, NoLevelAtItsLimitIsSaid) {
 TEST(UcountRule, WithoutTheCountTheHostsNumbersAreLabeledAsReadAfter) {
   FakeFacts facts = host_now();
   Cause c = diagnose(inotify_event({}), facts);
-  EXPECT_EQ(c.id, "inotify_watches");
-  EXPECT_EQ(c.confidence, "medium");
+  EXPECT_EQ(c.id, CauseId::InotifyWatches);
+  EXPECT_EQ(c.confidence, Confidence::Medium);
   EXPECT_NE(c.summary.find("fs.inotify.max_user_watches is 192 530 and uid 1000 holds 0 watches (read after the "
                            "failure)."),
             std::string::npos)
@@ -113,8 +113,8 @@ TEST(UcountRule, NamespaceLimitOfAChildNamespace) {
   e.args[0] = 0x00020000;
   e.ucounts = Ucounts{UcountKind::MntNs, {{kChildNs, 0, std::nullopt, 0, false}, {kInitNs, 0, 3, 96363, true}}};
   Cause c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "namespace_limit");
-  EXPECT_EQ(c.confidence, "high");
+  EXPECT_EQ(c.id, CauseId::NamespaceLimit);
+  EXPECT_EQ(c.confidence, Confidence::High);
   EXPECT_EQ(c.summary,
             "unshare(2) by unshare (pid 77, container -) failed: user.max_mnt_namespaces is 0 in user namespace "
             "4026532178 and uid 0 has an unknown number of mount namespaces there.");
@@ -127,7 +127,7 @@ TEST(UcountRule, ChainOriginKeepsTheNumbers) {
   Event e = inotify_event({{kChildNs, 0, 16, 16, false}, {kInitNs, 0, 16, 192530, true}});
   e.chain = {{"inotify_new_watch", -28, 0}};
   Cause c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "inotify_watches");
+  EXPECT_EQ(c.id, CauseId::InotifyWatches);
   EXPECT_NE(c.summary.find("user.max_inotify_watches is 16 in user namespace 4026532178"), std::string::npos)
       << c.summary;
   EXPECT_EQ(c.evidence["origin"], "inotify_new_watch");
@@ -154,7 +154,7 @@ TEST(DiskRule, WriteLargerThanWhatIsAvailable) {
   f.magic = 0x58465342;
   e.file = f;
   Cause c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "fs_blocks");
+  EXPECT_EQ(c.id, CauseId::FsBlocks);
   EXPECT_NE(c.summary.find("xfs none at /mnt/xfs has 2.9 MiB available of 236.0 MiB, less than the 3.6 MiB the call "
                            "asked for (read after the failure)."),
             std::string::npos)
@@ -174,8 +174,8 @@ TEST(UcountRule, FanotifyMarksInAChildNamespace) {
   e.path = "/srv/m7";
   e.ucounts = Ucounts{UcountKind::FanotifyMarks, {{kChildNs, 1000, 40, 40, false}, {kInitNs, 0, 40, 8192, true}}};
   Cause c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "fanotify_marks");
-  EXPECT_EQ(c.confidence, "high");
+  EXPECT_EQ(c.id, CauseId::FanotifyMarks);
+  EXPECT_EQ(c.confidence, Confidence::High);
   EXPECT_EQ(c.summary,
             "fanotify_mark(2) of /srv/m7 by fagent (pid 4242, container -) failed: user.max_fanotify_marks is 40 in "
             "user namespace 4026532178 and uid 1000 holds 40 marks there.");
@@ -192,7 +192,7 @@ TEST(UcountRule, FanotifyMarksAtTheHostLimit) {
   e.path = "/srv/m7";
   e.ucounts = Ucounts{UcountKind::FanotifyMarks, {{kInitNs, 65534, 40, 40, true}}};
   Cause c = diagnose(e, facts);
-  EXPECT_EQ(c.id, "fanotify_marks");
+  EXPECT_EQ(c.id, CauseId::FanotifyMarks);
   EXPECT_EQ(c.summary,
             "fanotify_mark(2) of /srv/m7 by fagent (pid 4242, container -) failed: fs.fanotify.max_user_marks is 40 "
             "and uid 65534 holds 40 marks.");

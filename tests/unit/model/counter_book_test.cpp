@@ -52,24 +52,24 @@ TEST(CounterBook, FoldedKeysTakeTheirCauseToPidZero) {
   FakeKernelMap kernel;
   for (uint32_t pid = 10; pid < 20; pid++) kernel.add(pid, 2, 1, "job");
   CounterBook book(kernel, 100, /*max_retired=*/4);
-  book.set_cause(key(10, 2), "tmpfs_inodes");
+  book.set_cause(key(10, 2), CauseId::TmpfsInodes);
   book.retire([](uint32_t) { return true; });
   auto all = book.all();
   EXPECT_LE(all.size(), 4u);
   EXPECT_EQ(total(all), 10u);
-  EXPECT_EQ(book.cause(key(0, 2)), "tmpfs_inodes");
-  EXPECT_EQ(book.cause(key(10, 2)), "unknown");
+  EXPECT_EQ(book.cause(key(0, 2)), CauseId::TmpfsInodes);
+  EXPECT_EQ(book.cause(key(10, 2)), CauseId::Unknown);
 }
 
 TEST(CounterBook, CausesAreBounded) {
   FakeKernelMap kernel;
   CounterBook book(kernel, 2);
-  book.set_cause(key(1, 2), "a");
-  book.set_cause(key(2, 2), "b");
-  book.set_cause(key(3, 2), "c");
-  book.set_cause(key(1, 2), "d");  // a key already held is updated
-  EXPECT_EQ(book.cause(key(1, 2)), "d");
-  EXPECT_EQ(book.cause(key(3, 2)), "unknown");
+  book.set_cause(key(1, 2), CauseId::MountMax);
+  book.set_cause(key(2, 2), CauseId::Pty);
+  book.set_cause(key(3, 2), CauseId::Mqueue);
+  book.set_cause(key(1, 2), CauseId::Device);  // a key already held is updated
+  EXPECT_EQ(book.cause(key(1, 2)), CauseId::Device);
+  EXPECT_EQ(book.cause(key(3, 2)), CauseId::Unknown);
 }
 
 TEST(CounterBook, SavedCountsAndCausesComeBackAfterARestart) {
@@ -77,7 +77,7 @@ TEST(CounterBook, SavedCountsAndCausesComeBackAfterARestart) {
   kernel.add(100, 2, 5, "tar");
   kernel.add(101, 165, 2, "mount", 9);
   CounterBook book(kernel, 100);
-  book.set_cause(key(100, 2), "tmpfs_inodes");
+  book.set_cause(key(100, 2), CauseId::TmpfsInodes);
   book.retire([](uint32_t pid) { return pid == 101; });
   auto saved = book.save();
   ASSERT_EQ(saved["counters"].size(), 2u);
@@ -86,8 +86,8 @@ TEST(CounterBook, SavedCountsAndCausesComeBackAfterARestart) {
   CounterBook after(fresh, 100);
   after.restore(saved);
   EXPECT_EQ(total(after.all()), 7u);
-  EXPECT_EQ(after.cause(key(100, 2)), "tmpfs_inodes");
-  EXPECT_EQ(after.cause(key(101, 165, 9)), "unknown");
+  EXPECT_EQ(after.cause(key(100, 2)), CauseId::TmpfsInodes);
+  EXPECT_EQ(after.cause(key(101, 165, 9)), CauseId::Unknown);
   EXPECT_EQ(after.save(), saved);
 }
 
@@ -96,12 +96,12 @@ TEST(CounterBook, ResetForgetsKernelRetiredAndCausesAlsoInWhatItSaves) {
   kernel.add(100, 2, 5, "tar");
   kernel.add(101, 2, 1, "cp");
   CounterBook book(kernel, 100);
-  book.set_cause(key(100, 2), "tmpfs_inodes");
+  book.set_cause(key(100, 2), CauseId::TmpfsInodes);
   book.retire([](uint32_t pid) { return pid == 101; });
   book.reset();
   EXPECT_TRUE(kernel.entries.empty());
   EXPECT_TRUE(book.all().empty());
-  EXPECT_EQ(book.cause(key(100, 2)), "unknown");
+  EXPECT_EQ(book.cause(key(100, 2)), CauseId::Unknown);
   EXPECT_TRUE(book.save()["counters"].empty());
 }
 

@@ -19,7 +19,7 @@ TEST(ReportEscape, EventsTableEscapesCommAndPath) {
   e.syscall = "openat";
   e.ret = -28;
   e.path = "/mnt/full/\x1b]0;PWNED\a\x1b[2J\x1b[31mRED";
-  e.cause = {{"id", "tmpfs_inodes"}};
+  e.cause = Cause{.id = CauseId::TmpfsInodes};
   EXPECT_EQ(format_events({e}),
             "TIME(UTC)        PID  COMM        SYSCALL  RET  CAUSE         PATH\n"
             "12:00:00.000000  66   evil\\ncomm  openat   -28  tmpfs_inodes  /mnt/full/\\e]0;PWNED\\x07\\e[2J\\e[31mRED\n");

@@ -31,12 +31,13 @@ TEST(IdAllocator, UniqueIncreasingAndTimeDerived) {
 TEST(EventStore, CausesComeBackWhole) {
   EventStore s(10);
   Event a = ev(1000, 1, "touch");
-  a.cause = {{"id", "tmpfs_inodes"},
-             {"summary", "openat(2) of /t/x by touch (pid 1, container -) failed: ..."},
-             {"confidence", "medium"},
-             {"evidence", {{"inodes", 16}, {"free", 0}, {"used_pct", 99.5}, {"mount_point", "/t"}, {"neg", -3},
-                           {"statfs", {{"type", "tmpfs"}, {"big", 18446744073709551615ull}}}, {"none", nullptr},
-                           {"list", {1, "two", false}}}}};
+  a.cause = Cause{.id = CauseId::TmpfsInodes,
+                   .confidence = Confidence::Medium,
+                   .summary = "openat(2) of /t/x by touch (pid 1, container -) failed: ...",
+                   .remedy = "Remount.",
+                   .evidence = {{"inodes", 16}, {"free", 0}, {"used_pct", 99.5}, {"mount_point", "/t"}, {"neg", -3},
+                                {"statfs", {{"type", "tmpfs"}, {"big", 18446744073709551615ull}}}, {"none", nullptr},
+                                {"list", {1, "two", false}}}};
   Event b = ev(2000, 2, "dd", "write");  // no cause
   uint64_t ida = s.add(a), idb = s.add(b);
   a.id = ida;
@@ -46,7 +47,7 @@ TEST(EventStore, CausesComeBackWhole) {
   ASSERT_HAS_VALUE(got_b);
   EXPECT_EQ(to_json(*got_a), to_json(a));
   EXPECT_EQ(to_json(*got_b), to_json(b));
-  EXPECT_TRUE(got_b->cause.is_null());
+  EXPECT_FALSE(got_b->cause.has_value());
   EventFilter f;
   f.cause = "tmpfs_inodes";
   auto v = s.query(f);
@@ -100,8 +101,8 @@ TEST(EventStore, GetByIdAndSubscribers) {
 
 TEST(EventFilter, ContainerByIdPrefixOrNameAndCause) {
   Event e = ev(1, 1, "x");
-  e.container = {{"id", "0123456789abcdef0123"}, {"runtime", "podman"}, {"name", "web"}};
-  e.cause = {{"id", "tmpfs_inodes"}};
+  e.container = ContainerRef{.id = "0123456789abcdef0123", .runtime = "podman", .name = "web"};
+  e.cause = Cause{.id = CauseId::TmpfsInodes};
   EventFilter f;
   f.container = "0123456789ab";
   EXPECT_TRUE(f.matches(e));

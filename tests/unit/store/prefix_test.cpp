@@ -32,26 +32,27 @@ TEST(EventStoreIds, PrefixesMatchDecimalSpellings) {
 }
 
 TEST(ContainerMatch, FourCharacterPrefixesNamesAndFullIds) {
-  nlohmann::json c = {{"id", "449a0c1f2e3d4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddee"}, {"name", "web"}};
+  std::optional<ContainerRef> c =
+      ContainerRef{.id = "449a0c1f2e3d4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddee", .name = "web"};
   EXPECT_TRUE(container_matches(c, "449a"));
   EXPECT_TRUE(container_matches(c, "449a0c1f2e3d"));
-  EXPECT_TRUE(container_matches(c, c["id"].get<std::string>()));
+  EXPECT_TRUE(container_matches(c, c->id));
   EXPECT_TRUE(container_matches(c, "web"));
   EXPECT_FALSE(container_matches(c, "449"));  // shorter than kMinContainerPrefix
   EXPECT_FALSE(container_matches(c, "449b"));
   EXPECT_FALSE(container_matches(c, "we"));
-  EXPECT_FALSE(container_matches(nullptr, "449a"));
+  EXPECT_FALSE(container_matches(std::nullopt, "449a"));
   EXPECT_EQ(kMinContainerPrefix, 4u);
 }
 
 // A Kubernetes container by the names the metrics and enospcctl show: namespace/pod, namespace/pod/container, or
 // the pod's UID; a pod name alone is not enough (two namespaces can hold the same one).
 TEST(ContainerMatch, KubernetesWorkloadsByNamespacePodAndContainer) {
-  nlohmann::json c = {{"id", "449a0c1f2e3d4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddee"},
-                      {"name", "nginx"},
-                      {"pod", "web-7d9f"},
-                      {"namespace", "shop"},
-                      {"pod_uid", "5e3c2b1a-9f8e-4d7c-b6a5-0123456789ab"}};
+  std::optional<ContainerRef> c = ContainerRef{.id = "449a0c1f2e3d4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddee",
+                                               .name = "nginx",
+                                               .pod_uid = "5e3c2b1a-9f8e-4d7c-b6a5-0123456789ab",
+                                               .pod = "web-7d9f",
+                                               .ns = "shop"};
   EXPECT_TRUE(container_matches(c, "shop/web-7d9f"));
   EXPECT_TRUE(container_matches(c, "shop/web-7d9f/nginx"));
   EXPECT_TRUE(container_matches(c, "5e3c2b1a-9f8e-4d7c-b6a5-0123456789ab"));

@@ -107,15 +107,15 @@ TEST(Pipeline, RecordBecomesAnExplainedAttributedEvent) {
   EXPECT_EQ(e->kstack, (std::vector<std::string>{"__shmem_get_inode+0x4a", "path_openat+0x10c"}));
   EXPECT_EQ(e->exe, "/usr/bin/tar");
   EXPECT_EQ(e->cmdline, "tar -xf rootfs.tar");
-  ASSERT_TRUE(e->container.is_object()) << e->container.dump();
-  EXPECT_EQ(e->container["runtime"], "docker");
-  EXPECT_EQ(e->container["id"], kContainerId);
-  ASSERT_TRUE(e->cause.is_object());
-  EXPECT_EQ(e->cause["id"], "tmpfs_inodes");
-  EXPECT_EQ(e->cause["confidence"], "high");
-  EXPECT_EQ(e->cause["evidence"]["at_failure"]["of"], "parent");
-  EXPECT_EQ(e->cause["evidence"]["inodes"], 4);
-  EXPECT_EQ(e->cause["evidence"]["inodes_free"], 0);
+  ASSERT_HAS_VALUE(e->container);
+  EXPECT_EQ(e->container->runtime, "docker");
+  EXPECT_EQ(e->container->id, kContainerId);
+  ASSERT_HAS_VALUE(e->cause);
+  EXPECT_EQ(e->cause->id, CauseId::TmpfsInodes);
+  EXPECT_EQ(e->cause->confidence, Confidence::High);
+  EXPECT_EQ(e->cause->evidence["at_failure"]["of"], "parent");
+  EXPECT_EQ(e->cause->evidence["inodes"], 4);
+  EXPECT_EQ(e->cause->evidence["inodes_free"], 0);
   EXPECT_EQ(p.pipeline.records(), 1u);
   EXPECT_EQ(p.pipeline.malformed(), 0u);
   EXPECT_EQ(p.pipeline.unexplained(), 0u);
@@ -131,9 +131,12 @@ TEST(Pipeline, ContainerOfAnExitedProcessComesFromTheCache) {
   auto e = p.pipeline.process(&r, sizeof(r), 0, kOrigins);
   ASSERT_HAS_VALUE(e);
   EXPECT_TRUE(e->exe.empty());
-  EXPECT_EQ(e->container["id"], kContainerId);
-  EXPECT_EQ(p.containers.find(77)["id"], kContainerId);
-  EXPECT_TRUE(p.containers.find(78).is_null());
+  ASSERT_HAS_VALUE(e->container);
+  EXPECT_EQ(e->container->id, kContainerId);
+  auto cached = p.containers.find(77);
+  ASSERT_HAS_VALUE(cached);
+  EXPECT_EQ(cached->id, kContainerId);
+  EXPECT_FALSE(p.containers.find(78).has_value());
 }
 
 TEST(Pipeline, LeafNameRecordedInBpfNamesTheContainerOfAGoneProcess) {
@@ -142,8 +145,9 @@ TEST(Pipeline, LeafNameRecordedInBpfNamesTheContainerOfAGoneProcess) {
   std::snprintf(r.cgroup_name, sizeof(r.cgroup_name), "libpod-%s.scope", kContainerId);
   auto e = p.pipeline.process(&r, sizeof(r), 0, kOrigins);
   ASSERT_HAS_VALUE(e);
-  EXPECT_EQ(e->container["runtime"], "podman");
-  EXPECT_EQ(e->container["id"], kContainerId);
+  ASSERT_HAS_VALUE(e->container);
+  EXPECT_EQ(e->container->runtime, "podman");
+  EXPECT_EQ(e->container->id, kContainerId);
 }
 
 TEST(Pipeline, MalformedRecordIsCountedAndDropped) {
@@ -163,7 +167,7 @@ TEST(Pipeline, EventWhoseExplanationFailsIsKeptWithoutACause) {
   auto r = tar_record();
   auto e = p.pipeline.process(&r, sizeof(r), 0, kOrigins);
   ASSERT_HAS_VALUE(e);
-  EXPECT_TRUE(e->cause.is_null());
+  EXPECT_FALSE(e->cause.has_value());
   EXPECT_EQ(e->chain.size(), 2u);
   EXPECT_EQ(p.pipeline.unexplained(), 1u);
 }
