@@ -161,8 +161,14 @@ nlohmann::json chain_json(const Event& e) {
 
 Cause mount_max(const Event& e, HostFacts& facts, Confidence confidence) {
   // The limit as the kernel had it at the failure (read in BPF) beats the sysctl now, which may have changed.
+  // Where kallsyms lists no data symbols (CONFIG_KALLSYMS_ALL off), BPF cannot find the sysctl: the value now
+  // is said to be read later, and whether it would have let the call through.
   std::optional<uint64_t> max = e.mount_max ? std::optional<uint64_t>(*e.mount_max) : facts.sysctls().mount_max;
   std::string limit = max ? grouped(*max) : "unknown";
+  if (max && !e.mount_max) {
+    limit += " (read after the failure)";
+    if (e.mnt_count + e.mnt_pending + 1 <= *max) limit += ", which would have let the mount through: it was lower then";
+  }
   Cause c = make(CauseId::MountMax,
                  call(e) + " by " + who(e) + " failed: mount namespace " + std::to_string(e.mntns) + " holds " +
                      grouped(e.mnt_count) + " mounts" +

@@ -33,8 +33,14 @@ TEST(LimitCauses, MountMax) {
   json report = tracer.finish();
 
   auto events = expect_diagnosed(report, t, "mount", "mount_max", t.n("enospc"));
-  expect_summaries_contain(events, "holds " + grouped(limit) + " mounts, fs.mount-max is " + grouped(limit) + ".");
   for (const auto& e : events) {
+    // Where BPF could not read the sysctl at the failure (kallsyms without data symbols), the value is said to be
+    // read later.
+    const std::string when = e.contains("mount_max") ? "." : " (read after the failure).";
+    EXPECT_NE(e["cause"]["summary"].get<std::string>().find("holds " + grouped(limit) + " mounts, fs.mount-max is " +
+                                                            grouped(limit) + when),
+              std::string::npos)
+        << e.dump(2);
     EXPECT_EQ(e["path"], target.path()) << e.dump(2);
     EXPECT_EQ(e["cause"]["evidence"].value("mounts", uint64_t{0}), limit) << e.dump(2);
     EXPECT_EQ(e["cause"]["evidence"].value("mount_max", uint64_t{0}), limit) << e.dump(2);

@@ -433,8 +433,11 @@ TEST(ThirdParty, MountOverFsMountMax) {
   EXPECT_EQ(e["cause"]["evidence"]["mounts"], held + 2) << e.dump(2);
   EXPECT_EQ(e["cause"]["evidence"]["mount_max"], held + 2) << e.dump(2);
   std::string summary = e["cause"]["summary"];
+  // Where BPF could not read the sysctl at the failure (kallsyms without data symbols), the value is said to be
+  // read later.
+  const std::string when = e.contains("mount_max") ? "." : " (read after the failure).";
   EXPECT_NE(summary.find("holds " + std::to_string(held + 2) + " mounts, fs.mount-max is " +
-                         std::to_string(held + 2) + "."),
+                         std::to_string(held + 2) + when),
             std::string::npos)
       << summary;
 }
