@@ -96,13 +96,11 @@ class Packer {
   void operator()(const T& v) {
     if constexpr (std::is_same_v<T, bool>) {
       out.push_back(v ? 1 : 0);
-    } else if constexpr (std::is_enum_v<T>) {
-      number(static_cast<uint64_t>(v));
     } else if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
       auto s = static_cast<int64_t>(v);
       number((static_cast<uint64_t>(s) << 1) ^ static_cast<uint64_t>(s >> 63));  // zigzag
-    } else if constexpr (std::is_integral_v<T>) {
-      number(v);
+    } else if constexpr (std::is_integral_v<T> || std::is_enum_v<T>) {
+      number(static_cast<uint64_t>(v));
     } else if constexpr (std::is_same_v<T, std::string>) {
       text(v);
     } else if constexpr (std::is_same_v<T, nlohmann::json>) {
@@ -150,12 +148,10 @@ class Unpacker {
   void operator()(T& v) {
     if constexpr (std::is_same_v<T, bool>) {
       v = byte() != 0;
-    } else if constexpr (std::is_enum_v<T>) {
-      v = static_cast<T>(number());
     } else if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
       uint64_t z = number();
       v = static_cast<T>(static_cast<int64_t>(z >> 1) ^ -static_cast<int64_t>(z & 1));
-    } else if constexpr (std::is_integral_v<T>) {
+    } else if constexpr (std::is_integral_v<T> || std::is_enum_v<T>) {
       v = static_cast<T>(number());
     } else if constexpr (std::is_same_v<T, std::string>) {
       v = std::string(text());
@@ -166,7 +162,9 @@ class Unpacker {
       bool present = false;
       (*this)(present);
       v.reset();
-      if (present) (*this)(v.emplace());
+      // Built as a value first: a struct nested in Event is not default-constructible by emplace() in clang's
+      // view while Event's member initializers are being defined.
+      if (present) (*this)(v.emplace(typename T::value_type{}));
     } else if constexpr (is_vector<T>::value) {
       uint64_t n = number();
       if (n > in_.size() - pos_) throw std::runtime_error("packed event: bad count");  // each takes a byte
