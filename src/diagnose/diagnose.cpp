@@ -761,6 +761,87 @@ std::optional<Cause> writeback_rule(const Event& e, HostFacts& facts, Confidence
   return c;
 }
 
+// XFS reports a project quota's hard limit as ENOSPC, not EDQUOT (xfs_trans_dqresv()): a directory tree with
+// a project (a container runtime's storage size=, a DaemonSet's volume) is full while its filesystem is not.
+// Which project the file belongs to is not recorded, so the projects whose usage and this request reach their
+// hard limit are the candidates, read when the event is explained.
+std::optional<Cause> project_quota_rule(const Event& e, HostFacts& facts, const std::optional<PathFs>& fs,
+                                        bool inode_side) {
+  if (!fs || fs->fstype != "xfs") return std::nullopt;
+  constexpr std::size_t kMaxProjects = 256;
+  const uint64_t asked = std::max<uint64_t>(requested_bytes(e).value_or(0), 4096);
+  std::vector<ProjectQuota> at_limit;
+  for (const ProjectQuota& q : facts.project_quotas(*fs, kMaxProjects)) {
+    bool blocks = q.bytes_hard && q.bytes + asked > q.bytes_hard;
+    bool inodes = inode_side && q.inodes_hard && q.inodes + 1 > q.inodes_hard;
+    if (blocks || inodes) at_limit.push_back(q);
+  }
+  if (at_limit.empty()) return std::nullopt;
+  const ProjectQuota& q = at_limit.front();
+  const bool by_inodes = inode_side && q.inodes_hard && q.inodes + 1 > q.inodes_hard &&
+                         !(q.bytes_hard && q.bytes + asked > q.bytes_hard);
+  std::string usage = by_inodes ? grouped(q.inodes) + " of its " + grouped(q.inodes_hard) + " inodes"
+                                : format_bytes(q.bytes) + " of its " + format_bytes(q.bytes_hard) + " hard limit";
+  std::string summary = opening(e) + ": ";
+  if (at_limit.size() == 1) {
+    summary += "XFS project " + std::to_string(q.id) + " on " + fs->source + " at " + fs->mount_point +
+               " has used " + usage;
+  } else {
+    std::string ids;
+    for (const auto& p : at_limit) ids += (ids.empty() ? "" : ", ") + std::to_string(p.id);
+    summary += "one of the XFS projects " + ids + " on " + fs->source + " at " + fs->mount_point +
+               " is at its hard limit (project " + std::to_string(q.id) + " has used " + usage + ")";
+  }
+  if (!by_inodes && requested_bytes(e)) summary += ", and the call asked for " + format_bytes(*requested_bytes(e));
+  summary += "; XFS reports a project quota as ENOSPC while the filesystem has " +
+             format_bytes(fs->stats.avail_bytes()) + " available" + std::string(kReadAfter) + ".";
+  Cause c = make(CauseId::Quota, summary,
+                 "Raise the project's limit (xfs_quota -x -c 'limit -p bhard=SIZE " + std::to_string(q.id) + "' " +
+                     fs->mount_point + ") or free space in its directory tree; a container runtime's storage size= "
+                     "option sets this limit.",
+                 at_limit.size() == 1 ? Confidence::Medium : Confidence::Low);
+  nlohmann::json candidates = nlohmann::json::array();
+  for (const auto& p : at_limit)
+    candidates.push_back({{"project", p.id}, {"bytes", p.bytes}, {"bytes_hard", p.bytes_hard},
+                          {"inodes", p.inodes}, {"inodes_hard", p.inodes_hard}});
+  c.evidence = {{"mount_point", fs->mount_point}, {"fstype", fs->fstype}, {"source", fs->source},
+                {"statfs", context::to_json(fs->stats)}, {"project_quota", candidates.front()},
+                {"projects_at_limit", candidates}};
+  return c;
+}
+
+// An ext4 directory's hash index (htree) has two levels below its root unless the filesystem has the large_dir
+// feature (three then): a directory that fills them refuses a new entry with ENOSPC ("Directory index full!",
+// ext4_dx_add_entry()) while the filesystem has blocks and inodes free. Told by the numbers: a new entry, on an
+// ext4 with both free, and without large_dir.
+std::optional<Cause> directory_index_rule(const Event& e, HostFacts& facts, const std::optional<PathFs>& fs) {
+  constexpr uint32_t kLargeDir = 0x4000;  // EXT4_FEATURE_INCOMPAT_LARGEDIR
+  if (!fs || fs->fstype != "ext4" || !kCreateSyscalls.count(e.syscall)) return std::nullopt;
+  if (e.syscall.starts_with("open") && !creates_inode(e)) return std::nullopt;
+  const auto& s = fs->stats;
+  if (s.inodes_free == 0 || s.avail_bytes() == 0) return std::nullopt;
+  auto features = facts.ext4_incompat_features(*fs);
+  if (!features || (*features & kLargeDir)) return std::nullopt;
+  std::string dir = e.path.find('/') == std::string::npos ? "." : parent_dir(e.path);
+  std::optional<uint64_t> bytes;
+  if (auto dirfd = start_dirfd(e)) bytes = facts.directory_bytes(e.pid, dir, *dirfd);
+  std::string dirname = e.file && e.file->role == FileRole::Parent && !e.file->name.empty() ? e.file->name : dir;
+  Cause c = make(CauseId::DirectoryIndex,
+                 opening(e) + ": the hash index of the directory " + dirname +
+                     (bytes ? " (" + format_bytes(*bytes) + " of entries)" : std::string()) +
+                     " is full; ext4 " + fs->source + " at " + fs->mount_point + " has " +
+                     format_bytes(s.avail_bytes()) + " and " + grouped(s.inodes_free) +
+                     " inodes free, and without the large_dir feature a directory's index has two levels" +
+                     std::string(kReadAfter) + ".",
+                 "Spread the entries over subdirectories, or enable large_dir (tune2fs -O large_dir " + fs->source +
+                     ", on a kernel of v4.13 or later).",
+                 Confidence::Medium);
+  c.evidence = {{"mount_point", fs->mount_point}, {"fstype", fs->fstype}, {"source", fs->source},
+                {"statfs", context::to_json(s)}, {"large_dir", false}, {"directory", dirname},
+                {"directory_bytes", bytes ? nlohmann::json(*bytes) : nlohmann::json()}};
+  return c;
+}
+
 bool uses_fs_space(const Event& e) {
   return creates_inode(e) || kWriteSyscalls.count(e.syscall) > 0 || kCreateSyscalls.count(e.syscall) > 0;
 }
@@ -777,7 +858,9 @@ std::optional<Cause> fs_space_rule(const Event& e, HostFacts& facts, Confidence 
     }
     return c;
   }
-  return disk_rule(e, fs, inode_side, conf);
+  if (auto c = disk_rule(e, fs, inode_side, conf)) return c;
+  if (auto c = project_quota_rule(e, facts, fs, inode_side)) return c;
+  return directory_index_rule(e, facts, fs);
 }
 
 }  // namespace
@@ -799,7 +882,8 @@ const std::vector<Rule>& rules() {
       {"device", {CauseId::Device}, on_a_device, device_rule},
       {"writeback", {CauseId::WritebackError}, is_writeback_call, writeback_rule},
       {"fs_space",
-       {CauseId::TmpfsInodes, CauseId::TmpfsBlocks, CauseId::FsBlocks, CauseId::FsInodes, CauseId::FsReservedBlocks},
+       {CauseId::TmpfsInodes, CauseId::TmpfsBlocks, CauseId::FsBlocks, CauseId::FsInodes, CauseId::FsReservedBlocks,
+        CauseId::Quota, CauseId::DirectoryIndex},
        uses_fs_space, fs_space_rule},
   };
   return table;

@@ -27,6 +27,13 @@ struct PathFs {
   context::FsStats stats;
 };
 
+// One project's quota as XFS keeps it: usage and hard limits (0: none), in bytes and inodes.
+struct ProjectQuota {
+  uint32_t id = 0;
+  uint64_t bytes = 0, bytes_hard = 0;
+  uint64_t inodes = 0, inodes_hard = 0;
+};
+
 // Whether a mount point as mountinfo lists it can be the mount BPF saw mounted on a directory named mount_name:
 // its last component is that name, or it is the root of a (container's) namespace, whose mount point BPF names
 // from the tree it was mounted in. An empty mount_name (not recorded) matches any.
@@ -62,6 +69,24 @@ class HostFacts {
   // entries); nullopt when dir is not a directory there.
   virtual std::optional<uint64_t> ptys_in_use(uint32_t pid, const std::string& dir) {
     (void)pid, (void)dir;
+    return std::nullopt;
+  }
+  // The project quotas with a block or inode hard limit on the filesystem (XFS: quotactl Q_XGETNEXTQUOTA on its
+  // device), at most `max` of them; empty when it has none or they cannot be read.
+  virtual std::vector<ProjectQuota> project_quotas(const PathFs& fs, std::size_t max) {
+    (void)fs, (void)max;
+    return {};
+  }
+  // The ext4 superblock's incompatible-feature flags (s_feature_incompat), read from the filesystem's device;
+  // nullopt when it cannot be read or is not ext4.
+  virtual std::optional<uint32_t> ext4_incompat_features(const PathFs& fs) {
+    (void)fs;
+    return std::nullopt;
+  }
+  // The size in bytes of directory dir as process pid sees it (relative to its dirfd, or cwd for AT_FDCWD);
+  // nullopt when it cannot be resolved now.
+  virtual std::optional<uint64_t> directory_bytes(uint32_t pid, const std::string& dir, int dirfd) {
+    (void)pid, (void)dir, (void)dirfd;
     return std::nullopt;
   }
   // Most repeated mount sources ("overlay under /var/lib/docker", count) in the namespace of pid.

@@ -1,7 +1,10 @@
 // HostFacts read from the live host: sysctls, statfs and mountinfo as the failing process saw them.
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/dqblk_xfs.h>
+#include <linux/quota.h>
 #include <sys/fanotify.h>
+#include <sys/quota.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -172,6 +175,57 @@ class LiveHostFacts : public HostFacts {
       // fanotify_add_new_mark() charges the ucount only for groups without FAN_UNLIMITED_MARKS.
       return fi.fanotify_flags & FAN_UNLIMITED_MARKS ? 0 : fi.fanotify.size();
     });
+  }
+
+  std::vector<ProjectQuota> project_quotas(const PathFs& fs, std::size_t max) override {
+    std::vector<ProjectQuota> out;
+    if (fs.source.empty() || fs.source[0] != '/') return out;
+    const std::string device = (root_ == "/" ? "" : root_) + fs.source;
+    // Each call returns the next project id with a quota at or after `id` (Q_XGETNEXTQUOTA, v4.6).
+    uint32_t id = 0;
+    for (std::size_t asked = 0; asked < 4 * max && out.size() < max; asked++) {
+      fs_disk_quota d{};
+      if (quotactl(QCMD(Q_XGETNEXTQUOTA, PRJQUOTA), device.c_str(), static_cast<int>(id),
+                   reinterpret_cast<caddr_t>(&d)) != 0)
+        break;
+      // XFS counts blocks in 512-byte basic blocks.
+      if (d.d_blk_hardlimit || d.d_ino_hardlimit)
+        out.push_back({d.d_id, d.d_bcount * 512, d.d_blk_hardlimit * 512, d.d_icount, d.d_ino_hardlimit});
+      if (d.d_id == UINT32_MAX) break;
+      id = d.d_id + 1;
+    }
+    return out;
+  }
+
+  std::optional<uint32_t> ext4_incompat_features(const PathFs& fs) override {
+    if (fs.fstype != "ext4" || fs.source.empty() || fs.source[0] != '/') return std::nullopt;
+    const std::string device = (root_ == "/" ? "" : root_) + fs.source;
+    int fd = open(device.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return std::nullopt;
+    // The superblock is 1024 bytes at offset 1024: s_magic (le16) at 0x38, s_feature_incompat (le32) at 0x60.
+    unsigned char sb[0x64];
+    ssize_t n = pread(fd, sb, sizeof(sb), 1024);
+    close(fd);
+    if (n != static_cast<ssize_t>(sizeof(sb)) || sb[0x38] != 0x53 || sb[0x39] != 0xEF) return std::nullopt;
+    return static_cast<uint32_t>(sb[0x60]) | static_cast<uint32_t>(sb[0x61]) << 8 |
+           static_cast<uint32_t>(sb[0x62]) << 16 | static_cast<uint32_t>(sb[0x63]) << 24;
+  }
+
+  std::optional<uint64_t> directory_bytes(uint32_t pid, const std::string& dir, int dirfd) override {
+    std::string proc_root = context::proc_path(root_, static_cast<int>(pid), "root");
+    if (!exists(proc_root) || dir.empty()) return std::nullopt;
+    std::string logical = dir;
+    if (dir[0] != '/') {
+      if (dirfd != AT_FDCWD && dirfd < 0) return std::nullopt;
+      char buf[4096];
+      std::string start = dirfd == AT_FDCWD ? "cwd" : "fd/" + std::to_string(dirfd);
+      ssize_t n = readlink(context::proc_path(root_, static_cast<int>(pid), start).c_str(), buf, sizeof(buf) - 1);
+      if (n <= 0 || buf[0] != '/') return std::nullopt;
+      logical = std::string(buf, static_cast<size_t>(n)) + "/" + dir;
+    }
+    struct stat st{};
+    if (stat((proc_root + logical).c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return std::nullopt;
+    return static_cast<uint64_t>(st.st_size);
   }
 
   std::vector<std::pair<std::string, uint64_t>> top_mount_sources(uint32_t pid, uint32_t) override {

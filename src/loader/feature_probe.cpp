@@ -8,9 +8,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <iterator>
-#include <sstream>
+
+#include "common/kallsyms_lines.h"
 
 namespace enospcd {
 namespace {
@@ -53,33 +52,21 @@ bool FeatureProbe::has_kprobes() {
 }
 
 FeatureProbe::Kallsyms FeatureProbe::read_kallsyms() {
-  // One pass over /proc/kallsyms (about 5 MB): a read and a line scan, no stream parsing per line, since
-  // this sits on the start-up path. Text symbols all go into a sorted
-  // index; data symbols only where asked for.
+  // One pass over /proc/kallsyms (about 5 MB), since this sits on the start-up path. Text symbols all go into
+  // a sorted index; data symbols only where asked for.
   static const std::set<std::string, std::less<>> kDataWanted = {"sysctl_mount_max", "__per_cpu_offset"};
   Kallsyms k;
-  std::ifstream in("/proc/kallsyms", std::ios::binary);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string text = read_kallsyms_text();
   k.names.reserve(text.size() / 2);
   k.sorted.reserve(text.size() / 40);
-  std::string_view v(text);
-  while (!v.empty()) {
-    std::size_t eol = v.find('\n');
-    std::string_view line = v.substr(0, eol);
-    v = eol == std::string_view::npos ? std::string_view() : v.substr(eol + 1);
-    // "ffffffff816f4650 T count_mounts" or "... t name\t[module]"
-    std::size_t sp1 = line.find(' ');
-    if (sp1 == std::string_view::npos || sp1 + 3 > line.size()) continue;
-    char type = line[sp1 + 1];
-    std::string_view name = line.substr(sp1 + 3);
-    if (std::size_t tab = name.find('\t'); tab != std::string_view::npos) name = name.substr(0, tab);
-    if (type == 'T' || type == 't') {
+  for_each_kallsyms_line(text, [&k](const KallsymsLine& l) {
+    if (l.type == 'T' || l.type == 't') {
       k.sorted.push_back(static_cast<uint32_t>(k.names.size()));
-      k.names.append(name).push_back('\0');
-    } else if ((type == 'D' || type == 'd' || type == 'B' || type == 'b') && kDataWanted.count(name)) {
-      k.data[std::string(name)] = std::strtoull(std::string(line.substr(0, sp1)).c_str(), nullptr, 16);
+      k.names.append(l.name).push_back('\0');
+    } else if ((l.type == 'D' || l.type == 'd' || l.type == 'B' || l.type == 'b') && kDataWanted.count(l.name)) {
+      k.data[std::string(l.name)] = l.addr;
     }
-  }
+  });
   const char* base = k.names.data();
   std::sort(k.sorted.begin(), k.sorted.end(), [base](uint32_t a, uint32_t b) { return std::strcmp(base + a, base + b) < 0; });
   k.sorted.erase(std::unique(k.sorted.begin(), k.sorted.end(),

@@ -6,7 +6,7 @@
 namespace enospcd {
 namespace {
 
-constexpr std::array<std::pair<CauseId, std::string_view>, 19> kCauseNames = {{
+constexpr std::array<std::pair<CauseId, std::string_view>, 20> kCauseNames = {{
     {CauseId::MountMax, "mount_max"},
     {CauseId::TmpfsInodes, "tmpfs_inodes"},
     {CauseId::TmpfsBlocks, "tmpfs_blocks"},
@@ -25,6 +25,7 @@ constexpr std::array<std::pair<CauseId, std::string_view>, 19> kCauseNames = {{
     {CauseId::Device, "device"},
     {CauseId::Pty, "pty"},
     {CauseId::Bpf, "bpf"},
+    {CauseId::DirectoryIndex, "directory_index"},
     {CauseId::Unknown, "unknown"},
 }};
 static_assert(kCauseNames.size() == static_cast<size_t>(CauseId::Unknown) + 1, "a name for every cause id");

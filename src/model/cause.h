@@ -33,6 +33,7 @@ enum class CauseId : uint8_t {
   Device,
   Pty,
   Bpf,
+  DirectoryIndex,
   Unknown,
 };
 

@@ -5,11 +5,14 @@
 // a child user namespace and of the host, dd onto a full XFS, python3's pty.openpty() on a devpts with max=2, dd
 // through an overlay whose upper layer is a full tmpfs, sqlite3 on a small tmpfs, util-linux mount against
 // fs.mount-max, python3's mq_open against queues_max, touch on an ext4 out of inodes, dd onto a full btrfs,
-// bpftool on a full LPM trie and python3's BPF program load with a log buffer too small. The
+// bpftool on a full LPM trie, python3's BPF program load with a log buffer too small, and dd into an XFS project
+// at its hard limit, and touch filling an ext4 directory's hash index. The
 // right limit, with the numbers of the moment of failure (or said to be read after it).
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
+
+#include <sstream>
 
 #include "live/causes/causes.h"
 
@@ -588,6 +591,90 @@ if libc.syscall(nr, 5, attr, 144) < 0:
   EXPECT_NE(summary.find("bpf(2) BPF_PROG_LOAD by python3"), std::string::npos) << summary;
   EXPECT_NE(summary.find("the verifier's log did not fit the buffer the caller gave (log_size)"), std::string::npos)
       << summary;
+}
+
+// xfs_quota puts a directory of an XFS mounted with prjquota into project 42 with a hard limit of 1 MiB, and
+// dd writes into it: XFS refuses with ENOSPC (not EDQUOT) while the filesystem has ~280 MiB free. This is how
+// container storage's size= limit fails.
+TEST(ThirdParty, DdIntoAnXfsProjectAtItsHardLimit) {
+  ENOSPCD_REQUIRE_ROOT();
+  require("mkfs.xfs");
+  require("xfs_quota");
+  if (sh("grep -qw xfs /proc/filesystems || modprobe xfs 2>/dev/null").exit_code != 0)
+    GTEST_SKIP() << "this kernel has no XFS";
+  LoopFs mnt("xfs", 300, "", "prjquota");
+  if (!mnt.ok() && LoopFs("xfs", 300, "").ok())
+    GTEST_SKIP() << "this kernel's XFS has no quota support (CONFIG_XFS_QUOTA); the VM tier runs this case";
+  ASSERT_TRUE(mnt.ok()) << mnt.error();
+  auto setup = sh("mkdir " + mnt.path() + "/vol && xfs_quota -x -c 'project -s -p " + mnt.path() + "/vol 42' -c " +
+                  "'limit -p bhard=1m 42' " + mnt.path() + " 2>&1");
+  ASSERT_EQ(setup.exit_code, 0) << setup.out;
+  Tracer tracer;
+  ASSERT_TRUE(tracer.ready()) << tracer.stderr_text();
+  auto r = run({"dd", "if=/dev/zero", "of=" + mnt.path() + "/vol/big", "bs=64k", "count=100"});
+  json report = tracer.finish();
+  ASSERT_NE(r.exit_code, 0) << r.out;
+  ASSERT_NE(r.out.find("No space left on device"), std::string::npos) << r.out;
+  auto events = events_by_comm(report, "dd");
+  ASSERT_EQ(events.size(), 1u) << report.value("events", json::array()).dump(1);
+  const json& e = events[0];
+  EXPECT_EQ(e["syscall"], "write");
+  EXPECT_EQ(e["file"]["fstype"], "xfs");
+  EXPECT_EQ(e["cause"]["id"], "quota") << e.dump(2);
+  const json& q = e["cause"]["evidence"]["project_quota"];
+  EXPECT_EQ(q["project"], 42) << e.dump(2);
+  EXPECT_EQ(q["bytes_hard"], 1u << 20) << e.dump(2);
+  EXPECT_GT(q["bytes"].get<uint64_t>() + (64u << 10), 1u << 20) << e.dump(2);
+  std::string summary = e["cause"]["summary"];
+  EXPECT_NE(summary.find("XFS project 42 on " + mnt.device() + " at " + mnt.path() + " has used "),
+            std::string::npos)
+      << summary;
+  EXPECT_NE(summary.find(" of its 1.0 MiB hard limit, and the call asked for 64.0 KiB; XFS reports a project quota "
+                         "as ENOSPC while the filesystem has "),
+            std::string::npos)
+      << summary;
+  EXPECT_NE(summary.find("(read after the failure)."), std::string::npos) << summary;
+}
+
+// coreutils' touch, run by xargs, creating files with 250-character names in one directory of an ext4 with 1 KiB
+// blocks and no large_dir: the directory's two-level hash index fills while the filesystem still has blocks and
+// inodes free, and every create after that fails with ENOSPC.
+TEST(ThirdParty, TouchFillsAnExt4DirectoryIndex) {
+  ENOSPCD_REQUIRE_ROOT();
+  LoopExt4Fs fs(160, "-b 1024 -N 80000 -O ^large_dir");
+  ASSERT_TRUE(fs.ok()) << fs.error();
+  Tracer tracer;
+  ASSERT_TRUE(tracer.ready()) << tracer.stderr_text();
+  auto r = sh("cd " + fs.path() + " && mkdir d && seq -w 1 60000 | sed 's/$/" + std::string(244, 'n') +
+              "/; s|^|d/|' | xargs touch 2>&1; df -i " + fs.path() + " | tail -1");
+  json report = tracer.finish();
+  size_t refused = count_lines_with(r.out, "No space left on device");
+  ASSERT_GT(refused, 0u) << r.out.substr(0, 2000);
+  // The filesystem had room for more files.
+  std::istringstream df(r.out.substr(r.out.rfind('\n', r.out.size() - 2) + 1));
+  std::string source;
+  uint64_t inodes = 0, used = 0, free_inodes = 0;
+  df >> source >> inodes >> used >> free_inodes;
+  ASSERT_GT(free_inodes, 1000u) << r.out.substr(r.out.size() - 500);
+  uint64_t counted = 0;
+  for (const auto& row : report.value("top", json::array()))
+    if (row.value("comm", "") == "touch" && row.value("errno", "") == "ENOSPC") counted += row.value("count", uint64_t{0});
+  EXPECT_EQ(counted, refused);
+  auto events = events_by_comm(report, "touch");
+  ASSERT_FALSE(events.empty()) << report.dump(1).substr(0, 4000);
+  for (const json& e : events) {
+    EXPECT_EQ(e["syscall"], "openat");
+    EXPECT_EQ(e["cause"]["id"], "directory_index") << e.dump(2);
+    std::string summary = e["cause"]["summary"];
+    EXPECT_NE(summary.find("the hash index of the directory d "), std::string::npos) << summary;
+    EXPECT_NE(summary.find("is full; ext4 " + fs.device() + " at " + fs.path() + " has "), std::string::npos)
+        << summary;
+    EXPECT_NE(summary.find(" inodes free, and without the large_dir feature a directory's index has two levels "
+                           "(read after the failure)."),
+              std::string::npos)
+        << summary;
+    EXPECT_EQ(e["cause"]["evidence"]["large_dir"], false);
+  }
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // A HostFacts whose answers a test sets: filesystems by device and by path, sysctls, holders.
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <set>
@@ -49,6 +50,16 @@ class FakeFacts : public HostFacts {
     return it->second;
   }
   std::vector<std::pair<std::string, uint64_t>> top_mount_sources(uint32_t, uint32_t) override { return {}; }
+  std::optional<uint32_t> ext4_incompat_features(const PathFs&) override { return ext4_features; }
+  std::optional<uint64_t> directory_bytes(uint32_t, const std::string& dir, int dirfd) override {
+    auto it = directories.find(dirfd == AT_FDCWD ? dir : "fd" + std::to_string(dirfd) + ":" + dir);
+    if (it == directories.end()) return std::nullopt;
+    return it->second;
+  }
+  std::vector<ProjectQuota> project_quotas(const PathFs&, std::size_t max) override {
+    project_quota_reads++;
+    return {projects.begin(), projects.begin() + static_cast<std::ptrdiff_t>(std::min(max, projects.size()))};
+  }
 
   context::Sysctls limits;
   std::map<uint32_t, PathFs> by_dev;
@@ -59,6 +70,10 @@ class FakeFacts : public HostFacts {
   std::set<uint32_t> gone;
   std::optional<uint64_t> inotify_watches;
   std::map<std::string, uint64_t> ptys;  // devpts directory -> ptys allocated there
+  std::vector<ProjectQuota> projects;    // the filesystem's project quotas (any filesystem asked)
+  int project_quota_reads = 0;
+  std::optional<uint32_t> ext4_features;          // s_feature_incompat of any ext4 asked
+  std::map<std::string, uint64_t> directories;    // directory (as fs_for_path keys paths) -> its size in bytes
 };
 
 // A filesystem as statfs and mountinfo describe it.

@@ -74,5 +74,74 @@ TEST(QuotaRule, WithoutAQuotaOriginTheErrnoDecides) {
   }
 }
 
+// XFS reports a project quota's hard limit as ENOSPC. A write of 64 KiB into a project of 1 MiB that holds
+// 1 MiB less 16 KiB, on an XFS with 280 MiB available: the project, not the filesystem.
+constexpr uint32_t kXfsDev = (7u << 20) | 1;
+
+FakeFacts xfs_facts(std::vector<ProjectQuota> projects) {
+  FakeFacts facts;
+  PathFs fs = fakes::make_fs("/srv/data", "xfs", 0x58465342, 76800, 71680, 153600, 153590);
+  fs.source = "/dev/loop1";
+  facts.by_dev[kXfsDev] = fs;
+  facts.projects = std::move(projects);
+  return facts;
+}
+
+Event enospc_write_on_xfs(uint64_t bytes) {
+  Event e = edquot_write({});
+  e.uid = 0;
+  e.comm = "dd";
+  e.errno_name = "ENOSPC";
+  e.err = 28;
+  e.ret = -28;
+  e.file->dev = kXfsDev;
+  e.file->fstype = "xfs";
+  e.args_valid = true;
+  e.args[2] = bytes;
+  return e;
+}
+
+TEST(QuotaRule, AnXfsProjectAtItsHardLimitIsNamedWithItsNumbers) {
+  FakeFacts facts = xfs_facts({{7, 10 << 20, 0, 3, 100}, {42, (1 << 20) - (16 << 10), 1 << 20, 2, 0}});
+  Cause c = diagnose(enospc_write_on_xfs(64 << 10), facts);
+  EXPECT_EQ(c.id, CauseId::Quota);
+  EXPECT_EQ(c.confidence, Confidence::Medium);
+  EXPECT_EQ(c.summary,
+            "write(2) by dd (pid 118, container -) failed: XFS project 42 on /dev/loop1 at /srv/data has used "
+            "1008.0 KiB of its 1.0 MiB hard limit, and the call asked for 64.0 KiB; XFS reports a project quota as "
+            "ENOSPC while the filesystem has 280.0 MiB available (read after the failure).");
+  EXPECT_EQ(c.evidence["project_quota"]["project"], 42);
+  EXPECT_EQ(c.evidence["project_quota"]["bytes_hard"], 1 << 20);
+  EXPECT_EQ(c.evidence["projects_at_limit"].size(), 1u);
+}
+
+TEST(QuotaRule, SeveralXfsProjectsAtTheirLimitAreAllCandidates) {
+  FakeFacts facts = xfs_facts({{42, 1 << 20, 1 << 20, 2, 0}, {43, 2 << 20, 2 << 20, 2, 0}});
+  Cause c = diagnose(enospc_write_on_xfs(4096), facts);
+  EXPECT_EQ(c.id, CauseId::Quota);
+  EXPECT_EQ(c.confidence, Confidence::Low);
+  EXPECT_NE(c.summary.find("one of the XFS projects 42, 43 on /dev/loop1 at /srv/data is at its hard limit"),
+            std::string::npos)
+      << c.summary;
+}
+
+TEST(QuotaRule, AnXfsProjectWithRoomLeftIsNotBlamed) {
+  FakeFacts facts = xfs_facts({{42, 100 << 10, 1 << 20, 2, 0}});
+  Cause c = diagnose(enospc_write_on_xfs(64 << 10), facts);
+  EXPECT_EQ(c.id, CauseId::Unknown) << c.summary;
+}
+
+TEST(QuotaRule, ProjectsAreNotAskedOfAFullFilesystemOrOfAnotherKind) {
+  FakeFacts full = xfs_facts({{42, 1 << 20, 1 << 20, 2, 0}});
+  full.by_dev[kXfsDev].stats.blocks_free = full.by_dev[kXfsDev].stats.blocks_avail = 0;
+  EXPECT_EQ(diagnose(enospc_write_on_xfs(4096), full).id, CauseId::FsBlocks);
+  EXPECT_EQ(full.project_quota_reads, 0);
+  FakeFacts ext4 = quota_facts();
+  ext4.projects = {{42, 1 << 20, 1 << 20, 2, 0}};
+  Event e = enospc_write_on_xfs(4096);
+  e.file->dev = kDev;
+  EXPECT_NE(diagnose(e, ext4).id, CauseId::Quota);
+}
+
 }  // namespace
 }  // namespace enospcd::diagnose

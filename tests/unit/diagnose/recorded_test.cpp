@@ -125,8 +125,8 @@ INSTANTIATE_TEST_SUITE_P(ThirdPartyOnTheHost, Recorded, ::testing::ValuesIn(kCas
                            return std::string(info.param.fixture) + "_" + std::to_string(info.index);
                          });
 
-// Every cause but `unknown` (no rule applies) and `quota` (the errno EDQUOT decides, before any rule) is given by
-// exactly one rule, or by an origin in a chain.
+// Every cause but `unknown` (no rule applies) is given by exactly one rule of the registry (quota also by the
+// errno EDQUOT, before any rule, and any cause by an origin in a chain).
 TEST(Rules, EveryCauseHasOneRule) {
   std::set<CauseId> given;
   for (const Rule& r : rules()) {
@@ -134,7 +134,7 @@ TEST(Rules, EveryCauseHasOneRule) {
     for (CauseId id : r.causes) EXPECT_TRUE(given.insert(id).second) << cause_name(id) << " given by two rules";
   }
   for (CauseId id : all_causes()) {
-    if (id == CauseId::Unknown || id == CauseId::Quota) continue;
+    if (id == CauseId::Unknown) continue;
     EXPECT_TRUE(given.count(id)) << cause_name(id) << " has no rule";
   }
 }

@@ -244,6 +244,21 @@ run_mode() {
   echo "$sem" >/proc/sys/kernel/sem
   case_end enospc=$(lines 'No space left on device')
 
+  # dd into a directory of an XFS (prjquota) that xfs_quota put in project 42 with a hard limit of 1 MiB: XFS
+  # refuses with ENOSPC, not EDQUOT, while the filesystem has ~280 MiB free.
+  case_begin xfs_project
+  truncate -s 300M /tmp/xfs.img && mkdir -p /mnt/xq
+  if $B/mkfs.xfs -q /tmp/xfs.img 2>>/tmp/case.out && mount -t xfs -o loop,prjquota /tmp/xfs.img /mnt/xq 2>>/tmp/case.out; then
+    mkdir /mnt/xq/vol
+    $B/xfs_quota -x -c 'project -s -p /mnt/xq/vol 42' -c 'limit -p bhard=1m 42' /mnt/xq >>/tmp/case.out 2>&1
+    in_case $B/dd if=/dev/zero of=/mnt/xq/vol/big bs=64k count=100
+    umount /mnt/xq
+  else
+    echo "scenario: no xfs with prjquota" >>/tmp/case.err
+  fi
+  rm -f /tmp/xfs.img
+  case_end enospc=$(lines 'No space left on device')
+
   # From here the daemon is stopped while the programs fail: it reads their events after the processes, their
   # mount namespace or their tmpfs are gone, as a daemon running behind on a loaded host does.
 
