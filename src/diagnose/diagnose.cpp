@@ -659,7 +659,7 @@ std::optional<Cause> epoll_rule(const Event& e, HostFacts& facts, Confidence) {
   const auto& sc = facts.sysctls();
   Cause c = make(CauseId::EpollWatches,
                  call(e) + " by " + who(e) + " failed: fs.epoll.max_user_watches is " +
-                     number_or_unknown(sc.epoll_max_user_watches) + ".",
+                     number_or_unknown(sc.epoll_max_user_watches) + std::string(kReadAfter) + ".",
                  "Raise fs.epoll.max_user_watches or find the process leaking epoll registrations.", Confidence::High);
   c.evidence = {{"max_user_watches", json_or_null(sc.epoll_max_user_watches)}};
   return c;

@@ -1,5 +1,6 @@
 // Events recorded from real failures of programs nobody here wrote (the ThirdParty live cases, with the daemon
-// as deployed on a 6.18 host in gate-only mode; tests/unit/diagnose/fixtures, causes stripped), explained again
+// as deployed on a 6.18 host in gate-only mode, and the VM tier's field cases on Debian's 6.1 and 5.10 with
+// chains; tests/unit/diagnose/fixtures, causes stripped), explained again
 // with no host to consult: the rules must name the limit from what BPF read at the failure. Where a rule rests
 // on host state by design (an ext4's inode count, fs.mount-max where kallsyms lists no data symbols), the
 // test gives that state and the summary must say it was read after the failure.
@@ -119,6 +120,41 @@ const Case kCases[] = {
        f.by_dev[e.file->dev] = fs;
      }},
 };
+
+// Recorded in the VM tier (tests/vm/field) on Debian's 6.1 with fexit and 5.10 with kretprobes: with the chain
+// of kernel functions, which decides the cause where it holds an origin.
+const Case kVmCases[] = {
+    {"vm61_dd_dev_full", CauseId::Device, Confidence::High,
+     {"write(2) of the character device full (1:7) by dd", "no filesystem is involved"},
+     {"tmpfs"}},
+    {"vm61_python3_epoll_max_user_watches", CauseId::EpollWatches, Confidence::High,
+     {"epoll_ctl(2) by python3", "fs.epoll.max_user_watches is 8 (read after the failure)."},
+     {},
+     [](FakeFacts& f, const Event&) { f.limits.epoll_max_user_watches = 8; }},
+    {"vm61_ipcmk_semget_semmns", CauseId::SysvIpc, Confidence::High,
+     {"SEMMNS (kernel.sem) is 16 semaphores, 0 are in use and the set asked for 32 in IPC namespace 4026531839"},
+     {"SEMMNI", "read after"}},
+    {"vm61_rsync_tmpfs_out_of_inodes", CauseId::TmpfsInodes, Confidence::High,
+     {"openat(2) of .f9.ObytEF by rsync", "8 inodes", "8 in use, 0 free"},
+     {"read after"}},
+    {"vm61_fallocate_more_than_free", CauseId::TmpfsBlocks, Confidence::High,
+     {"fallocate(2) by fallocate", "has 512.0 KiB free of 1.0 MiB", "less than the 768.0 KiB the call asked for"},
+     {"read after", "is full"}},
+    {"vm61_cp_namespace_gone", CauseId::TmpfsInodes, Confidence::High,
+     {"openat(2) of many/f24 by cp", "4 inodes, 4 in use, 0 free"},
+     {"read after"}},
+    {"vm510_kretprobe_tar_tmpfs_out_of_inodes", CauseId::TmpfsInodes, Confidence::High,
+     {"openat(2) of many/f1 by tar", "8 inodes", "8 in use, 0 free"},
+     {"read after"}},
+    {"vm510_kretprobe_git_mkdir_out_of_inodes", CauseId::TmpfsInodes, Confidence::High,
+     {"mkdir(2) of .git/objects/38 by git", "40 inodes", "40 in use, 0 free"},
+     {"read after"}},
+};
+
+INSTANTIATE_TEST_SUITE_P(ThirdPartyInTheVm, Recorded, ::testing::ValuesIn(kVmCases),
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           return std::string(info.param.fixture) + "_" + std::to_string(info.index);
+                         });
 
 INSTANTIATE_TEST_SUITE_P(ThirdPartyOnTheHost, Recorded, ::testing::ValuesIn(kCases),
                          [](const ::testing::TestParamInfo<Case>& info) {
