@@ -61,12 +61,11 @@ void Daemon::persist(std::chrono::steady_clock::time_point now) {
   std::lock_guard<std::mutex> persist_lk(persist_mu_);
   // Once a second: the exact counters (live and retired) and their causes together with the pending events, in
   // one flush, so a restart keeps every event and total it had reported more than a second before.
-  auto snapshot = book_->save();
-  journal_->append_aggregate(snapshot);
+  journal_->append_aggregate_text(book_->save_text());
   // A failure puts the journal in degraded mode, with its own backoff and one log line.
   static_cast<void>(journal_->flush());
-  // The snapshot's JSON (a node per member of every counter key) and the lines written were freed in the middle
-  // of the heap, where glibc keeps them: give those pages back, or they set the daemon's resident size.
+  // What the snapshot and the lines written took was freed in the middle of the heap, where glibc keeps it:
+  // give those pages back, or they set the daemon's resident size.
   malloc_trim(0);
   next_aggregate_ = now + std::chrono::seconds(1);
 }

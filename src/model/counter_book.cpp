@@ -62,21 +62,28 @@ CauseId CounterBook::cause(const CounterKey& key) const {
   return it != causes_.end() ? it->second : CauseId::Unknown;
 }
 
-nlohmann::json CounterBook::save() const {
+std::string CounterBook::save_text() const {
   // Counts and causes under one lock: a retirement folding keys in between cannot part a count from its cause.
   std::lock_guard<std::mutex> lk(mu_);
   CounterMap merged;
   for (const auto& c : kernel_.read_counts()) accumulate(merged, c);
   for (const auto& [k, c] : retired_) accumulate(merged, c);
-  nlohmann::json counters = nlohmann::json::array();
+  std::string out = "{\"counters\":[";
+  out.reserve(out.size() + merged.size() * 120);
+  bool first = true;
   for (const auto& [k, c] : merged) {
-    nlohmann::json j = {{"pid", c.key.tgid},          {"syscall_nr", c.key.syscall_nr}, {"err", c.key.err},
-                        {"cgroup_id", c.key.cgroup_id}, {"count", c.val.count},         {"suppressed", c.val.suppressed},
-                        {"comm", fixed_string(c.val.comm)}};
-    if (auto it = causes_.find(k); it != causes_.end()) j["cause"] = cause_name(it->second);
-    counters.push_back(std::move(j));
+    out += first ? "{" : ",{";
+    first = false;
+    out += "\"pid\":" + std::to_string(c.key.tgid) + ",\"syscall_nr\":" + std::to_string(c.key.syscall_nr) +
+           ",\"err\":" + std::to_string(c.key.err) + ",\"cgroup_id\":" + std::to_string(c.key.cgroup_id) +
+           ",\"count\":" + std::to_string(c.val.count) + ",\"suppressed\":" + std::to_string(c.val.suppressed) +
+           // A comm is the process's own text: escaped, and invalid UTF-8 replaced, by the JSON library.
+           ",\"comm\":" +
+           nlohmann::json(fixed_string(c.val.comm)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    if (auto it = causes_.find(k); it != causes_.end()) out += ",\"cause\":\"" + std::string(cause_name(it->second)) + "\"";
+    out += "}";
   }
-  return {{"counters", std::move(counters)}};
+  return out + "]}";
 }
 
 void CounterBook::restore(const nlohmann::json& snapshot) {

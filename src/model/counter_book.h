@@ -45,8 +45,10 @@ class CounterBook {
   CauseId cause(const CounterKey& key) const;
 
   // {"counters": [{pid, syscall_nr, err, cgroup_id, count, suppressed, comm, cause?}]}: every count (kernel and
-  // retired, one entry per key) with its cause.
-  nlohmann::json save() const;
+  // retired, one entry per key) with its cause. save_text() writes it as one line of JSON directly: taken once
+  // a second, a tree of every key's members would be most of the daemon's transient memory.
+  std::string save_text() const;
+  nlohmann::json save() const { return nlohmann::json::parse(save_text()); }
   // Takes a snapshot written by save() (or by earlier versions, without causes) as retired counts: after a
   // restart none of those processes' kernel entries exist any more. Malformed entries are skipped.
   void restore(const nlohmann::json& snapshot);

@@ -776,7 +776,11 @@ Result<void> Journal::reset() {
 }
 
 void Journal::append_aggregate(const nlohmann::json& snapshot) {
-  std::string text = snapshot.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  append_aggregate_text(snapshot.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+void Journal::append_aggregate_text(std::string line) {
+  std::string text = std::move(line) + "\n";
   std::lock_guard<std::mutex> lk(mu_);
   if (aggregate_text_ && *aggregate_text_ == text) return;  // unchanged: nothing to write (and fsync)
   aggregate_text_ = std::move(text);

@@ -73,6 +73,8 @@ class Journal {
   Result<void> reset();
 
   void append_aggregate(const nlohmann::json& snapshot);
+  // The same, given as one line of JSON text (no newline).
+  void append_aggregate_text(std::string line);
   // The latest snapshot: the one appended last, else the one found on disk at open.
   std::optional<nlohmann::json> last_aggregate() const;
 

@@ -125,5 +125,27 @@ TEST(CounterBook, MalformedSnapshotEntriesAreSkipped) {
   EXPECT_EQ(book.all().size(), 2u);
 }
 
+// The snapshot is written as text directly: a comm is the process's own text (quotes, control characters, bytes
+// that are not UTF-8) and must come back as written, escaped and with invalid bytes replaced, never break it.
+TEST(CounterBook, SnapshotTextIsJsonWhateverTheCommsHold) {
+  FakeKernelMap kernel;
+  kernel.add(100, 2, 5, "a\"b\\c\n");
+  kernel.add(101, 2, 3, "\xff\xfe-x");
+  CounterBook book(kernel, 100);
+  book.set_cause(key(100, 2), CauseId::TmpfsInodes);
+  std::string text = book.save_text();
+  auto j = nlohmann::json::parse(text);  // throws on malformed text
+  ASSERT_EQ(j["counters"].size(), 2u);
+  EXPECT_EQ(j["counters"][0]["comm"], "a\"b\\c\n");
+  EXPECT_EQ(j["counters"][0]["cause"], "tmpfs_inodes");
+  EXPECT_EQ(j["counters"][0]["count"], 5);
+  EXPECT_EQ(j["counters"][1]["comm"], "\xEF\xBF\xBD\xEF\xBF\xBD-x");
+  EXPECT_FALSE(j["counters"][1].contains("cause"));
+  FakeKernelMap fresh;
+  CounterBook after(fresh, 100);
+  after.restore(j);
+  EXPECT_EQ(after.save_text(), text);
+}
+
 }  // namespace
 }  // namespace enospcd
