@@ -82,8 +82,8 @@ nlohmann::json DaemonBackend::top(const api::EventQuery& q) {
 nlohmann::json DaemonBackend::diagnosis() { return diagnosis_json(d_.store()); }
 
 std::optional<nlohmann::json> DaemonBackend::doctor() {
-  context::DoctorOptions o;
-  return context::doctor_json(o);
+  doctor::DoctorOptions o;
+  return doctor::doctor_json(o);
 }
 
 std::string DaemonBackend::metrics() {

@@ -18,7 +18,7 @@
 #include "context/fs.h"
 #include "doctor/scan.h"
 
-namespace enospcd::context::checks {
+namespace enospcd::doctor::checks {
 
 struct CheckResult {
   std::vector<Finding> findings;
@@ -93,4 +93,4 @@ CheckResult ipc_ids(const HostSnapshot& host, const DoctorOptions& opts);
 // ---- shadowed_mounts
 CheckResult shadowed_mounts(const HostSnapshot& host, const DoctorOptions& opts);
 
-}  // namespace enospcd::context::checks
+}  // namespace enospcd::doctor::checks

@@ -10,7 +10,7 @@
 #include "doctor/checks.h"
 #include "context/text.h"
 
-namespace enospcd::context::checks {
+namespace enospcd::doctor::checks {
 
 namespace {
 
@@ -571,4 +571,4 @@ CheckResult orphaned_fs(const HostSnapshot& host, const DoctorOptions& opts) {
   return r;
 }
 
-}  // namespace enospcd::context::checks
+}  // namespace enospcd::doctor::checks

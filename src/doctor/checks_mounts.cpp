@@ -9,7 +9,7 @@
 #include "doctor/shadow.h"
 #include "context/text.h"
 
-namespace enospcd::context::checks {
+namespace enospcd::doctor::checks {
 
 namespace {
 
@@ -282,4 +282,4 @@ CheckResult shadowed_mounts(const HostSnapshot& host, const DoctorOptions& opts)
   return r;
 }
 
-}  // namespace enospcd::context::checks
+}  // namespace enospcd::doctor::checks

@@ -11,7 +11,7 @@
 #include "doctor/checks.h"
 #include "context/text.h"
 
-namespace enospcd::context::checks {
+namespace enospcd::doctor::checks {
 
 namespace {
 
@@ -344,4 +344,4 @@ CheckResult epoll_watches(const HostSnapshot& host, const DoctorOptions& opts) {
   return run_watch_check(WatchKind::epoll, {host.sysctls.epoll_max_user_watches, std::nullopt}, host, opts);
 }
 
-}  // namespace enospcd::context::checks
+}  // namespace enospcd::doctor::checks

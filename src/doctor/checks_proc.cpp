@@ -10,7 +10,7 @@
 #include "doctor/checks.h"
 #include "context/text.h"
 
-namespace enospcd::context::checks {
+namespace enospcd::doctor::checks {
 
 // ---------------------------------------------------------------------------------------------------- d_state
 
@@ -289,4 +289,4 @@ CheckResult ipc_ids(const HostSnapshot& host, const DoctorOptions& opts) {
   return r;
 }
 
-}  // namespace enospcd::context::checks
+}  // namespace enospcd::doctor::checks

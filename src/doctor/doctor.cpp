@@ -7,7 +7,7 @@
 
 #include "doctor/checks.h"
 
-namespace enospcd::context {
+namespace enospcd::doctor {
 
 std::string_view to_string(Severity s) {
   switch (s) {
@@ -246,4 +246,4 @@ nlohmann::json doctor_json(const DoctorOptions& opts) {
   }
 }
 
-}  // namespace enospcd::context
+}  // namespace enospcd::doctor

@@ -13,7 +13,7 @@
 
 #include "doctor/scan.h"
 
-namespace enospcd::context {
+namespace enospcd::doctor {
 
 enum class Severity { info = 0, warning = 1, critical = 2 };
 std::string_view to_string(Severity s);
@@ -94,4 +94,4 @@ nlohmann::json to_json(const DoctorReport& r);
 // Entry for the API and the daemon: run_doctor + to_json.
 nlohmann::json doctor_json(const DoctorOptions& opts);
 
-}  // namespace enospcd::context
+}  // namespace enospcd::doctor

@@ -13,7 +13,7 @@
 
 #include "context/text.h"
 
-namespace enospcd::context {
+namespace enospcd::doctor {
 
 namespace {
 
@@ -511,4 +511,4 @@ HostSnapshot scan_host(const ScanOptions& opts) {
   return h;
 }
 
-}  // namespace enospcd::context
+}  // namespace enospcd::doctor

@@ -25,7 +25,10 @@
 #include "context/procfs.h"
 #include "context/sysctl.h"
 
-namespace enospcd::context {
+namespace enospcd::doctor {
+
+// The doctor is built on the host readers (context/): their names are used here as its own.
+using namespace enospcd::context;  // NOLINT(google-build-using-namespace)
 
 struct FileRef {
   std::string link;  // readlink text
@@ -157,4 +160,4 @@ HostSnapshot scan_host(const ScanOptions& opts);
 void parallel_for(std::size_t n, unsigned threads, const std::function<void(std::size_t)>& f);
 unsigned default_workers();
 
-}  // namespace enospcd::context
+}  // namespace enospcd::doctor

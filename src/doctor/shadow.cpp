@@ -22,7 +22,7 @@
 #include "context/fs.h"
 #include "context/text.h"
 
-namespace enospcd::context {
+namespace enospcd::doctor {
 
 bool is_pseudo_fstype(std::string_view t) {
   static constexpr std::string_view pseudo[] = {
@@ -451,4 +451,4 @@ Result<ShadowProbeResult> probe_shadowed_mounts(const std::vector<MountInfo>& mo
   return res;
 }
 
-}  // namespace enospcd::context
+}  // namespace enospcd::doctor

@@ -21,7 +21,10 @@
 #include "common/result.h"
 #include "context/procfs.h"
 
-namespace enospcd::context {
+namespace enospcd::doctor {
+
+// The doctor is built on the host readers (context/): their names are used here as its own.
+using namespace enospcd::context;  // NOLINT(google-build-using-namespace)
 
 struct ShadowProbeOptions {
   std::string root = "/";
@@ -68,4 +71,4 @@ Result<ShadowProbeResult> probe_shadowed_mounts(const std::vector<MountInfo>& mo
 //   "T"                                                                      deadline reached
 void parse_shadow_output(std::string_view text, ShadowProbeResult& out);
 
-}  // namespace enospcd::context
+}  // namespace enospcd::doctor

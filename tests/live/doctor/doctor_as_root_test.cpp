@@ -8,6 +8,7 @@
 #include "support/live.h"
 
 using namespace enospcd::context;
+using namespace enospcd::doctor;
 
 TEST(DoctorAsRoot, UnreadableEntriesAreExplainedNotBlamedOnTheUser) {
   ENOSPCD_REQUIRE_ROOT();

@@ -29,6 +29,7 @@
 #include "support/live.h"
 
 using namespace enospcd::context;
+using namespace enospcd::doctor;
 using enospcd::testing::TempDir;
 using enospcd::testing::TmpfsMount;
 

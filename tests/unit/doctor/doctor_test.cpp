@@ -14,6 +14,7 @@
 #include "support/has_value.h"
 
 using namespace enospcd::context;
+using namespace enospcd::doctor;
 using enospcd::context::test::FakeTree;
 
 namespace {
