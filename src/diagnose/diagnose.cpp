@@ -761,6 +761,38 @@ std::optional<Cause> writeback_rule(const Event& e, HostFacts& facts, Confidence
   return c;
 }
 
+// btrfs keeps file data and metadata (inodes, directory entries, small files inline, checksums) in chunks of
+// their own. Once every byte of its devices is in a chunk, metadata that fills its chunks refuses a new inode
+// or extent with ENOSPC while the data chunks, which statfs and df show, still have room.
+std::optional<Cause> btrfs_metadata_rule(const Event& e, HostFacts& facts, const std::optional<PathFs>& fs) {
+  if (!fs || fs->fstype != "btrfs") return std::nullopt;
+  auto space = facts.btrfs_space(*fs);
+  if (!space || space->metadata_total == 0) return std::nullopt;
+  // Full: a change reserves room for every tree level it may touch (16 KiB nodes, up to 8 levels, per item) in
+  // advance, so metadata is refused with a fair part of its chunks still free: less than a quarter left counts.
+  // No chunk can be added (less than 16 MiB of the devices unallocated), and data has room.
+  constexpr uint64_t kNoNewChunk = 16 << 20, kDataRoom = 16 << 20;
+  const uint64_t meta_free = space->metadata_total > space->metadata_used ? space->metadata_total - space->metadata_used : 0;
+  const uint64_t data_free = space->data_total > space->data_used ? space->data_total - space->data_used : 0;
+  if (meta_free * 4 > space->metadata_total || space->unallocated >= kNoNewChunk || data_free < kDataRoom)
+    return std::nullopt;
+  Cause c = make(CauseId::FsBlocks,
+                 opening(e) + ": btrfs " + fs->source + " at " + fs->mount_point + " has no room for metadata: " +
+                     format_bytes(space->metadata_used) + " of its " + format_bytes(space->metadata_total) +
+                     " of metadata chunks used or held for changes in flight, and " + format_bytes(space->unallocated) +
+                     " of its devices left for new chunks, while its data chunks have " + format_bytes(data_free) +
+                     " free" + std::string(kReadAfter) + ".",
+                 "Free metadata (delete files, snapshots) or add a device; btrfs balance -dusage=0 -dusage=10 " +
+                     fs->mount_point + " gives nearly empty data chunks back for metadata to use.",
+                 Confidence::Medium);
+  c.evidence = {{"mount_point", fs->mount_point}, {"fstype", fs->fstype}, {"source", fs->source},
+                {"statfs", context::to_json(fs->stats)},
+                {"btrfs", {{"metadata_total", space->metadata_total}, {"metadata_used", space->metadata_used},
+                           {"data_total", space->data_total}, {"data_used", space->data_used},
+                           {"unallocated", space->unallocated}}}};
+  return c;
+}
+
 // XFS reports a project quota's hard limit as ENOSPC, not EDQUOT (xfs_trans_dqresv()): a directory tree with
 // a project (a container runtime's storage size=, a DaemonSet's volume) is full while its filesystem is not.
 // Which project the file belongs to is not recorded, so the projects whose usage and this request reach their
@@ -858,6 +890,8 @@ std::optional<Cause> fs_space_rule(const Event& e, HostFacts& facts, Confidence 
     }
     return c;
   }
+  // Before the statfs numbers: btrfs reports nothing available once its metadata is full, whatever data holds.
+  if (auto c = btrfs_metadata_rule(e, facts, fs)) return c;
   if (auto c = disk_rule(e, fs, inode_side, conf)) return c;
   if (auto c = project_quota_rule(e, facts, fs, inode_side)) return c;
   return directory_index_rule(e, facts, fs);

@@ -34,6 +34,14 @@ struct ProjectQuota {
   uint64_t inodes = 0, inodes_hard = 0;
 };
 
+// A btrfs's space by kind, as its sysfs directory (/sys/fs/btrfs/<fsid>/allocation) tells it: what each kind's
+// chunks hold and use, and what of its devices no chunk holds yet.
+struct BtrfsSpace {
+  uint64_t data_total = 0, data_used = 0;
+  uint64_t metadata_total = 0, metadata_used = 0;  // used counts what is reserved for writes in flight too
+  uint64_t unallocated = 0;
+};
+
 // Whether a mount point as mountinfo lists it can be the mount BPF saw mounted on a directory named mount_name:
 // its last component is that name, or it is the root of a (container's) namespace, whose mount point BPF names
 // from the tree it was mounted in. An empty mount_name (not recorded) matches any.
@@ -87,6 +95,11 @@ class HostFacts {
   // nullopt when it cannot be resolved now.
   virtual std::optional<uint64_t> directory_bytes(uint32_t pid, const std::string& dir, int dirfd) {
     (void)pid, (void)dir, (void)dirfd;
+    return std::nullopt;
+  }
+  // The btrfs's space by kind; nullopt when it is not a btrfs or its sysfs directory is not found.
+  virtual std::optional<BtrfsSpace> btrfs_space(const PathFs& fs) {
+    (void)fs;
     return std::nullopt;
   }
   // Most repeated mount sources ("overlay under /var/lib/docker", count) in the namespace of pid.

@@ -16,6 +16,7 @@
 
 #include "common/strings.h"
 #include "context/procfs.h"
+#include "context/text.h"
 #include "diagnose/diagnose.h"
 
 namespace enospcd::diagnose {
@@ -226,6 +227,47 @@ class LiveHostFacts : public HostFacts {
     struct stat st{};
     if (stat((proc_root + logical).c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return std::nullopt;
     return static_cast<uint64_t>(st.st_size);
+  }
+
+  std::optional<BtrfsSpace> btrfs_space(const PathFs& fs) override {
+    if (fs.fstype != "btrfs" || fs.source.empty() || fs.source[0] != '/') return std::nullopt;
+    const std::string sys = (root_ == "/" ? "" : root_) + "/sys";
+    const std::string dev = fs.source.substr(fs.source.find_last_of('/') + 1);
+    // The filesystem whose devices/ lists the mount's device.
+    DIR* d = opendir((sys + "/fs/btrfs").c_str());
+    if (!d) return std::nullopt;
+    std::string dir;
+    while (dirent* de = readdir(d)) {
+      std::string candidate = sys + "/fs/btrfs/" + de->d_name;
+      if (de->d_name[0] != '.' && exists(candidate + "/devices/" + dev)) {
+        dir = candidate;
+        break;
+      }
+    }
+    closedir(d);
+    if (dir.empty()) return std::nullopt;
+    auto number = [](const std::string& path) -> std::optional<uint64_t> {
+      auto text = context::read_file(path, 64);
+      uint64_t v = 0;
+      if (!text || !context::parse_u64(trim(*text), v)) return std::nullopt;
+      return v;
+    };
+    BtrfsSpace out;
+    uint64_t allocated = 0;
+    for (const char* kind : {"data", "metadata", "system"}) {
+      std::string a = dir + "/allocation/" + kind + "/";
+      auto total = number(a + "total_bytes"), used = number(a + "bytes_used");
+      if (!total || !used) return std::nullopt;
+      // Reserved for writes in flight: what metadata needs next is refused against these as well.
+      uint64_t held = *used + number(a + "bytes_reserved").value_or(0) + number(a + "bytes_pinned").value_or(0) +
+                      number(a + "bytes_may_use").value_or(0);
+      allocated += number(a + "disk_total").value_or(*total);
+      if (std::string(kind) == "data") out.data_total = *total, out.data_used = *used;
+      if (std::string(kind) == "metadata") out.metadata_total = *total, out.metadata_used = held;
+    }
+    auto sectors = number(sys + "/class/block/" + dev + "/size");
+    if (sectors && *sectors * 512 > allocated) out.unallocated = *sectors * 512 - allocated;
+    return out;
   }
 
   std::vector<std::pair<std::string, uint64_t>> top_mount_sources(uint32_t pid, uint32_t) override {

@@ -6,7 +6,7 @@
 // through an overlay whose upper layer is a full tmpfs, sqlite3 on a small tmpfs, util-linux mount against
 // fs.mount-max, python3's mq_open against queues_max, touch on an ext4 out of inodes, dd onto a full btrfs,
 // bpftool on a full LPM trie, python3's BPF program load with a log buffer too small, and dd into an XFS project
-// at its hard limit, and touch filling an ext4 directory's hash index. The
+// at its hard limit, touch filling an ext4 directory's hash index and a btrfs's metadata. The
 // right limit, with the numbers of the moment of failure (or said to be read after it).
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -645,7 +645,7 @@ TEST(ThirdParty, TouchFillsAnExt4DirectoryIndex) {
   ASSERT_TRUE(fs.ok()) << fs.error();
   Tracer tracer;
   ASSERT_TRUE(tracer.ready()) << tracer.stderr_text();
-  auto r = sh("cd " + fs.path() + " && mkdir d && seq -w 1 60000 | sed 's/$/" + std::string(244, 'n') +
+  auto r = sh("cd " + fs.path() + " && mkdir d && seq -w 1 45000 | sed 's/$/" + std::string(244, 'n') +
               "/; s|^|d/|' | xargs touch 2>&1; df -i " + fs.path() + " | tail -1");
   json report = tracer.finish();
   size_t refused = count_lines_with(r.out, "No space left on device");
@@ -674,6 +674,51 @@ TEST(ThirdParty, TouchFillsAnExt4DirectoryIndex) {
               std::string::npos)
         << summary;
     EXPECT_EQ(e["cause"]["evidence"]["large_dir"], false);
+  }
+}
+
+// btrfs out of metadata while its data chunks have room: dd fills a 256 MiB btrfs with 1 MiB files (every byte
+// of the device goes into data chunks), every other file is deleted (the chunks stay, half used), then touch,
+// run by xargs, creates empty files, which take metadata only, until the metadata chunks are full and no new one
+// can be made. df shows nothing available; the data chunks have ~110 MiB free.
+TEST(ThirdParty, TouchRunsABtrfsOutOfMetadata) {
+  ENOSPCD_REQUIRE_ROOT();
+  require("mkfs.btrfs");
+  if (sh("grep -qw btrfs /proc/filesystems || modprobe btrfs 2>/dev/null").exit_code != 0)
+    GTEST_SKIP() << "this kernel has no btrfs";
+  LoopFs mnt("btrfs", 256, "-m single -d single");
+  ASSERT_TRUE(mnt.ok()) << mnt.error();
+  auto fill = sh("cd " + mnt.path() + " && i=0; while dd if=/dev/zero of=f$i bs=1M count=1 status=none 2>/dev/null; "
+                 "do i=$((i+1)); done; sync; j=0; while [ $j -lt $i ]; do rm -f f$j; j=$((j+2)); done; sync; "
+                 "btrfs filesystem sync . 2>/dev/null; echo files=$i");
+  ASSERT_NE(fill.out.find("files="), std::string::npos) << fill.out;
+  Tracer tracer;
+  ASSERT_TRUE(tracer.ready()) << tracer.stderr_text();
+  // Batches of 200 names; xargs stops after the first batch with a failure (each refused create makes btrfs
+  // flush and commit first: thousands would take minutes).
+  auto r = sh("cd " + mnt.path() + " && mkdir small && seq 1 300000 | sed 's|^|small/f|' | "
+              "xargs -n 200 sh -c 'touch \"$@\" || exit 255' sh 2>&1");
+  json report = tracer.finish();
+  size_t refused = count_lines_with(r.out, "No space left on device");
+  ASSERT_GT(refused, 0u) << r.out.substr(0, 2000);
+  uint64_t counted = 0;
+  for (const auto& row : report.value("top", json::array()))
+    if (row.value("comm", "") == "touch" && row.value("errno", "") == "ENOSPC") counted += row.value("count", uint64_t{0});
+  EXPECT_EQ(counted, refused);
+  auto events = events_by_comm(report, "touch");
+  ASSERT_FALSE(events.empty()) << report.dump(1).substr(0, 4000);
+  for (const json& e : events) {
+    EXPECT_EQ(e["cause"]["id"], "fs_blocks") << e.dump(2);
+    const json& b = e["cause"]["evidence"]["btrfs"];
+    ASSERT_TRUE(b.is_object()) << e.dump(2);
+    EXPECT_GT(b["data_total"].get<uint64_t>() - b["data_used"].get<uint64_t>(), 50u << 20) << e.dump(2);
+    std::string summary = e["cause"]["summary"];
+    EXPECT_NE(summary.find("btrfs " + mnt.device() + " at " + mnt.path() + " has no room for metadata: "),
+              std::string::npos)
+        << summary;
+    EXPECT_NE(summary.find(" of its devices left for new chunks, while its data chunks have "), std::string::npos)
+        << summary;
+    EXPECT_NE(summary.find("(read after the failure)."), std::string::npos) << summary;
   }
 }
 

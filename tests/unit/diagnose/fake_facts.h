@@ -51,6 +51,7 @@ class FakeFacts : public HostFacts {
   }
   std::vector<std::pair<std::string, uint64_t>> top_mount_sources(uint32_t, uint32_t) override { return {}; }
   std::optional<uint32_t> ext4_incompat_features(const PathFs&) override { return ext4_features; }
+  std::optional<BtrfsSpace> btrfs_space(const PathFs&) override { return btrfs; }
   std::optional<uint64_t> directory_bytes(uint32_t, const std::string& dir, int dirfd) override {
     auto it = directories.find(dirfd == AT_FDCWD ? dir : "fd" + std::to_string(dirfd) + ":" + dir);
     if (it == directories.end()) return std::nullopt;
@@ -73,6 +74,7 @@ class FakeFacts : public HostFacts {
   std::vector<ProjectQuota> projects;    // the filesystem's project quotas (any filesystem asked)
   int project_quota_reads = 0;
   std::optional<uint32_t> ext4_features;          // s_feature_incompat of any ext4 asked
+  std::optional<BtrfsSpace> btrfs;                // the space of any btrfs asked
   std::map<std::string, uint64_t> directories;    // directory (as fs_for_path keys paths) -> its size in bytes
 };
 
