@@ -201,8 +201,15 @@ class LiveHostFacts : public HostFacts {
   std::optional<uint32_t> ext4_incompat_features(const PathFs& fs) override {
     if (fs.fstype != "ext4" || fs.source.empty() || fs.source[0] != '/') return std::nullopt;
     const std::string device = (root_ == "/" ? "" : root_) + fs.source;
-    int fd = open(device.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    // The source is what the mounter wrote, maybe in another mount namespace: only a block device is read, and
+    // a FIFO of that name does not block the daemon.
+    int fd = open(device.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) return std::nullopt;
+    struct stat st{};
+    if (fstat(fd, &st) != 0 || !S_ISBLK(st.st_mode)) {
+      close(fd);
+      return std::nullopt;
+    }
     // The superblock is 1024 bytes at offset 1024: s_magic (le16) at 0x38, s_feature_incompat (le32) at 0x60.
     unsigned char sb[0x64];
     ssize_t n = pread(fd, sb, sizeof(sb), 1024);
@@ -233,6 +240,7 @@ class LiveHostFacts : public HostFacts {
     if (fs.fstype != "btrfs" || fs.source.empty() || fs.source[0] != '/') return std::nullopt;
     const std::string sys = (root_ == "/" ? "" : root_) + "/sys";
     const std::string dev = fs.source.substr(fs.source.find_last_of('/') + 1);
+    if (dev.empty() || dev == "." || dev == "..") return std::nullopt;
     // The filesystem whose devices/ lists the mount's device.
     DIR* d = opendir((sys + "/fs/btrfs").c_str());
     if (!d) return std::nullopt;
