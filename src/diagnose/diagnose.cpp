@@ -159,11 +159,16 @@ nlohmann::json chain_json(const Event& e) {
   return a;
 }
 
+// fs.mount-max: as the kernel had it at the failure (read in BPF), which beats the sysctl now, which may have
+// changed.
+std::optional<uint64_t> mount_limit(const Event& e, HostFacts& facts) {
+  return e.mount_max ? std::optional<uint64_t>(*e.mount_max) : facts.sysctls().mount_max;
+}
+
 Cause mount_max(const Event& e, HostFacts& facts, Confidence confidence) {
-  // The limit as the kernel had it at the failure (read in BPF) beats the sysctl now, which may have changed.
   // Where kallsyms lists no data symbols (CONFIG_KALLSYMS_ALL off), BPF cannot find the sysctl: the value now
   // is said to be read later, and whether it would have let the call through.
-  std::optional<uint64_t> max = e.mount_max ? std::optional<uint64_t>(*e.mount_max) : facts.sysctls().mount_max;
+  std::optional<uint64_t> max = mount_limit(e, facts);
   std::string limit = max ? grouped(*max) : "unknown";
   if (max && !e.mount_max) {
     limit += " (read after the failure)";
@@ -576,7 +581,7 @@ nlohmann::json json_or_null(const std::optional<uint64_t>& v) { return v ? nlohm
 bool is_mount_call(const Event& e) { return kMountSyscalls.count(e.syscall) > 0; }
 
 std::optional<Cause> mount_rule(const Event& e, HostFacts& facts, Confidence) {
-  std::optional<uint64_t> max = e.mount_max ? std::optional<uint64_t>(*e.mount_max) : facts.sysctls().mount_max;
+  std::optional<uint64_t> max = mount_limit(e, facts);
   if (!e.has_mntns || !max) return std::nullopt;
   return mount_max(e, facts, e.mnt_count + e.mnt_pending + 1 > *max ? Confidence::High : Confidence::Medium);
 }

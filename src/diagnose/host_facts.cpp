@@ -68,19 +68,10 @@ class LiveHostFacts : public HostFacts {
     // lives.
     std::string proc_root = context::proc_path(root_, static_cast<int>(pid), "root");
     bool alive = exists(proc_root);
-    std::string logical = path;
-    if (logical.empty()) return std::nullopt;
-    if (logical[0] != '/') {
-      if (dirfd != AT_FDCWD && dirfd < 0) return std::nullopt;
-      std::string start = dirfd == AT_FDCWD ? "cwd" : "fd/" + std::to_string(dirfd);
-      char buf[4096];
-      ssize_t n = alive ? readlink(context::proc_path(root_, static_cast<int>(pid), start).c_str(), buf, sizeof(buf) - 1) : -1;
-      // Not a directory in the namespace's tree (a deleted directory, an anon inode): nothing to resolve.
-      if (n > 0 && buf[0] != '/') return std::nullopt;
-      if (n <= 0) return std::nullopt;
-      logical = std::string(buf, static_cast<size_t>(n)) + "/" + logical;
-    }
-    std::string prefix = alive ? proc_root : (root_ == "/" ? "" : root_);
+    auto resolved = logical_path(pid, alive, path, dirfd);
+    if (!resolved) return std::nullopt;
+    const std::string& logical = *resolved;
+    std::string prefix = alive ? proc_root : host_path("");
     std::string probe = logical;
     while (probe != "/" && !exists(prefix + probe)) probe = parent_of(probe);
     // The statfs numbers and the mount they are shown for must be of one filesystem: a mount or unmount
@@ -117,7 +108,7 @@ class LiveHostFacts : public HostFacts {
       if (!mounts) continue;
       for (const auto& m : *mounts) {
         if (m.major != major || m.minor != minor || !mount_name_matches(m.mount_point, mount_name)) continue;
-        std::string base = who == static_cast<int>(getpid()) ? (root_ == "/" ? "" : root_)
+        std::string base = who == static_cast<int>(getpid()) ? host_path("")
                                                              : context::proc_path(root_, who, "root");
         auto st = context::stat_fs(base + m.mount_point);
         if (!st) continue;
@@ -161,7 +152,7 @@ class LiveHostFacts : public HostFacts {
   std::optional<uint64_t> ptys_in_use(uint32_t pid, const std::string& dir) override {
     if (dir.empty() || dir[0] != '/') return std::nullopt;
     std::string proc_root = context::proc_path(root_, static_cast<int>(pid), "root");
-    std::string prefix = exists(proc_root) ? proc_root : (root_ == "/" ? "" : root_);
+    std::string prefix = exists(proc_root) ? proc_root : host_path("");
     auto n = context::count_numbered_entries(prefix + dir);
     if (!n) return std::nullopt;
     return *n;
@@ -181,7 +172,7 @@ class LiveHostFacts : public HostFacts {
   std::vector<ProjectQuota> project_quotas(const PathFs& fs, std::size_t max) override {
     std::vector<ProjectQuota> out;
     if (fs.source.empty() || fs.source[0] != '/') return out;
-    const std::string device = (root_ == "/" ? "" : root_) + fs.source;
+    const std::string device = host_path(fs.source);
     // Each call returns the next project id with a quota at or after `id` (Q_XGETNEXTQUOTA, v4.6).
     uint32_t id = 0;
     for (std::size_t asked = 0; asked < 4 * max && out.size() < max; asked++) {
@@ -200,7 +191,7 @@ class LiveHostFacts : public HostFacts {
 
   std::optional<uint32_t> ext4_incompat_features(const PathFs& fs) override {
     if (fs.fstype != "ext4" || fs.source.empty() || fs.source[0] != '/') return std::nullopt;
-    const std::string device = (root_ == "/" ? "" : root_) + fs.source;
+    const std::string device = host_path(fs.source);
     // The source is what the mounter wrote, maybe in another mount namespace: only a block device is read, and
     // a FIFO of that name does not block the daemon.
     int fd = open(device.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
@@ -221,24 +212,16 @@ class LiveHostFacts : public HostFacts {
 
   std::optional<uint64_t> directory_bytes(uint32_t pid, const std::string& dir, int dirfd) override {
     std::string proc_root = context::proc_path(root_, static_cast<int>(pid), "root");
-    if (!exists(proc_root) || dir.empty()) return std::nullopt;
-    std::string logical = dir;
-    if (dir[0] != '/') {
-      if (dirfd != AT_FDCWD && dirfd < 0) return std::nullopt;
-      char buf[4096];
-      std::string start = dirfd == AT_FDCWD ? "cwd" : "fd/" + std::to_string(dirfd);
-      ssize_t n = readlink(context::proc_path(root_, static_cast<int>(pid), start).c_str(), buf, sizeof(buf) - 1);
-      if (n <= 0 || buf[0] != '/') return std::nullopt;
-      logical = std::string(buf, static_cast<size_t>(n)) + "/" + dir;
-    }
+    if (!exists(proc_root)) return std::nullopt;
+    auto logical = logical_path(pid, true, dir, dirfd);
     struct stat st{};
-    if (stat((proc_root + logical).c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return std::nullopt;
+    if (!logical || stat((proc_root + *logical).c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return std::nullopt;
     return static_cast<uint64_t>(st.st_size);
   }
 
   std::optional<BtrfsSpace> btrfs_space(const PathFs& fs) override {
     if (fs.fstype != "btrfs" || fs.source.empty() || fs.source[0] != '/') return std::nullopt;
-    const std::string sys = (root_ == "/" ? "" : root_) + "/sys";
+    const std::string sys = host_path("/sys");
     const std::string dev = fs.source.substr(fs.source.find_last_of('/') + 1);
     if (dev.empty() || dev == "." || dev == "..") return std::nullopt;
     // The filesystem whose devices/ lists the mount's device.
@@ -305,7 +288,23 @@ class LiveHostFacts : public HostFacts {
   }
 
  private:
-  std::string proc_dir() const { return root_ == "/" ? std::string("/proc") : root_ + "/proc"; }
+  std::string proc_dir() const { return host_path("/proc"); }
+  // A path of the host (the daemon's view) under --host-root.
+  std::string host_path(const std::string& path) const { return (root_ == "/" ? "" : root_) + path; }
+
+  // path as process pid saw it, from the root of its mount namespace: a relative path starts at its directory
+  // fd dirfd, or its working directory for AT_FDCWD, which only a live process can tell. nullopt when the start
+  // is not a directory in the namespace's tree (a deleted directory, an anon inode) or cannot be read.
+  std::optional<std::string> logical_path(uint32_t pid, bool alive, const std::string& path, int dirfd) const {
+    if (path.empty()) return std::nullopt;
+    if (path[0] == '/') return path;
+    if (!alive || (dirfd != AT_FDCWD && dirfd < 0)) return std::nullopt;
+    std::string start = dirfd == AT_FDCWD ? "cwd" : "fd/" + std::to_string(dirfd);
+    char buf[4096];
+    ssize_t n = readlink(context::proc_path(root_, static_cast<int>(pid), start).c_str(), buf, sizeof(buf) - 1);
+    if (n <= 0 || buf[0] != '/') return std::nullopt;
+    return std::string(buf, static_cast<size_t>(n)) + "/" + path;
+  }
 
   // Sums `count` over the fdinfo of every anon-inode fd named `anon` held by processes of this effective uid
   // (notification limits are ucounts, charged to the euid). An fd shared by several processes is counted for

@@ -26,6 +26,14 @@ std::vector<json> events_by_comm(const json& report, const std::string& comm) {
   return out;
 }
 
+// The exact in-kernel count of one comm's ENOSPC failures, over all its processes (the report's "top" rows).
+uint64_t top_count_by_comm(const json& report, const std::string& comm) {
+  uint64_t n = 0;
+  for (const auto& row : report.value("top", json::array()))
+    if (row.value("comm", "") == comm && row.value("errno", "") == "ENOSPC") n += row.value("count", uint64_t{0});
+  return n;
+}
+
 size_t count_lines_with(const std::string& text, const std::string& needle) {
   size_t n = 0, pos = 0;
   while ((pos = text.find(needle, pos)) != std::string::npos) n++, pos += needle.size();
@@ -656,10 +664,7 @@ TEST(ThirdParty, TouchFillsAnExt4DirectoryIndex) {
   uint64_t inodes = 0, used = 0, free_inodes = 0;
   df >> source >> inodes >> used >> free_inodes;
   ASSERT_GT(free_inodes, 1000u) << r.out.substr(r.out.size() - 500);
-  uint64_t counted = 0;
-  for (const auto& row : report.value("top", json::array()))
-    if (row.value("comm", "") == "touch" && row.value("errno", "") == "ENOSPC") counted += row.value("count", uint64_t{0});
-  EXPECT_EQ(counted, refused);
+  EXPECT_EQ(top_count_by_comm(report, "touch"), refused);
   auto events = events_by_comm(report, "touch");
   ASSERT_FALSE(events.empty()) << report.dump(1).substr(0, 4000);
   for (const json& e : events) {
@@ -701,10 +706,7 @@ TEST(ThirdParty, TouchRunsABtrfsOutOfMetadata) {
   json report = tracer.finish();
   size_t refused = count_lines_with(r.out, "No space left on device");
   ASSERT_GT(refused, 0u) << r.out.substr(0, 2000);
-  uint64_t counted = 0;
-  for (const auto& row : report.value("top", json::array()))
-    if (row.value("comm", "") == "touch" && row.value("errno", "") == "ENOSPC") counted += row.value("count", uint64_t{0});
-  EXPECT_EQ(counted, refused);
+  EXPECT_EQ(top_count_by_comm(report, "touch"), refused);
   auto events = events_by_comm(report, "touch");
   ASSERT_FALSE(events.empty()) << report.dump(1).substr(0, 4000);
   for (const json& e : events) {

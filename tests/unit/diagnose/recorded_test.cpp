@@ -38,6 +38,10 @@ struct Case {
 
 class Recorded : public ::testing::TestWithParam<Case> {};
 
+std::string case_name(const ::testing::TestParamInfo<Case>& info) {
+  return std::string(info.param.fixture) + "_" + std::to_string(info.index);
+}
+
 TEST_P(Recorded, TheRuleNamesTheLimitWithTheNumbersOfTheFailure) {
   const Case& c = GetParam();
   Event e = recorded(c.fixture);
@@ -151,15 +155,9 @@ const Case kVmCases[] = {
      {"read after"}},
 };
 
-INSTANTIATE_TEST_SUITE_P(ThirdPartyInTheVm, Recorded, ::testing::ValuesIn(kVmCases),
-                         [](const ::testing::TestParamInfo<Case>& info) {
-                           return std::string(info.param.fixture) + "_" + std::to_string(info.index);
-                         });
+INSTANTIATE_TEST_SUITE_P(ThirdPartyInTheVm, Recorded, ::testing::ValuesIn(kVmCases), case_name);
 
-INSTANTIATE_TEST_SUITE_P(ThirdPartyOnTheHost, Recorded, ::testing::ValuesIn(kCases),
-                         [](const ::testing::TestParamInfo<Case>& info) {
-                           return std::string(info.param.fixture) + "_" + std::to_string(info.index);
-                         });
+INSTANTIATE_TEST_SUITE_P(ThirdPartyOnTheHost, Recorded, ::testing::ValuesIn(kCases), case_name);
 
 // Every cause but `unknown` (no rule applies) is given by exactly one rule of the registry (quota also by the
 // errno EDQUOT, before any rule, and any cause by an origin in a chain).
