@@ -59,6 +59,17 @@ case_end() { # enospc=N (failures the programs reported) [more key=value]
 lines() { # pattern: lines of the case's stderr matching it
   grep -c "$1" /tmp/case.err
 }
+settle() { # waits until the daemon's CPU time stands still for a second (it has read what was queued), at most 60 s
+  last=-1
+  i=0
+  while [ $i -lt 60 ] && kill -0 $pid 2>/dev/null; do
+    sleep 1
+    t=$(awk '{ print $14 + $15 }' /proc/$pid/stat 2>/dev/null || echo 0)
+    [ $last -ge 0 ] && [ $((t - last)) -le 1 ] && break
+    last=$t
+    i=$((i + 1))
+  done
+}
 
 # Python snippets, as an application would write them.
 copytree='
@@ -252,6 +263,9 @@ run_mode() {
     mkdir /mnt/xq/vol
     $B/xfs_quota -x -c 'project -s -p /mnt/xq/vol 42' -c 'limit -p bhard=1m 42' /mnt/xq >>/tmp/case.out 2>&1
     in_case $B/dd if=/dev/zero of=/mnt/xq/vol/big bs=64k count=100
+    # The project's numbers are the filesystem's, read when the daemon explains the event (a running daemon
+    # does so within milliseconds; under TCG it can take longer): the filesystem stays mounted until then.
+    settle
     umount /mnt/xq
   else
     echo "scenario: no xfs with prjquota" >>/tmp/case.err
@@ -282,17 +296,8 @@ run_mode() {
   umount /mnt/disk/um2
   case_end enospc=$(($(py_enospc) + $(lines 'Cannot open: No space left on device')))
   kill -CONT $pid
-  # Let it work through what queued up while it was stopped (at exit it reads the ring for 100 ms only): wait
-  # until its CPU time stands still for a second, at most 60 s.
-  last=-1
-  i=0
-  while [ $i -lt 60 ] && kill -0 $pid 2>/dev/null; do
-    sleep 1
-    t=$(awk '{ print $14 + $15 }' /proc/$pid/stat 2>/dev/null || echo 0)
-    [ $last -ge 0 ] && [ $((t - last)) -le 1 ] && break
-    last=$t
-    i=$((i + 1))
-  done
+  # Let it work through what queued up while it was stopped (at exit it reads the ring for 100 ms only).
+  settle
 
   cd /payload
   kill -INT $pid
