@@ -107,4 +107,50 @@ static __always_inline bool ucounts_count(struct ucounts *uc, __u32 which, __s64
 				 out);
 }
 
+/*
+ * XFS is a module on most kernels: its types are in the module's BTF (/sys/kernel/btf/xfs, v5.11+), which
+ * libbpf searches for CO-RE relocations when the module is loaded before the programs are. Where it is not
+ * (v5.10, or xfs loaded later), bpf_core_type_exists() is 0 and the verifier drops the read. struct xfs_dquot
+ * keeps a count's usage and limits together in struct xfs_dquot_res (q_blk, q_ino) since v5.9; the inode holds
+ * its project's dquot in i_pdquot while it has its dquots attached (from its first change on).
+ */
+struct xfs_dquot_res___enospcd {
+	__u64 reserved; /* used, plus what changes in flight hold */
+	__u64 hardlimit;
+} __attribute__((preserve_access_index));
+
+struct xfs_dquot___enospcd {
+	__u32 q_id;
+	struct xfs_dquot_res___enospcd q_blk;
+	struct xfs_dquot_res___enospcd q_ino;
+} __attribute__((preserve_access_index));
+
+struct xfs_inode___enospcd {
+	struct xfs_dquot___enospcd *i_pdquot;
+	struct inode i_vnode;
+} __attribute__((preserve_access_index));
+
+#define ENOSPCD_XFS_SB_MAGIC 0x58465342 /* fs/xfs/libxfs/xfs_format.h */
+
+/* The project quota the XFS inode is charged to, false where this kernel's XFS types are not known or the inode
+ * has no project dquot attached. */
+static __always_inline bool xfs_project_quota(struct inode *inode, struct enospcd_project_quota *q)
+{
+	if (!bpf_core_type_exists(struct xfs_inode___enospcd) ||
+	    !bpf_core_field_exists(struct xfs_dquot___enospcd, q_blk))
+		return false;
+	struct xfs_inode___enospcd *xi =
+		(void *)inode - bpf_core_field_offset(struct xfs_inode___enospcd, i_vnode);
+	struct xfs_dquot___enospcd *dq = BPF_CORE_READ(xi, i_pdquot);
+	if (!dq)
+		return false;
+	q->id = BPF_CORE_READ(dq, q_id);
+	q->blk_reserved = BPF_CORE_READ(dq, q_blk.reserved);
+	q->blk_hardlimit = BPF_CORE_READ(dq, q_blk.hardlimit);
+	q->ino_reserved = BPF_CORE_READ(dq, q_ino.reserved);
+	q->ino_hardlimit = BPF_CORE_READ(dq, q_ino.hardlimit);
+	q->blocksize = BPF_CORE_READ(inode, i_sb, s_blocksize);
+	return true;
+}
+
 #endif /* ENOSPCD_CORE_FIXES_BPF_H */

@@ -224,12 +224,23 @@ static __always_inline void fill_task(struct enospcd_event *e, struct task_struc
 		e->flags |= ENOSPCD_EF_CGNAME_TRUNCATED;
 }
 
+/* The XFS project quota of the file evidence's inode: XFS refuses a charge over a project's hard limit with
+ * ENOSPC, and the numbers change (or the filesystem is unmounted) soon after. */
+static __noinline void fill_project_quota(struct enospcd_event *e, __u64 inode)
+{
+	if (xfs_project_quota((struct inode *)inode, &e->project_quota))
+		e->flags |= ENOSPCD_EF_HAS_PRJQUOTA;
+}
+
 /* Describe an inode as the event's file evidence. */
 static __always_inline void fill_inode(struct enospcd_event *e, struct inode *inode, const unsigned char *fname,
 				       struct vfsmount *vmnt)
 {
-	if (fill_inode_info(&e->file, inode, fname, vmnt))
-		e->flags |= ENOSPCD_EF_HAS_FILE;
+	if (!fill_inode_info(&e->file, inode, fname, vmnt))
+		return;
+	e->flags |= ENOSPCD_EF_HAS_FILE;
+	if (e->file.magic == ENOSPCD_XFS_SB_MAGIC)
+		fill_project_quota(e, (__u64)inode);
 }
 
 #define OVERLAYFS_SUPER_MAGIC 0x794c7630

@@ -94,6 +94,8 @@ enum enospcd_ret_kind {
 /* outer_stack holds the return addresses found by scanning the kernel stack, not an unwound stack (kretprobes on
  * kernels that cannot unwind through their return trampoline) */
 #define ENOSPCD_EF_OUTER_SCANNED (1u << 12)
+/* project_quota holds the XFS project quota of the file evidence's inode, read at the failure */
+#define ENOSPCD_EF_HAS_PRJQUOTA (1u << 13)
 
 /* Path-argument metadata per syscall number: which argument (1-based, 0 = none) is a user path. */
 struct enospcd_path_args {
@@ -180,6 +182,18 @@ struct enospcd_file_info {
 	                                   * filesystem is unmounted, this tells the mounts apart */
 };
 
+/* The XFS project quota (dquot) an inode is charged to, as the kernel accounts it at the failure (struct
+ * xfs_dquot's q_blk and q_ino, fs/xfs/xfs_dquot.h): XFS refuses a charge over a project's hard limit with
+ * ENOSPC (xfs_trans_dqresv()). reserved counts what is used plus what writes in flight hold. */
+struct enospcd_project_quota {
+	__u32 id;              /* the project id */
+	__u32 blocksize;       /* bytes per block of blk_* (the filesystem's block) */
+	__u64 blk_reserved;    /* blocks */
+	__u64 blk_hardlimit;   /* blocks, 0: none */
+	__u64 ino_reserved;
+	__u64 ino_hardlimit;   /* 0: none */
+};
+
 struct enospcd_event {
 	struct enospcd_hdr hdr;
 	__u32 pid;        /* tgid */
@@ -226,6 +240,7 @@ struct enospcd_event {
 	__u64 outer_stack[ENOSPCD_STACK_MAX];
 	struct enospcd_file_info file;
 	struct enospcd_file_info upper; /* ENOSPCD_EF_HAS_UPPER */
+	struct enospcd_project_quota project_quota; /* ENOSPCD_EF_HAS_PRJQUOTA */
 	char comm[ENOSPCD_COMM_LEN];
 	char cgroup_name[ENOSPCD_CGNAME_LEN];
 	char path[ENOSPCD_PATH_LEN];

@@ -19,6 +19,7 @@ namespace enospcd::diagnose {
 namespace {
 
 constexpr uint32_t kTmpfsMagic = 0x01021994;
+constexpr uint32_t kXfsMagic = 0x58465342;
 constexpr uint32_t kOverlayMagic = 0x794c7630;
 
 // The cause an origin function points at; empty for a layer, or a function in no table (--probe).
@@ -800,11 +801,52 @@ std::optional<Cause> btrfs_metadata_rule(const Event& e, HostFacts& facts, const
 
 // XFS reports a project quota's hard limit as ENOSPC, not EDQUOT (xfs_trans_dqresv()): a directory tree with
 // a project (a container runtime's storage size=, a DaemonSet's volume) is full while its filesystem is not.
-// Which project the file belongs to is not recorded, so the projects whose usage and this request reach their
-// hard limit are the candidates, read when the event is explained.
+// The project the file is charged to and its numbers are BPF's, read at the failure, where this kernel's XFS
+// types were known when the programs were loaded. Otherwise which project is not known: the projects whose usage
+// and this request reach their hard limit are the candidates, read when the event is explained.
+std::string project_remedy(uint32_t id, const std::optional<PathFs>& fs) {
+  return "Raise the project's limit (xfs_quota -x -c 'limit -p bhard=SIZE " + std::to_string(id) + "'" +
+         (fs ? " " + fs->mount_point : std::string()) +
+         ") or free space in its directory tree; a container runtime's storage size= option sets this limit.";
+}
+
+std::optional<Cause> project_quota_at_failure(const Event& e, const std::optional<PathFs>& fs, bool inode_side) {
+  const ProjectQuotaUse& q = *e.project_quota;
+  const uint64_t bs = q.blocksize ? q.blocksize : 4096;
+  const auto asked = requested_bytes(e);
+  const uint64_t need_blocks = std::max<uint64_t>((asked.value_or(0) + bs - 1) / bs, 1);
+  const bool blocks = q.blocks_hard && q.blocks_reserved + need_blocks > q.blocks_hard;
+  const bool inodes = inode_side && q.inodes_hard && q.inodes_reserved + 1 > q.inodes_hard;
+  if (!blocks && !inodes) return std::nullopt;
+  const std::string where =
+      fs ? " on " + fs->source + " at " + fs->mount_point : std::string(" (its filesystem is no longer mounted)");
+  std::string usage = blocks ? format_bytes(q.blocks_reserved * bs) + " of its " + format_bytes(q.blocks_hard * bs) +
+                                   " hard limit"
+                             : grouped(q.inodes_reserved) + " of its " + grouped(q.inodes_hard) + " inodes";
+  std::string summary = opening(e) + ": XFS project " + std::to_string(q.id) + where + " had used " + usage;
+  if (blocks && asked) summary += " when the call asked for " + format_bytes(*asked);
+  summary += "; XFS reports a project quota as ENOSPC";
+  if (fs)
+    summary += ", while the filesystem has " + format_bytes(fs->stats.avail_bytes()) + " available" +
+               std::string(kReadAfter);
+  Cause c = make(CauseId::Quota, summary + ".", project_remedy(q.id, fs), Confidence::High);
+  nlohmann::json at = {{"project", q.id},
+                       {"bytes", q.blocks_reserved * bs},
+                       {"bytes_hard", q.blocks_hard * bs},
+                       {"inodes", q.inodes_reserved},
+                       {"inodes_hard", q.inodes_hard},
+                       {"at_failure", true}};
+  c.evidence = {{"project_quota", at}, {"projects_at_limit", nlohmann::json::array({at})}};
+  if (fs)
+    c.evidence.update({{"mount_point", fs->mount_point}, {"fstype", fs->fstype}, {"source", fs->source},
+                       {"statfs", context::to_json(fs->stats)}});
+  return c;
+}
+
 std::optional<Cause> project_quota_rule(const Event& e, HostFacts& facts, const std::optional<PathFs>& fs,
                                         bool inode_side) {
-  if (!fs || fs->fstype != "xfs") return std::nullopt;
+  // The file's own project as read at the failure had room: another project's numbers now would not explain it.
+  if (!fs || fs->fstype != "xfs" || e.project_quota) return std::nullopt;
   constexpr std::size_t kMaxProjects = 256;
   const uint64_t asked = std::max<uint64_t>(requested_bytes(e).value_or(0), 4096);
   std::vector<ProjectQuota> at_limit;
@@ -822,25 +864,23 @@ std::optional<Cause> project_quota_rule(const Event& e, HostFacts& facts, const 
   std::string summary = opening(e) + ": ";
   if (at_limit.size() == 1) {
     summary += "XFS project " + std::to_string(q.id) + " on " + fs->source + " at " + fs->mount_point +
-               " has used " + usage;
+               " has used " + usage + std::string(kReadAfter);
   } else {
     std::string ids;
     for (const auto& p : at_limit) ids += (ids.empty() ? "" : ", ") + std::to_string(p.id);
     summary += "one of the XFS projects " + ids + " on " + fs->source + " at " + fs->mount_point +
-               " is at its hard limit (project " + std::to_string(q.id) + " has used " + usage + ")";
+               " is at its hard limit (project " + std::to_string(q.id) + " has used " + usage + ")" +
+               std::string(kReadAfter);
   }
   if (!by_inodes && requested_bytes(e)) summary += ", and the call asked for " + format_bytes(*requested_bytes(e));
   summary += "; XFS reports a project quota as ENOSPC while the filesystem has " +
-             format_bytes(fs->stats.avail_bytes()) + " available" + std::string(kReadAfter) + ".";
-  Cause c = make(CauseId::Quota, summary,
-                 "Raise the project's limit (xfs_quota -x -c 'limit -p bhard=SIZE " + std::to_string(q.id) + "' " +
-                     fs->mount_point + ") or free space in its directory tree; a container runtime's storage size= "
-                     "option sets this limit.",
+             format_bytes(fs->stats.avail_bytes()) + " available.";
+  Cause c = make(CauseId::Quota, summary, project_remedy(q.id, fs),
                  at_limit.size() == 1 ? Confidence::Medium : Confidence::Low);
   nlohmann::json candidates = nlohmann::json::array();
   for (const auto& p : at_limit)
     candidates.push_back({{"project", p.id}, {"bytes", p.bytes}, {"bytes_hard", p.bytes_hard},
-                          {"inodes", p.inodes}, {"inodes_hard", p.inodes_hard}});
+                          {"inodes", p.inodes}, {"inodes_hard", p.inodes_hard}, {"at_failure", false}});
   c.evidence = {{"mount_point", fs->mount_point}, {"fstype", fs->fstype}, {"source", fs->source},
                 {"statfs", context::to_json(fs->stats)}, {"project_quota", candidates.front()},
                 {"projects_at_limit", candidates}};
@@ -895,7 +935,12 @@ std::optional<Cause> fs_space_rule(const Event& e, HostFacts& facts, Confidence 
     }
     return c;
   }
-  // Before the statfs numbers: btrfs reports nothing available once its metadata is full, whatever data holds.
+  // Before the statfs numbers: an XFS project at its limit as BPF read it at the failure, and btrfs, which
+  // reports nothing available once its metadata is full, whatever data holds.
+  if (e.project_quota && e.file && e.file->magic == kXfsMagic) {
+    std::optional<PathFs> xfs = fs && fs->stats.magic == kXfsMagic ? fs : std::nullopt;
+    if (auto c = project_quota_at_failure(e, xfs, inode_side)) return c;
+  }
   if (auto c = btrfs_metadata_rule(e, facts, fs)) return c;
   if (auto c = disk_rule(e, fs, inode_side, conf)) return c;
   if (auto c = project_quota_rule(e, facts, fs, inode_side)) return c;

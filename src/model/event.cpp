@@ -118,6 +118,11 @@ std::optional<Event> decode_event(const void* data, std::size_t size, int64_t re
                                                  : FileRole::Fd;
     e.file = f;
     if (raw.flags & ENOSPCD_EF_HAS_UPPER) e.upper = file_from_raw(raw.upper);
+    if (raw.flags & ENOSPCD_EF_HAS_PRJQUOTA) {
+      const auto& q = raw.project_quota;
+      e.project_quota = ProjectQuotaUse{q.id, q.blocksize, q.blk_reserved, q.blk_hardlimit, q.ino_reserved,
+                                        q.ino_hardlimit};
+    }
   }
   unsigned chain_len = raw.chain_len > ENOSPCD_CHAIN_MAX ? ENOSPCD_CHAIN_MAX : raw.chain_len;
   for (unsigned i = 0; i < chain_len; i++) {
@@ -390,6 +395,15 @@ nlohmann::json to_json(const Event& e) {
   if (!e.cgroup_path.empty()) j["cgroup_path"] = e.cgroup_path;
   if (e.file) j["file"] = file_to_json(*e.file);
   if (e.upper) j["upper"] = file_to_json(*e.upper);
+  if (e.project_quota) {
+    const ProjectQuotaUse& q = *e.project_quota;
+    j["project_quota"] = {{"project", q.id},
+                          {"blocksize", q.blocksize},
+                          {"blocks_reserved", std::to_string(q.blocks_reserved)},
+                          {"blocks_hard", std::to_string(q.blocks_hard)},
+                          {"inodes_reserved", std::to_string(q.inodes_reserved)},
+                          {"inodes_hard", std::to_string(q.inodes_hard)}};
+  }
   nlohmann::json chain = nlohmann::json::array();
   for (const auto& l : e.chain) chain.push_back({{"func", l.func}, {"ret", l.ret}, {"returns", l.returns}});
   j["chain"] = chain;
@@ -445,6 +459,12 @@ Event event_from_json(const nlohmann::json& j) {
   e.cgroup_path = j.value("cgroup_path", "");
   if (j.contains("file") && j["file"].is_object()) e.file = file_from_json(j["file"]);
   if (j.contains("upper") && j["upper"].is_object()) e.upper = file_from_json(j["upper"]);
+  if (j.contains("project_quota") && j["project_quota"].is_object()) {
+    const auto& q = j["project_quota"];
+    e.project_quota = ProjectQuotaUse{q.value("project", 0u), q.value("blocksize", 0u),
+                                      u64_member(q, "blocks_reserved"), u64_member(q, "blocks_hard"),
+                                      u64_member(q, "inodes_reserved"), u64_member(q, "inodes_hard")};
+  }
   if (j.contains("chain"))
     for (const auto& l : j["chain"])
       if (l.is_object())

@@ -47,6 +47,15 @@ struct FileInfo {
   bool shmem_used_exact = false;
 };
 
+// The XFS project quota the file evidence's inode is charged to, read in BPF at the failure (XFS refuses a
+// charge over a project's hard limit with ENOSPC). Blocks are the filesystem's; reserved counts what is used plus
+// what changes in flight hold; a limit of 0 is none.
+struct ProjectQuotaUse {
+  uint32_t id = 0;
+  uint32_t blocksize = 0;
+  uint64_t blocks_reserved = 0, blocks_hard = 0, inodes_reserved = 0, inodes_hard = 0;
+};
+
 // A per-user-namespace count (kernel/ucount.c) that can refuse with ENOSPC: inotify watches, or the namespaces
 // of one type.
 enum class UcountKind { InotifyWatches, UserNs, PidNs, UtsNs, IpcNs, NetNs, MntNs, CgroupNs, TimeNs, FanotifyMarks };
@@ -116,6 +125,7 @@ struct Event {
   // For a file on overlayfs, the file of its upper layer the write went to (its filesystem's numbers at the
   // failure).
   std::optional<FileInfo> upper;
+  std::optional<ProjectQuotaUse> project_quota;
   std::vector<ChainLink> chain;
   uint32_t chain_dropped = 0;  // links dropped between the innermost half and the outermost ones
   // The callers of the chain's outermost link, innermost first: the chain's way out to the syscall entry.

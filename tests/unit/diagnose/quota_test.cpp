@@ -108,8 +108,9 @@ TEST(QuotaRule, AnXfsProjectAtItsHardLimitIsNamedWithItsNumbers) {
   EXPECT_EQ(c.confidence, Confidence::Medium);
   EXPECT_EQ(c.summary,
             "write(2) by dd (pid 118, container -) failed: XFS project 42 on /dev/loop1 at /srv/data has used "
-            "1008.0 KiB of its 1.0 MiB hard limit, and the call asked for 64.0 KiB; XFS reports a project quota as "
-            "ENOSPC while the filesystem has 280.0 MiB available (read after the failure).");
+            "1008.0 KiB of its 1.0 MiB hard limit (read after the failure), and the call asked for 64.0 KiB; XFS "
+            "reports a project quota as ENOSPC while the filesystem has 280.0 MiB available.");
+  EXPECT_EQ(c.evidence["project_quota"]["at_failure"], false);
   EXPECT_EQ(c.evidence["project_quota"]["project"], 42);
   EXPECT_EQ(c.evidence["project_quota"]["bytes_hard"], 1 << 20);
   EXPECT_EQ(c.evidence["projects_at_limit"].size(), 1u);
@@ -141,6 +142,63 @@ TEST(QuotaRule, ProjectsAreNotAskedOfAFullFilesystemOrOfAnotherKind) {
   Event e = enospc_write_on_xfs(4096);
   e.file->dev = kDev;
   EXPECT_NE(diagnose(e, ext4).id, CauseId::Quota);
+}
+
+// The file's project as BPF read it at the failure: 256 blocks of 4 KiB reserved of 256. Read later, the project
+// has room again (its file was deleted): the numbers of the failure are the ones given, and no project is asked.
+Event enospc_write_with_project(uint64_t bytes, ProjectQuotaUse q) {
+  Event e = enospc_write_on_xfs(bytes);
+  e.file->magic = 0x58465342;
+  e.project_quota = q;
+  return e;
+}
+
+TEST(QuotaRule, TheProjectReadAtTheFailureIsNamedWithThoseNumbers) {
+  FakeFacts facts = xfs_facts({{42, 0, 1 << 20, 0, 0}});
+  Cause c = diagnose(enospc_write_with_project(64 << 10, {42, 4096, 256, 256, 3, 0}), facts);
+  EXPECT_EQ(c.id, CauseId::Quota);
+  EXPECT_EQ(c.confidence, Confidence::High);
+  EXPECT_EQ(c.summary,
+            "write(2) by dd (pid 118, container -) failed: XFS project 42 on /dev/loop1 at /srv/data had used "
+            "1.0 MiB of its 1.0 MiB hard limit when the call asked for 64.0 KiB; XFS reports a project quota as "
+            "ENOSPC, while the filesystem has 280.0 MiB available (read after the failure).");
+  EXPECT_EQ(c.evidence["project_quota"]["bytes"], 1 << 20);
+  EXPECT_EQ(c.evidence["project_quota"]["inodes"], 3);
+  EXPECT_EQ(c.evidence["project_quota"]["at_failure"], true);
+  EXPECT_EQ(facts.project_quota_reads, 0);
+}
+
+// A write of one byte needs a whole block: 255 of 256 blocks reserved leave room for it, 256 do not.
+TEST(QuotaRule, AtTheFailureARequestNeedsWholeBlocks) {
+  FakeFacts facts = xfs_facts({});
+  EXPECT_EQ(diagnose(enospc_write_with_project(1, {42, 4096, 256, 256, 0, 0}), facts).id, CauseId::Quota);
+  EXPECT_EQ(diagnose(enospc_write_with_project(4096, {42, 4096, 255, 256, 0, 0}), facts).id, CauseId::Unknown);
+  EXPECT_EQ(diagnose(enospc_write_with_project(4097, {42, 4096, 255, 256, 0, 0}), facts).id, CauseId::Quota);
+}
+
+// The project had room at the failure: a project at its limit when the event is explained is not blamed.
+TEST(QuotaRule, AProjectWithRoomAtTheFailureIsNotBlamedOnLaterNumbers) {
+  FakeFacts facts = xfs_facts({{42, 1 << 20, 1 << 20, 2, 0}});
+  Cause c = diagnose(enospc_write_with_project(4096, {42, 4096, 10, 256, 3, 0}), facts);
+  EXPECT_EQ(c.id, CauseId::Unknown) << c.summary;
+  EXPECT_EQ(facts.project_quota_reads, 0);
+}
+
+// The filesystem was unmounted before the event was explained (its path now leads to the filesystem below):
+// the project and its numbers from the failure, without a mount point or another filesystem's space.
+TEST(QuotaRule, AProjectOnAnUnmountedXfsKeepsItsNumbers) {
+  FakeFacts facts;
+  facts.by_path["/srv/data/vol/new"] = fakes::make_fs("/", "ext4", 0xEF53);
+  Event e = enospc_write_with_project(64 << 10, {42, 4096, 0, 0, 8, 8});
+  e.syscall = "openat";
+  e.path = "/srv/data/vol/new";
+  e.args[2] = 0100 | 01;  // O_CREAT | O_WRONLY
+  Cause c = diagnose(e, facts);
+  EXPECT_EQ(c.id, CauseId::Quota) << c.summary;
+  EXPECT_EQ(c.summary,
+            "openat(2) of /srv/data/vol/new by dd (pid 118, container -) failed: XFS project 42 (its filesystem is "
+            "no longer mounted) had used 8 of its 8 inodes; XFS reports a project quota as ENOSPC.");
+  EXPECT_FALSE(c.evidence.contains("mount_point"));
 }
 
 }  // namespace

@@ -56,7 +56,7 @@ TEST(Abi, EventMatchesBpfObject) {
                 M(enospcd_event, chain_len), M(enospcd_event, stack_len), M(enospcd_event, chain_dropped),
                 M(enospcd_event, outer_stack_len), M(enospcd_event, chain), M(enospcd_event, kstack),
                 M(enospcd_event, outer_stack), M(enospcd_event, file), M(enospcd_event, upper),
-                M(enospcd_event, comm),
+                M(enospcd_event, project_quota), M(enospcd_event, comm),
                 M(enospcd_event, cgroup_name), M(enospcd_event, path), M(enospcd_event, path2)});
 }
 
@@ -82,6 +82,10 @@ TEST(Abi, CountersAndChainsMatchBpfObjects) {
                 M(enospcd_file_info, shmem_max_inodes), M(enospcd_file_info, shmem_free_inodes),
                 M(enospcd_file_info, flags), M(enospcd_file_info, pad),
                 M(enospcd_file_info, fstype), M(enospcd_file_info, name), M(enospcd_file_info, mnt_name)});
+  check_struct("gate.bpf.o", "enospcd_project_quota", sizeof(enospcd_project_quota),
+               {M(enospcd_project_quota, id), M(enospcd_project_quota, blocksize),
+                M(enospcd_project_quota, blk_reserved), M(enospcd_project_quota, blk_hardlimit),
+                M(enospcd_project_quota, ino_reserved), M(enospcd_project_quota, ino_hardlimit)});
   check_struct("gate.bpf.o", "enospcd_ucount_level", sizeof(enospcd_ucount_level),
                {M(enospcd_ucount_level, userns_inum), M(enospcd_ucount_level, uid), M(enospcd_ucount_level, count),
                 M(enospcd_ucount_level, max), M(enospcd_ucount_level, flags), M(enospcd_ucount_level, pad)});

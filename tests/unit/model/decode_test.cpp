@@ -216,5 +216,32 @@ TEST(Decode, OverlayUpperLayer) {
   EXPECT_EQ(to_json(event_from_json(j)), j);
 }
 
+// An XFS file's project quota as BPF read it: decoded only when its flag is set (the reservation is zero
+// otherwise), its 64-bit counts kept exact through JSON as strings.
+TEST(Decode, XfsProjectQuota) {
+  auto r = raw_event();
+  r.flags |= ENOSPCD_EF_HAS_FILE;
+  std::strcpy(r.file.fstype, "xfs");
+  r.file.magic = 0x58465342;
+  r.project_quota = {42, 4096, 256, 256, 9007199254740993ULL, 0};
+  auto without = decode_event(&r, sizeof(r), 0, {});
+  ASSERT_HAS_VALUE(without);
+  EXPECT_FALSE(without->project_quota);
+  r.flags |= ENOSPCD_EF_HAS_PRJQUOTA;
+  auto e = decode_event(&r, sizeof(r), 0, {});
+  ASSERT_HAS_VALUE(e);
+  ASSERT_HAS_VALUE(e->project_quota);
+  EXPECT_EQ(e->project_quota->id, 42u);
+  EXPECT_EQ(e->project_quota->blocksize, 4096u);
+  EXPECT_EQ(e->project_quota->blocks_reserved, 256u);
+  EXPECT_EQ(e->project_quota->blocks_hard, 256u);
+  EXPECT_EQ(e->project_quota->inodes_reserved, 9007199254740993ULL);
+  EXPECT_EQ(e->project_quota->inodes_hard, 0u);
+  auto j = to_json(*e);
+  EXPECT_EQ(j["project_quota"]["project"], 42);
+  EXPECT_EQ(j["project_quota"]["inodes_reserved"], "9007199254740993");
+  EXPECT_EQ(to_json(event_from_json(j)), j);
+}
+
 }  // namespace
 }  // namespace enospcd
