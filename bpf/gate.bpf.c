@@ -20,6 +20,15 @@ const volatile __u64 rl_burst = 0;         /* bucket depth in events */
 /* Address of the kernel's sysctl_mount_max (from kallsyms), so the limit is recorded as it was at failure.
  * In .bss, not .rodata: user space sets it once /proc/kallsyms has been read, after the gate is attached. */
 volatile __u64 mount_max_addr = 0;
+/* Addresses of pty_count, pty_limit and pty_reserve (kallsyms, set with mount_max_addr): a pty refused by the
+ * host's limit is told from one refused by its devpts instance by these numbers as they were. */
+volatile __u64 pty_count_addr = 0;
+volatile __u64 pty_limit_addr = 0;
+volatile __u64 pty_reserve_addr = 0;
+/* Numbers of the syscalls that open /dev/ptmx; ~0 when unknown. */
+const volatile __u32 nr_open = ~0u;
+const volatile __u32 nr_openat = ~0u;
+const volatile __u32 nr_openat2 = ~0u;
 /* Numbers of the syscalls whose refusing per-user-namespace count is read (ENOSPCD_UC_*); ~0 when unknown. */
 const volatile __u32 nr_inotify_add_watch = ~0u;
 const volatile __u32 nr_fanotify_mark = ~0u;
@@ -393,6 +402,22 @@ static __always_inline void walk_group_ucounts(struct enospcd_event *e, struct u
 	ucount_walk(e, BPF_CORE_READ(uc, ns), BPF_CORE_READ(uc, uid.val), uc, type);
 }
 
+/* The host's pty count and limits at the failure of an open (of /dev/ptmx or an instance's ptmx). */
+static __noinline void fill_pty(struct enospcd_event *e)
+{
+	__u32 nr = e->syscall_nr;
+	__u64 count = pty_count_addr, limit = pty_limit_addr, reserve = pty_reserve_addr;
+	if (e->err != 28 /* ENOSPC */ || !count || !limit || !reserve)
+		return;
+	if (nr != nr_open && nr != nr_openat && nr != nr_openat2)
+		return;
+	if (bpf_probe_read_kernel(&e->pty_nr, sizeof(e->pty_nr), (const void *)count) ||
+	    bpf_probe_read_kernel(&e->pty_max, sizeof(e->pty_max), (const void *)limit) ||
+	    bpf_probe_read_kernel(&e->pty_reserve, sizeof(e->pty_reserve), (const void *)reserve))
+		return;
+	e->flags |= ENOSPCD_EF_HAS_PTY;
+}
+
 /* The count that refused an inotify watch, a fanotify mark or a new namespace, with its limit, at every level:
  * the process, its watches and its user namespace may be gone when the event is explained. Out of line: it runs
  * only for the failures of five syscalls. */
@@ -514,6 +539,7 @@ static __noinline int gate_failure(struct pt_regs *regs, long nr, long ret, stru
 				fill_start_dir(e, task, pa->dir_arg);
 		}
 		fill_ucounts(e, task);
+		fill_pty(e);
 	}
 	if (async_file)
 		fill_file_of(e, async_file);

@@ -96,6 +96,8 @@ enum enospcd_ret_kind {
 #define ENOSPCD_EF_OUTER_SCANNED (1u << 12)
 /* project_quota holds the XFS project quota of the file evidence's inode, read at the failure */
 #define ENOSPCD_EF_HAS_PRJQUOTA (1u << 13)
+/* pty_* hold the host's pty count and limits, read at the failure of an open */
+#define ENOSPCD_EF_HAS_PTY (1u << 14)
 
 /* Path-argument metadata per syscall number: which argument (1-based, 0 = none) is a user path. */
 struct enospcd_path_args {
@@ -241,6 +243,12 @@ struct enospcd_event {
 	struct enospcd_file_info file;
 	struct enospcd_file_info upper; /* ENOSPCD_EF_HAS_UPPER */
 	struct enospcd_project_quota project_quota; /* ENOSPCD_EF_HAS_PRJQUOTA */
+	/* ENOSPCD_EF_HAS_PTY: ptys open on the host (pty_count, drivers/tty/pty.c), kernel.pty.max and
+	 * kernel.pty.reserve (pty_limit, pty_reserve, fs/devpts/inode.c), as devpts_new_index() compares them */
+	__u32 pty_nr;
+	__u32 pty_max;
+	__u32 pty_reserve;
+	__u32 pty_pad;
 	char comm[ENOSPCD_COMM_LEN];
 	char cgroup_name[ENOSPCD_CGNAME_LEN];
 	char path[ENOSPCD_PATH_LEN];

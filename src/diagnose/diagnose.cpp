@@ -465,18 +465,46 @@ Cause pty_rule(const Event& e, HostFacts& facts) {
     if (!v.empty() && context::parse_u64(v, n)) inst_max = n;
   }
   std::string where = inst ? "the devpts at " + (dir.empty() ? inst->mount_point : dir) : "the devpts";
+  // The host's count and limits: BPF's, as devpts_new_index() compared them at the failure, or the sysctls now.
+  struct HostPtys {
+    uint64_t nr = 0, max = 0, reserve = 0;
+    bool at_failure = false;
+  };
+  std::optional<HostPtys> host;
+  if (e.pty) host = HostPtys{e.pty->nr, e.pty->max, e.pty->reserve, true};
+  else if (sc.pty_max && sc.pty_nr) host = HostPtys{*sc.pty_nr, *sc.pty_max, sc.pty_reserve.value_or(0), false};
   nlohmann::json ev = {{"kernel.pty.max", sc.pty_max ? nlohmann::json(*sc.pty_max) : nlohmann::json()},
                        {"kernel.pty.reserve", sc.pty_reserve ? nlohmann::json(*sc.pty_reserve) : nlohmann::json()},
                        {"kernel.pty.nr", sc.pty_nr ? nlohmann::json(*sc.pty_nr) : nlohmann::json()},
                        {"instance_max", inst_max ? nlohmann::json(*inst_max) : nlohmann::json()},
                        {"instance_in_use", in_use ? nlohmann::json(*in_use) : nlohmann::json()}};
+  if (e.pty) ev["at_failure"] = {{"nr", e.pty->nr}, {"max", e.pty->max}, {"reserve", e.pty->reserve}};
   if (inst) ev["mount_point"] = inst->mount_point, ev["options"] = inst->super_options;
   const std::string after = std::string(kReadAfter) + ".";
   const std::string remedy_inst = "Close ptys that are no longer used, or remount that devpts with a larger max= (mount -o "
                                   "remount,max=N " + (dir.empty() ? std::string("/dev/pts") : dir) + ").";
   const std::string remedy_host = "Raise kernel.pty.max (sysctl -w kernel.pty.max=N), or find who holds the ptys (ls "
                                   "/dev/pts; lsof /dev/pts/*).";
-  // 1. The instance's own limit, reached.
+  // The host's limit: the count may not reach it (atomic_inc_return(&pty_count) >= limit fails); a devpts mounted
+  // outside the initial mount namespace (without the reserve option) may not take the last kernel.pty.reserve.
+  auto host_refused = [&](const HostPtys& h) -> std::optional<Cause> {
+    uint64_t outside = h.max > h.reserve ? h.max - h.reserve : 0;
+    if (h.nr + 1 < outside) return std::nullopt;
+    bool all = h.nr + 1 >= h.max;
+    std::string open = h.at_failure ? " ptys were open on the host at the failure"
+                                    : " ptys are open on the host (kernel.pty.nr, read after the failure)";
+    Cause c = make(CauseId::Pty,
+                   opening(e) + ": kernel.pty.max is " + grouped(h.max) + " and " + grouped(h.nr) + open +
+                       (all ? "" : "; a devpts mounted outside the initial mount namespace may use " + grouped(outside) +
+                                       " of them (kernel.pty.reserve is " + grouped(h.reserve) + ")") + ".",
+                   remedy_host, Confidence::High);
+    c.evidence = ev;
+    return c;
+  };
+  // 1. The host's, reached at the failure: the kernel checks it before the instance's.
+  if (host && host->at_failure)
+    if (auto c = host_refused(*host)) return *c;
+  // 2. The instance's own limit, reached.
   if (inst_max && in_use && *in_use >= *inst_max) {
     Cause c = make(CauseId::Pty, opening(e) + ": " + where + " allows " + grouped(*inst_max) + " ptys (max=" +
                               std::to_string(*inst_max) + ") and " + grouped(*in_use) + " are in use" + after,
@@ -484,35 +512,26 @@ Cause pty_rule(const Event& e, HostFacts& facts) {
     c.evidence = ev;
     return c;
   }
-  // 2. The host's, reached: the count may not reach the limit (atomic_inc_return(&pty_count) >= limit fails).
-  if (sc.pty_max && sc.pty_nr) {
-    uint64_t reserve = sc.pty_reserve.value_or(0);
-    uint64_t outside = *sc.pty_max > reserve ? *sc.pty_max - reserve : 0;
-    if (*sc.pty_nr + 1 >= outside) {
-      bool all = *sc.pty_nr + 1 >= *sc.pty_max;
-      Cause c = make(CauseId::Pty,
-                     opening(e) + ": kernel.pty.max is " + grouped(*sc.pty_max) + " and " + grouped(*sc.pty_nr) +
-                         " ptys are open on the host (kernel.pty.nr, read after the failure)" +
-                         (all ? "" : "; a devpts mounted outside the initial mount namespace may use " +
-                                         grouped(outside) + " of them (kernel.pty.reserve is " + grouped(reserve) +
-                                         ")") + ".",
-                     remedy_host, Confidence::High);
-      c.evidence = ev;
-      return c;
-    }
-  }
-  // 3. Neither is reached now: the ptys were closed since (the process that held them exited). The instance's
-  //    own small limit is the likely one.
+  // 3. The host's, reached now.
+  if (host && !host->at_failure)
+    if (auto c = host_refused(*host)) return *c;
+  // 4. Neither is reached now: the ptys were closed since (the process that held them exited). With the host's
+  //    numbers of the failure, the instance is the one that refused; without, its own small limit is the likely
+  //    one.
   std::string now = in_use ? grouped(*in_use) + " are in use there now" : "how many are in use there is unknown";
-  std::string host = sc.pty_max && sc.pty_nr ? "; kernel.pty.max is " + grouped(*sc.pty_max) + " with " +
-                                                   grouped(*sc.pty_nr) + " open on the host"
-                                             : "";
+  std::string state =
+      !host              ? now
+      : host->at_failure ? "the host had " + grouped(host->nr) + " of its " + grouped(host->max) +
+                               " ptys (kernel.pty.max) open at the failure; " + now
+                         : now + "; kernel.pty.max is " + grouped(host->max) + " with " + grouped(host->nr) +
+                               " open on the host";
   std::string summary =
       inst_max ? opening(e) + ": no pty index was free: " + where + " allows only " + grouped(*inst_max) +
-                     " ptys (max=" + std::to_string(*inst_max) + "); " + now + host + after
+                     " ptys (max=" + std::to_string(*inst_max) + "); " + state + after
                : opening(e) + ": no pty index was free: " + where + " allows " + grouped(kPtyInstanceMaxDefault) +
-                     " ptys; " + now + host + after;
-  Cause c = make(CauseId::Pty, summary, inst_max ? remedy_inst : remedy_host, Confidence::Medium);
+                     " ptys; " + state + after;
+  Cause c = make(CauseId::Pty, summary, inst_max || (host && host->at_failure) ? remedy_inst : remedy_host,
+                 host && host->at_failure ? Confidence::High : Confidence::Medium);
   c.evidence = ev;
   return c;
 }

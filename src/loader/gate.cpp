@@ -90,6 +90,15 @@ uint32_t contiguous_possible_cpus() {
 }
 
 // Loads and attaches one rung. On failure the skeleton is destroyed and the reason returned.
+// Addresses from kallsyms the gate reads at a failure (in .bss: they may come after the gate is loaded).
+void write_kernel_data(gate_bpf* s, const KernelData& k) {
+  s->bss->mount_max_addr = k.mount_max;
+  s->bss->per_cpu_offset_addr = k.per_cpu_offset;
+  s->bss->pty_count_addr = k.pty_count;
+  s->bss->pty_limit_addr = k.pty_limit;
+  s->bss->pty_reserve_addr = k.pty_reserve;
+}
+
 Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {
   gate_bpf* s = gate_bpf__open();
   if (!s) return make_error("cannot open the gate BPF object: " + describe_errno(errno), errno);
@@ -122,6 +131,9 @@ Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {
   s->rodata->nr_unshare = nr_or_none("unshare");
   s->rodata->nr_clone = nr_or_none("clone");
   s->rodata->nr_clone3 = nr_or_none("clone3");
+  s->rodata->nr_open = nr_or_none("open");
+  s->rodata->nr_openat = nr_or_none("openat");
+  s->rodata->nr_openat2 = nr_or_none("openat2");
 
   if (int err = bpf_map__set_max_entries(s->maps.events, cfg.ringbuf_bytes); err != 0)
     return fail("ring buffer size " + std::to_string(cfg.ringbuf_bytes), -err);
@@ -139,8 +151,7 @@ Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {
     return fail("chain map size", -err);
   }
   if (int err = gate_bpf__load(s); err != 0) return fail("loading the " + gate_mode_name(mode) + " gate", -err);
-  s->bss->mount_max_addr = cfg.kernel_data.mount_max;
-  s->bss->per_cpu_offset_addr = cfg.kernel_data.per_cpu_offset;
+  write_kernel_data(s, cfg.kernel_data);
   s->bss->nr_possible_cpus = contiguous_possible_cpus();
 
   // Path-argument metadata, by syscall number for this architecture.
@@ -326,13 +337,16 @@ Result<void> GateTracer::set_handler(Handler h) {
   return {};
 }
 
-void GateTracer::set_kernel_data(const KernelData& k) {
-  skel_->bss->mount_max_addr = k.mount_max;
-  skel_->bss->per_cpu_offset_addr = k.per_cpu_offset;
-}
+void GateTracer::set_kernel_data(const KernelData& k) { write_kernel_data(skel_, k); }
 
 KernelData read_kernel_data(FeatureProbe& probe) {
-  return {probe.kernel_data_symbol("sysctl_mount_max"), probe.kernel_data_symbol("__per_cpu_offset")};
+  KernelData k;
+  k.mount_max = probe.kernel_data_symbol("sysctl_mount_max");
+  k.per_cpu_offset = probe.kernel_data_symbol("__per_cpu_offset");
+  k.pty_count = probe.kernel_data_symbol("pty_count");
+  k.pty_limit = probe.kernel_data_symbol("pty_limit");
+  k.pty_reserve = probe.kernel_data_symbol("pty_reserve");
+  return k;
 }
 
 int GateTracer::ring_epoll_fd() const { return ring_ ? ring_buffer__epoll_fd(ring_) : -1; }

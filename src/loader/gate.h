@@ -31,6 +31,8 @@ Result<GateMode> parse_gate_mode(const std::string& s);
 struct KernelData {
   uint64_t mount_max = 0;       // &sysctl_mount_max: fs.mount-max as it was
   uint64_t per_cpu_offset = 0;  // __per_cpu_offset[]: per-CPU counters summed before v5.19
+  // ptys open on the host and kernel.pty.max and kernel.pty.reserve as they were
+  uint64_t pty_count = 0, pty_limit = 0, pty_reserve = 0;
 };
 KernelData read_kernel_data(FeatureProbe& probe);
 

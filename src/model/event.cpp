@@ -124,6 +124,7 @@ std::optional<Event> decode_event(const void* data, std::size_t size, int64_t re
                                         q.ino_hardlimit};
     }
   }
+  if (raw.flags & ENOSPCD_EF_HAS_PTY) e.pty = PtyCounts{raw.pty_nr, raw.pty_max, raw.pty_reserve};
   unsigned chain_len = raw.chain_len > ENOSPCD_CHAIN_MAX ? ENOSPCD_CHAIN_MAX : raw.chain_len;
   for (unsigned i = 0; i < chain_len; i++) {
     const auto& l = raw.chain[i];
@@ -404,6 +405,7 @@ nlohmann::json to_json(const Event& e) {
                           {"inodes_reserved", std::to_string(q.inodes_reserved)},
                           {"inodes_hard", std::to_string(q.inodes_hard)}};
   }
+  if (e.pty) j["pty"] = {{"nr", e.pty->nr}, {"max", e.pty->max}, {"reserve", e.pty->reserve}};
   nlohmann::json chain = nlohmann::json::array();
   for (const auto& l : e.chain) chain.push_back({{"func", l.func}, {"ret", l.ret}, {"returns", l.returns}});
   j["chain"] = chain;
@@ -465,6 +467,8 @@ Event event_from_json(const nlohmann::json& j) {
                                       u64_member(q, "blocks_reserved"), u64_member(q, "blocks_hard"),
                                       u64_member(q, "inodes_reserved"), u64_member(q, "inodes_hard")};
   }
+  if (j.contains("pty") && j["pty"].is_object())
+    e.pty = PtyCounts{j["pty"].value("nr", 0u), j["pty"].value("max", 0u), j["pty"].value("reserve", 0u)};
   if (j.contains("chain"))
     for (const auto& l : j["chain"])
       if (l.is_object())

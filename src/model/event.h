@@ -56,6 +56,12 @@ struct ProjectQuotaUse {
   uint64_t blocks_reserved = 0, blocks_hard = 0, inodes_reserved = 0, inodes_hard = 0;
 };
 
+// The host's ptys at the failure of an open, read in BPF: how many were open (pty_count) and kernel.pty.max and
+// kernel.pty.reserve, as devpts_new_index() compares them.
+struct PtyCounts {
+  uint32_t nr = 0, max = 0, reserve = 0;
+};
+
 // A per-user-namespace count (kernel/ucount.c) that can refuse with ENOSPC: inotify watches, or the namespaces
 // of one type.
 enum class UcountKind { InotifyWatches, UserNs, PidNs, UtsNs, IpcNs, NetNs, MntNs, CgroupNs, TimeNs, FanotifyMarks };
@@ -126,6 +132,7 @@ struct Event {
   // failure).
   std::optional<FileInfo> upper;
   std::optional<ProjectQuotaUse> project_quota;
+  std::optional<PtyCounts> pty;
   std::vector<ChainLink> chain;
   uint32_t chain_dropped = 0;  // links dropped between the innermost half and the outermost ones
   // The callers of the chain's outermost link, innermost first: the chain's way out to the syscall entry.

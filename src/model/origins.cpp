@@ -59,6 +59,8 @@ const std::vector<Origin>& origin_table() {
       {"newseg", "ipc", "sysv_ipc"},
       {"newary", "ipc", "sysv_ipc"},
       {"mqueue_create_attr", "mqueue", "mqueue"},
+      // A pty index: the host's kernel.pty.max or the devpts instance's max= (fs/devpts/inode.c).
+      {"devpts_new_index", "pty", "pty"},
       // /dev/full refuses every write (drivers/char/mem.c).
       {"write_full", "device", "device"},
       // overlayfs passes a write on to its upper layer: the layer the explanation names.

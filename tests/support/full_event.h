@@ -48,6 +48,7 @@ inline Event full_event() {
   f.fstype = "ext4";
   e.upper = f;
   e.project_quota = ProjectQuotaUse{42, 4096, 256, 256, 18446744073709551615ULL, 0};
+  e.pty = PtyCounts{4095, 4096, 1024};
   e.chain = {{"shmem_reserve_inode", -28, 100, 2}, {"shmem_get_inode", 0, 101, 1}};
   e.chain_dropped = 3;
   e.chain_outer = {"path_openat+0x10c", "do_filp_open+0xa9"};

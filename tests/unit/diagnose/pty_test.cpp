@@ -1,7 +1,7 @@
 // A pty multiplexer open refused with ENOSPC: the devpts instance's max= or the host's kernel.pty.max
-// (fs/devpts/inode.c, devpts_new_index()). Neither count is readable in BPF, so the numbers are read after the
-// failure and said to be; the rule names the limit that the numbers show reached, and never calls a filesystem
-// full.
+// (fs/devpts/inode.c, devpts_new_index()). The host's count and limits are BPF's, read at the failure, where the
+// kernel lists its data symbols; the instance's count is read after the failure, and said to be. The rule names
+// the limit that the numbers show reached, and never calls a filesystem full.
 #include <gtest/gtest.h>
 
 #include "diagnose/diagnose.h"
@@ -111,6 +111,56 @@ TEST(PtyRule, InstanceUnknown) {
             "openat(2) of /dev/ptmx by python3 (pid 812, container -) failed: no pty index was free: the devpts allows "
             "1 048 576 ptys; how many are in use there is unknown; kernel.pty.max is 4 096 with 12 open on the host "
             "(read after the failure).");
+}
+
+// The host's limit as BPF read it at the failure: 15 ptys open of kernel.pty.max 16. When the event is explained
+// the limit is back at 4 096 and the ptys are closed: those later numbers are not the verdict.
+TEST(PtyRule, HostLimitAtTheFailure) {
+  FakeFacts facts = host(4096, 1024, 0);
+  PathFs pts = make_fs("/dev/pts", "devpts", kDevptsMagic);
+  facts.by_path["/dev/pts/ptmx"] = pts;
+  facts.ptys["/dev/pts"] = 0;
+  Event e = ptmx_open("/dev/pts/ptmx");
+  e.pty = PtyCounts{15, 16, 1024};
+  Cause c = diagnose(e, facts);
+  EXPECT_EQ(c.id, CauseId::Pty);
+  EXPECT_EQ(c.confidence, Confidence::High);
+  EXPECT_EQ(c.summary,
+            "openat(2) of /dev/pts/ptmx by python3 (pid 812, container -) failed: kernel.pty.max is 16 and 15 ptys "
+            "were open on the host at the failure.");
+  EXPECT_EQ(c.evidence["at_failure"]["nr"], 15);
+  EXPECT_EQ(c.evidence["at_failure"]["max"], 16);
+}
+
+// The host's limit less the reserve, at the failure: 3 open of 1 030, 1 024 reserved for the initial namespace.
+TEST(PtyRule, HostLimitLessTheReserveAtTheFailure) {
+  FakeFacts facts = host(4096, 1024, 0);
+  Event e = ptmx_open("/dev/ptmx");
+  e.pty = PtyCounts{5, 1030, 1024};
+  Cause c = diagnose(e, facts);
+  EXPECT_EQ(c.summary,
+            "openat(2) of /dev/ptmx by python3 (pid 812, container -) failed: kernel.pty.max is 1 030 and 5 ptys were "
+            "open on the host at the failure; a devpts mounted outside the initial mount namespace may use 6 of them "
+            "(kernel.pty.reserve is 1 024).");
+}
+
+// The host had room at the failure, so the instance refused: its max= is named with high confidence, though
+// its ptys are closed by the time the event is explained. A host at its limit now does not change that.
+TEST(PtyRule, TheHostHadRoomAtTheFailureSoTheInstanceRefused) {
+  FakeFacts facts = host(8, 0, 7);
+  PathFs inst = make_fs("/dev/ptmx", "devpts", kDevptsMagic);
+  inst.super_options = "rw,max=2";
+  facts.by_path["/dev/ptmx"] = inst;
+  facts.ptys["/dev/pts"] = 0;
+  Event e = ptmx_open("/dev/ptmx");
+  e.pty = PtyCounts{2, 4096, 1024};
+  Cause c = diagnose(e, facts);
+  EXPECT_EQ(c.id, CauseId::Pty);
+  EXPECT_EQ(c.confidence, Confidence::High);
+  EXPECT_EQ(c.summary,
+            "openat(2) of /dev/ptmx by python3 (pid 812, container -) failed: no pty index was free: the devpts at "
+            "/dev/pts allows only 2 ptys (max=2); the host had 2 of its 4 096 ptys (kernel.pty.max) open at the "
+            "failure; 0 are in use there now (read after the failure).");
 }
 
 // Not a pty multiplexer: a file named like one elsewhere is still a file (its directory's filesystem decides).

@@ -153,6 +153,32 @@ const Case kVmCases[] = {
     {"vm510_kretprobe_git_mkdir_out_of_inodes", CauseId::TmpfsInodes, Confidence::High,
      {"mkdir(2) of .git/objects/38 by git", "40 inodes", "40 in use, 0 free"},
      {"read after"}},
+    // kernel.pty.max was 4 at the failure and is 4 096 again, with no pty open, when the event is explained.
+    {"vm61_python3_openpty_kernel_pty_max", CauseId::Pty, Confidence::High,
+     {"openat(2) of /dev/ptmx by python3", "kernel.pty.max is 4 and 3 ptys were open on the host at the failure."},
+     {"read after", "4 096", "instance"},
+     [](FakeFacts& f, const Event&) {
+       f.limits.pty_max = 4096;
+       f.limits.pty_reserve = 1024;
+       f.limits.pty_nr = 0;
+     }},
+    // The project's file was deleted before the event was explained: the project has room now.
+    {"vm61_dd_xfs_project_hard_limit", CauseId::Quota, Confidence::High,
+     {"write(2) by dd", "XFS project 42 on /dev/loop1 at /mnt/xq had used 1.0 MiB of its 1.0 MiB hard limit when the "
+                        "call asked for 64.0 KiB; XFS reports a project quota as ENOSPC, while the filesystem has "
+                        "218.1 MiB available (read after the failure)."},
+     {"has used"},
+     [](FakeFacts& f, const Event& e) {
+       PathFs fs = fakes::make_fs("/mnt/xq", "xfs", 0x58465342, 76800, 55840, 153600, 153590);
+       fs.source = "/dev/loop1";
+       f.by_dev[e.file->dev] = fs;
+       f.projects = {{42, 0, 1 << 20, 1, 0}};
+     }},
+    // ... and the filesystem was unmounted: the project and its numbers, with no other filesystem's.
+    {"vm61_dd_xfs_project_hard_limit", CauseId::Quota, Confidence::High,
+     {"XFS project 42 (its filesystem is no longer mounted) had used 1.0 MiB of its 1.0 MiB hard limit when the call "
+      "asked for 64.0 KiB; XFS reports a project quota as ENOSPC."},
+     {"available", "read after"}},
 };
 
 INSTANTIATE_TEST_SUITE_P(ThirdPartyInTheVm, Recorded, ::testing::ValuesIn(kVmCases), case_name);

@@ -243,5 +243,27 @@ TEST(Decode, XfsProjectQuota) {
   EXPECT_EQ(to_json(event_from_json(j)), j);
 }
 
+// The host's pty numbers: decoded only when BPF read them (their flag), kept through JSON.
+TEST(Decode, PtyCounts) {
+  auto r = raw_event();
+  r.pty_nr = 16;
+  r.pty_max = 16;
+  r.pty_reserve = 1024;
+  auto without = decode_event(&r, sizeof(r), 0, {});
+  ASSERT_HAS_VALUE(without);
+  EXPECT_FALSE(without->pty);
+  EXPECT_FALSE(to_json(*without).contains("pty"));
+  r.flags |= ENOSPCD_EF_HAS_PTY;
+  auto e = decode_event(&r, sizeof(r), 0, {});
+  ASSERT_HAS_VALUE(e);
+  ASSERT_HAS_VALUE(e->pty);
+  EXPECT_EQ(e->pty->nr, 16u);
+  EXPECT_EQ(e->pty->max, 16u);
+  EXPECT_EQ(e->pty->reserve, 1024u);
+  auto j = to_json(*e);
+  EXPECT_EQ(j["pty"], (nlohmann::json{{"nr", 16}, {"max", 16}, {"reserve", 1024}}));
+  EXPECT_EQ(to_json(event_from_json(j)), j);
+}
+
 }  // namespace
 }  // namespace enospcd

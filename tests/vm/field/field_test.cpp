@@ -5,7 +5,9 @@
 // daemon must exit cleanly (and, in a sanitizer build, without a sanitizer report), list every failure the
 // programs themselves reported, under the program's name, and explain each with a tmpfs cause.
 //
-// ENOSPCD_VM_FIELD_DAEMON=/path/to/enospcd runs the cases against another build of the daemon.
+// ENOSPCD_VM_FIELD_DAEMON=/path/to/enospcd runs the cases against another build of the daemon;
+// ENOSPCD_VM_FIELD_KEEP=DIR keeps each kernel's console log (with the daemon's reports) as DIR/<kernel>.log, from
+// which the recorded events of tests/unit/diagnose/fixtures are taken.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <sys/wait.h>
@@ -135,6 +137,8 @@ VmRun boot_once(const std::string& kernel) {
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   std::string text = read_file(log);
   text.erase(std::remove(text.begin(), text.end(), '\r'), text.end());
+  if (const char* keep = std::getenv("ENOSPCD_VM_FIELD_KEEP"); keep && *keep)
+    std::ofstream(std::string(keep) + "/" + kernel + ".log") << text;
   r.log = text + read_file(dir + "/harness.err");
   parse(text, r);
   std::system(("rm -rf " + dir).c_str());
@@ -492,6 +496,23 @@ TEST_P(VmField, IpcmkSemaphoresOverSemmns) {
   check_other("semmns", "ipcmk", "semget", "sysv_ipc", {"newary"}, "SEMMNS");
 }
 
+// python3 (os.openpty) opens ptys until kernel.pty.max refuses one; the limit is put back and the ptys are closed before the
+// daemon reads the event: the host's numbers of the failure are the ones named.
+TEST_P(VmField, PythonOpenptyOverKernelPtyMax) {
+  auto c = m_->cases.find("pty_max");
+  ASSERT_NE(c, m_->cases.end()) << "the scenario printed no result for pty_max\n" << tail(run_->log);
+  long limit = std::atol(c->second.kv.count("limit") ? c->second.kv.at("limit").c_str() : "0");
+  ASSERT_GT(limit, 1) << c->second.output;
+  check_other("pty_max", "python3", "openat", "pty", {"devpts_new_index"},
+              "kernel.pty.max is " + std::to_string(limit) + " and " + std::to_string(limit - 1) +
+                  " ptys were open on the host at the failure.");
+  for (const auto& e : events_of("pty_max")) {
+    EXPECT_EQ(e["path"], "/dev/ptmx");
+    EXPECT_EQ(e["pty"].value("max", 0), limit) << e.dump(1);
+    EXPECT_EQ(e["pty"].value("nr", 0), limit - 1) << e.dump(1);
+  }
+}
+
 // XFS reports a project quota as ENOSPC: the project at its hard limit is named, not the filesystem (which has
 // room), with its numbers as read when the event was explained.
 TEST_P(VmField, DdIntoAnXfsProjectAtItsHardLimit) {
@@ -544,7 +565,7 @@ TEST_P(VmField, EveryChainRunsFromWhereTheErrorWasMadeToTheSyscall) {
       "shmem_reserve_inode",      "shmem_link",          "shmem_get_inode",           "__shmem_get_inode",
       "shmem_inode_acct_blocks",  "shmem_inode_acct_block", "shmem_acct_block",      "shmem_alloc_and_add_folio",
       "shmem_alloc_and_acct_folio", "shmem_alloc_and_acct_page", "shmem_fallocate",
-      "write_full", "ep_insert", "do_epoll_ctl", "newary"};
+      "write_full", "ep_insert", "do_epoll_ctl", "newary", "devpts_new_index"};
   size_t retried = 0;
   for (const auto& e : (*r)["events"]) {
     // XFS's quota reservation is not an origin: that case's chain is the event's, checked by its own test.

@@ -94,6 +94,17 @@ try:
 except OSError as e:
     print("enospc=%d" % (e.errno == 28))
 '
+# Opens ptys (os.openpty: /dev/ptmx) until the kernel refuses one.
+openpty_fill='
+import os
+fds = []
+try:
+    while len(fds) < 64:
+        fds.append(os.openpty())
+    print("enospc=0")
+except OSError as e:
+    print("enospc=%d" % (e.errno == 28))
+'
 copyfile='
 import shutil, sys
 n = 0
@@ -284,6 +295,16 @@ run_mode() {
   in_case $B/unshare -m sh -c "mount -t tmpfs -o size=64k none /mnt/disk/ns1 && $B/cp /data/big.bin /mnt/disk/ns1/;
     mount -t tmpfs -o nr_inodes=4 none /mnt/disk/ns2 && $B/cp -r /data/many /mnt/disk/ns2/"
   case_end enospc=$(lines 'No space left on device')
+
+  # python3 pty.openpty() until the host's kernel.pty.max (4 above the ptys open) refuses; the limit is put back
+  # and the ptys closed before the daemon reads the event.
+  case_begin pty_max
+  pty_max=$(cat /proc/sys/kernel/pty/max)
+  limit=$(($(cat /proc/sys/kernel/pty/nr) + 4))
+  echo $limit >/proc/sys/kernel/pty/max
+  in_case $B/python3 -c "$openpty_fill"
+  echo "$pty_max" >/proc/sys/kernel/pty/max
+  case_end $(grep -o 'enospc=[0-9]*' /tmp/case.out) limit=$limit
 
   # Two tmpfs mounts of 8 inodes unmounted right after the failures: copytree by absolute paths, tar relative
   # to its -C directory's fd.
