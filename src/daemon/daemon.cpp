@@ -115,7 +115,11 @@ void Daemon::on_record(const void* data, std::size_t size) {
   if (!journal_ && sinks_.empty()) return;
   nlohmann::json j = to_json(*e);
   for (auto& s : sinks_) s->write(j);
-  if (journal_) journal_->append(std::move(j));
+  if (!journal_) return;
+  journal_->append(std::move(j));
+  // In a storm the records queued between the once-a-second flushes would take megabytes: flushed as soon as
+  // much is queued, they stay bounded.
+  journal_->maybe_flush(std::chrono::steady_clock::now());
 }
 
 Result<void> Daemon::reset() {

@@ -130,10 +130,11 @@ std::optional<uint64_t> requested_bytes(const Event& e) {
 
 bool creates_inode(const Event& e) {
   if (!kCreateSyscalls.count(e.syscall)) return false;
-  // open/openat without O_CREAT do not create inodes.
+  // open/openat without O_CREAT or O_TMPFILE (an unnamed file: Python's TemporaryFile, glibc's tmpfile) do not
+  // create inodes.
   if (e.args_valid && (e.syscall == "open" || e.syscall == "openat")) {
     uint64_t flags = e.syscall == "open" ? e.args[1] : e.args[2];
-    return flags & O_CREAT;
+    return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
   }
   return true;
 }
@@ -192,6 +193,7 @@ Cause mount_max(const Event& e, HostFacts& facts, Confidence confidence) {
 }
 
 // Said of numbers that were not read at the failure but when the event is explained (statfs of a path).
+constexpr std::string_view kReadAfterWords = "read after the failure";
 constexpr std::string_view kReadAfter = " (read after the failure)";
 
 // tmpfs: BPF evidence (the fd's superblock) is exact at failure time; a path is resolved now with statfs.
@@ -1047,14 +1049,16 @@ std::string grouped(uint64_t n) {
   return s;
 }
 
-Cause diagnose(const Event& e, HostFacts& facts) {
+namespace {
+
+Cause explain(const Event& e, HostFacts& facts) {
   if (is_io_uring(e.syscall_nr) || is_aio(e.syscall_nr)) {
     // The rules of the synchronous call the request stands for; the summary still names the request.
     std::string sync = sync_equivalent(e.syscall);
     if (sync != e.syscall) {
       Event as_sync = e;
       as_sync.syscall = std::move(sync);
-      return diagnose(as_sync, facts);
+      return explain(as_sync, facts);
     }
   }
   // A write through overlayfs lands on the filesystem of its upper layer: that filesystem's numbers explain
@@ -1065,7 +1069,7 @@ Cause diagnose(const Event& e, HostFacts& facts) {
     upper.role = e.file->role;
     through.file = upper;
     through.upper.reset();
-    Cause c = diagnose(through, facts);
+    Cause c = explain(through, facts);
     auto ovl = facts.fs_for_dev(e.pid, e.file->dev, e.file->mount_name);
     if (c.id != CauseId::Unknown)
       c.summary += " The call wrote through the overlay" + (ovl ? " at " + ovl->mount_point : std::string()) +
@@ -1122,6 +1126,25 @@ Cause diagnose(const Event& e, HostFacts& facts) {
   }
   Cause c = from_syscall(e, facts, e.chain.empty() ? Confidence::Medium : Confidence::Low);
   if (!e.chain.empty()) c.evidence["chain"] = chain_json(e);
+  return c;
+}
+
+}  // namespace
+
+uint64_t HostFacts::monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+Cause diagnose(const Event& e, HostFacts& facts) {
+  Cause c = explain(e, facts);
+  // Numbers read from the host when the event is explained are said to be in the summary; how long after the
+  // failure that was is in the evidence.
+  if (c.summary.find(kReadAfterWords) != std::string::npos && e.ktime_ns) {
+    const uint64_t now = facts.monotonic_ns();
+    if (now >= e.ktime_ns) c.read_after_ms = (now - e.ktime_ns) / 1'000'000;
+  }
   return c;
 }
 

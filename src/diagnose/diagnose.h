@@ -102,6 +102,8 @@ class HostFacts {
     (void)fs;
     return std::nullopt;
   }
+  // CLOCK_MONOTONIC now, the clock of an event's ktime_ns: how long after the failure host state is read.
+  virtual uint64_t monotonic_ns();
   // Most repeated mount sources ("overlay under /var/lib/docker", count) in the namespace of pid.
   virtual std::vector<std::pair<std::string, uint64_t>> top_mount_sources(uint32_t pid, uint32_t mntns) = 0;
 };

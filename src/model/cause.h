@@ -56,6 +56,9 @@ struct Cause {
   std::string remedy;
   // The numbers and names the summary rests on, by name (mount_point, inodes_free, chain, origin, ...).
   nlohmann::json evidence = nlohmann::json::object();
+  // Where the summary rests on numbers read from the host when the event was explained: how long after the
+  // failure that was (shown in the JSON as evidence.read_after_ms).
+  std::optional<uint64_t> read_after_ms;
 
   bool operator==(const Cause&) const = default;
 };

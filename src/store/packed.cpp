@@ -64,7 +64,7 @@ void fields_of_container(A& a, X& c) {
 
 template <class A, class X>
 void fields_of_cause(A& a, X& c) {
-  a(c.id), a(c.confidence), a(c.summary), a(c.remedy), a(c.evidence);
+  a(c.id), a(c.confidence), a(c.summary), a(c.remedy), a(c.evidence), a(c.read_after_ms);
 }
 
 // Everything but kstack_addrs and outer_stack_addrs, which symbolization has turned into kstack and

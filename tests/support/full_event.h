@@ -63,7 +63,8 @@ inline Event full_event() {
   e.cause = Cause{CauseId::TmpfsInodes, Confidence::High, "openat(2) of ./etc/passwd by tar failed: full.",
                   "Remount with a larger nr_inodes.",
                   {{"inodes", 16}, {"neg", -3}, {"ratio", 0.5}, {"big", 18446744073709551615ULL},
-                   {"list", {1, "two", false, nullptr}}, {"mount_point", "/t"}}};
+                   {"list", {1, "two", false, nullptr}}, {"mount_point", "/t"}},
+                  18446744073709551615ULL};
   return e;
 }
 

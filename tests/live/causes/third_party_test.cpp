@@ -693,6 +693,9 @@ TEST(ThirdParty, TouchFillsAnExt4DirectoryIndex) {
               std::string::npos)
         << summary;
     EXPECT_EQ(e["cause"]["evidence"]["large_dir"], false);
+    // How long after the failure the filesystem's numbers were read: within the run, not before the failure.
+    ASSERT_TRUE(e["cause"]["evidence"].contains("read_after_ms")) << e.dump(2);
+    EXPECT_LT(e["cause"]["evidence"]["read_after_ms"].get<uint64_t>(), 600'000u) << e.dump(2);
   }
 }
 

@@ -130,6 +130,10 @@ TEST(PtyRule, HostLimitAtTheFailure) {
             "were open on the host at the failure.");
   EXPECT_EQ(c.evidence["at_failure"]["nr"], 15);
   EXPECT_EQ(c.evidence["at_failure"]["max"], 16);
+  // Nothing the verdict rests on was read later: no time of a later read.
+  e.ktime_ns = 1'000'000;
+  facts.now_ns = 9'000'000;
+  EXPECT_FALSE(diagnose(e, facts).read_after_ms.has_value());
 }
 
 // The host's limit less the reserve, at the failure: 3 open of 1 030, 1 024 reserved for the initial namespace.

@@ -111,6 +111,13 @@ TEST(QuotaRule, AnXfsProjectAtItsHardLimitIsNamedWithItsNumbers) {
             "1008.0 KiB of its 1.0 MiB hard limit (read after the failure), and the call asked for 64.0 KiB; XFS "
             "reports a project quota as ENOSPC while the filesystem has 280.0 MiB available.");
   EXPECT_EQ(c.evidence["project_quota"]["at_failure"], false);
+  EXPECT_FALSE(c.read_after_ms.has_value());  // the event has no time
+
+  // How long after the failure the projects were read: the event's monotonic time against the clock's then.
+  Event timed = enospc_write_on_xfs(64 << 10);
+  timed.ktime_ns = 5'000'000'000;
+  facts.now_ns = 5'012'500'000;
+  EXPECT_EQ(diagnose(timed, facts).read_after_ms, 12u);
   EXPECT_EQ(c.evidence["project_quota"]["project"], 42);
   EXPECT_EQ(c.evidence["project_quota"]["bytes_hard"], 1 << 20);
   EXPECT_EQ(c.evidence["projects_at_limit"].size(), 1u);
@@ -166,6 +173,11 @@ TEST(QuotaRule, TheProjectReadAtTheFailureIsNamedWithThoseNumbers) {
   EXPECT_EQ(c.evidence["project_quota"]["inodes"], 3);
   EXPECT_EQ(c.evidence["project_quota"]["at_failure"], true);
   EXPECT_EQ(facts.project_quota_reads, 0);
+  // Only the filesystem's space was read later (and said to be): that read has its time too.
+  Event timed = enospc_write_with_project(64 << 10, {42, 4096, 256, 256, 3, 0});
+  timed.ktime_ns = 1'000'000;
+  facts.now_ns = 3'000'000;
+  EXPECT_EQ(diagnose(timed, facts).read_after_ms, 2u);
 }
 
 // A write of one byte needs a whole block: 255 of 256 blocks reserved leave room for it, 256 do not.

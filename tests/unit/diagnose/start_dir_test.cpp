@@ -55,6 +55,27 @@ TEST(StartDir, OpenatRelativeToADirfdOnAFullTmpfsWithoutAChain) {
   EXPECT_EQ(c.evidence["mount_point"], "/w/out");
 }
 
+// An unnamed file (O_TMPFILE: Python's tempfile.TemporaryFile) in a directory of a tmpfs out of inodes: the
+// open creates an inode though it has no O_CREAT.
+TEST(StartDir, AnUnnamedFileNeedsAnInode) {
+  FakeFacts facts;
+  facts.by_path["/w/out"] = make_fs("/w/out", "tmpfs", kTmpfsMagic, 64, 61, 8, 0);
+  facts.by_path["/w/out"].super_options = "rw,nr_inodes=8";
+  Event e = create("openat", "/w/out");
+  e.comm = "python3";
+  e.args_valid = true;
+  e.args[0] = static_cast<uint64_t>(AT_FDCWD);
+  e.args[2] = O_RDWR | O_TMPFILE;
+  Cause c = diagnose(e, facts);
+  EXPECT_EQ(c.id, CauseId::TmpfsInodes) << c.summary;
+  EXPECT_EQ(c.summary,
+            "openat(2) of /w/out by python3 (pid 311, container -) failed: the tmpfs at /w/out has 8 inodes "
+            "(nr_inodes=8), 8 in use, 0 free (read after the failure).");
+  // A directory opened without O_TMPFILE creates nothing.
+  e.args[2] = O_RDONLY | O_DIRECTORY;
+  EXPECT_NE(diagnose(e, facts).id, CauseId::TmpfsInodes);
+}
+
 // A shell loop of touch on a full tmpfs, gate-only (no superblock for an absolute path): the touch exits while
 // its mounts are read, and so does the shell when it was the last touch. Any process left in that mount
 // namespace sees the same mounts; the daemon is one.

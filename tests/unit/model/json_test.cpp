@@ -95,5 +95,20 @@ TEST(EventJson, U64Reader) {
   EXPECT_FALSE(json_u64(json(nullptr)));
 }
 
+// How long after the failure the host was read is typed in the cause and shown among its evidence; read back,
+// it is typed again and the evidence holds only what the rule put there.
+TEST(CauseJson, ReadAfterIsShownAsEvidenceAndReadBackTyped) {
+  Cause c{CauseId::FsBlocks, Confidence::Medium, "full (read after the failure).", "free space",
+          json{{"mount_point", "/srv"}}, 37};
+  json j = to_json(c);
+  EXPECT_EQ(j["evidence"], (json{{"mount_point", "/srv"}, {"read_after_ms", 37}}));
+  auto back = cause_from_json(j);
+  ASSERT_HAS_VALUE(back);
+  EXPECT_EQ(*back, c);
+  c.read_after_ms.reset();
+  EXPECT_FALSE(to_json(c)["evidence"].contains("read_after_ms"));
+  EXPECT_EQ(cause_from_json(to_json(c)), c);
+}
+
 }  // namespace
 }  // namespace enospcd
