@@ -750,6 +750,55 @@ std::optional<Cause> xattr_rule(const Event& e, HostFacts&, Confidence confidenc
               confidence == Confidence::High ? Confidence::High : Confidence::Medium);
 }
 
+// A write to a file of a cgroup v1 hierarchy (CGROUP_SUPER_MAGIC). There only the cpuset controller refuses
+// with ENOSPC: a task attached (tasks, cgroup.procs) to a cpuset without CPUs or memory nodes
+// (cpuset_can_attach()), or a cpuset that has tasks left without them (cpuset.cpus, cpuset.mems).
+bool on_a_cgroup_v1_file(const Event& e) {
+  constexpr uint32_t kCgroupMagic = 0x27e0eb;
+  return e.file && e.file->role == FileRole::Fd && e.file->magic == kCgroupMagic && kWriteSyscalls.count(e.syscall);
+}
+
+std::optional<Cause> cpuset_rule(const Event& e, HostFacts& facts, Confidence) {
+  const std::string& file = e.file->name;
+  const bool attach = file == "tasks" || file == "cgroup.procs";
+  if (!attach && file != "cpuset.cpus" && file != "cpuset.mems") return std::nullopt;
+  std::optional<CpusetState> now;
+  if (e.args_valid) now = facts.cpuset_of_fd(e.pid, e.args[0]);
+  const std::string dir = now ? " " + now->dir : std::string();
+  std::string summary = opening(e) + ": ";
+  std::string remedy;
+  Confidence confidence = Confidence::High;
+  auto state = [](const std::string& v) { return v.empty() ? std::string("empty") : v; };
+  if (attach) {
+    summary += "a task cannot be attached to the cgroup v1 cpuset" + dir +
+               " while its cpuset.cpus or cpuset.mems is empty, which cgroup v1 refuses with ENOSPC";
+    if (now && (now->cpus.empty() || now->mems.empty())) {
+      summary += "; cpuset.cpus is " + state(now->cpus) + " and cpuset.mems is " + state(now->mems) +
+                 std::string(kReadAfter);
+    } else if (now) {
+      summary += "; cpuset.cpus is " + now->cpus + " and cpuset.mems is " + now->mems + " now" +
+                 std::string(kReadAfter) + ": they were set since";
+      confidence = Confidence::Medium;
+    } else {
+      summary += "; the cpuset could not be read (the process or its file is gone)";
+    }
+    remedy = "Give the cpuset CPUs and memory nodes before attaching tasks (echo 0-N > " +
+             (now ? now->dir : std::string("DIR")) + "/cpuset.cpus; echo 0 > " +
+             (now ? now->dir : std::string("DIR")) +
+             "/cpuset.mems), or set cgroup.clone_children to 1 in its parent so that new cpusets copy the parent's.";
+  } else {
+    const std::string what = file == "cpuset.cpus" ? "CPUs" : "memory nodes";
+    summary += "the cgroup v1 cpuset" + dir + " has tasks, and a cpuset with tasks cannot be left without " + what +
+               " (the value written to " + file + " is empty), which cgroup v1 refuses with ENOSPC";
+    if (now) summary += "; " + file + " is " + state(file == "cpuset.cpus" ? now->cpus : now->mems) + std::string(kReadAfter);
+    remedy = "Move the cpuset's tasks to another cpuset first, or write a list that is not empty.";
+  }
+  Cause c = make(CauseId::Cpuset, summary + ".", remedy, confidence);
+  c.evidence = {{"file", file}, {"hierarchy", e.file->mount_name}};
+  if (now) c.evidence.update({{"cpuset", now->dir}, {"cpus", now->cpus}, {"mems", now->mems}});
+  return c;
+}
+
 bool on_a_device(const Event& e) {
   return e.file && e.file->role == FileRole::Fd && (S_ISCHR(e.file->mode) || S_ISBLK(e.file->mode));
 }
@@ -984,6 +1033,7 @@ const std::vector<Rule>& rules() {
        [](const Event& e, HostFacts& f, Confidence) -> std::optional<Cause> { return ipc_rule(e, f.sysctls()); }},
       {"bpf", {CauseId::Bpf}, is_bpf_call, bpf_rule},
       {"xattr", {CauseId::XattrSpace}, is_xattr_call, xattr_rule},
+      {"cpuset", {CauseId::Cpuset}, on_a_cgroup_v1_file, cpuset_rule},
       {"device", {CauseId::Device}, on_a_device, device_rule},
       {"writeback", {CauseId::WritebackError}, is_writeback_call, writeback_rule},
       {"fs_space",

@@ -42,6 +42,13 @@ struct BtrfsSpace {
   uint64_t unallocated = 0;
 };
 
+// A cgroup v1 cpuset as its files read: its directory as the process saw it, its CPUs and memory nodes (empty
+// when none).
+struct CpusetState {
+  std::string dir;
+  std::string cpus, mems;
+};
+
 // Whether a mount point as mountinfo lists it can be the mount BPF saw mounted on a directory named mount_name:
 // its last component is that name, or it is the root of a (container's) namespace, whose mount point BPF names
 // from the tree it was mounted in. An empty mount_name (not recorded) matches any.
@@ -100,6 +107,12 @@ class HostFacts {
   // The btrfs's space by kind; nullopt when it is not a btrfs or its sysfs directory is not found.
   virtual std::optional<BtrfsSpace> btrfs_space(const PathFs& fs) {
     (void)fs;
+    return std::nullopt;
+  }
+  // The cpuset whose file process pid has open as fd (tasks, cpuset.cpus, ...); nullopt when the process or
+  // the fd is gone, or the file's directory has no cpuset files.
+  virtual std::optional<CpusetState> cpuset_of_fd(uint32_t pid, uint64_t fd) {
+    (void)pid, (void)fd;
     return std::nullopt;
   }
   // CLOCK_MONOTONIC now, the clock of an event's ktime_ns: how long after the failure host state is read.

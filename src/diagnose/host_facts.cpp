@@ -6,6 +6,7 @@
 #include <sys/fanotify.h>
 #include <sys/quota.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -45,6 +46,25 @@ const context::MountInfo* mount_for(const std::vector<context::MountInfo>& mount
     if (prefix && (!best || mp.size() >= best->mount_point.size())) best = &m;
   }
   return best;
+}
+
+// A small file of a cgroup v1 hierarchy. The path comes from the process's fd table and root, which it may have
+// changed since the failure: only a regular file on a cgroup filesystem is read, opened without blocking (a
+// FIFO of the name would otherwise hang the explanation).
+std::optional<std::string> cgroup_file(const std::string& path) {
+  constexpr long kCgroupMagic = 0x27e0eb;  // CGROUP_SUPER_MAGIC
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return std::nullopt;
+  struct stat st{};
+  struct statfs sfs{};
+  std::optional<std::string> out;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && fstatfs(fd, &sfs) == 0 && sfs.f_type == kCgroupMagic) {
+    char buf[4096];
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n >= 0) out = std::string(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
 }
 
 class LiveHostFacts : public HostFacts {
@@ -217,6 +237,23 @@ class LiveHostFacts : public HostFacts {
     struct stat st{};
     if (!logical || stat((proc_root + *logical).c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return std::nullopt;
     return static_cast<uint64_t>(st.st_size);
+  }
+
+  std::optional<CpusetState> cpuset_of_fd(uint32_t pid, uint64_t fd) override {
+    if (fd > INT32_MAX) return std::nullopt;
+    std::string link = context::proc_path(root_, static_cast<int>(pid), "fd/" + std::to_string(fd));
+    char buf[4096];
+    ssize_t n = readlink(link.c_str(), buf, sizeof(buf) - 1);
+    if (n <= 0 || buf[0] != '/') return std::nullopt;
+    CpusetState st;
+    st.dir = parent_of(std::string(buf, static_cast<size_t>(n)));
+    const std::string base = context::proc_path(root_, static_cast<int>(pid), "root") + st.dir;
+    auto cpus = cgroup_file(base + "/cpuset.cpus");
+    auto mems = cgroup_file(base + "/cpuset.mems");
+    if (!cpus || !mems) return std::nullopt;
+    st.cpus = std::string(trim(*cpus));
+    st.mems = std::string(trim(*mems));
+    return st;
   }
 
   std::optional<BtrfsSpace> btrfs_space(const PathFs& fs) override {

@@ -6,7 +6,7 @@
 namespace enospcd {
 namespace {
 
-constexpr std::array<std::pair<CauseId, std::string_view>, 20> kCauseNames = {{
+constexpr std::array<std::pair<CauseId, std::string_view>, 21> kCauseNames = {{
     {CauseId::MountMax, "mount_max"},
     {CauseId::TmpfsInodes, "tmpfs_inodes"},
     {CauseId::TmpfsBlocks, "tmpfs_blocks"},
@@ -26,6 +26,7 @@ constexpr std::array<std::pair<CauseId, std::string_view>, 20> kCauseNames = {{
     {CauseId::Pty, "pty"},
     {CauseId::Bpf, "bpf"},
     {CauseId::DirectoryIndex, "directory_index"},
+    {CauseId::Cpuset, "cpuset"},
     {CauseId::Unknown, "unknown"},
 }};
 static_assert(kCauseNames.size() == static_cast<size_t>(CauseId::Unknown) + 1, "a name for every cause id");

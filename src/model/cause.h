@@ -34,6 +34,7 @@ enum class CauseId : uint8_t {
   Pty,
   Bpf,
   DirectoryIndex,
+  Cpuset,
   Unknown,
 };
 

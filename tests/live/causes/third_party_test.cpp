@@ -9,6 +9,7 @@
 // at its hard limit, touch filling an ext4 directory's hash index and a btrfs's metadata. The
 // right limit, with the numbers of the moment of failure (or said to be read after it).
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -123,6 +124,64 @@ TEST(ThirdParty, DdOntoDevFull) {
   std::string summary = e["cause"]["summary"];
   EXPECT_NE(summary.find("write(2) of the character device full (1:7) by dd"), std::string::npos) << summary;
   EXPECT_EQ(summary.find("tmpfs"), std::string::npos) << summary;
+}
+
+// coreutils' echo attaching its shell to a new cgroup v1 cpuset, made without cgroup.clone_children, whose
+// cpuset.cpus and cpuset.mems are empty: the kernel refuses the write to tasks with ENOSPC. Then, with a CPU and
+// a memory node given and the shell attached, echo writes an empty cpuset.cpus: a cpuset with tasks cannot be
+// left without CPUs. (dash's own echo reports any write error as "I/O error".)
+TEST(ThirdParty, EchoAttachingToACpusetWithoutCpus) {
+  ENOSPCD_REQUIRE_ROOT();
+  const std::string parent = "/sys/fs/cgroup/cpuset";
+  struct statfs sfs{};
+  if (statfs(parent.c_str(), &sfs) != 0 || sfs.f_type != 0x27e0eb || access((parent + "/tasks").c_str(), W_OK) != 0)
+    GTEST_SKIP() << "no cgroup v1 cpuset hierarchy at " << parent;
+  const std::string dir = parent + "/enospcd-test-" + std::to_string(getpid());
+  ASSERT_EQ(sh("mkdir " + dir).exit_code, 0);
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() { (void)sh("rmdir " + dir + " 2>/dev/null"); }
+  } cleanup{dir};
+  auto empty = sh("cat " + dir + "/cpuset.cpus " + dir + "/cpuset.mems | tr -d '\n'");
+  if (!empty.out.empty()) GTEST_SKIP() << "the parent's cgroup.clone_children gives new cpusets CPUs: " << empty.out;
+  Tracer tracer;
+  ASSERT_TRUE(tracer.ready()) << tracer.stderr_text();
+  auto attach = sh("sh -c '/bin/echo $$ > " + dir + "/tasks' 2>&1");
+  auto cpus = sh("echo 0 > " + dir + "/cpuset.cpus && echo 0 > " + dir + "/cpuset.mems && sh -c 'echo $$ > " + dir +
+                 "/tasks && /bin/echo > " + dir + "/cpuset.cpus' 2>&1");
+  json report = tracer.finish();
+  ASSERT_NE(attach.out.find("No space left on device"), std::string::npos) << attach.out;
+  ASSERT_NE(cpus.out.find("No space left on device"), std::string::npos) << cpus.out;
+  auto events = events_by_comm(report, "echo");
+  ASSERT_EQ(events.size(), 2u) << report.value("events", json::array()).dump(1);
+  for (const json& e : events) {
+    EXPECT_EQ(e["syscall"], "write");
+    EXPECT_EQ(e["file"]["fstype"], "cgroup") << e.dump(2);
+    EXPECT_EQ(e["cause"]["id"], "cpuset") << e.dump(2);
+    EXPECT_EQ(e["cause"]["confidence"], "high") << e.dump(2);
+  }
+  const json& a = events[0]["file"]["name"] == "tasks" ? events[0] : events[1];
+  const json& c = &a == &events[0] ? events[1] : events[0];
+  EXPECT_EQ(a["file"]["name"], "tasks");
+  EXPECT_EQ(c["file"]["name"], "cpuset.cpus");
+  std::string sa = a["cause"]["summary"], sc = c["cause"]["summary"];
+  EXPECT_NE(sa.find("a task cannot be attached to the cgroup v1 cpuset"), std::string::npos) << sa;
+  EXPECT_NE(sa.find("while its cpuset.cpus or cpuset.mems is empty, which cgroup v1 refuses with ENOSPC; "),
+            std::string::npos)
+      << sa;
+  // echo exits right after the failed write: the cpuset's directory is read only when its fd still shows it,
+  // and then it is this one with nothing in it.
+  if (a["cause"]["evidence"].contains("cpuset")) {
+    EXPECT_EQ(a["cause"]["evidence"]["cpuset"], dir) << a.dump(2);
+    EXPECT_NE(sa.find("cpuset.cpus is empty and cpuset.mems is empty (read after the failure)."), std::string::npos)
+        << sa;
+  } else {
+    EXPECT_NE(sa.find("; the cpuset could not be read (the process or its file is gone)."), std::string::npos) << sa;
+  }
+  EXPECT_NE(sc.find("has tasks, and a cpuset with tasks cannot be left without CPUs (the value written to "
+                    "cpuset.cpus is empty), which cgroup v1 refuses with ENOSPC"),
+            std::string::npos)
+      << sc;
 }
 
 // ln in a tmpfs of 4 inodes holding the root and 3 files, with relative names: link(2) needs an inode

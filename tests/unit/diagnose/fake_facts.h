@@ -19,6 +19,11 @@ class FakeFacts : public HostFacts {
  public:
   const context::Sysctls& sysctls() override { return limits; }
   uint64_t monotonic_ns() override { return now_ns; }
+  std::optional<CpusetState> cpuset_of_fd(uint32_t, uint64_t fd) override {
+    auto it = cpusets.find(fd);
+    if (it == cpusets.end()) return std::nullopt;
+    return it->second;
+  }
   // A path relative to a directory fd is looked up as "fd<N>:<path>".
   std::optional<PathFs> fs_for_path(uint32_t viewer, const std::string& path, int dirfd) override {
     // A viewer that exits while its view is read answers nothing and is gone for the next pick.
@@ -74,6 +79,7 @@ class FakeFacts : public HostFacts {
   std::map<std::string, uint64_t> ptys;  // devpts directory -> ptys allocated there
   std::vector<ProjectQuota> projects;    // the filesystem's project quotas (any filesystem asked)
   int project_quota_reads = 0;
+  std::map<uint64_t, CpusetState> cpusets;  // by fd
   uint64_t now_ns = 0;  // the clock when the facts are read; 0: before every event
   std::optional<uint32_t> ext4_features;          // s_feature_incompat of any ext4 asked
   std::optional<BtrfsSpace> btrfs;                // the space of any btrfs asked
