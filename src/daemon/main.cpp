@@ -33,6 +33,9 @@ int main(int argc, char** argv) {
   // back (malloc_trim trims only the main arena's top), about 11 MB for the daemon's lifetime. A fixed
   // threshold keeps large blocks in their own mappings, returned to the kernel when freed.
   mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  // The event loop allocates on the main arena; the API and start-up threads share one more rather than each
+  // keeping an arena of its own with its freed pages.
+  mallopt(M_ARENA_MAX, 2);
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {

@@ -743,7 +743,31 @@ std::optional<Cause> bpf_rule(const Event& e, HostFacts&, Confidence) {
 
 bool is_xattr_call(const Event& e) { return kXattrSyscalls.count(e.syscall) > 0; }
 
-std::optional<Cause> xattr_rule(const Event& e, HostFacts&, Confidence confidence) {
+std::optional<Cause> xattr_rule(const Event& e, HostFacts& facts, Confidence confidence) {
+  // tmpfs (v6.6 and later) takes a user xattr's size from the space of its nr_inodes (1 KiB an inode, what df -i
+  // shows free): the numbers of the fd's superblock at the failure, or of the path's filesystem read later.
+  const bool at_failure = e.file && e.file->magic == kTmpfsMagic && e.file->shmem_max_inodes;
+  std::optional<PathFs> fs = target_fs(e, facts);
+  if (fs && fs->stats.magic != kTmpfsMagic) fs.reset();
+  if (at_failure || fs) {
+    const uint64_t total = at_failure ? e.file->shmem_max_inodes : fs->stats.inodes;
+    const uint64_t free = at_failure ? e.file->shmem_free_inodes : fs->stats.inodes_free;
+    std::string nr = fs ? option_value(fs->super_options, "nr_inodes") : "";
+    if (at_failure && fs && fs->stats.inodes != total) nr.clear();
+    std::string asked = e.args_valid ? ", and the call asked for " + format_bytes(e.args[3]) + " of value" : "";
+    Cause c = make(CauseId::XattrSpace,
+                   opening(e) + ": the tmpfs" + (fs ? " at " + fs->mount_point : std::string()) + " has room for " +
+                       grouped(free) + " more of its " + grouped(total) + " inodes" +
+                       (nr.empty() ? "" : " (nr_inodes=" + nr + ")") +
+                       ", from which user xattrs take their size (1 KiB an inode)" + asked +
+                       (at_failure ? "." : std::string(kReadAfter) + "."),
+                   "Remount with a larger nr_inodes (mount -o remount,nr_inodes=N" +
+                       (fs ? " " + fs->mount_point : std::string()) + ") or store smaller xattrs.",
+                   at_failure ? Confidence::High : Confidence::Medium);
+    c.evidence = {{"inodes", total}, {"inodes_free", free}, {"at_failure", at_failure}};
+    if (fs) c.evidence["mount_point"] = fs->mount_point;
+    return c;
+  }
   return make(CauseId::XattrSpace,
               opening(e) + ": no room for the extended attribute (the inode's xattr space or block is full).",
               "Store less in xattrs, or use a filesystem with larger inodes (mkfs.ext4 -I 512).",

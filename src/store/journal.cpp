@@ -31,8 +31,9 @@ constexpr std::string_view kGzSuffix = ".ndjson.gz";
 constexpr std::string_view kTmpSuffix = ".tmp";
 constexpr const char* kAggregates = "aggregates.json";
 constexpr const char* kAggregatesTmp = "aggregates.json.tmp";
-// Flush before the interval when this much is queued, so a burst does not reach max_pending.
-constexpr uint64_t kLargePendingBytes = 1 << 20;
+// Flush before the interval when this much is queued, so a burst does not reach max_pending (and what a storm
+// queues, and the batch written from it, stay small).
+constexpr uint64_t kLargePendingBytes = 512 << 10;
 constexpr std::size_t kIoChunk = 1 << 16;
 
 bool is_space_error(int err) { return err == ENOSPC || err == EDQUOT; }

@@ -184,6 +184,35 @@ TEST(ThirdParty, EchoAttachingToACpusetWithoutCpus) {
       << sc;
 }
 
+// python3's os.setxattr of 3000 bytes on a file of a tmpfs of 4 inodes that holds 2: since v6.6 tmpfs takes a
+// user xattr's size from the space of its nr_inodes (1 KiB an inode), and 2 KiB are left.
+TEST(ThirdParty, PythonSetxattrOnATmpfsOutOfInodeSpace) {
+  ENOSPCD_REQUIRE_ROOT();
+  TmpfsMount mnt("nr_inodes=4");
+  ASSERT_TRUE(mnt.ok());
+  ASSERT_EQ(sh("touch " + mnt.path() + "/f").exit_code, 0);
+  if (sh("python3 -c \"import os; os.setxattr('" + mnt.path() + "/f', 'user.small', b'x')\"").exit_code != 0)
+    GTEST_SKIP() << "this kernel's tmpfs has no user xattrs (v6.6 and later)";
+  Tracer tracer;
+  ASSERT_TRUE(tracer.ready()) << tracer.stderr_text();
+  auto r = sh("python3 -c \"import os; os.setxattr('" + mnt.path() + "/f', 'user.big', b'x' * 3000)\" 2>&1");
+  json report = tracer.finish();
+  ASSERT_NE(r.out.find("No space left on device"), std::string::npos) << r.out;
+  auto events = events_by_comm(report, "python3");
+  ASSERT_EQ(events.size(), 1u) << report.value("events", json::array()).dump(1);
+  const json& e = events[0];
+  EXPECT_EQ(e["syscall"], "setxattr");
+  EXPECT_EQ(e["cause"]["id"], "xattr_space") << e.dump(2);
+  std::string summary = e["cause"]["summary"];
+  // df -i: 4 inodes, 2 used (the root and f), less the 1 KiB the small xattr took: 1 more.
+  EXPECT_NE(summary.find("setxattr(2) of " + mnt.path() + "/f by python3"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("the tmpfs at " + mnt.path() + " has room for 1 more of its 4 inodes (nr_inodes=4), from "
+                         "which user xattrs take their size (1 KiB an inode), and the call asked for 2.9 KiB of value"),
+            std::string::npos)
+      << summary;
+  EXPECT_EQ(summary.find("mkfs.ext4"), std::string::npos) << e["cause"].dump(2);
+}
+
 // ln in a tmpfs of 4 inodes holding the root and 3 files, with relative names: link(2) needs an inode
 // reservation (shmem_link). The process is gone by the time the daemon reads the event, and the numbers come from
 // its working directory's superblock, read in BPF at the failure.
