@@ -153,4 +153,18 @@ static __always_inline bool xfs_project_quota(struct inode *inode, struct enospc
 	return true;
 }
 
+/*
+ * The epoll watches a user holds, user_struct::epoll_watches, were an atomic_long_t until commit 1e1c15839df0
+ * ("epoll: use percpu counter for user's watches count", v5.13), and a percpu_counter since: told apart by the
+ * field's size. (Two structs match each other for CO-RE, so the local type serves both.)
+ */
+struct user_struct___enospcd {
+	struct percpu_counter epoll_watches;
+	kuid_t uid;
+} __attribute__((preserve_access_index));
+
+struct eventpoll___enospcd {
+	struct user_struct___enospcd *user;
+} __attribute__((preserve_access_index));
+
 #endif /* ENOSPCD_CORE_FIXES_BPF_H */

@@ -25,6 +25,9 @@ volatile __u64 mount_max_addr = 0;
 volatile __u64 pty_count_addr = 0;
 volatile __u64 pty_limit_addr = 0;
 volatile __u64 pty_reserve_addr = 0;
+/* Address of max_user_watches (fs.epoll.max_user_watches; kallsyms, set with mount_max_addr). */
+volatile __u64 max_user_watches_addr = 0;
+const volatile __u32 nr_epoll_ctl = ~0u;
 /* Numbers of the syscalls that open /dev/ptmx; ~0 when unknown. */
 const volatile __u32 nr_open = ~0u;
 const volatile __u32 nr_openat = ~0u;
@@ -418,6 +421,47 @@ static __noinline void fill_pty(struct enospcd_event *e)
 	e->flags |= ENOSPCD_EF_HAS_PTY;
 }
 
+/* The watches of the user an epoll instance is charged to, and the limit, at the failure of epoll_ctl (the
+ * epoll fd is the first argument; on ENOSPC it is an epoll instance). */
+static __noinline void fill_epoll(struct enospcd_event *e, struct task_struct *task)
+{
+	if (e->err != 28 /* ENOSPC */ || e->syscall_nr != nr_epoll_ctl)
+		return;
+	struct file *f = file_of_fd(task, e->args[0]);
+	if (!f)
+		return;
+	struct eventpoll___enospcd *ep = BPF_CORE_READ(f, private_data);
+	struct user_struct___enospcd *user = ep ? BPF_CORE_READ(ep, user) : NULL;
+	if (!user)
+		return;
+	__u64 field = (__u64)user + bpf_core_field_offset(struct user_struct___enospcd, epoll_watches);
+	__s64 count = 0;
+	if (bpf_core_field_size(struct user_struct___enospcd, epoll_watches) == sizeof(__s64)) {
+		/* an atomic_long_t: exact */
+		if (bpf_probe_read_kernel(&count, sizeof(count), (const void *)field))
+			return;
+		e->epoll_flags |= ENOSPCD_EPF_SUMMED;
+	} else {
+		if (bpf_probe_read_kernel(&count, sizeof(count),
+					  (const void *)(field + bpf_core_field_offset(struct percpu_counter, count))))
+			return;
+		__u64 counters = 0;
+		bpf_probe_read_kernel(&counters, sizeof(counters),
+				      (const void *)(field + bpf_core_field_offset(struct percpu_counter, counters)));
+		__s64 deltas = percpu_deltas(counters);
+		if (deltas != ENOSPCD_DELTAS_UNKNOWN) {
+			count += deltas;
+			e->epoll_flags |= ENOSPCD_EPF_SUMMED;
+		}
+	}
+	e->epoll_watches = count;
+	e->epoll_uid = BPF_CORE_READ(user, uid.val);
+	__u64 max_addr = max_user_watches_addr;
+	if (max_addr && bpf_probe_read_kernel(&e->epoll_max, sizeof(e->epoll_max), (const void *)max_addr) == 0)
+		e->epoll_flags |= ENOSPCD_EPF_MAX;
+	e->flags |= ENOSPCD_EF_HAS_EPOLL;
+}
+
 /* The count that refused an inotify watch, a fanotify mark or a new namespace, with its limit, at every level:
  * the process, its watches and its user namespace may be gone when the event is explained. Out of line: it runs
  * only for the failures of five syscalls. */
@@ -540,6 +584,7 @@ static __noinline int gate_failure(struct pt_regs *regs, long nr, long ret, stru
 		}
 		fill_ucounts(e, task);
 		fill_pty(e);
+		fill_epoll(e, task);
 	}
 	if (async_file)
 		fill_file_of(e, async_file);

@@ -98,6 +98,12 @@ enum enospcd_ret_kind {
 #define ENOSPCD_EF_HAS_PRJQUOTA (1u << 13)
 /* pty_* hold the host's pty count and limits, read at the failure of an open */
 #define ENOSPCD_EF_HAS_PTY (1u << 14)
+/* epoll_* hold the epoll watches of the user the instance is charged to, read at the failure of epoll_ctl */
+#define ENOSPCD_EF_HAS_EPOLL (1u << 15)
+
+/* epoll_flags */
+#define ENOSPCD_EPF_SUMMED (1u << 0) /* epoll_watches is exact: every CPU's delta added to the percpu_counter */
+#define ENOSPCD_EPF_MAX (1u << 1)    /* epoll_max holds fs.epoll.max_user_watches as it was */
 
 /* Path-argument metadata per syscall number: which argument (1-based, 0 = none) is a user path. */
 struct enospcd_path_args {
@@ -249,6 +255,12 @@ struct enospcd_event {
 	__u32 pty_max;
 	__u32 pty_reserve;
 	__u32 pty_pad;
+	/* ENOSPCD_EF_HAS_EPOLL: the watches of the user who made the epoll instance (ep->user), which ep_insert()
+	 * compares with fs.epoll.max_user_watches, and that limit (max_user_watches, kallsyms) */
+	__s64 epoll_watches;
+	__s64 epoll_max;
+	__u32 epoll_uid;
+	__u32 epoll_flags; /* ENOSPCD_EPF_* */
 	char comm[ENOSPCD_COMM_LEN];
 	char cgroup_name[ENOSPCD_CGNAME_LEN];
 	char path[ENOSPCD_PATH_LEN];

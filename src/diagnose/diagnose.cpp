@@ -682,13 +682,34 @@ std::optional<Cause> fanotify_rule(const Event& e, HostFacts& facts, Confidence)
 
 bool is_epoll_call(const Event& e) { return e.syscall == "epoll_ctl"; }
 
+// ep_insert() refuses a watch once the user who made the epoll instance holds fs.epoll.max_user_watches of them
+// (all of that user's instances together). BPF reads that user's count at the failure, and the limit where the
+// kernel lists its data symbols; otherwise the limit is the sysctl read after.
 std::optional<Cause> epoll_rule(const Event& e, HostFacts& facts, Confidence) {
   const auto& sc = facts.sysctls();
-  Cause c = make(CauseId::EpollWatches,
-                 call(e) + " by " + who(e) + " failed: fs.epoll.max_user_watches is " +
-                     number_or_unknown(sc.epoll_max_user_watches) + std::string(kReadAfter) + ".",
-                 "Raise fs.epoll.max_user_watches or find the process leaking epoll registrations.", Confidence::High);
+  const std::optional<int64_t> then = e.epoll ? e.epoll->max : std::nullopt;
+  std::string summary = call(e) + " by " + who(e) + " failed: fs.epoll.max_user_watches ";
+  summary += then ? "was " + grouped(static_cast<uint64_t>(std::max<int64_t>(0, *then)))
+                  : "is " + number_or_unknown(sc.epoll_max_user_watches) + std::string(kReadAfter);
+  if (e.epoll) {
+    const uint64_t held = static_cast<uint64_t>(std::max<int64_t>(0, e.epoll->watches));
+    summary += std::string(then ? " and" : ", and") + " uid " + std::to_string(e.epoll->uid) + " held " + grouped(held) +
+               " epoll watches at the failure" +
+               (e.epoll->exact ? "" : " (the count folded so far, short by up to a batch per CPU)");
+    if (!then && sc.epoll_max_user_watches && held < *sc.epoll_max_user_watches && e.epoll->exact)
+      summary += ": the limit was lower then";
+  }
+  Cause c = make(CauseId::EpollWatches, summary + ".",
+                 "Raise fs.epoll.max_user_watches or find the process leaking epoll registrations (the watches of "
+                 "every epoll instance the user made count).",
+                 Confidence::High);
   c.evidence = {{"max_user_watches", json_or_null(sc.epoll_max_user_watches)}};
+  if (e.epoll) {
+    c.evidence["at_failure"] = {{"uid", e.epoll->uid},
+                                {"watches", e.epoll->watches},
+                                {"watches_exact", e.epoll->exact},
+                                {"max_user_watches", then ? nlohmann::json(*then) : nlohmann::json()}};
+  }
   return c;
 }
 

@@ -55,7 +55,8 @@ FeatureProbe::Kallsyms FeatureProbe::read_kallsyms() {
   // One pass over /proc/kallsyms (about 5 MB), since this sits on the start-up path. Text symbols all go into
   // a sorted index; data symbols only where asked for.
   static const std::set<std::string, std::less<>> kDataWanted = {"sysctl_mount_max", "__per_cpu_offset", "pty_count",
-                                                                   "pty_limit", "pty_reserve"};
+                                                                   "pty_limit", "pty_reserve",
+                                                                   "max_user_watches"};
   Kallsyms k;
   const std::string text = read_kallsyms_text();
   k.names.reserve(text.size() / 2);

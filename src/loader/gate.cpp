@@ -97,6 +97,7 @@ void write_kernel_data(gate_bpf* s, const KernelData& k) {
   s->bss->pty_count_addr = k.pty_count;
   s->bss->pty_limit_addr = k.pty_limit;
   s->bss->pty_reserve_addr = k.pty_reserve;
+  s->bss->max_user_watches_addr = k.max_user_watches;
 }
 
 Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {
@@ -134,6 +135,7 @@ Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {
   s->rodata->nr_open = nr_or_none("open");
   s->rodata->nr_openat = nr_or_none("openat");
   s->rodata->nr_openat2 = nr_or_none("openat2");
+  s->rodata->nr_epoll_ctl = nr_or_none("epoll_ctl");
 
   if (int err = bpf_map__set_max_entries(s->maps.events, cfg.ringbuf_bytes); err != 0)
     return fail("ring buffer size " + std::to_string(cfg.ringbuf_bytes), -err);
@@ -346,6 +348,7 @@ KernelData read_kernel_data(FeatureProbe& probe) {
   k.pty_count = probe.kernel_data_symbol("pty_count");
   k.pty_limit = probe.kernel_data_symbol("pty_limit");
   k.pty_reserve = probe.kernel_data_symbol("pty_reserve");
+  k.max_user_watches = probe.kernel_data_symbol("max_user_watches");
   return k;
 }
 

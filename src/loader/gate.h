@@ -33,6 +33,7 @@ struct KernelData {
   uint64_t per_cpu_offset = 0;  // __per_cpu_offset[]: per-CPU counters summed before v5.19
   // ptys open on the host and kernel.pty.max and kernel.pty.reserve as they were
   uint64_t pty_count = 0, pty_limit = 0, pty_reserve = 0;
+  uint64_t max_user_watches = 0;  // fs.epoll.max_user_watches as it was
 };
 KernelData read_kernel_data(FeatureProbe& probe);
 

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <charconv>
 #include <array>
 #include <cstdint>
 #include <cstdio>
@@ -125,6 +126,11 @@ std::optional<Event> decode_event(const void* data, std::size_t size, int64_t re
     }
   }
   if (raw.flags & ENOSPCD_EF_HAS_PTY) e.pty = PtyCounts{raw.pty_nr, raw.pty_max, raw.pty_reserve};
+  if (raw.flags & ENOSPCD_EF_HAS_EPOLL) {
+    EpollWatches w{raw.epoll_uid, raw.epoll_watches, (raw.epoll_flags & ENOSPCD_EPF_SUMMED) != 0, std::nullopt};
+    if (raw.epoll_flags & ENOSPCD_EPF_MAX) w.max = raw.epoll_max;
+    e.epoll = w;
+  }
   unsigned chain_len = raw.chain_len > ENOSPCD_CHAIN_MAX ? ENOSPCD_CHAIN_MAX : raw.chain_len;
   for (unsigned i = 0; i < chain_len; i++) {
     const auto& l = raw.chain[i];
@@ -406,6 +412,11 @@ nlohmann::json to_json(const Event& e) {
                           {"inodes_hard", std::to_string(q.inodes_hard)}};
   }
   if (e.pty) j["pty"] = {{"nr", e.pty->nr}, {"max", e.pty->max}, {"reserve", e.pty->reserve}};
+  if (e.epoll)
+    j["epoll"] = {{"uid", e.epoll->uid},
+                  {"watches", e.epoll->watches},
+                  {"watches_exact", e.epoll->exact},
+                  {"max_user_watches", e.epoll->max ? nlohmann::json(*e.epoll->max) : nlohmann::json()}};
   nlohmann::json chain = nlohmann::json::array();
   for (const auto& l : e.chain) chain.push_back({{"func", l.func}, {"ret", l.ret}, {"returns", l.returns}});
   j["chain"] = chain;
@@ -466,6 +477,20 @@ Event event_from_json(const nlohmann::json& j) {
     e.project_quota = ProjectQuotaUse{q.value("project", 0u), q.value("blocksize", 0u),
                                       u64_member(q, "blocks_reserved"), u64_member(q, "blocks_hard"),
                                       u64_member(q, "inodes_reserved"), u64_member(q, "inodes_hard")};
+  }
+  if (j.contains("epoll") && j["epoll"].is_object()) {
+    const auto& w = j["epoll"];
+    e.epoll = EpollWatches{w.value("uid", 0u), w.value("watches", int64_t{0}), w.value("watches_exact", false),
+                           std::nullopt};
+    // A limit beyond 2^53 in magnitude is written as a string of digits at the API's edge.
+    if (auto m = w.find("max_user_watches"); m != w.end() && !m->is_null()) {
+      int64_t v = 0;
+      const std::string text = m->is_string() ? m->get<std::string>() : std::string();
+      if (m->is_number_integer())
+        e.epoll->max = m->get<int64_t>();
+      else if (!text.empty() && std::from_chars(text.data(), text.data() + text.size(), v).ptr == text.data() + text.size())
+        e.epoll->max = v;
+    }
   }
   if (j.contains("pty") && j["pty"].is_object())
     e.pty = PtyCounts{j["pty"].value("nr", 0u), j["pty"].value("max", 0u), j["pty"].value("reserve", 0u)};

@@ -62,6 +62,15 @@ struct PtyCounts {
   uint32_t nr = 0, max = 0, reserve = 0;
 };
 
+// The epoll watches of the user an epoll instance is charged to (ep->user, the user who made it), read in BPF at
+// the failure of epoll_ctl, and fs.epoll.max_user_watches then where the kernel lists its data symbols.
+struct EpollWatches {
+  uint32_t uid = 0;
+  int64_t watches = 0;
+  bool exact = false;  // every CPU's delta added (or an atomic count, before v5.13)
+  std::optional<int64_t> max;
+};
+
 // A per-user-namespace count (kernel/ucount.c) that can refuse with ENOSPC: inotify watches, or the namespaces
 // of one type.
 enum class UcountKind { InotifyWatches, UserNs, PidNs, UtsNs, IpcNs, NetNs, MntNs, CgroupNs, TimeNs, FanotifyMarks };
@@ -133,6 +142,7 @@ struct Event {
   std::optional<FileInfo> upper;
   std::optional<ProjectQuotaUse> project_quota;
   std::optional<PtyCounts> pty;
+  std::optional<EpollWatches> epoll;
   std::vector<ChainLink> chain;
   uint32_t chain_dropped = 0;  // links dropped between the innermost half and the outermost ones
   // The callers of the chain's outermost link, innermost first: the chain's way out to the syscall entry.

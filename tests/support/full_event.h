@@ -49,6 +49,7 @@ inline Event full_event() {
   e.upper = f;
   e.project_quota = ProjectQuotaUse{42, 4096, 256, 256, 18446744073709551615ULL, 0};
   e.pty = PtyCounts{4095, 4096, 1024};
+  e.epoll = EpollWatches{65534, -3, true, 9007199254740993LL};
   e.chain = {{"shmem_reserve_inode", -28, 100, 2}, {"shmem_get_inode", 0, 101, 1}};
   e.chain_dropped = 3;
   e.chain_outer = {"path_openat+0x10c", "do_filp_open+0xa9"};

@@ -153,6 +153,11 @@ const Case kVmCases[] = {
     {"vm510_kretprobe_git_mkdir_out_of_inodes", CauseId::TmpfsInodes, Confidence::High,
      {"mkdir(2) of .git/objects/38 by git", "40 inodes", "40 in use, 0 free"},
      {"read after"}},
+    // fs.epoll.max_user_watches was 8 at the failure and is back at its default when the event is explained.
+    {"vm61_python3_epoll_at_the_failure", CauseId::EpollWatches, Confidence::High,
+     {"epoll_ctl(2) by python3", "fs.epoll.max_user_watches was 8 and uid 0 held 8 epoll watches at the failure."},
+     {"read after", "1 677 702"},
+     [](FakeFacts& f, const Event&) { f.limits.epoll_max_user_watches = 1677702; }},
     // kernel.pty.max was 4 at the failure and is 4 096 again, with no pty open, when the event is explained.
     {"vm61_python3_openpty_kernel_pty_max", CauseId::Pty, Confidence::High,
      {"openat(2) of /dev/ptmx by python3", "kernel.pty.max is 4 and 3 ptys were open on the host at the failure."},

@@ -57,7 +57,9 @@ TEST(Abi, EventMatchesBpfObject) {
                 M(enospcd_event, outer_stack_len), M(enospcd_event, chain), M(enospcd_event, kstack),
                 M(enospcd_event, outer_stack), M(enospcd_event, file), M(enospcd_event, upper),
                 M(enospcd_event, project_quota), M(enospcd_event, pty_nr), M(enospcd_event, pty_max),
-                M(enospcd_event, pty_reserve), M(enospcd_event, pty_pad), M(enospcd_event, comm),
+                M(enospcd_event, pty_reserve), M(enospcd_event, pty_pad), M(enospcd_event, epoll_watches),
+                M(enospcd_event, epoll_max), M(enospcd_event, epoll_uid), M(enospcd_event, epoll_flags),
+                M(enospcd_event, comm),
                 M(enospcd_event, cgroup_name), M(enospcd_event, path), M(enospcd_event, path2)});
 }
 

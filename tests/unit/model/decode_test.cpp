@@ -243,6 +243,36 @@ TEST(Decode, XfsProjectQuota) {
   EXPECT_EQ(to_json(event_from_json(j)), j);
 }
 
+// A user's epoll watches: decoded only with their flag, the limit only with its own, kept through JSON.
+TEST(Decode, EpollWatches) {
+  auto r = raw_event();
+  r.epoll_watches = 8;
+  r.epoll_max = 8;
+  r.epoll_uid = 1000;
+  r.epoll_flags = ENOSPCD_EPF_SUMMED;
+  EXPECT_FALSE(decode_event(&r, sizeof(r), 0, {})->epoll);
+  r.flags |= ENOSPCD_EF_HAS_EPOLL;
+  auto e = decode_event(&r, sizeof(r), 0, {});
+  ASSERT_HAS_VALUE(e);
+  ASSERT_HAS_VALUE(e->epoll);
+  EXPECT_EQ(e->epoll->uid, 1000u);
+  EXPECT_EQ(e->epoll->watches, 8);
+  EXPECT_TRUE(e->epoll->exact);
+  EXPECT_FALSE(e->epoll->max);  // its flag is not set
+  auto j = to_json(*e);
+  EXPECT_TRUE(j["epoll"]["max_user_watches"].is_null());
+  EXPECT_EQ(to_json(event_from_json(j)), j);
+  r.epoll_flags |= ENOSPCD_EPF_MAX;
+  e = decode_event(&r, sizeof(r), 0, {});
+  EXPECT_EQ(e->epoll->max, 8);
+  j = to_json(*e);
+  EXPECT_EQ(j["epoll"]["max_user_watches"], 8);
+  EXPECT_EQ(to_json(event_from_json(j)), j);
+  // A limit beyond 2^53 reads back from its string form too.
+  j["epoll"]["max_user_watches"] = "9007199254740993";
+  EXPECT_EQ(event_from_json(j).epoll->max, 9007199254740993LL);
+}
+
 // The host's pty numbers: decoded only when BPF read them (their flag), kept through JSON.
 TEST(Decode, PtyCounts) {
   auto r = raw_event();
