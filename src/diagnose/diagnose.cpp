@@ -196,6 +196,25 @@ Cause mount_max(const Event& e, HostFacts& facts, Confidence confidence) {
 constexpr std::string_view kReadAfterWords = "read after the failure";
 constexpr std::string_view kReadAfter = " (read after the failure)";
 
+// A tmpfs's inodes: those of the superblock BPF read at the failure (of the call's file or directory), else
+// statfs's of the filesystem resolved now; nr_inodes= from its mount options as they are now, beside numbers of
+// the failure only while they agree (no remount since).
+struct TmpfsInodeCount {
+  uint64_t total = 0, free = 0;
+  std::string nr_inodes;
+  std::string option_text() const { return nr_inodes.empty() ? "" : " (nr_inodes=" + nr_inodes + ")"; }
+};
+
+TmpfsInodeCount tmpfs_inode_count(const Event& e, const std::optional<PathFs>& fs, bool at_failure) {
+  TmpfsInodeCount n;
+  const bool from_bpf = e.file && e.file->shmem_max_inodes;
+  n.total = from_bpf ? e.file->shmem_max_inodes : fs ? fs->stats.inodes : 0;
+  n.free = from_bpf ? e.file->shmem_free_inodes : fs ? fs->stats.inodes_free : 0;
+  if (fs) n.nr_inodes = option_value(fs->super_options, "nr_inodes");
+  if (at_failure && fs && fs->stats.inodes != n.total) n.nr_inodes.clear();
+  return n;
+}
+
 // tmpfs: BPF evidence (the fd's superblock) is exact at failure time; a path is resolved now with statfs.
 // Returns nullopt when neither the fd's superblock nor the resolved filesystem is a tmpfs; a resolved
 // filesystem that is not a tmpfs is never described as one.
@@ -218,15 +237,11 @@ std::optional<Cause> tmpfs_rule(const Event& e, const std::optional<PathFs>& res
                         {"free_inodes", e.file->shmem_free_inodes}};
   }
   if (inode_side) {
-    uint64_t total = e.file && e.file->shmem_max_inodes ? e.file->shmem_max_inodes : fs ? fs->stats.inodes : 0;
-    uint64_t free = e.file && e.file->shmem_max_inodes ? e.file->shmem_free_inodes : fs ? fs->stats.inodes_free : 0;
-    std::string nr = fs ? option_value(fs->super_options, "nr_inodes") : "";
-    // The mount's option as it is now, beside numbers of the failure, only while they agree (no remount since).
-    if (at_failure && fs && fs->stats.inodes != total) nr.clear();
+    const TmpfsInodeCount n = tmpfs_inode_count(e, fs, at_failure);
+    const uint64_t total = n.total, free = n.free;
     Cause c = make(CauseId::TmpfsInodes,
-                   opening(e) + ": the tmpfs" + where + " has " + grouped(total) + " inodes" +
-                       (nr.empty() ? "" : " (nr_inodes=" + nr + ")") + ", " + grouped(total - std::min(total, free)) +
-                       " in use, " + grouped(free) + " free" + end,
+                   opening(e) + ": the tmpfs" + where + " has " + grouped(total) + " inodes" + n.option_text() + ", " +
+                       grouped(total - std::min(total, free)) + " in use, " + grouped(free) + " free" + end,
                    "Remount with more inodes (mount -o remount,nr_inodes=N" + (fs ? " " + fs->mount_point : std::string()) +
                        ") or remove files; df -i shows it while df shows free space.",
                    confidence);
@@ -771,15 +786,12 @@ std::optional<Cause> xattr_rule(const Event& e, HostFacts& facts, Confidence con
   std::optional<PathFs> fs = target_fs(e, facts);
   if (fs && fs->stats.magic != kTmpfsMagic) fs.reset();
   if (at_failure || fs) {
-    const uint64_t total = at_failure ? e.file->shmem_max_inodes : fs->stats.inodes;
-    const uint64_t free = at_failure ? e.file->shmem_free_inodes : fs->stats.inodes_free;
-    std::string nr = fs ? option_value(fs->super_options, "nr_inodes") : "";
-    if (at_failure && fs && fs->stats.inodes != total) nr.clear();
+    const TmpfsInodeCount n = tmpfs_inode_count(e, fs, at_failure);
+    const uint64_t total = n.total, free = n.free;
     std::string asked = e.args_valid ? ", and the call asked for " + format_bytes(e.args[3]) + " of value" : "";
     Cause c = make(CauseId::XattrSpace,
                    opening(e) + ": the tmpfs" + (fs ? " at " + fs->mount_point : std::string()) + " has room for " +
-                       grouped(free) + " more of its " + grouped(total) + " inodes" +
-                       (nr.empty() ? "" : " (nr_inodes=" + nr + ")") +
+                       grouped(free) + " more of its " + grouped(total) + " inodes" + n.option_text() +
                        ", from which user xattrs take their size (1 KiB an inode)" + asked +
                        (at_failure ? "." : std::string(kReadAfter) + "."),
                    "Remount with a larger nr_inodes (mount -o remount,nr_inodes=N" +
@@ -827,10 +839,9 @@ std::optional<Cause> cpuset_rule(const Event& e, HostFacts& facts, Confidence) {
     } else {
       summary += "; the cpuset could not be read (the process or its file is gone)";
     }
-    remedy = "Give the cpuset CPUs and memory nodes before attaching tasks (echo 0-N > " +
-             (now ? now->dir : std::string("DIR")) + "/cpuset.cpus; echo 0 > " +
-             (now ? now->dir : std::string("DIR")) +
-             "/cpuset.mems), or set cgroup.clone_children to 1 in its parent so that new cpusets copy the parent's.";
+    const std::string d = now ? now->dir : std::string("DIR");
+    remedy = "Give the cpuset CPUs and memory nodes before attaching tasks (echo 0-N > " + d + "/cpuset.cpus; echo 0 > " +
+             d + "/cpuset.mems), or set cgroup.clone_children to 1 in its parent so that new cpusets copy the parent's.";
   } else {
     const std::string what = file == "cpuset.cpus" ? "CPUs" : "memory nodes";
     summary += "the cgroup v1 cpuset" + dir + " has tasks, and a cpuset with tasks cannot be left without " + what +
