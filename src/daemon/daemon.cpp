@@ -117,9 +117,9 @@ void Daemon::on_record(const void* data, std::size_t size) {
   for (auto& s : sinks_) s->write(j);
   if (!journal_) return;
   journal_->append(std::move(j));
-  // In a storm the records queued between the once-a-second flushes would take megabytes: flushed as soon as
-  // much is queued, they stay bounded.
-  journal_->maybe_flush(std::chrono::steady_clock::now());
+  // In a storm the records queued between the once-a-second flushes (persist()) would take megabytes: flushed
+  // as soon as much is queued, they stay bounded.
+  journal_->flush_if_much_pending();
 }
 
 Result<void> Daemon::reset() {

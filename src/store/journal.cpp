@@ -673,8 +673,16 @@ void Journal::maybe_flush(Clock::time_point now) {
     return;
   }
   if (pending_.empty() && !aggregate_dirty_) return;
-  bool large = pending_bytes_ >= kLargePendingBytes || pending_.size() >= std::max<std::size_t>(1, opts_.max_pending / 2);
-  if (large || now - last_flush_ >= opts_.flush_interval) (void)flush_locked(now);
+  if (much_pending_locked() || now - last_flush_ >= opts_.flush_interval) (void)flush_locked(now);
+}
+
+bool Journal::much_pending_locked() const {
+  return pending_bytes_ >= kLargePendingBytes || pending_.size() >= std::max<std::size_t>(1, opts_.max_pending / 2);
+}
+
+void Journal::flush_if_much_pending() {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (!degraded_ && much_pending_locked()) (void)flush_locked(Clock::now());
 }
 
 std::vector<nlohmann::json> Journal::read_segment(uint64_t seq, bool compressed) {

@@ -61,6 +61,9 @@ class Journal {
   // Flushes when flush_interval has passed since the last flush, or when much is queued; while degraded,
   // when the backoff has expired. Meant to be called often (e.g. after every ring-buffer poll).
   void maybe_flush(std::chrono::steady_clock::time_point now);
+  // Flushes only when much is queued (a storm between the timed flushes), not on the interval and not while
+  // degraded: for the path that queues each record, where an fsync on a timer would hold up the next one.
+  void flush_if_much_pending();
 
   // The newest max_records records on disk (compressed and plain segments; queued records are not
   // included), oldest first by id, duplicates by id removed. Torn or corrupt lines are skipped and counted
@@ -95,6 +98,8 @@ class Journal {
   Result<void> probe();
   void scan_dir();
   Result<void> flush_locked(std::chrono::steady_clock::time_point now);
+  // Enough queued to flush before the interval, so a burst does not reach max_pending.
+  bool much_pending_locked() const;
   Result<void> write_pending();
   Result<void> ensure_active_open();
   Result<void> rotate();

@@ -200,6 +200,25 @@ TEST(Journal, MaybeFlushEarlyWhenMuchIsQueued) {
   EXPECT_EQ(j->status()["records_dropped"], 0);
 }
 
+// The path that queues each record flushes on size only: a record or two wait for the timed flush, however
+// long ago the last one was; half of max_pending queued is written at once.
+TEST(Journal, FlushIfMuchPendingIgnoresTheInterval) {
+  TempDir t;
+  auto o = small(t.path());
+  o.max_pending = 10;
+  o.flush_interval = 0ms;
+  auto j = open_ok(o);
+  for (uint64_t i = 1; i <= 4; i++) {
+    j->append(rec(i));
+    j->flush_if_much_pending();
+    EXPECT_EQ(j->status()["pending"], i);
+  }
+  j->append(rec(5));
+  j->flush_if_much_pending();
+  EXPECT_EQ(j->status()["pending"], 0);
+  EXPECT_EQ(ids(j->load(10)), range(1, 5));
+}
+
 TEST(Journal, RotationCompressesSealedSegments) {
   TempDir t;
   auto j = open_ok(small(t.path()));
