@@ -57,6 +57,38 @@ static __always_inline void count_loss(__u32 reason)
 		*v += 1;
 }
 
+#define ENOSPCD_THREAD_SIZE 16384 /* THREAD_SIZE on x86_64 and arm64 (4 KiB pages), without KASAN */
+
+#if defined(__TARGET_ARCH_x86)
+static __always_inline long syscall_nr_of(struct pt_regs *regs)
+{
+	return BPF_CORE_READ(regs, orig_ax);
+}
+#elif defined(__TARGET_ARCH_arm64)
+static __always_inline long syscall_nr_of(struct pt_regs *regs)
+{
+	return BPF_CORE_READ(regs, syscallno);
+}
+#else
+#error "unsupported architecture"
+#endif
+
+/* The current task's saved user registers, at the top of its kernel stack (bpf_task_pt_regs() since v5.15, else
+ * where task_pt_regs() finds them): what a syscall's entry function is given. */
+static __always_inline struct pt_regs *current_user_regs(struct task_struct *task)
+{
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs))
+		return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	return (struct pt_regs *)((__u64)BPF_CORE_READ(task, stack) + ENOSPCD_THREAD_SIZE -
+				  bpf_core_type_size(struct pt_regs));
+}
+
+/* The number of the syscall the current task is in. */
+static __always_inline long current_syscall_nr(struct task_struct *task)
+{
+	return syscall_nr_of(current_user_regs(task));
+}
+
 /* Per-thread chains of origin functions that returned the watched error. Shared by fd reuse. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -80,6 +112,18 @@ static __always_inline __s64 *pending_counter(void)
 {
 	__u32 zero = 0;
 	return bpf_map_lookup_elem(&chain_pending, &zero);
+}
+
+/* Removes the thread's chain, if it has one, as discarded: its syscall ended without the watched error. */
+static __always_inline void discard_chain(__u32 tid)
+{
+	__s64 *pending = pending_counter();
+	if (!pending || *pending <= 0)
+		return;
+	if (bpf_map_delete_elem(&chains, &tid) == 0) {
+		__sync_fetch_and_add(pending, -1);
+		count_loss(ENOSPCD_LOSS_CHAIN_DISCARDED);
+	}
 }
 
 #ifdef ENOSPCD_PERCPU_SUM

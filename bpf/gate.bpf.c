@@ -72,10 +72,6 @@ static __always_inline void read_syscall_args(struct pt_regs *regs, __u64 *args)
 	args[4] = BPF_CORE_READ(regs, r8);
 	args[5] = BPF_CORE_READ(regs, r9);
 }
-static __always_inline long syscall_nr_of(struct pt_regs *regs)
-{
-	return BPF_CORE_READ(regs, orig_ax);
-}
 #elif defined(__TARGET_ARCH_arm64)
 static __always_inline void read_syscall_args(struct pt_regs *regs, __u64 *args)
 {
@@ -83,17 +79,13 @@ static __always_inline void read_syscall_args(struct pt_regs *regs, __u64 *args)
 	for (int i = 1; i < 6; i++)
 		args[i] = BPF_CORE_READ(regs, regs[i]);
 }
-static __always_inline long syscall_nr_of(struct pt_regs *regs)
-{
-	return BPF_CORE_READ(regs, syscallno);
-}
 #else
 #error "unsupported architecture"
 #endif
 
 /* Remove this thread's chain: copied into *out when given, else counted as discarded (the syscall ended
  * some other way, so the chain must not reach a later event). */
-static __always_inline bool take_chain(__u32 tid, struct enospcd_event *out)
+static __always_inline bool take_chain(__u32 tid, struct enospcd_event *out, bool check_nr)
 {
 	__s64 *pending = pending_counter();
 	if (!pending || *pending <= 0)
@@ -102,6 +94,10 @@ static __always_inline bool take_chain(__u32 tid, struct enospcd_event *out)
 	if (!c)
 		return false;
 	bool used = false;
+	/* In targeted mode a syscall outside the set leaves the chain its origins made; only the syscall that made a
+	 * chain may take it (a chain whose number was not read is taken as before). */
+	if (out && check_nr && c->syscall_nr != ENOSPCD_CHAIN_NR_UNKNOWN && c->syscall_nr != (__u16)out->syscall_nr)
+		out = NULL;
 	if (out) {
 		__u16 len = c->len;
 		if (len > ENOSPCD_CHAIN_MAX)
@@ -518,14 +514,14 @@ static __noinline void fill_ucounts(struct enospcd_event *e, struct task_struct 
  * every syscall exit, need neither callee-saved registers nor a stack frame: their fast path is a load, a
  * compare and a return, as close to an empty program as a test of the return value can be.
  * regs: the task's saved user registers at a syscall exit (NULL when unknown); an asynchronous completion
- * has none and passes the request's file instead. */
-static __noinline int gate_failure(struct pt_regs *regs, long nr, long ret, struct file *async_file)
+ * has none and passes the request's file instead. check_nr: the chain must be this syscall's (targeted mode). */
+static __noinline int gate_failure(struct pt_regs *regs, long nr, long ret, struct file *async_file, bool check_nr)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
 	if (tgid == self_tgid) {
 		if (origins_enabled)
-			take_chain(tid, NULL);
+			take_chain(tid, NULL, false);
 		return 0;
 	}
 	__u64 now = bpf_ktime_get_ns();
@@ -537,7 +533,7 @@ static __noinline int gate_failure(struct pt_regs *regs, long nr, long ret, stru
 
 	if (!count_failure(tgid, nr, err, cgid, now)) {
 		if (origins_enabled)
-			take_chain(tid, NULL);
+			take_chain(tid, NULL, false);
 		return 0;
 	}
 
@@ -545,7 +541,7 @@ static __noinline int gate_failure(struct pt_regs *regs, long nr, long ret, stru
 	if (!e) {
 		count_loss(ENOSPCD_LOSS_RINGBUF_FULL);
 		if (origins_enabled)
-			take_chain(tid, NULL);
+			take_chain(tid, NULL, false);
 		return 0;
 	}
 	/* The reservation is not zeroed; clear it so no stale bytes reach user space. */
@@ -589,7 +585,7 @@ static __noinline int gate_failure(struct pt_regs *regs, long nr, long ret, stru
 	if (async_file)
 		fill_file_of(e, async_file);
 	if (origins_enabled)
-		take_chain(tid, e);
+		take_chain(tid, e, check_nr);
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
@@ -598,10 +594,10 @@ static __always_inline int gate(struct pt_regs *regs, long nr, long ret)
 {
 	if (likely(!errno_watched(ret))) {
 		if (origins_enabled)
-			take_chain((__u32)bpf_get_current_pid_tgid(), NULL);
+			take_chain((__u32)bpf_get_current_pid_tgid(), NULL, false);
 		return 0;
 	}
-	return gate_failure(regs, nr, ret, NULL);
+	return gate_failure(regs, nr, ret, NULL, false);
 }
 
 SEC("?tp_btf/sys_exit")
@@ -627,6 +623,102 @@ int gate_tp(struct trace_event_raw_sys_exit *ctx)
 	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs))
 		regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	return gate(regs, ctx->id, ret);
+}
+
+/*
+ * Targeted mode (targeted.bpf.c has the slots on the syscalls' entry functions): the program a slot hands a
+ * failure to by tail call, loaded once per prototype of the entry functions (the kernel lets a program tail-call
+ * only programs attached to functions of its own prototype), and the completeness check.
+ */
+
+/* By syscall number: 1 where a slot counts the syscall's failures. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ENOSPCD_SYSCALL_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+} targeted_nrs SEC(".maps");
+
+/* By syscall number: failures the completeness check saw from syscalls no slot counts. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ENOSPCD_SYSCALL_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} untargeted SEC(".maps");
+
+/* The registers are the task's, not the argument: some entry functions' BTF types it as a pointer to a declared
+ * but undefined struct, which v5.10 refuses to read from the context at all. */
+/* While the completeness check runs (1 at 0), each failure a slot hands over is marked with its syscall by thread:
+ * the check, which runs next on the same syscall's exit, takes the mark. A failure of a syscall of the set
+ * without one passed a slot on the wrong function (an entry function the syscall does not go through). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} targeted_checking SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u32);
+} targeted_marks SEC(".maps");
+
+SEC("?fexit")
+int targeted_failure(unsigned long long *ctx)
+{
+	struct pt_regs *regs = current_user_regs((struct task_struct *)bpf_get_current_task());
+	__u32 zero = 0;
+	__u32 *checking = bpf_map_lookup_elem(&targeted_checking, &zero);
+	if (checking && *checking) {
+		__u32 tid = (__u32)bpf_get_current_pid_tgid(), nr = (__u32)syscall_nr_of(regs);
+		bpf_map_update_elem(&targeted_marks, &tid, &nr, BPF_ANY);
+	}
+	return gate_failure(regs, -1, (long)ctx[1], NULL, true);
+}
+
+/* An ia32 syscall on x86_64 (its numbers are another table's): the completeness check leaves it out. */
+static __always_inline bool compat_syscall(void)
+{
+#if defined(__TARGET_ARCH_x86)
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	if (bpf_core_field_exists(task->thread_info.status))
+		return BPF_CORE_READ(task, thread_info.status) & 0x0002 /* TS_COMPAT */;
+#endif
+	return false;
+}
+
+/*
+ * The completeness check: attached to sys_exit for a while at start-up and then at intervals, it counts and
+ * records the failures that no slot counted: of syscalls outside the set, which the daemon then adds, and of
+ * syscalls whose slot is on a function they do not go through. Those a slot counted it leaves to the slot.
+ */
+SEC("?tp_btf/sys_exit")
+int BPF_PROG(targeted_check, struct pt_regs *regs, long ret)
+{
+	if (likely(!errno_watched(ret)) || compat_syscall())
+		return 0;
+	__u32 nr = (__u32)syscall_nr_of(regs);
+	__u32 *slot = bpf_map_lookup_elem(&targeted_nrs, &nr);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!slot || pid_tgid >> 32 == self_tgid)
+		return 0;
+	if (*slot) {
+		/* Counted by its slot when it left a mark. */
+		__u32 tid = (__u32)pid_tgid;
+		__u32 *mark = bpf_map_lookup_elem(&targeted_marks, &tid);
+		bool counted = mark && *mark == nr;
+		if (mark)
+			bpf_map_delete_elem(&targeted_marks, &tid);
+		if (counted)
+			return 0;
+	}
+	__u64 *seen = bpf_map_lookup_elem(&untargeted, &nr);
+	if (seen)
+		__sync_fetch_and_add(seen, 1);
+	return gate_failure(regs, -1, ret, NULL, true);
 }
 
 /*
@@ -704,7 +796,7 @@ int async_io_uring(struct trace_event_raw_io_uring_complete___enospcd *ctx)
 			bpf_map_delete_elem(&uring_reqs, &key);
 		}
 	}
-	return gate_failure(NULL, ENOSPCD_NR_IO_URING + opcode, res, file);
+	return gate_failure(NULL, ENOSPCD_NR_IO_URING + opcode, res, file, false);
 }
 
 /* kiocb_done() (5.10) ends every io_uring read and write with its result, before the completion is posted. */
@@ -771,7 +863,7 @@ static __always_inline int aio_completion(struct kiocb___enospcd *iocb, long res
 	    bpf_probe_read_user(&op, sizeof(op), (const void *)(user_iocb + ENOSPCD_IOCB_OPCODE_OFFSET)) == 0 &&
 	    op <= ENOSPCD_IOCB_CMD_MAX)
 		opcode = op;
-	return gate_failure(NULL, ENOSPCD_NR_AIO + opcode, res, BPF_CORE_READ(iocb, ki_filp));
+	return gate_failure(NULL, ENOSPCD_NR_AIO + opcode, res, BPF_CORE_READ(iocb, ki_filp), false);
 }
 
 KIOCB_HOOKS(async_aio, aio_complete_rw, aio_completion)

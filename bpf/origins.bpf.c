@@ -35,7 +35,6 @@ struct {
 #if defined(__TARGET_ARCH_x86)
 #define SCAN_WORDS 64  /* one read of the stack */
 #define SCAN_READS 16  /* up to 8 KiB above the stack pointer */
-#define KERNEL_STACK_SIZE 16384 /* THREAD_SIZE on x86_64 without KASAN */
 #define KERNEL_TEXT_START 0xffffffff80000000ULL /* the kernel image, then modules, to the fixmap */
 #define KERNEL_TEXT_END 0xffffffffff000000ULL
 
@@ -75,7 +74,7 @@ __noinline int scan_stack(__u64 sp, __u64 stack, __u32 tid)
 	struct scan_buf *b = bpf_map_lookup_elem(&scan_scratch, &zero);
 	if (!c || !b || !stack || sp <= stack)
 		return 0;
-	__u64 top = stack + KERNEL_STACK_SIZE - bpf_core_type_size(struct pt_regs);
+	__u64 top = stack + ENOSPCD_THREAD_SIZE - bpf_core_type_size(struct pt_regs);
 	/* The count and the words to skip live in the map value, so the verifier does not tell states apart by
 	 * what a comparison with them taught it: one pass per word, not one per word and value. */
 	c->outer_stack_len = 0;
@@ -170,6 +169,8 @@ static __always_inline int record(void *ctx, __u32 slot, __u64 raw, bool kret)
 		fresh->dropped = 0;
 		fresh->outer_stack_len = 0;
 		fresh->outer_scanned = 0;
+		long nr = current_syscall_nr(task);
+		fresh->syscall_nr = nr >= 0 && nr < ENOSPCD_CHAIN_NR_UNKNOWN ? (__u16)nr : ENOSPCD_CHAIN_NR_UNKNOWN;
 		if (bpf_map_update_elem(&chains, &tid, fresh, BPF_NOEXIST)) {
 			count_loss(ENOSPCD_LOSS_CHAIN_MAP_FULL);
 			return 0;

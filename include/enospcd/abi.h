@@ -26,6 +26,8 @@
 #define ENOSPCD_ORIGIN_MAX 48 /* program slots per attach kind in origins.bpf.c */
 /* Syscall numbers below this get per-syscall path-argument metadata. */
 #define ENOSPCD_SYSCALL_MAX 512
+/* fexit slots for syscall entry functions in gate.bpf.c (targeted mode). */
+#define ENOSPCD_TARGETED_MAX 160
 /* Asynchronous failures are counted and reported under a pseudo syscall number: an io_uring request that
  * completed with a watched errno is ENOSPCD_NR_IO_URING + its opcode (IORING_OP_*), or + ..._OP_UNKNOWN where
  * the kernel's completion tracepoint does not carry the request. Far above every real syscall number. */
@@ -48,6 +50,7 @@ enum enospcd_gate_mode {
 	ENOSPCD_GATE_TP_BTF = 1,
 	ENOSPCD_GATE_RAW_TP = 2,
 	ENOSPCD_GATE_TP = 3,
+	ENOSPCD_GATE_TARGETED = 4, /* fexit on the entry functions of the syscalls that can fail so */
 };
 
 /* Reasons a failure did not reach user space in full; per-CPU counters indexed by these. */
@@ -58,7 +61,8 @@ enum enospcd_loss {
 	ENOSPCD_LOSS_CHAIN_MAP_FULL = 3,  /* per-thread chain could not be created */
 	ENOSPCD_LOSS_CHAIN_OVERFLOW = 4,  /* more distinct links than ENOSPCD_CHAIN_MAX: middle links dropped */
 	ENOSPCD_LOSS_CHAIN_DISCARDED = 5, /* chain from a syscall that ended otherwise, thrown away */
-	ENOSPCD_LOSS_MAX = 6,
+	ENOSPCD_LOSS_UNCOUNTED = 6,       /* targeted mode: a failure a slot could not hand to the failure program */
+	ENOSPCD_LOSS_MAX = 7,
 };
 
 /* How an origin function's return value signals failure. */
@@ -286,6 +290,7 @@ struct enospcd_count_val {
 };
 
 /* Per-thread chain, filled by origin probes, consumed (and always deleted) by the gate. */
+#define ENOSPCD_CHAIN_NR_UNKNOWN 0xffff
 struct enospcd_chain {
 	__u16 len;
 	__u16 stack_len;
@@ -293,7 +298,8 @@ struct enospcd_chain {
 	__u16 dropped; /* links dropped to keep the innermost half and the outermost ones */
 	__u16 outer_stack_len;
 	__u16 outer_scanned; /* outer_stack was scanned, not unwound */
-	__u16 pad[2];
+	__u16 syscall_nr; /* the syscall that made the chain (low 16 bits), or ENOSPCD_CHAIN_NR_UNKNOWN */
+	__u16 pad;
 	struct enospcd_chain_link links[ENOSPCD_CHAIN_MAX];
 	__u64 kstack[ENOSPCD_STACK_MAX];
 	__u64 outer_stack[ENOSPCD_STACK_MAX];

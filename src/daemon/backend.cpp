@@ -129,6 +129,19 @@ std::string DaemonBackend::metrics() {
   m << "# HELP enospcd_events_stored Events held in memory.\n# TYPE enospcd_events_stored gauge\n"
     << "enospcd_events_stored " << st["counters"]["events_stored"].get<uint64_t>() << "\n";
 
+  // Targeted mode: the syscalls with a slot, and the failures the completeness check found outside the set.
+  if (const auto& tg = st["gate"]["targeted"]; tg.is_object()) {
+    m << "# HELP enospcd_targeted_syscalls Syscalls whose entry functions carry a targeted slot.\n"
+      << "# TYPE enospcd_targeted_syscalls gauge\n"
+      << "enospcd_targeted_syscalls " << tg["syscalls"].get<uint64_t>() << "\n";
+    m << "# HELP enospcd_targeted_untargeted_failures_total Failures the completeness check saw from syscalls "
+         "outside the targeted set (each is then added to it).\n"
+      << "# TYPE enospcd_targeted_untargeted_failures_total counter\n";
+    for (auto& [k, v] : tg["untargeted_failures"].items())
+      m << "enospcd_targeted_untargeted_failures_total{syscall=\"" << prom_escape(k) << "\"} " << v.get<uint64_t>()
+        << "\n";
+  }
+
   std::map<std::string, int> modes = {{"fexit", 0}, {"kretprobe", 0}, {"unavailable", 0}};
   for (const auto& o : st["origins"]) modes[o["mode"].get<std::string>()]++;
   m << "# HELP enospcd_origin_probes Origin functions by attach mode.\n# TYPE enospcd_origin_probes gauge\n";

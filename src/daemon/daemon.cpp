@@ -154,7 +154,7 @@ void Daemon::run(std::optional<std::chrono::steady_clock::time_point> deadline, 
     // so that a clock step (NTP, an operator) or a suspend shifts only what happened before it by at most one
     // slice, not every later event.
     realtime_offset_ns_ = monotonic_to_realtime_offset_ns();
-    tracing_.poll_startup();
+    tracing_.poll(std::chrono::steady_clock::now());
     persist(std::chrono::steady_clock::now());
     if (std::chrono::steady_clock::now() >= next_maintenance) {
       // The kernel map stays bounded while every count stays exact: exited processes' entries move to the book.

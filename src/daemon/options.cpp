@@ -63,14 +63,23 @@ ParseOutcome parse_daemon_options(int argc, const char* const* argv) {
   // An option given twice takes its last value, so that a wrapper's defaults can be overridden by appending.
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   std::string duration = "30s", errnos = "ENOSPC", gate = "auto", output = "text", log_format = "text";
-  std::string ringbuf = "4M", events_file_size = "64M";
+  std::string ringbuf = "4M", events_file_size = "64M", targeted_syscalls, check_every = "60s", check_for = "2s";
   app.get_formatter()->column_width(34);
   app.add_flag("--once", o.once, "Trace in the foreground for --duration (or until Ctrl-C), print a report, exit");
   auto* duration_opt =
       app.add_option("--duration", duration, "How long --once traces (e.g. 30s, 2m; bare numbers are seconds)");
   app.add_option("--errno", errnos, "Errnos to watch, names or numbers, comma-separated");
-  app.add_option("--gate", gate, "Syscall-exit hook: auto, tp_btf, raw_tp or tp (auto probes in that order)");
-  app.add_option("--no-feature", o.no_features, "Pretend the kernel lacks a feature: tp_btf, raw_tp, tp, fexit, kprobe, io_uring, aio")
+  app.add_option("--gate", gate,
+                 "Syscall hook: auto, targeted, tp_btf, raw_tp or tp (auto probes in that order; targeted is fexit on "
+                 "the entry functions of the syscalls that can fail with the watched errnos, where fexit works)");
+  app.add_option("--targeted-syscalls", targeted_syscalls,
+                 "Edit targeted mode's syscall set, comma-separated: NAME or +NAME adds, -NAME drops "
+                 "(e.g. --targeted-syscalls=+fcntl,-close)");
+  app.add_option("--targeted-check-every", check_every,
+                 "Targeted mode: how often the completeness check runs on sys_exit (0: at start-up only)");
+  app.add_option("--targeted-check-for", check_for,
+                 "Targeted mode: how long each completeness check stays on sys_exit");
+  app.add_option("--no-feature", o.no_features, "Pretend the kernel lacks a feature: targeted, tp_btf, raw_tp, tp, fexit, kprobe, io_uring, aio")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->check(CLI::IsMember(FeatureProbe::known_features()));
   auto* output_opt = app.add_option("-o,--output", output, "Report format for --once: text or json")
@@ -154,6 +163,22 @@ ParseOutcome parse_daemon_options(int argc, const char* const* argv) {
   auto g = parse_gate_mode(gate);
   if (!g) return fail(g.error().message);
   o.gate_mode = *g;
+  for (std::string_view piece : split(targeted_syscalls, ',')) {
+    std::string item(trim(piece));
+    if (item.empty()) continue;
+    std::string name = !item.empty() && (item[0] == '+' || item[0] == '-') ? item.substr(1) : item;
+    if (!syscall_number(name)) return fail("--targeted-syscalls: \"" + name + "\" is not a syscall of this architecture");
+    o.targeted_edits.push_back(item);
+  }
+  auto every = parse_duration(check_every);
+  if (!every) return fail("--targeted-check-every: " + every.error().message);
+  o.targeted_check_every = *every;
+  auto window = parse_duration(check_for);
+  if (!window) return fail("--targeted-check-for: " + window.error().message);
+  if (window->count() == 0) return fail("--targeted-check-for must be greater than zero");
+  if (every->count() > 0 && *every <= *window)
+    return fail("--targeted-check-every must be longer than --targeted-check-for");
+  o.targeted_check_for = *window;
   auto rb = parse_ringbuf_size(ringbuf);
   if (!rb) return fail(rb.error().message);
   o.ringbuf_bytes = *rb;

@@ -21,6 +21,11 @@ struct DaemonOptions {
   std::chrono::nanoseconds duration{std::chrono::seconds(30)};
   std::vector<int> errnos{28};
   GateMode gate_mode = GateMode::Auto;
+  // Targeted mode: edits of the derived syscall set ("name"/"+name" adds, "-name" drops), and the completeness
+  // check: on sys_exit for check_for at start-up, then every check_every (0: at start-up only).
+  std::vector<std::string> targeted_edits;
+  std::chrono::nanoseconds targeted_check_every{std::chrono::seconds(60)};
+  std::chrono::nanoseconds targeted_check_for{std::chrono::seconds(2)};
   std::vector<std::string> no_features;
   OutputFormat output = OutputFormat::Text;
   std::size_t report_events = 20;

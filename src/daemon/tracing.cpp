@@ -3,12 +3,15 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <utility>
 
+#include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "common/names.h"
+#include "loader/targeted.h"
 #include "model/origins.h"
 
 namespace enospcd {
@@ -22,6 +25,7 @@ const char* loss_name(int i) {
     case ENOSPCD_LOSS_CHAIN_MAP_FULL: return "chain_map_full";
     case ENOSPCD_LOSS_CHAIN_OVERFLOW: return "chain_overflow";
     case ENOSPCD_LOSS_CHAIN_DISCARDED: return "chain_discarded";
+    case ENOSPCD_LOSS_UNCOUNTED: return "targeted_uncounted";
     default: return "unknown";
   }
 }
@@ -84,7 +88,16 @@ Result<void> Tracing::start(std::function<void(const void*, std::size_t)> on_rec
   // fexit works where an origin probe is on it: then AIO completions are traced with fentry.
   if (origins_)
     for (const auto& st : origins_->status())
-      if (st.mode == OriginMode::Fexit) cfg.aio = GateConfig::Aio::Fentry;
+      if (st.mode == OriginMode::Fexit) {
+        cfg.aio = GateConfig::Aio::Fentry;
+        cfg.fexit = true;
+      }
+  // Targeted mode is tried where fexit is known to work, or when asked for.
+  if (cfg.force_mode == GateMode::Targeted) cfg.fexit = true;
+  if (auto set = targeted_set(opts_.errnos, opts_.targeted_edits); set)
+    cfg.targeted_syscalls = *set;
+  else
+    cfg.targeted_unavailable = set.error().message;
   counter_entries_ = cfg.counter_entries;
   auto gate = GateTracer::start(cfg, probe_);
   if (!gate) return gate.error();
@@ -95,8 +108,19 @@ Result<void> Tracing::start(std::function<void(const void*, std::size_t)> on_rec
   for (const auto& a : gate_->attempts())
     if (!a.error.empty()) spdlog::info("syscall gate: {} unavailable: {}", gate_mode_name(a.mode), a.error);
   spdlog::info("io_uring completions: {}; Linux AIO completions: {}", gate_->io_uring(), gate_->aio());
-  spdlog::info("tracing {} on syscall exit ({}), attached in {} ms", errno_list(opts_.errnos),
-               gate_mode_name(gate_->mode()), milliseconds(gate_->attach_time()));
+  if (gate_->mode() == GateMode::Targeted) {
+    const auto& tg = gate_->targeted();
+    spdlog::info("tracing {} on the entry of {} syscalls ({} functions, fexit), attached in {} ms; the other "
+                 "syscalls run untraced",
+                 errno_list(opts_.errnos), tg.syscalls.size(), tg.functions.size(), milliseconds(gate_->attach_time()));
+    if (!tg.missing.empty())
+      spdlog::info("targeted mode: no entry function in this kernel for {}", fmt::join(tg.missing, ", "));
+    // The completeness check starts now.
+    check_next_ = std::chrono::steady_clock::now();
+  } else {
+    spdlog::info("tracing {} on syscall exit ({}), attached in {} ms", errno_list(opts_.errnos),
+                 gate_mode_name(gate_->mode()), milliseconds(gate_->attach_time()));
+  }
   if (gate_only())
     spdlog::info("gate-only mode: no origin probe could attach ({}), so events carry no kernel call chain; "
                  "causes are inferred from the syscall, its arguments and host state",
@@ -106,7 +130,7 @@ Result<void> Tracing::start(std::function<void(const void*, std::size_t)> on_rec
                  origins_->summary());
   // Tracing is live. Reading all of /proc/kallsyms (5 MB the kernel formats as it is read) is the slowest step
   // of start-up on a loaded host, so in gate-only mode it happens in the background from here on, and
-  // poll_startup() hands BPF the addresses through which it records fs.mount-max and, before v5.19, sums
+  // poll() hands BPF the addresses through which it records fs.mount-max and, before v5.19, sums
   // per-CPU counters at failure time once they are known. Failures before that get the sysctl read in user
   // space.
   kallsyms_pending_ = !probe_.kallsyms_loaded();
@@ -117,8 +141,72 @@ Result<void> Tracing::start(std::function<void(const void*, std::size_t)> on_rec
   return {};
 }
 
-void Tracing::poll_startup() {
+void Tracing::poll(std::chrono::steady_clock::time_point now) {
   if (kallsyms_pending_ && probe_.kallsyms_ready()) finish_startup();
+  if (gate_ && gate_->mode() == GateMode::Targeted) poll_targeted(now);
+}
+
+void Tracing::poll_targeted(std::chrono::steady_clock::time_point now) {
+  GateTracer& g = *gate_;
+  const bool checking = g.targeted().checking;
+  if (!checking && check_next_ != std::chrono::steady_clock::time_point{} && now >= check_next_) {
+    if (auto r = g.set_checking(true); !r) {
+      spdlog::warn("targeted mode: {}; the set is not checked", r.error().message);
+      check_next_ = {};
+      return;
+    }
+    check_runs_++;
+    check_until_ = now + opts_.targeted_check_for;
+    spdlog::debug("targeted mode: completeness check on sys_exit for {} s",
+                  std::chrono::duration<double>(opts_.targeted_check_for).count());
+    return;
+  }
+  if (!checking) return;
+  // While the check is on: failures from syscalls no slot counts were counted by it, and their syscalls join.
+  for (const auto& [nr, count] : g.read_untargeted()) {
+    std::string name = syscall_name(nr);
+    uint64_t& seen = untargeted_[name];
+    if (count <= seen) continue;
+    const auto& in_set = g.targeted().syscalls;
+    if (std::find(in_set.begin(), in_set.end(), name) != in_set.end()) {
+      // Its slot is on a function this syscall does not go through: counted only while the check runs.
+      spdlog::warn("targeted mode: the completeness check saw {} failure{} of {} ({}) that its slot did not; they "
+                   "are counted only while the check runs (--gate tp_btf counts them all)",
+                   count - seen, count - seen == 1 ? "" : "s", name, errno_list(opts_.errnos));
+      seen = count;
+      continue;
+    }
+    spdlog::warn("targeted mode: the completeness check saw {} failure{} of {} ({}), a syscall outside the set; "
+                 "adding it",
+                 count - seen, count - seen == 1 ? "" : "s", name, errno_list(opts_.errnos));
+    seen = count;
+    if (auto r = g.add_syscalls({name}); !r)
+      spdlog::warn("targeted mode: cannot add {}: {}", name, r.error().message);
+    else if (std::find(added_.begin(), added_.end(), name) == added_.end())
+      added_.push_back(name);
+  }
+  if (now < check_until_) return;
+  if (auto r = g.set_checking(false); !r) spdlog::warn("targeted mode: {}", r.error().message);
+  check_next_ = opts_.targeted_check_every.count() > 0
+                    ? now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(opts_.targeted_check_every)
+                    : std::chrono::steady_clock::time_point{};
+}
+
+nlohmann::json Tracing::targeted_json() const {
+  const auto& tg = gate_->targeted();
+  nlohmann::json untargeted = nlohmann::json::object();
+  for (const auto& [name, count] : untargeted_) untargeted[name] = count;
+  return {{"syscalls", tg.syscalls.size()},
+          {"entry_functions", tg.functions.size()},
+          {"prototypes", tg.prototypes},
+          {"missing", tg.missing},
+          {"added", added_},
+          {"untargeted_failures", untargeted},
+          {"check",
+           {{"running", tg.checking},
+            {"runs", check_runs_},
+            {"every_s", std::chrono::duration<double>(opts_.targeted_check_every).count()},
+            {"for_s", std::chrono::duration<double>(opts_.targeted_check_for).count()}}}};
 }
 
 void Tracing::finish_startup() {
@@ -155,7 +243,8 @@ nlohmann::json Tracing::status_json() const {
       {"mode_reason", origins_ ? origins_->summary() : "disabled by --no-origins"},
       {"origins", origins_json()},
       {"gate", {{"mode", gate_mode_name(gate_->mode())}, {"attempts", attempts},
-                {"attach_ms", milliseconds(gate_->attach_time())}, {"io_uring", gate_->io_uring()}, {"aio", gate_->aio()}}},
+                {"attach_ms", milliseconds(gate_->attach_time())}, {"io_uring", gate_->io_uring()}, {"aio", gate_->aio()},
+                {"targeted", gate_->mode() == GateMode::Targeted ? targeted_json() : nlohmann::json()}}},
       {"losses", losses},
   };
 }

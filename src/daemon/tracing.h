@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,8 +35,9 @@ class Tracing {
   Result<void> start(std::function<void(const void*, std::size_t)> on_record,
                      const std::function<void(GateTracer&)>& on_gate);
   // Called from the event loop: once the background read of /proc/kallsyms is done, hands BPF the addresses
-  // it needed and frees the tables.
-  void poll_startup();
+  // it needed and frees the tables; in targeted mode, runs the completeness check on its schedule and adds the
+  // syscalls it finds failing outside the set.
+  void poll(std::chrono::steady_clock::time_point now);
 
   GateTracer& gate() { return *gate_; }
   const GateTracer& gate() const { return *gate_; }
@@ -55,6 +57,8 @@ class Tracing {
  private:
   void start_origins();
   void finish_startup();
+  void poll_targeted(std::chrono::steady_clock::time_point now);
+  nlohmann::json targeted_json() const;
 
   const DaemonOptions& opts_;
   FeatureProbe probe_;
@@ -63,8 +67,14 @@ class Tracing {
   std::vector<std::string> origin_names_;
   Kallsyms kallsyms_;
   std::size_t counter_entries_ = 0;
-  bool kallsyms_pending_ = false;  // read in the background after attaching; poll_startup() takes it
+  bool kallsyms_pending_ = false;  // read in the background after attaching; poll() takes it
   std::chrono::steady_clock::time_point since_;
+  // Targeted mode's completeness check: when it is due to start or stop, how often it ran, and the failures it
+  // saw from syscalls outside the set (by name), with the syscalls it added.
+  std::chrono::steady_clock::time_point check_next_{}, check_until_{};
+  uint64_t check_runs_ = 0;
+  std::map<std::string, uint64_t> untargeted_;
+  std::vector<std::string> added_;
 };
 
 }  // namespace enospcd

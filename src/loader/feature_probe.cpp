@@ -26,7 +26,7 @@ bool exists(const char* path) { return access(path, F_OK) == 0; }
 }  // namespace
 
 const std::set<std::string>& FeatureProbe::known_features() {
-  static const std::set<std::string> names = {"tp_btf", "raw_tp", "tp", "fexit", "kprobe", "io_uring", "aio"};
+  static const std::set<std::string> names = {"targeted", "tp_btf", "raw_tp", "tp", "fexit", "kprobe", "io_uring", "aio"};
   return names;
 }
 

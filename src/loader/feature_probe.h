@@ -18,7 +18,7 @@ class FeatureProbe {
   FeatureProbe() = default;
   virtual ~FeatureProbe() = default;
 
-  // Names accepted by disable(): tp_btf raw_tp tp fexit kprobe io_uring aio.
+  // Names accepted by disable(): targeted tp_btf raw_tp tp fexit kprobe io_uring aio.
   static const std::set<std::string>& known_features();
   void disable(const std::string& feature) { disabled_.insert(feature); }
   bool disabled(const std::string& feature) const { return disabled_.count(feature) != 0; }

@@ -11,10 +11,14 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <set>
 
 #include "common/names.h"
 #include "gate.skel.h"
+#include "targeted.skel.h"
 #include "loader/errno_filter.h"
+#include "loader/targeted.h"
 
 namespace enospcd {
 namespace {
@@ -100,26 +104,9 @@ void write_kernel_data(gate_bpf* s, const KernelData& k) {
   s->bss->max_user_watches_addr = k.max_user_watches;
 }
 
-Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {
-  gate_bpf* s = gate_bpf__open();
-  if (!s) return make_error("cannot open the gate BPF object: " + describe_errno(errno), errno);
-  auto fail = [&](const std::string& step, int err) -> Result<gate_bpf*> {
-    gate_bpf__destroy(s);
-    return make_error(step + ": " + describe_errno(err), err);
-  };
-
-  for (GateMode m : {GateMode::TpBtf, GateMode::RawTp, GateMode::Tp})
-    bpf_program__set_autoload(program_for(s, m), m == mode);
-  bpf_program__set_autoload(s->progs.async_io_uring, cfg.io_uring);
-  bpf_program__set_autoload(s->progs.async_aio_fentry, cfg.aio == GateConfig::Aio::Fentry);
-  bpf_program__set_autoload(s->progs.async_aio_kprobe, cfg.aio == GateConfig::Aio::Kprobe);
-  // kiocb_done() is traced the way aio_complete_rw() is.
-  const bool uring_rw = cfg.io_uring && cfg.io_uring_rw && cfg.aio != GateConfig::Aio::None;
-  bpf_program__set_autoload(s->progs.uring_rw_fentry, uring_rw && cfg.aio == GateConfig::Aio::Fentry);
-  bpf_program__set_autoload(s->progs.uring_rw_kprobe, uring_rw && cfg.aio == GateConfig::Aio::Kprobe);
-  s->rodata->uring_rw_enabled = uring_rw ? 1 : 0;
-
-  // Settings live in .rodata, fixed at load time (the verifier then prunes what they disable).
+// Settings live in .rodata, fixed at load time (the verifier then prunes what they disable); the same for every
+// object that carries the failure path.
+void configure(gate_bpf* s, const GateConfig& cfg) {
   set_errno_filter(s->rodata, cfg.errnos);
   s->rodata->self_tgid = cfg.self_tgid;
   s->rodata->origins_enabled = cfg.chains_fd >= 0 ? 1 : 0;
@@ -136,6 +123,33 @@ Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {
   s->rodata->nr_openat = nr_or_none("openat");
   s->rodata->nr_openat2 = nr_or_none("openat2");
   s->rodata->nr_epoll_ctl = nr_or_none("epoll_ctl");
+}
+
+Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {
+  gate_bpf* s = gate_bpf__open();
+  if (!s) return make_error("cannot open the gate BPF object: " + describe_errno(errno), errno);
+  auto fail = [&](const std::string& step, int err) -> Result<gate_bpf*> {
+    gate_bpf__destroy(s);
+    return make_error(step + ": " + describe_errno(err), err);
+  };
+
+  for (GateMode m : {GateMode::TpBtf, GateMode::RawTp, GateMode::Tp})
+    bpf_program__set_autoload(program_for(s, m), m == mode);
+  // Targeted: the slots come in objects of their own (GateTracer::add_syscalls); this one holds the maps and the
+  // completeness check.
+  const bool targeted = mode == GateMode::Targeted;
+  bpf_program__set_autoload(s->progs.targeted_failure, false);
+  bpf_program__set_autoload(s->progs.targeted_check, targeted);
+  bpf_program__set_autoload(s->progs.async_io_uring, cfg.io_uring);
+  bpf_program__set_autoload(s->progs.async_aio_fentry, cfg.aio == GateConfig::Aio::Fentry);
+  bpf_program__set_autoload(s->progs.async_aio_kprobe, cfg.aio == GateConfig::Aio::Kprobe);
+  // kiocb_done() is traced the way aio_complete_rw() is.
+  const bool uring_rw = cfg.io_uring && cfg.io_uring_rw && cfg.aio != GateConfig::Aio::None;
+  bpf_program__set_autoload(s->progs.uring_rw_fentry, uring_rw && cfg.aio == GateConfig::Aio::Fentry);
+  bpf_program__set_autoload(s->progs.uring_rw_kprobe, uring_rw && cfg.aio == GateConfig::Aio::Kprobe);
+  s->rodata->uring_rw_enabled = uring_rw ? 1 : 0;
+
+  configure(s, cfg);
 
   if (int err = bpf_map__set_max_entries(s->maps.events, cfg.ringbuf_bytes); err != 0)
     return fail("ring buffer size " + std::to_string(cfg.ringbuf_bytes), -err);
@@ -163,6 +177,7 @@ Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {
     if (bpf_map_update_elem(pa_fd, &key, &spec, BPF_ANY)) return fail("filling the path-argument table", errno);
   }
 
+  if (targeted) return s;
   if (mode == GateMode::Tp) ensure_tracefs();
   bpf_link* link = bpf_program__attach(program_for(s, mode));
   if (!link) return fail("attaching the " + gate_mode_name(mode) + " gate", errno);
@@ -208,6 +223,7 @@ std::string gate_mode_name(GateMode m) {
     case GateMode::TpBtf: return "tp_btf";
     case GateMode::RawTp: return "raw_tp";
     case GateMode::Tp: return "tp";
+    case GateMode::Targeted: return "targeted";
     default: return "auto";
   }
 }
@@ -217,7 +233,8 @@ Result<GateMode> parse_gate_mode(const std::string& s) {
   if (s == "tp_btf") return GateMode::TpBtf;
   if (s == "raw_tp") return GateMode::RawTp;
   if (s == "tp") return GateMode::Tp;
-  return make_error("unknown gate mode \"" + s + "\" (expected auto, tp_btf, raw_tp or tp)");
+  if (s == "targeted") return GateMode::Targeted;
+  return make_error("unknown gate mode \"" + s + "\" (expected auto, targeted, tp_btf, raw_tp or tp)");
 }
 
 std::vector<std::pair<uint32_t, enospcd_path_args>> path_arg_table() {
@@ -233,6 +250,10 @@ std::vector<std::pair<uint32_t, enospcd_path_args>> path_arg_table() {
 std::vector<GateMode> gate_ladder(const GateConfig& cfg, FeatureProbe& probe) {
   if (cfg.force_mode != GateMode::Auto) return {cfg.force_mode};
   std::vector<GateMode> ladder;
+  // targeted needs fexit (which the origin probes found working) and a syscall set for the watched errnos.
+  if (cfg.fexit && probe.has_vmlinux_btf() && !probe.disabled("targeted") && !probe.disabled("fexit") &&
+      !cfg.targeted_syscalls.empty())
+    ladder.push_back(GateMode::Targeted);
   // tp_btf needs the kernel's BTF; raw_tp and tp do not (CO-RE reads still do, checked at load).
   if (probe.has_vmlinux_btf() && !probe.disabled("tp_btf")) ladder.push_back(GateMode::TpBtf);
   if (!probe.disabled("raw_tp")) ladder.push_back(GateMode::RawTp);
@@ -252,6 +273,18 @@ Result<std::unique_ptr<GateTracer>> GateTracer::start(const GateConfig& cfg, Fea
 
   std::unique_ptr<GateTracer> t(new GateTracer());
   auto t0 = std::chrono::steady_clock::now();
+  // Targeted mode's entry functions, from the kernel's BTF (read only when the rung is on the ladder).
+  std::vector<std::string> entry_fns;
+  std::string targeted_error = cfg.targeted_unavailable;
+  if (std::find(ladder.begin(), ladder.end(), GateMode::Targeted) != ladder.end() && targeted_error.empty()) {
+    if (cfg.targeted_syscalls.empty()) targeted_error = "no syscall to attach to";
+    auto fns = kernel_syscall_functions();
+    if (!fns) targeted_error = fns.error().message;
+    for (const auto& e : fns ? entry_functions(cfg.targeted_syscalls, *fns) : std::vector<EntryFunctions>{})
+      entry_fns.insert(entry_fns.end(), e.functions.begin(), e.functions.end());
+    if (targeted_error.empty() && entry_fns.empty())
+      targeted_error = "the kernel's BTF names no entry function of these syscalls";
+  }
   GateConfig rung_cfg = cfg;
   if (probe.disabled("io_uring")) {
     t->io_uring_ = "unavailable: disabled (--no-feature io_uring)";
@@ -285,11 +318,30 @@ Result<std::unique_ptr<GateTracer>> GateTracer::start(const GateConfig& cfg, Fea
     add_try(true, false);
     add_try(false, true);
     add_try(true, true);
+    if (m == GateMode::Targeted && !targeted_error.empty()) {
+      t->attempts_.push_back({m, targeted_error});
+      reasons += (reasons.empty() ? "" : "; ") + targeted_error;
+      continue;
+    }
     auto r = try_rung(tries[0], m);
     const std::string first_error = r.ok() ? "" : r.error().message;
     std::size_t tried = 0;
     while (!r.ok() && r.error().code != EPERM && r.error().code != EACCES && ++tried < tries.size())
       r = try_rung(tries[tried], m);
+    if (r.ok() && m == GateMode::Targeted) {
+      // The slots, each on its own: a kernel that refuses them leaves the next rung to try.
+      t->skel_ = *r;
+      t->cfg_ = tries[tried];
+      t->kernel_data_ = cfg.kernel_data;
+      t->mode_ = m;
+      if (auto a = t->add_syscalls(cfg.targeted_syscalls); !a) {
+        t->release_targeted();
+        gate_bpf__destroy(t->skel_);
+        t->skel_ = nullptr;
+        t->mode_ = GateMode::Auto;
+        r = make_error(a.error().message, a.error().code);
+      }
+    }
     if (r.ok() && tried > 0) {
       if (rung_cfg.aio != GateConfig::Aio::None && tries[tried].aio == GateConfig::Aio::None)
         t->aio_ = "unavailable: " + first_error;
@@ -298,14 +350,20 @@ Result<std::unique_ptr<GateTracer>> GateTracer::start(const GateConfig& cfg, Fea
     }
     if (r.ok()) {
       t->skel_ = *r;
+      t->cfg_ = rung_cfg;
+      t->kernel_data_ = cfg.kernel_data;
       t->mode_ = m;
       t->attempts_.push_back({m, ""});
       break;
     }
-    t->attempts_.push_back({m, r.error().message});
+    std::string why = r.error().message;
+    if (m == GateMode::Targeted && (r.error().code == EPERM || r.error().code == EACCES))
+      why = "fexit refused by the kernel (" + std::string(strerror(r.error().code)) + ")";
+    t->attempts_.push_back({m, why});
     if (!reasons.empty()) reasons += "; ";
-    reasons += r.error().message;
-    if (r.error().code == EPERM || r.error().code == EACCES)
+    reasons += why;
+    // A kernel that refuses fexit says EPERM to targeted mode's programs alone: the next rung is tried.
+    if ((r.error().code == EPERM || r.error().code == EACCES) && m != GateMode::Targeted)
       return make_error("cannot load BPF programs: " + describe_errno(r.error().code), r.error().code);
   }
   if (!t->skel_) return make_error("no syscall-exit hook could be attached (" + reasons + ")");
@@ -317,7 +375,217 @@ Result<std::unique_ptr<GateTracer>> GateTracer::start(const GateConfig& cfg, Fea
 
 GateTracer::~GateTracer() {
   if (ring_) ring_buffer__free(ring_);
+  release_targeted();
   if (skel_) gate_bpf__destroy(skel_);
+}
+
+void GateTracer::release_targeted() {
+  if (check_link_) bpf_link__destroy(check_link_);
+  check_link_ = nullptr;
+  for (bpf_link* l : slot_links_) bpf_link__destroy(l);
+  slot_links_.clear();
+  for (targeted_bpf* o : slot_objs_) targeted_bpf__destroy(o);
+  slot_objs_.clear();
+  for (auto& [proto, f] : failure_objs_) gate_bpf__destroy(f);
+  failure_objs_.clear();
+  targeted_ = {};
+}
+
+namespace {
+
+// Makes the object use the main object's maps of the same names (all but its internal ones and those named).
+template <typename Skel>
+Result<void> share_maps(Skel* s, gate_bpf* main, const std::set<std::string>& own) {
+  bpf_map* m = nullptr;
+  bpf_object__for_each_map(m, s->obj) {
+    if (bpf_map__is_internal(m) || own.count(bpf_map__name(m))) continue;
+    const bpf_map* shared = bpf_object__find_map_by_name(main->obj, bpf_map__name(m));
+    if (!shared) return make_error(std::string("no map ") + bpf_map__name(m) + " to share", ENOENT);
+    if (int err = bpf_map__reuse_fd(m, bpf_map__fd(shared)); err != 0)
+      return make_error(std::string("sharing map ") + bpf_map__name(m) + ": " + describe_errno(-err), -err);
+  }
+  return {};
+}
+
+// The failure program for entry functions of one prototype, loaded for `fn`, on the main object's maps.
+Result<gate_bpf*> load_failure(gate_bpf* main, const GateConfig& cfg, const KernelData& k, const std::string& fn) {
+  gate_bpf* s = gate_bpf__open();
+  if (!s) return make_error("cannot open the gate BPF object: " + describe_errno(errno), errno);
+  auto fail = [&](const std::string& step, int err) -> Result<gate_bpf*> {
+    gate_bpf__destroy(s);
+    return make_error(step + ": " + describe_errno(err), err);
+  };
+  bpf_program* prog = nullptr;
+  bpf_object__for_each_program(prog, s->obj) bpf_program__set_autoload(prog, prog == s->progs.targeted_failure);
+  if (int err = bpf_program__set_attach_target(s->progs.targeted_failure, 0, fn.c_str()); err != 0)
+    return fail("the failure program's target " + fn, -err);
+  configure(s, cfg);
+  if (auto r = share_maps(s, main, {}); !r) {
+    gate_bpf__destroy(s);
+    return r.error();
+  }
+  if (int err = gate_bpf__load(s); err != 0) return fail("loading the targeted failure program", -err);
+  write_kernel_data(s, k);
+  s->bss->nr_possible_cpus = contiguous_possible_cpus();
+  return s;
+}
+
+// One object of slots for these entry functions (at most ENOSPCD_TARGETED_MAX, all of one prototype), on the main
+// object's maps, whose slots tail-call `failure_fd`.
+Result<targeted_bpf*> load_slots(gate_bpf* main, const GateConfig& cfg, const std::vector<std::string>& fns,
+                                 int failure_fd) {
+  targeted_bpf* s = targeted_bpf__open();
+  if (!s) return make_error("cannot open the targeted BPF object: " + describe_errno(errno), errno);
+  auto fail = [&](const std::string& step, int err) -> Result<targeted_bpf*> {
+    targeted_bpf__destroy(s);
+    return make_error(step + ": " + describe_errno(err), err);
+  };
+  bpf_program* prog = nullptr;
+  bpf_object__for_each_program(prog, s->obj) bpf_program__set_autoload(prog, false);
+  for (std::size_t i = 0; i < fns.size(); i++) {
+    std::string name = "targeted_" + std::to_string(i);
+    bpf_program* p = bpf_object__find_program_by_name(s->obj, name.c_str());
+    if (!p) return fail("no slot " + name, ENOENT);
+    bpf_program__set_autoload(p, true);
+    if (int err = bpf_program__set_attach_target(p, 0, fns[i].c_str()); err != 0) return fail(fns[i], -err);
+  }
+  set_errno_filter(s->rodata, cfg.errnos);
+  s->rodata->origins_enabled = cfg.chains_fd >= 0 ? 1 : 0;
+  if (auto r = share_maps(s, main, {"targeted_jump"}); !r) {
+    targeted_bpf__destroy(s);
+    return r.error();
+  }
+  if (int err = targeted_bpf__load(s); err != 0) return fail("loading the targeted slots", -err);
+  uint32_t zero = 0;
+  if (bpf_map_update_elem(bpf_map__fd(s->maps.targeted_jump), &zero, &failure_fd, BPF_ANY))
+    return fail("placing the failure program", errno);
+  return s;
+}
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+Result<void> GateTracer::add_syscalls(const std::vector<std::string>& syscalls) {
+  if (mode_ != GateMode::Targeted) return make_error("not in targeted mode", EINVAL);
+  auto t0 = std::chrono::steady_clock::now();
+  auto fns = kernel_syscall_functions();
+  if (!fns) return fns.error();
+  spdlog::debug("targeted mode: the kernel's BTF read in {} ms", ms_since(t0));
+  std::vector<std::string> names, functions;
+  std::map<uint32_t, std::vector<std::string>> by_proto;
+  for (const auto& e : entry_functions(syscalls, *fns)) {
+    if (std::find(targeted_.syscalls.begin(), targeted_.syscalls.end(), e.syscall) != targeted_.syscalls.end())
+      continue;
+    if (e.functions.empty()) {
+      if (std::find(targeted_.missing.begin(), targeted_.missing.end(), e.syscall) == targeted_.missing.end())
+        targeted_.missing.push_back(e.syscall);
+      continue;
+    }
+    names.push_back(e.syscall);
+    functions.insert(functions.end(), e.functions.begin(), e.functions.end());
+    for (const auto& f : e.functions) by_proto[fns->find(f)->second].push_back(f);
+  }
+  if (functions.empty()) return {};
+  std::vector<targeted_bpf*> objs;
+  std::vector<gate_bpf*> failures;
+  std::vector<bpf_link*> links;
+  auto undo = [&] {
+    for (bpf_link* l : links) bpf_link__destroy(l);
+    for (targeted_bpf* o : objs) targeted_bpf__destroy(o);
+    for (gate_bpf* f : failures) gate_bpf__destroy(f);
+  };
+  std::map<uint32_t, gate_bpf*> new_failures;
+  for (const auto& [proto, group] : by_proto) {
+    auto t1 = std::chrono::steady_clock::now();
+    gate_bpf* failure = nullptr;
+    if (auto it = failure_objs_.find(proto); it != failure_objs_.end()) {
+      failure = it->second;
+    } else {
+      auto f = load_failure(skel_, cfg_, kernel_data_, group.front());
+      if (!f) {
+        undo();
+        return f.error();
+      }
+      failure = *f;
+      failures.push_back(failure);
+      new_failures[proto] = failure;
+    }
+    const int failure_fd = bpf_program__fd(failure->progs.targeted_failure);
+    for (std::size_t at = 0; at < group.size(); at += ENOSPCD_TARGETED_MAX) {
+      std::vector<std::string> chunk(group.begin() + static_cast<std::ptrdiff_t>(at),
+                                     group.begin() + static_cast<std::ptrdiff_t>(
+                                                         std::min(group.size(), at + ENOSPCD_TARGETED_MAX)));
+      auto o = load_slots(skel_, cfg_, chunk, failure_fd);
+      if (!o) {
+        undo();
+        return o.error();
+      }
+      objs.push_back(*o);
+      for (std::size_t i = 0; i < chunk.size(); i++) {
+        std::string name = "targeted_" + std::to_string(i);
+        bpf_link* l = bpf_program__attach(bpf_object__find_program_by_name((*o)->obj, name.c_str()));
+        if (!l) {
+          int err = errno;
+          undo();
+          return make_error("attaching fexit to " + chunk[i] + ": " + describe_errno(err), err);
+        }
+        links.push_back(l);
+      }
+    }
+    spdlog::debug("targeted mode: {} entry functions of one prototype loaded and attached in {} ms", group.size(),
+                  ms_since(t1));
+  }
+  int nrs_fd = bpf_map__fd(skel_->maps.targeted_nrs);
+  for (const auto& n : names) {
+    uint32_t nr = syscall_number(n).value_or(ENOSPCD_SYSCALL_MAX), one = 1;
+    if (nr < ENOSPCD_SYSCALL_MAX) bpf_map_update_elem(nrs_fd, &nr, &one, BPF_ANY);
+  }
+  failure_objs_.insert(new_failures.begin(), new_failures.end());
+  slot_objs_.insert(slot_objs_.end(), objs.begin(), objs.end());
+  slot_links_.insert(slot_links_.end(), links.begin(), links.end());
+  targeted_.prototypes = failure_objs_.size();
+  targeted_.syscalls.insert(targeted_.syscalls.end(), names.begin(), names.end());
+  targeted_.functions.insert(targeted_.functions.end(), functions.begin(), functions.end());
+  return {};
+}
+
+Result<void> GateTracer::set_checking(bool on) {
+  if (mode_ != GateMode::Targeted) return make_error("not in targeted mode", EINVAL);
+  if (on == (check_link_ != nullptr)) return {};
+  // The slots mark their failures while the check runs: on before it is attached, off after it is detached.
+  uint32_t zero = 0, flag = on ? 1 : 0;
+  int checking_fd = bpf_map__fd(skel_->maps.targeted_checking);
+  if (!on) {
+    bpf_link__destroy(check_link_);
+    check_link_ = nullptr;
+    bpf_map_update_elem(checking_fd, &zero, &flag, BPF_ANY);
+  } else {
+    if (bpf_map_update_elem(checking_fd, &zero, &flag, BPF_ANY))
+      return make_error("switching the slots' marks on: " + describe_errno(errno), errno);
+    check_link_ = bpf_program__attach(skel_->progs.targeted_check);
+    if (!check_link_) {
+      int err = errno;
+      flag = 0;
+      bpf_map_update_elem(checking_fd, &zero, &flag, BPF_ANY);
+      return make_error("attaching the completeness check to sys_exit: " + describe_errno(err), err);
+    }
+  }
+  targeted_.checking = on;
+  return {};
+}
+
+std::vector<std::pair<uint32_t, uint64_t>> GateTracer::read_untargeted() const {
+  std::vector<std::pair<uint32_t, uint64_t>> out;
+  if (mode_ != GateMode::Targeted) return out;
+  int fd = bpf_map__fd(skel_->maps.untargeted);
+  for (uint32_t nr = 0; nr < ENOSPCD_SYSCALL_MAX; nr++) {
+    uint64_t v = 0;
+    if (bpf_map_lookup_elem(fd, &nr, &v) == 0 && v) out.emplace_back(nr, v);
+  }
+  return out;
 }
 
 int GateTracer::on_record(void* ctx, void* data, std::size_t size) {
@@ -339,7 +607,11 @@ Result<void> GateTracer::set_handler(Handler h) {
   return {};
 }
 
-void GateTracer::set_kernel_data(const KernelData& k) { write_kernel_data(skel_, k); }
+void GateTracer::set_kernel_data(const KernelData& k) {
+  kernel_data_ = k;
+  write_kernel_data(skel_, k);
+  for (auto& [proto, f] : failure_objs_) write_kernel_data(f, k);
+}
 
 KernelData read_kernel_data(FeatureProbe& probe) {
   KernelData k;

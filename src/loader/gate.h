@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,11 +18,19 @@
 #include "model/counter_book.h"
 
 struct gate_bpf;
+struct targeted_bpf;
 struct ring_buffer;
+struct bpf_link;
 
 namespace enospcd {
 
-enum class GateMode { Auto = 0, TpBtf = ENOSPCD_GATE_TP_BTF, RawTp = ENOSPCD_GATE_RAW_TP, Tp = ENOSPCD_GATE_TP };
+enum class GateMode {
+  Auto = 0,
+  TpBtf = ENOSPCD_GATE_TP_BTF,
+  RawTp = ENOSPCD_GATE_RAW_TP,
+  Tp = ENOSPCD_GATE_TP,
+  Targeted = ENOSPCD_GATE_TARGETED,
+};
 
 std::string gate_mode_name(GateMode m);
 Result<GateMode> parse_gate_mode(const std::string& s);
@@ -53,6 +62,11 @@ struct GateConfig {
   // Where the io_uring completion tracepoint does not record the request (5.10): its reads and writes are also
   // traced as they end (kiocb_done, the same way as AIO's completions), for their opcode and file.
   bool io_uring_rw = false;
+  // Targeted mode: fexit works here (an origin probe is on it), and the syscalls to attach to (loader/targeted.h);
+  // empty with the reason when the watched errnos have no derived set.
+  bool fexit = false;
+  std::vector<std::string> targeted_syscalls;
+  std::string targeted_unavailable;
   // Maps shared with the origin probes (fds, -1 when the origins are not loaded).
   int chains_fd = -1, chain_pending_fd = -1, losses_fd = -1;
 };
@@ -62,9 +76,18 @@ struct GateAttempt {
   std::string error;  // empty when this rung is live
 };
 
-// The rungs start() tries, best first: the forced one alone, else tp_btf (where the kernel has BTF), raw_tp and
-// tp, less those disabled by --no-feature.
+// The rungs start() tries, best first: the forced one alone, else targeted (where fexit works and the errnos have
+// a syscall set), tp_btf (where the kernel has BTF), raw_tp and tp, less those disabled by --no-feature.
 std::vector<GateMode> gate_ladder(const GateConfig& cfg, FeatureProbe& probe);
+
+// Targeted mode's state: the syscalls whose entry functions carry a slot, and those that have none here.
+struct TargetedState {
+  std::vector<std::string> syscalls;   // attached, in the order they were added
+  std::vector<std::string> functions;  // their entry functions (native and compat)
+  std::vector<std::string> missing;    // in the set, but this kernel has no entry function by that name
+  std::size_t prototypes = 0;          // entry-function prototypes: one failure program each
+  bool checking = false;               // the completeness check is on sys_exit now
+};
 
 class GateTracer : public CounterSource {
  public:
@@ -96,6 +119,14 @@ class GateTracer : public CounterSource {
   // a storm that refills the ring as fast as it is read. Sets *more when it stopped with records left.
   int consume_for(std::chrono::steady_clock::duration budget, bool* more = nullptr);
 
+  // Targeted mode (mode() == Targeted): what is attached; adding syscalls loads and attaches their slots.
+  const TargetedState& targeted() const { return targeted_; }
+  Result<void> add_syscalls(const std::vector<std::string>& syscalls);
+  // The completeness check on sys_exit, on or off.
+  Result<void> set_checking(bool on);
+  // Failures the check saw from syscalls no slot counts, by syscall number, since the start.
+  std::vector<std::pair<uint32_t, uint64_t>> read_untargeted() const;
+
   std::vector<CountEntry> read_counts() const override;
   bool delete_count(const enospcd_count_key& key) override;
   std::array<uint64_t, ENOSPCD_LOSS_MAX> read_losses() const;
@@ -108,9 +139,17 @@ class GateTracer : public CounterSource {
  private:
   GateTracer() = default;
   static int on_record(void* ctx, void* data, std::size_t size);
+  void release_targeted();
 
   gate_bpf* skel_ = nullptr;
   ring_buffer* ring_ = nullptr;
+  GateConfig cfg_;                       // as the live rung was loaded: slot objects get the same settings
+  std::vector<targeted_bpf*> slot_objs_;  // targeted mode: objects holding the slots,
+  std::map<uint32_t, gate_bpf*> failure_objs_;  // and the failure program for each prototype they have
+  std::vector<struct bpf_link*> slot_links_;
+  struct bpf_link* check_link_ = nullptr;
+  TargetedState targeted_;
+  KernelData kernel_data_;             // as last given: every object that carries the failure path reads it
   GateMode mode_ = GateMode::Auto;
   std::vector<GateAttempt> attempts_;
   std::chrono::microseconds attach_time_{0};

@@ -36,6 +36,7 @@ struct Settings {
   int soak_churn_ms = 1000;  // each soak worker process lives this long, then a new one takes over
   int soak_workers = 1;
   bool quick = false;
+  std::vector<std::string> hotpath_configs;  // the hot path's configurations to run (empty: all)
 };
 
 // Arguments that keep a daemon started by the benchmark off the host's own socket and journal.

@@ -62,6 +62,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(10, 3600000));
   run->add_option("--soak-workers", s.soak_workers, "Soak worker processes running at once")->check(CLI::Range(1, 64));
   run->add_option("--command", command, "The command line to record in the results (set by scripts/bench.sh)");
+  run->add_option("--hotpath-configs", s.hotpath_configs,
+                  "Hot path: only these configurations, comma-separated (e.g. base,floor_tp_btf,gate_tp_btf,"
+                  "gate_targeted in the VM tier, where fexit works)")
+      ->delimiter(',');
   run->add_flag("--quick", s.quick, "Few rounds and small workloads, to check the harness works");
 
   std::string results_path, md_path, plot_path, soak_plot_path;

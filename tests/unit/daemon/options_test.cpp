@@ -31,6 +31,30 @@ TEST(Options, OnceDurationErrnoGateOutput) {
   EXPECT_EQ(r.options->output, OutputFormat::Json);
 }
 
+TEST(Options, TargetedModeAndItsCheck) {
+  auto d = parse({});
+  ASSERT_HAS_VALUE(d.options);
+  EXPECT_TRUE(d.options->targeted_edits.empty());
+  EXPECT_EQ(d.options->targeted_check_every, std::chrono::seconds(60));
+  EXPECT_EQ(d.options->targeted_check_for, std::chrono::seconds(2));
+  auto r = parse({"--gate", "targeted", "--targeted-syscalls=+fcntl, -close,getppid", "--targeted-check-every", "0",
+                  "--targeted-check-for", "500ms"});
+  ASSERT_HAS_VALUE(r.options) << r.message;
+  EXPECT_EQ(r.options->gate_mode, GateMode::Targeted);
+  EXPECT_EQ(r.options->targeted_edits, (std::vector<std::string>{"+fcntl", "-close", "getppid"}));
+  EXPECT_EQ(r.options->targeted_check_every.count(), 0);
+  EXPECT_EQ(r.options->targeted_check_for, std::chrono::milliseconds(500));
+  for (auto args : {std::vector<const char*>{"--targeted-syscalls=+frobnicate"},
+                    std::vector<const char*>{"--targeted-check-for", "0"},
+                    std::vector<const char*>{"--targeted-check-every", "2s", "--targeted-check-for", "2s"},
+                    std::vector<const char*>{"--targeted-check-every", "often"}}) {
+    auto bad = parse(args);
+    EXPECT_FALSE(bad.options) << args[0];
+    EXPECT_EQ(bad.exit_code, 2) << args[0];
+    EXPECT_NE(bad.message.find("--targeted"), std::string::npos) << bad.message;
+  }
+}
+
 TEST(Options, ClearErrors) {
   struct Case {
     std::vector<const char*> args;

@@ -73,7 +73,7 @@ TEST(Abi, CountersAndChainsMatchBpfObjects) {
   for (const char* obj : {"gate.bpf.o", "origins.bpf.o"})
     check_struct(obj, "enospcd_chain", sizeof(enospcd_chain),
                  {M(enospcd_chain, len), M(enospcd_chain, stack_len), M(enospcd_chain, has_dir),
-                  M(enospcd_chain, dropped), M(enospcd_chain, outer_stack_len), M(enospcd_chain, outer_scanned), M(enospcd_chain, pad),
+                  M(enospcd_chain, dropped), M(enospcd_chain, outer_stack_len), M(enospcd_chain, outer_scanned), M(enospcd_chain, syscall_nr), M(enospcd_chain, pad),
                   M(enospcd_chain, links), M(enospcd_chain, kstack), M(enospcd_chain, outer_stack),
                   M(enospcd_chain, dir)});
   check_struct("origins.bpf.o", "enospcd_chain_link", sizeof(enospcd_chain_link),

@@ -13,7 +13,7 @@ run_mode() {
   ./enospcd --once --duration 300 -o json --events 1000 "$@" >/tmp/r.json 2>/tmp/e.log &
   pid=$!
   i=0
-  while ! grep -q 'on syscall exit' /tmp/e.log; do
+  while ! grep -q '^.* info tracing .*, attached in ' /tmp/e.log; do
     sleep 0.2
     i=$((i + 1))
     if [ $i -gt 600 ] || ! kill -0 $pid 2>/dev/null; then
