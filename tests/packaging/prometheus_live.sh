@@ -124,7 +124,7 @@ if len(active) != 1 or active[0]["health"] != "up":
 if len(t["droppedTargets"]) != 2:
     problems.append(f"expected the relabelling to drop 2 targets, it dropped {len(t['droppedTargets'])}")
 rules = [x for g in r for x in g["rules"]]
-if len(rules) != 5 or any(x["health"] != "ok" for x in rules):
+if len(rules) != 6 or any(x["health"] != "ok" for x in rules):
     problems.append(f"rules not all healthy: {[(x['name'], x['health'], x.get('lastError')) for x in rules]}")
 if problems:
     sys.exit("\n".join(problems))
