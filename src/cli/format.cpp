@@ -408,6 +408,19 @@ std::string render_status(const json& st, const Style& style) {
     std::string g = gate.is_object() ? cell(member(gate, "mode")) + " gate" : "gate";
     if (member(st, "errnos").is_array()) g += ", watching " + cell(member(st, "errnos"));
     field("tracing", g);
+    // Targeted mode: what carries a slot, and what the completeness check found outside the set.
+    const json& tg = gate.is_object() ? member(gate, "targeted") : gate;
+    if (tg.is_object()) {
+      std::string t = count_text(member(tg, "syscalls")) + " syscalls (" + count_text(member(tg, "entry_functions")) +
+                      " entry functions)";
+      const json& missed = member(tg, "untargeted_failures");
+      if (missed.is_object() && !missed.empty()) {
+        std::string m;
+        for (const auto& [k, v] : missed.items()) m += (m.empty() ? "" : ", ") + k + " " + cell(v);
+        t += "; failures outside the set: " + m;
+      }
+      field("targeted", t);
+    }
   }
   if (member(st, "uptime_s").is_number()) field("uptime", human_duration(member(st, "uptime_s").get<double>()));
   const json& counters = member(st, "counters");

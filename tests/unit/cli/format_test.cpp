@@ -335,6 +335,24 @@ json daemon_status() {
     "api": {"socket": "/run/enospcd/enospcd.sock"}})json");
 }
 
+TEST(CliStatus, TargetedModeShowsItsSetAndWhatTheCheckFound) {
+  json st = daemon_status();
+  st["gate"]["mode"] = "targeted";
+  st["gate"]["targeted"] = {{"syscalls", 72}, {"entry_functions", 144}, {"prototypes", 2},
+                            {"missing", json::array()}, {"added", {"mknodat"}},
+                            {"untargeted_failures", {{"mknodat", 4}}}};
+  std::string out = render_status(st, Style{120, false});
+  EXPECT_NE(out.find("  tracing:  targeted gate, watching ENOSPC, EDQUOT\n"
+                     "  targeted: 72 syscalls (144 entry functions); failures outside the set: mknodat 4\n"),
+            std::string::npos)
+      << out;
+  st["gate"]["targeted"]["untargeted_failures"] = json::object();
+  out = render_status(st, Style{120, false});
+  EXPECT_NE(out.find("  targeted: 72 syscalls (144 entry functions)\n"), std::string::npos) << out;
+  // The sys_exit gate has no such line.
+  EXPECT_EQ(render_status(daemon_status(), Style{120, false}).find("targeted:"), std::string::npos);
+}
+
 TEST(CliStatus, SummaryFirstDetailsWithVerbose) {
   std::string out = render_status(daemon_status(), Style{80, false});
   EXPECT_EQ(out,
