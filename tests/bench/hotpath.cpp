@@ -591,6 +591,9 @@ nlohmann::json run_hotpath(const Settings& s) {
       {"enospcd", "bpftrace", "at most 0.7x bpftrace's overhead", 0.70},
       {"gate_tp", "bpftrace", "", 0},
       {"floor_tp", "bpftrace", "", 0},
+      // Targeted mode (the VM tier, where fexit works): getppid is outside the set and should pay nothing
+      // measurable (at most 0.1x the floor); write(2) and tar pay the slots of the syscalls in the set.
+      {"gate_targeted", "floor_tp_btf", "targeted below the floor (getppid: at most 0.1x)", 1.0},
   };
 
   nlohmann::json out;
@@ -640,7 +643,8 @@ nlohmann::json run_hotpath(const Settings& s) {
                            {"den", rs.den},
                            {"ratio_of_median_overheads", ratio},
                            {"per_round", to_json(summarize(per_round))}};
-      if (rs.target > 0) jr["target"] = {{"what", rs.target_name}, {"max", rs.target}, {"met", ratio <= rs.target}};
+      double target = rs.num == "gate_targeted" && w.key.rfind("getppid", 0) == 0 ? 0.1 : rs.target;
+      if (target > 0) jr["target"] = {{"what", rs.target_name}, {"max", target}, {"met", ratio <= target}};
       jw["ratios"].push_back(jr);
     }
     out["workloads"].push_back(jw);
