@@ -521,7 +521,7 @@ static __noinline int gate_failure(struct pt_regs *regs, long nr, long ret, stru
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
 	if (tgid == self_tgid) {
 		if (origins_enabled)
-			take_chain(tid, NULL, false);
+			discard_chain(tid);
 		return 0;
 	}
 	__u64 now = bpf_ktime_get_ns();
@@ -533,7 +533,7 @@ static __noinline int gate_failure(struct pt_regs *regs, long nr, long ret, stru
 
 	if (!count_failure(tgid, nr, err, cgid, now)) {
 		if (origins_enabled)
-			take_chain(tid, NULL, false);
+			discard_chain(tid);
 		return 0;
 	}
 
@@ -541,7 +541,7 @@ static __noinline int gate_failure(struct pt_regs *regs, long nr, long ret, stru
 	if (!e) {
 		count_loss(ENOSPCD_LOSS_RINGBUF_FULL);
 		if (origins_enabled)
-			take_chain(tid, NULL, false);
+			discard_chain(tid);
 		return 0;
 	}
 	/* The reservation is not zeroed; clear it so no stale bytes reach user space. */
@@ -594,7 +594,7 @@ static __always_inline int gate(struct pt_regs *regs, long nr, long ret)
 {
 	if (likely(!errno_watched(ret))) {
 		if (origins_enabled)
-			take_chain((__u32)bpf_get_current_pid_tgid(), NULL, false);
+			discard_chain((__u32)bpf_get_current_pid_tgid());
 		return 0;
 	}
 	return gate_failure(regs, nr, ret, NULL, false);

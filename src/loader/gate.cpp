@@ -273,18 +273,9 @@ Result<std::unique_ptr<GateTracer>> GateTracer::start(const GateConfig& cfg, Fea
 
   std::unique_ptr<GateTracer> t(new GateTracer());
   auto t0 = std::chrono::steady_clock::now();
-  // Targeted mode's entry functions, from the kernel's BTF (read only when the rung is on the ladder).
-  std::vector<std::string> entry_fns;
+  // Targeted mode without a syscall set is not tried; its entry functions are read from BTF by add_syscalls().
   std::string targeted_error = cfg.targeted_unavailable;
-  if (std::find(ladder.begin(), ladder.end(), GateMode::Targeted) != ladder.end() && targeted_error.empty()) {
-    if (cfg.targeted_syscalls.empty()) targeted_error = "no syscall to attach to";
-    auto fns = kernel_syscall_functions();
-    if (!fns) targeted_error = fns.error().message;
-    for (const auto& e : fns ? entry_functions(cfg.targeted_syscalls, *fns) : std::vector<EntryFunctions>{})
-      entry_fns.insert(entry_fns.end(), e.functions.begin(), e.functions.end());
-    if (targeted_error.empty() && entry_fns.empty())
-      targeted_error = "the kernel's BTF names no entry function of these syscalls";
-  }
+  if (targeted_error.empty() && cfg.targeted_syscalls.empty()) targeted_error = "no syscall to attach to";
   GateConfig rung_cfg = cfg;
   if (probe.disabled("io_uring")) {
     t->io_uring_ = "unavailable: disabled (--no-feature io_uring)";
@@ -488,7 +479,10 @@ Result<void> GateTracer::add_syscalls(const std::vector<std::string>& syscalls) 
     functions.insert(functions.end(), e.functions.begin(), e.functions.end());
     for (const auto& f : e.functions) by_proto[fns->find(f)->second].push_back(f);
   }
-  if (functions.empty()) return {};
+  if (functions.empty()) {
+    if (targeted_.syscalls.empty()) return make_error("the kernel's BTF names no entry function of these syscalls", ENOENT);
+    return {};
+  }
   std::vector<targeted_bpf*> objs;
   std::vector<gate_bpf*> failures;
   std::vector<bpf_link*> links;
