@@ -60,23 +60,23 @@ Result<FsStats> stat_fs_fd(int fd) {
   return from_statfs(s);
 }
 
-nlohmann::json to_json(const FsStats& s) {
-  return {
-      {"type", std::string(fs_type_name(s.magic))},
-      {"magic", s.magic},
-      {"block_size", s.block_size},
-      {"total_bytes", s.total_bytes()},
-      {"used_bytes", s.used_bytes()},
-      {"free_bytes", s.free_bytes()},
-      {"avail_bytes", s.avail_bytes()},
-      {"reserved_bytes", s.reserved_bytes()},
-      {"blocks_used_pct", s.blocks_used_pct()},
-      {"inodes_total", s.inodes},
-      {"inodes_used", s.inodes_used()},
-      {"inodes_free", s.inodes_free},
-      {"inodes_used_pct", s.inodes_used_pct()},
-  };
+StatfsNumbers statfs_numbers(const FsStats& s) {
+  return {.type = std::string(fs_type_name(s.magic)),
+          .magic = s.magic,
+          .block_size = s.block_size,
+          .total_bytes = s.total_bytes(),
+          .used_bytes = s.used_bytes(),
+          .free_bytes = s.free_bytes(),
+          .avail_bytes = s.avail_bytes(),
+          .reserved_bytes = s.reserved_bytes(),
+          .blocks_used_pct = s.blocks_used_pct(),
+          .inodes_total = s.inodes,
+          .inodes_used = s.inodes_used(),
+          .inodes_free = s.inodes_free,
+          .inodes_used_pct = s.inodes_used_pct()};
 }
+
+nlohmann::json to_json(const FsStats& s) { return enospcd::to_json(statfs_numbers(s)); }
 
 std::string_view fs_type_name(uint64_t magic) {
   struct Entry {

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/result.h"
+#include "model/evidence.h"
 
 namespace enospcd::context {
 
@@ -39,6 +40,8 @@ struct FsStats {
 
 Result<FsStats> stat_fs(const std::string& path);
 Result<FsStats> stat_fs_fd(int fd);
+// The numbers as explanations and the API show them ("statfs").
+StatfsNumbers statfs_numbers(const FsStats& s);
 nlohmann::json to_json(const FsStats& s);
 
 // "tmpfs" for 0x01021994, "ext4" for 0xEF53 (ext2/3/4 share it), ... ; "" when unknown.

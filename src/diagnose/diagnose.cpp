@@ -155,11 +155,19 @@ Cause make(CauseId id, std::string summary, std::string remedy, Confidence confi
   return c;
 }
 
-nlohmann::json chain_json(const Event& e) {
-  nlohmann::json a = nlohmann::json::array();
-  for (const auto& l : e.chain) a.push_back(l.func);
-  return a;
+std::vector<std::string> chain_names(const Event& e) {
+  std::vector<std::string> names;
+  names.reserve(e.chain.size());
+  for (const auto& l : e.chain) names.push_back(l.func);
+  return names;
 }
+
+// The filesystem an explanation names: everything known of it, or only where it is mounted.
+FsRef fs_ref(const PathFs& fs) {
+  return {fs.mount_point, fs.fstype, fs.source, context::statfs_numbers(fs.stats)};
+}
+FsRef mount_point_of(const PathFs& fs) { return {.mount_point = fs.mount_point}; }
+FsRef with_statfs(const PathFs& fs) { return {.mount_point = fs.mount_point, .statfs = context::statfs_numbers(fs.stats)}; }
 
 // fs.mount-max: as the kernel had it at the failure (read in BPF), which beats the sysctl now, which may have
 // changed.
@@ -185,10 +193,9 @@ Cause mount_max(const Event& e, HostFacts& facts, Confidence confidence) {
   auto top = facts.top_mount_sources(e.pid, e.mntns);
   if (!top.empty()) c.remedy += ": " + grouped(top[0].second) + " of them are " + top[0].first;
   c.remedy += ".";
-  nlohmann::json sources = nlohmann::json::array();
-  for (const auto& [src, n] : top) sources.push_back({{"source", src}, {"count", n}});
-  c.evidence = {{"mntns", e.mntns}, {"mounts", e.mnt_count}, {"pending", e.mnt_pending},
-                {"mount_max", max ? nlohmann::json(*max) : nlohmann::json()}, {"top_sources", sources}};
+  MountEvidence m{.mntns = e.mntns, .mounts = e.mnt_count, .pending = e.mnt_pending, .mount_max = max};
+  for (const auto& [src, n] : top) m.top_sources.push_back({src, n});
+  c.evidence.detail = std::move(m);
   return c;
 }
 
@@ -227,14 +234,12 @@ std::optional<Cause> tmpfs_rule(const Event& e, const std::optional<PathFs>& res
   if (!at_failure && !fs) return std::nullopt;
   std::string where = fs ? " at " + fs->mount_point : "";
   const std::string end = at_failure ? "." : std::string(kReadAfter) + ".";
-  nlohmann::json ev = nlohmann::json::object();
-  if (fs) ev["mount_point"] = fs->mount_point, ev["statfs"] = context::to_json(fs->stats);
+  Evidence ev;
+  if (fs) ev.fs = with_statfs(*fs);
+  TmpfsEvidence t;
   if (e.file) {
-    ev["at_failure"] = {{"of", file_role_name(e.file->role)},
-                        {"max_blocks", e.file->shmem_max_blocks},
-                        {"used_blocks", e.file->shmem_used_blocks},
-                        {"max_inodes", e.file->shmem_max_inodes},
-                        {"free_inodes", e.file->shmem_free_inodes}};
+    t.at_failure = TmpfsAtFailure{file_role_name(e.file->role), e.file->shmem_max_blocks, e.file->shmem_used_blocks,
+                                  e.file->shmem_max_inodes, e.file->shmem_free_inodes};
   }
   if (inode_side) {
     const TmpfsInodeCount n = tmpfs_inode_count(e, fs, at_failure);
@@ -245,9 +250,10 @@ std::optional<Cause> tmpfs_rule(const Event& e, const std::optional<PathFs>& res
                    "Remount with more inodes (mount -o remount,nr_inodes=N" + (fs ? " " + fs->mount_point : std::string()) +
                        ") or remove files; df -i shows it while df shows free space.",
                    confidence);
-    c.evidence = ev;
-    c.evidence["inodes"] = total;
-    c.evidence["inodes_free"] = free;
+    t.inodes = total;
+    t.inodes_free = free;
+    c.evidence = std::move(ev);
+    c.evidence.detail = std::move(t);
     return c;
   }
   uint64_t page = 4096;
@@ -292,11 +298,12 @@ std::optional<Cause> tmpfs_rule(const Event& e, const std::optional<PathFs>& res
                  "Remount with a larger size (mount -o remount,size=N" + (fs ? " " + fs->mount_point : std::string()) +
  ") or delete files; deleted-but-open files still count (enospcctl doctor lists them).",
                  confidence);
-  c.evidence = ev;
-  c.evidence["bytes_max"] = max;
-  c.evidence["bytes_used"] = used;
-  c.evidence["bytes_used_at_failure"] = used_at_failure;
-  if (asked) c.evidence["bytes_requested"] = *asked;
+  t.bytes_max = max;
+  t.bytes_used = used;
+  t.bytes_used_at_failure = used_at_failure;
+  c.evidence = std::move(ev);
+  c.evidence.detail = std::move(t);
+  c.evidence.bytes_requested = asked;
   return c;
 }
 
@@ -305,8 +312,8 @@ std::optional<Cause> disk_rule(const Event& e, const std::optional<PathFs>& fs, 
   if (!fs) return std::nullopt;
   const auto& s = fs->stats;
   std::string fsdesc = fs->fstype + " " + fs->source + " at " + fs->mount_point;
-  nlohmann::json ev = {{"mount_point", fs->mount_point}, {"fstype", fs->fstype}, {"source", fs->source},
-                       {"statfs", context::to_json(s)}};
+  Evidence ev;
+  ev.fs = fs_ref(*fs);
   // These numbers are statfs's, read when the event is explained, not at the failure: the summary says so.
   const std::string end = std::string(kReadAfter) + ".";
   if (inode_side && s.inodes && s.inodes_free == 0) {
@@ -344,7 +351,7 @@ std::optional<Cause> disk_rule(const Event& e, const std::optional<PathFs>& fs, 
                        " the call asked for" + end,
                    "Free space on " + fs->mount_point + " or ask for less.", confidence);
     c.evidence = ev;
-    c.evidence["bytes_requested"] = *asked;
+    c.evidence.bytes_requested = asked;
     return c;
   }
   if (s.avail_bytes() <= slack) {
@@ -367,18 +374,16 @@ std::optional<Cause> disk_rule(const Event& e, const std::optional<PathFs>& fs, 
 Cause ipc_rule(const Event& e, const context::Sysctls& sc) {
   auto n = [](int64_t v) { return grouped(static_cast<uint64_t>(std::max<int64_t>(0, v))); };
   std::string where = e.ipc ? " in IPC namespace " + std::to_string(e.ipc->inum) : "";
-  nlohmann::json ev = nlohmann::json::object();
+  std::optional<IpcNumbers> numbers;
   if (e.ipc) {
-    // The event's own ipcns members, with the namespace's number under "ipcns".
-    ev = to_json(*e.ipc);
-    ev["ipcns"] = e.ipc->inum;
-    ev.erase("inum");
+    const auto& i = *e.ipc;
+    numbers = IpcNumbers{i.inum,    i.shm_ctlmni, i.msg_ctlmni, i.mq_queues_max, i.sem_ctlmni, i.sem_semmns, i.sem_ids,
+                         i.msg_ids, i.shm_ids,    i.sem_used,   i.shm_tot,       i.shm_ctlall, i.mq_queues_count};
   }
   auto sysv = [&](std::string limit, std::string what) {
     Cause c = make(CauseId::SysvIpc, call(e) + " by " + who(e) + " failed: " + what + where + ".",
                    "Remove stale IPC objects (ipcs; ipcrm) or raise " + limit + ".", e.ipc ? Confidence::High : Confidence::Medium);
-    c.evidence = ev;
-    c.evidence["limit"] = std::move(limit);
+    c.evidence.detail = IpcEvidence{std::move(limit), numbers};
     return c;
   };
   if (e.syscall == "mq_open") {
@@ -388,8 +393,7 @@ Cause ipc_rule(const Event& e, const context::Sysctls& sc) {
                                                                             : std::string("unknown"));
     Cause c = make(CauseId::Mqueue, opening(e) + ": " + what + where + ".",
                    "Unlink unused queues (ls /dev/mqueue) or raise fs.mqueue.queues_max.", e.ipc ? Confidence::High : Confidence::Medium);
-    c.evidence = ev;
-    c.evidence["limit"] = "fs.mqueue.queues_max";
+    c.evidence.detail = IpcEvidence{"fs.mqueue.queues_max", numbers};
     return c;
   }
   if (!e.ipc) {
@@ -490,13 +494,11 @@ Cause pty_rule(const Event& e, HostFacts& facts) {
   std::optional<HostPtys> host;
   if (e.pty) host = HostPtys{e.pty->nr, e.pty->max, e.pty->reserve, true};
   else if (sc.pty_max && sc.pty_nr) host = HostPtys{*sc.pty_nr, *sc.pty_max, sc.pty_reserve.value_or(0), false};
-  nlohmann::json ev = {{"kernel.pty.max", sc.pty_max ? nlohmann::json(*sc.pty_max) : nlohmann::json()},
-                       {"kernel.pty.reserve", sc.pty_reserve ? nlohmann::json(*sc.pty_reserve) : nlohmann::json()},
-                       {"kernel.pty.nr", sc.pty_nr ? nlohmann::json(*sc.pty_nr) : nlohmann::json()},
-                       {"instance_max", inst_max ? nlohmann::json(*inst_max) : nlohmann::json()},
-                       {"instance_in_use", in_use ? nlohmann::json(*in_use) : nlohmann::json()}};
-  if (e.pty) ev["at_failure"] = {{"nr", e.pty->nr}, {"max", e.pty->max}, {"reserve", e.pty->reserve}};
-  if (inst) ev["mount_point"] = inst->mount_point, ev["options"] = inst->super_options;
+  Evidence ev;
+  PtyEvidence p{sc.pty_max, sc.pty_reserve, sc.pty_nr, inst_max, in_use, std::nullopt, std::nullopt};
+  if (e.pty) p.at_failure = PtyAtFailure{e.pty->nr, e.pty->max, e.pty->reserve};
+  if (inst) ev.fs = mount_point_of(*inst), p.options = inst->super_options;
+  ev.detail = std::move(p);
   const std::string after = std::string(kReadAfter) + ".";
   const std::string remedy_inst = "Close ptys that are no longer used, or remount that devpts with a larger max= (mount -o "
                                   "remount,max=N " + (dir.empty() ? std::string("/dev/pts") : dir) + ").";
@@ -595,22 +597,11 @@ Cause ucount_rule(const Event& e, const Ucounts& u) {
   if (fanotify) remedy += " Mount or filesystem marks, instead of one per inode, need fewer.";
   Cause c = make(inotify ? CauseId::InotifyWatches : fanotify ? CauseId::FanotifyMarks : CauseId::NamespaceLimit, summary, remedy,
                  refusing ? Confidence::High : Confidence::Medium);
-  c.evidence = {{"limit", limit}, {"userns", l.userns}, {"uid", l.uid}, {"max", l.max},
-                {"count", l.count ? nlohmann::json(*l.count) : nlohmann::json()}, {"ucounts", to_json(u)}};
-  if (inotify) {
-    c.evidence["watches"] = c.evidence["count"];
-    c.evidence["max_user_watches"] = l.max;
-  }
-  if (fanotify) {
-    c.evidence["marks"] = c.evidence["count"];
-    c.evidence["max_user_marks"] = l.max;
-  }
+  c.evidence.detail = UcountEvidence{limit, l.userns, l.uid, l.max, l.count, u};
   return c;
 }
 
 std::string number_or_unknown(const std::optional<uint64_t>& v) { return v ? grouped(*v) : std::string("unknown"); }
-
-nlohmann::json json_or_null(const std::optional<uint64_t>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); }
 
 // The rules a failure is offered to when no origin in its chain decided, in this order: the first that applies
 // to the failure and explains it gives the cause.
@@ -629,8 +620,8 @@ std::optional<Cause> namespace_rule(const Event& e, HostFacts& facts, Confidence
   if (e.ucounts && e.ucounts->kind != UcountKind::InotifyWatches && e.ucounts->kind != UcountKind::FanotifyMarks &&
       !e.ucounts->levels.empty())
     return ucount_rule(e, *e.ucounts);
-  nlohmann::json limits = nlohmann::json::object();
-  for (const auto& [k, v] : facts.sysctls().max_namespaces) limits[k] = v;
+  NamespaceEvidence ns;
+  for (const auto& [k, v] : facts.sysctls().max_namespaces) ns.limits[k] = v;
   // CLONE_NEWNS in the flags (unshare arg 0, clone arg 0): the limit is user.max_mnt_namespaces of the
   // task's user namespace, as BPF read it at failure time.
   constexpr uint64_t kCloneNewns = 0x00020000;
@@ -643,10 +634,8 @@ std::optional<Cause> namespace_rule(const Event& e, HostFacts& facts, Confidence
                  "Raise the user.max_<type>_namespaces sysctl (in that user namespace), or find who creates "
                  "namespaces without releasing them.",
                  confidence == Confidence::High || newns ? Confidence::High : Confidence::Medium);
-  c.evidence = {{"limits", limits}};
-  if (e.userns)
-    c.evidence["userns"] = {{"inum", *e.userns},
-                            {"max_mnt_namespaces", e.userns_max_mnt ? nlohmann::json(*e.userns_max_mnt) : nlohmann::json()}};
+  if (e.userns) ns.userns = UsernsLimit{*e.userns, e.userns_max_mnt};
+  c.evidence.detail = std::move(ns);
   return c;
 }
 
@@ -669,8 +658,7 @@ std::optional<Cause> inotify_rule(const Event& e, HostFacts& facts, Confidence) 
                      std::string(kReadAfter) + ".",
                  "Raise fs.inotify.max_user_watches, or find the watcher: enospcctl doctor lists the top holders.",
                  Confidence::Medium);
-  c.evidence = {{"max_user_watches", json_or_null(sc.inotify_max_user_watches)}, {"uid", e.uid},
-                {"watches", json_or_null(held)}};
+  c.evidence.detail = InotifyHeldEvidence{sc.inotify_max_user_watches, e.uid, held};
   return c;
 }
 
@@ -690,8 +678,7 @@ std::optional<Cause> fanotify_rule(const Event& e, HostFacts& facts, Confidence)
                  "Raise fs.fanotify.max_user_marks, or have the agent use mount or filesystem marks instead of one "
                  "per inode: enospcctl doctor lists the top holders.",
                  Confidence::High);
-  c.evidence = {{"max_user_marks", json_or_null(sc.fanotify_max_user_marks)}, {"uid", e.uid},
-                {"marks", json_or_null(held)}};
+  c.evidence.detail = FanotifyHeldEvidence{sc.fanotify_max_user_marks, e.uid, held};
   return c;
 }
 
@@ -718,13 +705,9 @@ std::optional<Cause> epoll_rule(const Event& e, HostFacts& facts, Confidence) {
                  "Raise fs.epoll.max_user_watches or find the process leaking epoll registrations (the watches of "
                  "every epoll instance the user made count).",
                  Confidence::High);
-  c.evidence = {{"max_user_watches", json_or_null(sc.epoll_max_user_watches)}};
-  if (e.epoll) {
-    c.evidence["at_failure"] = {{"uid", e.epoll->uid},
-                                {"watches", e.epoll->watches},
-                                {"watches_exact", e.epoll->exact},
-                                {"max_user_watches", then ? nlohmann::json(*then) : nlohmann::json()}};
-  }
+  EpollEvidence ep{sc.epoll_max_user_watches, std::nullopt};
+  if (e.epoll) ep.at_failure = EpollAtFailure{e.epoll->uid, e.epoll->watches, e.epoll->exact, then};
+  c.evidence.detail = std::move(ep);
   return c;
 }
 
@@ -772,8 +755,7 @@ std::optional<Cause> bpf_rule(const Event& e, HostFacts&, Confidence) {
   Cause c = make(CauseId::Bpf, call(e) + " " + name + " by " + who(e) + " failed with " + e.errno_name + ": " + what +
                                    "; no filesystem is involved.",
                  remedy, confidence);
-  c.evidence = {{"command", name}};
-  if (cmd) c.evidence["cmd"] = *cmd;
+  c.evidence.detail = BpfEvidence{name, cmd};
   return c;
 }
 
@@ -797,8 +779,8 @@ std::optional<Cause> xattr_rule(const Event& e, HostFacts& facts, Confidence con
                    "Remount with a larger nr_inodes (mount -o remount,nr_inodes=N" +
                        (fs ? " " + fs->mount_point : std::string()) + ") or store smaller xattrs.",
                    at_failure ? Confidence::High : Confidence::Medium);
-    c.evidence = {{"inodes", total}, {"inodes_free", free}, {"at_failure", at_failure}};
-    if (fs) c.evidence["mount_point"] = fs->mount_point;
+    c.evidence.detail = XattrEvidence{total, free, at_failure};
+    if (fs) c.evidence.fs = mount_point_of(*fs);
     return c;
   }
   return make(CauseId::XattrSpace,
@@ -850,8 +832,9 @@ std::optional<Cause> cpuset_rule(const Event& e, HostFacts& facts, Confidence) {
     remedy = "Move the cpuset's tasks to another cpuset first, or write a list that is not empty.";
   }
   Cause c = make(CauseId::Cpuset, summary + ".", remedy, confidence);
-  c.evidence = {{"file", file}, {"hierarchy", e.file->mount_name}};
-  if (now) c.evidence.update({{"cpuset", now->dir}, {"cpus", now->cpus}, {"mems", now->mems}});
+  CpusetEvidence ev{file, e.file->mount_name, std::nullopt, std::nullopt, std::nullopt};
+  if (now) ev.cpuset = now->dir, ev.cpus = now->cpus, ev.mems = now->mems;
+  c.evidence.detail = std::move(ev);
   return c;
 }
 
@@ -873,7 +856,7 @@ std::optional<Cause> device_rule(const Event& e, HostFacts&, Confidence) {
                        "refuses every write)."
                      : "Check the device's size and its backing storage (lsblk; dmsetup status for thin pools).",
                  Confidence::High);
-  c.evidence = {{"device", chr ? "char" : "block"}, {"rdev", rdev}, {"name", e.file->name}};
+  c.evidence.detail = DeviceEvidence{chr ? "char" : "block", rdev, e.file->name};
   return c;
 }
 
@@ -889,7 +872,7 @@ std::optional<Cause> writeback_rule(const Event& e, HostFacts& facts, Confidence
                  "Data written since the last successful fsync may be lost: free space, then have the application "
                  "rewrite it.",
                  Confidence::Medium);
-  if (fs) c.evidence = {{"mount_point", fs->mount_point}, {"statfs", context::to_json(fs->stats)}};
+  if (fs) c.evidence.fs = with_statfs(*fs);
   return c;
 }
 
@@ -917,11 +900,9 @@ std::optional<Cause> btrfs_metadata_rule(const Event& e, HostFacts& facts, const
                  "Free metadata (delete files, snapshots) or add a device; btrfs balance -dusage=0 -dusage=10 " +
                      fs->mount_point + " gives nearly empty data chunks back for metadata to use.",
                  Confidence::Medium);
-  c.evidence = {{"mount_point", fs->mount_point}, {"fstype", fs->fstype}, {"source", fs->source},
-                {"statfs", context::to_json(fs->stats)},
-                {"btrfs", {{"metadata_total", space->metadata_total}, {"metadata_used", space->metadata_used},
-                           {"data_total", space->data_total}, {"data_used", space->data_used},
-                           {"unallocated", space->unallocated}}}};
+  c.evidence.fs = fs_ref(*fs);
+  c.evidence.detail = BtrfsEvidence{{space->metadata_total, space->metadata_used, space->data_total, space->data_used,
+                                     space->unallocated}};
   return c;
 }
 
@@ -956,16 +937,9 @@ std::optional<Cause> project_quota_at_failure(const Event& e, const std::optiona
     summary += ", while the filesystem has " + format_bytes(fs->stats.avail_bytes()) + " available" +
                std::string(kReadAfter);
   Cause c = make(CauseId::Quota, summary + ".", project_remedy(q.id, fs), Confidence::High);
-  nlohmann::json at = {{"project", q.id},
-                       {"bytes", q.blocks_reserved * bs},
-                       {"bytes_hard", q.blocks_hard * bs},
-                       {"inodes", q.inodes_reserved},
-                       {"inodes_hard", q.inodes_hard},
-                       {"at_failure", true}};
-  c.evidence = {{"project_quota", at}, {"projects_at_limit", nlohmann::json::array({at})}};
-  if (fs)
-    c.evidence.update({{"mount_point", fs->mount_point}, {"fstype", fs->fstype}, {"source", fs->source},
-                       {"statfs", context::to_json(fs->stats)}});
+  const ProjectQuotaRow at{q.id, q.blocks_reserved * bs, q.blocks_hard * bs, q.inodes_reserved, q.inodes_hard, true};
+  c.evidence.detail = ProjectQuotaEvidence{at, {at}};
+  if (fs) c.evidence.fs = fs_ref(*fs);
   return c;
 }
 
@@ -1003,13 +977,11 @@ std::optional<Cause> project_quota_rule(const Event& e, HostFacts& facts, const 
              format_bytes(fs->stats.avail_bytes()) + " available.";
   Cause c = make(CauseId::Quota, summary, project_remedy(q.id, fs),
                  at_limit.size() == 1 ? Confidence::Medium : Confidence::Low);
-  nlohmann::json candidates = nlohmann::json::array();
+  std::vector<ProjectQuotaRow> candidates;
   for (const auto& p : at_limit)
-    candidates.push_back({{"project", p.id}, {"bytes", p.bytes}, {"bytes_hard", p.bytes_hard},
-                          {"inodes", p.inodes}, {"inodes_hard", p.inodes_hard}, {"at_failure", false}});
-  c.evidence = {{"mount_point", fs->mount_point}, {"fstype", fs->fstype}, {"source", fs->source},
-                {"statfs", context::to_json(fs->stats)}, {"project_quota", candidates.front()},
-                {"projects_at_limit", candidates}};
+    candidates.push_back({p.id, p.bytes, p.bytes_hard, p.inodes, p.inodes_hard, false});
+  c.evidence.fs = fs_ref(*fs);
+  c.evidence.detail = ProjectQuotaEvidence{candidates.front(), candidates};
   return c;
 }
 
@@ -1039,9 +1011,8 @@ std::optional<Cause> directory_index_rule(const Event& e, HostFacts& facts, cons
                  "Spread the entries over subdirectories, or enable large_dir (tune2fs -O large_dir " + fs->source +
                      ", on a kernel of v4.13 or later).",
                  Confidence::Medium);
-  c.evidence = {{"mount_point", fs->mount_point}, {"fstype", fs->fstype}, {"source", fs->source},
-                {"statfs", context::to_json(s)}, {"large_dir", false}, {"directory", dirname},
-                {"directory_bytes", bytes ? nlohmann::json(*bytes) : nlohmann::json()}};
+  c.evidence.fs = fs_ref(*fs);
+  c.evidence.detail = DirectoryIndexEvidence{false, dirname, bytes};
   return c;
 }
 
@@ -1056,7 +1027,8 @@ std::optional<Cause> fs_space_rule(const Event& e, HostFacts& facts, Confidence 
   Confidence conf = confidence == Confidence::High ? Confidence::High : Confidence::Medium;
   if (auto c = tmpfs_rule(e, fs, inode_side && !(e.file && kWriteSyscalls.count(e.syscall)), conf)) {
     // Without a chain, a create on tmpfs may also fail for blocks (directory growth); check the numbers.
-    if (c->id == CauseId::TmpfsInodes && c->evidence.value("inodes_free", uint64_t{1}) != 0) {
+    const auto* t = std::get_if<TmpfsEvidence>(&c->evidence.detail);
+    if (c->id == CauseId::TmpfsInodes && t && t->inodes_free.value_or(1) != 0) {
       if (auto b = tmpfs_rule(e, fs, false, Confidence::Low)) return *b;
     }
     return c;
@@ -1111,7 +1083,7 @@ Cause from_syscall(const Event& e, HostFacts& facts, Confidence confidence) {
                  opening(e) + " with " + e.errno_name + "; no rule explains it" +
                      (e.chain.empty() ? " (no kernel chain was recorded)." : "."),
                  "Look at the chain and kernel stack of the event; report it so a rule can be added.", Confidence::Low);
-  c.evidence = {{"chain", chain_json(e)}};
+  c.evidence.chain = chain_names(e);
   return c;
 }
 
@@ -1135,9 +1107,9 @@ Cause quota(const Event& e, HostFacts& facts) {
                  opening(e) + ": uid " + std::to_string(e.uid) + " (or its group/project) is over its " + limit +
                      " quota" + (fs ? " on " + fs->mount_point : std::string()) + by + ".",
                  "Check with quota -v / repquota and raise the limit or free the user's files.", Confidence::High);
-  if (fs) c.evidence["mount_point"] = fs->mount_point;
-  if (!e.chain.empty()) c.evidence["chain"] = chain_json(e);
-  if (charge) c.evidence["origin"] = charge->func;
+  if (fs) c.evidence.fs = mount_point_of(*fs);
+  if (!e.chain.empty()) c.evidence.chain = chain_names(e);
+  if (charge) c.evidence.origin = charge->func;
   return c;
 }
 
@@ -1180,9 +1152,8 @@ Cause explain(const Event& e, HostFacts& facts) {
     if (c.id != CauseId::Unknown)
       c.summary += " The call wrote through the overlay" + (ovl ? " at " + ovl->mount_point : std::string()) +
                    ", whose upper layer is on this filesystem.";
-    c.evidence["overlay"] = {{"mount_point", ovl ? nlohmann::json(ovl->mount_point) : nlohmann::json()},
-                             {"upper_dev", dev_text(upper.dev)},
-                             {"upper_fstype", upper.fstype}};
+    c.evidence.overlay = OverlayRef{ovl ? std::optional<std::string>(ovl->mount_point) : std::nullopt,
+                                    dev_text(upper.dev), upper.fstype};
     return c;
   }
   // Quota charges fail with EDQUOT only; the errno decides even when no origin could attach.
@@ -1226,12 +1197,12 @@ Cause explain(const Event& e, HostFacts& facts) {
                  "See the evidence and the kernel chain.", Confidence::High);
       }
     }
-    c.evidence["chain"] = chain_json(e);
-    c.evidence["origin"] = link.func;
+    c.evidence.chain = chain_names(e);
+    c.evidence.origin = link.func;
     return c;
   }
   Cause c = from_syscall(e, facts, e.chain.empty() ? Confidence::Medium : Confidence::Low);
-  if (!e.chain.empty()) c.evidence["chain"] = chain_json(e);
+  if (!e.chain.empty()) c.evidence.chain = chain_names(e);
   return c;
 }
 

@@ -68,7 +68,7 @@ std::optional<Confidence> confidence_from_name(std::string_view name) {
 
 nlohmann::json to_json(const Cause& c) {
   nlohmann::json j = {{"id", cause_name(c.id)}, {"summary", c.summary}, {"remedy", c.remedy},
-                      {"confidence", confidence_name(c.confidence)}, {"evidence", c.evidence}};
+                      {"confidence", confidence_name(c.confidence)}, {"evidence", to_json(c.evidence)}};
   if (c.read_after_ms) j["evidence"]["read_after_ms"] = *c.read_after_ms;
   return j;
 }
@@ -87,11 +87,8 @@ std::optional<Cause> cause_from_json(const nlohmann::json& j) {
   c.remedy = text("remedy");
   c.confidence = confidence_from_name(text("confidence")).value_or(Confidence::Low);
   if (auto it = j.find("evidence"); it != j.end() && it->is_object()) {
-    c.evidence = *it;
-    if (auto r = c.evidence.find("read_after_ms"); r != c.evidence.end()) {
-      if (r->is_number_unsigned()) c.read_after_ms = r->get<uint64_t>();
-      c.evidence.erase(r);
-    }
+    c.evidence = evidence_from_json(c.id, *it);
+    if (auto r = it->find("read_after_ms"); r != it->end() && r->is_number_unsigned()) c.read_after_ms = r->get<uint64_t>();
   }
   return c;
 }

@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/evidence.h"
+
 namespace enospcd {
 
 enum class CauseId : uint8_t {
@@ -55,8 +57,8 @@ struct Cause {
   Confidence confidence = Confidence::Low;
   std::string summary;
   std::string remedy;
-  // The numbers and names the summary rests on, by name (mount_point, inodes_free, chain, origin, ...).
-  nlohmann::json evidence = nlohmann::json::object();
+  // The numbers and names the summary rests on (model/evidence.h).
+  Evidence evidence;
   // Where the summary rests on numbers read from the host when the event was explained: how long after the
   // failure that was (shown in the JSON as evidence.read_after_ms).
   std::optional<uint64_t> read_after_ms;

@@ -53,9 +53,7 @@ std::string format_events(const std::vector<Event>& events) {
     if (!e.path2.empty()) what += (what.empty() ? "" : " <- ") + e.path2;
     if (what.empty() && e.file) {
       std::string mp;
-      if (e.cause)
-        if (auto it = e.cause->evidence.find("mount_point"); it != e.cause->evidence.end() && it->is_string())
-          mp = it->get<std::string>();
+      if (e.cause && e.cause->evidence.fs) mp = e.cause->evidence.fs->mount_point;
       what = e.file->name + (mp.empty() ? " (" + e.file->fstype + ")" : " on " + mp);
     }
     std::string cause = e.cause ? std::string(cause_name(e.cause->id)) : "-";

@@ -69,7 +69,15 @@ void fields_of_container(A& a, X& c) {
 
 template <class A, class X>
 void fields_of_cause(A& a, X& c) {
-  a(c.id), a(c.confidence), a(c.summary), a(c.remedy), a(c.evidence), a(c.read_after_ms);
+  a(c.id), a(c.confidence), a(c.summary), a(c.remedy), a(c.read_after_ms);
+  // The evidence as the CBOR of its JSON, read back as the cause's (its id comes first).
+  if constexpr (std::is_const_v<X>) {
+    a(to_json(c.evidence));
+  } else {
+    nlohmann::json j;
+    a(j);
+    c.evidence = evidence_from_json(c.id, j);
+  }
 }
 
 // Everything but kstack_addrs and outer_stack_addrs, which symbolization has turned into kstack and

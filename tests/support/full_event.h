@@ -63,8 +63,15 @@ inline Event full_event() {
   e.container = ContainerRef{"449a0c1f", "podman", "web", "5e3c-9f8e", "web-0", "shop", true};
   e.cause = Cause{CauseId::TmpfsInodes, Confidence::High, "openat(2) of ./etc/passwd by tar failed: full.",
                   "Remount with a larger nr_inodes.",
-                  {{"inodes", 16}, {"neg", -3}, {"ratio", 0.5}, {"big", 18446744073709551615ULL},
-                   {"list", {1, "two", false, nullptr}}, {"mount_point", "/t"}},
+                  Evidence{.fs = FsRef{"/t", "tmpfs", "tmpfs",
+                                       StatfsNumbers{.type = "tmpfs", .total_bytes = 18446744073709551615ULL}},
+                           .detail = TmpfsEvidence{.at_failure = TmpfsAtFailure{"dirfd", 4, 1, 16, 0},
+                                                   .inodes = 16,
+                                                   .inodes_free = 0},
+                           .bytes_requested = 18446744073709551615ULL,
+                           .chain = std::vector<std::string>{"shmem_reserve_inode"},
+                           .origin = "shmem_reserve_inode",
+                           .overlay = OverlayRef{std::nullopt, "0:52", "tmpfs"}},
                   18446744073709551615ULL};
   return e;
 }

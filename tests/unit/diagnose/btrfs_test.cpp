@@ -59,7 +59,7 @@ TEST(BtrfsMetadata, FullMetadataWithDataFreeIsNamedWithItsNumbers) {
             "/var/lib/images has no room for metadata: 50.9 MiB of its 51.0 MiB of metadata chunks used or held for "
             "changes in flight, and 0 B of its devices left for new chunks, while its data chunks have 128.0 MiB "
             "free (read after the failure).");
-  EXPECT_EQ(c.evidence["btrfs"]["metadata_total"], 51 * kMiB);
+  EXPECT_EQ(evidence_json(c)["btrfs"]["metadata_total"], 51 * kMiB);
   EXPECT_NE(c.remedy.find("btrfs balance"), std::string::npos);
 }
 

@@ -45,8 +45,8 @@ TEST(CpusetRule, AttachingToACpusetWithoutCpusOrMems) {
             "/sys/fs/cgroup/cpuset/batch while its cpuset.cpus or cpuset.mems is empty, which cgroup v1 refuses "
             "with ENOSPC; cpuset.cpus is empty and cpuset.mems is empty (read after the failure).");
   EXPECT_NE(c.remedy.find("echo 0-N > /sys/fs/cgroup/cpuset/batch/cpuset.cpus"), std::string::npos) << c.remedy;
-  EXPECT_EQ(c.evidence["cpuset"], "/sys/fs/cgroup/cpuset/batch");
-  EXPECT_EQ(c.evidence["file"], "tasks");
+  EXPECT_EQ(evidence_json(c)["cpuset"], "/sys/fs/cgroup/cpuset/batch");
+  EXPECT_EQ(evidence_json(c)["file"], "tasks");
 }
 
 // The cpuset got its CPUs and nodes before the event was explained: said, with medium confidence.

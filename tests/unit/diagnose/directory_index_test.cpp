@@ -58,7 +58,7 @@ TEST(DirectoryIndex, AFullIndexWithSpaceAndInodesFreeIsNamed) {
                 " by touch (pid 2001, container -) failed: the hash index of the directory d (17.0 MiB of entries) "
                 "is full; ext4 /dev/loop2 at /srv/cache has 156.2 MiB and 20 000 inodes free, and without the "
                 "large_dir feature a directory's index has two levels (read after the failure).");
-  EXPECT_EQ(c.evidence["directory_bytes"], 17 << 20);
+  EXPECT_EQ(evidence_json(c)["directory_bytes"], 17 << 20);
   EXPECT_NE(c.remedy.find("tune2fs -O large_dir /dev/loop2"), std::string::npos) << c.remedy;
 }
 

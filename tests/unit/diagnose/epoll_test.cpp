@@ -31,8 +31,8 @@ TEST(EpollRule, CountAndLimitAtTheFailure) {
   EXPECT_EQ(c.summary,
             "epoll_ctl(2) by python3 (pid 77, container -) failed: fs.epoll.max_user_watches was 8 and uid 0 held 8 "
             "epoll watches at the failure.");
-  EXPECT_EQ(c.evidence["at_failure"]["watches"], 8);
-  EXPECT_EQ(c.evidence["at_failure"]["max_user_watches"], 8);
+  EXPECT_EQ(evidence_json(c)["at_failure"]["watches"], 8);
+  EXPECT_EQ(evidence_json(c)["at_failure"]["max_user_watches"], 8);
   EXPECT_FALSE(c.read_after_ms.has_value());
 }
 

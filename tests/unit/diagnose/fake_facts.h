@@ -119,3 +119,10 @@ inline FileInfo tmpfs_dir(FileRole role, uint32_t dev, uint64_t max_inodes = 8, 
 }
 
 }  // namespace enospcd::diagnose::fakes
+
+namespace enospcd::diagnose {
+
+// The evidence as the API shows it: what the tests assert on.
+inline nlohmann::json evidence_json(const Cause& c) { return to_json(c)["evidence"]; }
+
+}  // namespace enospcd::diagnose

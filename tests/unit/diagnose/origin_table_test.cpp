@@ -40,13 +40,13 @@ TEST(OriginTable, InlinedCalleeIsCoveredByItsCaller) {
   e.chain = {{"inotify_update_watch", -28, 1, 1}};
   Cause c = diagnose(e, facts);
   EXPECT_EQ(c.id, CauseId::InotifyWatches);
-  EXPECT_EQ(c.evidence.value("origin", ""), "inotify_update_watch");
+  EXPECT_EQ(evidence_json(c).value("origin", ""), "inotify_update_watch");
 
   // A layer alone decides nothing: the event is explained from its syscall and what it knows.
   e.syscall = "write";
   e.chain = {{"ovl_write_iter", -28, 1, 1}};
   c = diagnose(e, facts);
-  EXPECT_EQ(c.evidence.value("origin", ""), "");
+  EXPECT_EQ(evidence_json(c).value("origin", ""), "");
 }
 
 }  // namespace

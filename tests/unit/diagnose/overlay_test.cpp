@@ -55,8 +55,8 @@ TEST(Overlay, UpperOnAFullTmpfsGivesItsNumbersAtTheFailure) {
             "write(2) by dd (pid 515, container -) failed: the tmpfs at /srv/upper is full: 256.0 KiB of 256.0 KiB "
             "(size=256k) used (the call asked for 64.0 KiB). The call wrote through the overlay at /srv/merged, whose "
             "upper layer is on this filesystem.");
-  EXPECT_EQ(c.evidence["overlay"]["mount_point"], "/srv/merged");
-  EXPECT_EQ(c.evidence["overlay"]["upper_fstype"], "tmpfs");
+  EXPECT_EQ(evidence_json(c)["overlay"]["mount_point"], "/srv/merged");
+  EXPECT_EQ(evidence_json(c)["overlay"]["upper_fstype"], "tmpfs");
 }
 
 TEST(Overlay, UpperOnAFullExt4) {
@@ -81,7 +81,7 @@ TEST(Overlay, WithoutTheUpperLayerNoFilesystemIsBlamed) {
   FakeFacts facts;
   Cause c = diagnose(write_through_overlay(4096), facts);
   EXPECT_EQ(c.id, CauseId::Unknown);
-  EXPECT_FALSE(c.evidence.contains("overlay"));
+  EXPECT_FALSE(evidence_json(c).contains("overlay"));
 }
 
 }  // namespace

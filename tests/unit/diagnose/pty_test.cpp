@@ -49,8 +49,8 @@ TEST(PtyRule, InstanceMaxReached) {
   EXPECT_EQ(c.summary,
             "openat(2) of /dev/ptmx by python3 (pid 812, container -) failed: the devpts at /dev/pts allows 2 ptys "
             "(max=2) and 2 are in use (read after the failure).");
-  EXPECT_EQ(c.evidence["instance_max"], 2);
-  EXPECT_EQ(c.evidence["instance_in_use"], 2);
+  EXPECT_EQ(evidence_json(c)["instance_max"], 2);
+  EXPECT_EQ(evidence_json(c)["instance_in_use"], 2);
 }
 
 // /dev/ptmx a device node on devtmpfs: the instance is the devpts on "pts" beside it. The host's count is one
@@ -69,7 +69,7 @@ TEST(PtyRule, HostLimitLessTheReserve) {
             "openat(2) of /dev/ptmx by python3 (pid 812, container -) failed: kernel.pty.max is 1 030 and 5 ptys are "
             "open on the host (kernel.pty.nr, read after the failure); a devpts mounted outside the initial mount "
             "namespace may use 6 of them (kernel.pty.reserve is 1 024).");
-  EXPECT_EQ(c.evidence["kernel.pty.nr"], 5);
+  EXPECT_EQ(evidence_json(c)["kernel.pty.nr"], 5);
 }
 
 TEST(PtyRule, HostLimitItself) {
@@ -128,8 +128,8 @@ TEST(PtyRule, HostLimitAtTheFailure) {
   EXPECT_EQ(c.summary,
             "openat(2) of /dev/pts/ptmx by python3 (pid 812, container -) failed: kernel.pty.max is 16 and 15 ptys "
             "were open on the host at the failure.");
-  EXPECT_EQ(c.evidence["at_failure"]["nr"], 15);
-  EXPECT_EQ(c.evidence["at_failure"]["max"], 16);
+  EXPECT_EQ(evidence_json(c)["at_failure"]["nr"], 15);
+  EXPECT_EQ(evidence_json(c)["at_failure"]["max"], 16);
   // Nothing the verdict rests on was read later: no time of a later read.
   e.ktime_ns = 1'000'000;
   facts.now_ns = 9'000'000;

@@ -45,9 +45,9 @@ TEST(QuotaRule, BlockChargeNamesTheLimitAndTheFunction) {
   EXPECT_EQ(c.summary,
             "write(2) by enospc_trigger (pid 118, container -) failed: uid 65534 (or its group/project) is over its "
             "block quota on /mnt/quota (dquot_add_space returned -122).");
-  EXPECT_EQ(c.evidence["origin"], "dquot_add_space");
-  EXPECT_EQ(c.evidence["mount_point"], "/mnt/quota");
-  EXPECT_EQ(c.evidence["chain"].size(), 3u);
+  EXPECT_EQ(evidence_json(c)["origin"], "dquot_add_space");
+  EXPECT_EQ(evidence_json(c)["mount_point"], "/mnt/quota");
+  EXPECT_EQ(evidence_json(c)["chain"].size(), 3u);
 }
 
 TEST(QuotaRule, InodeChargeIsAnInodeQuota) {
@@ -57,7 +57,7 @@ TEST(QuotaRule, InodeChargeIsAnInodeQuota) {
   EXPECT_NE(c.summary.find("over its inode quota on /mnt/quota (dquot_alloc_inode returned -122)"),
             std::string::npos)
       << c.summary;
-  EXPECT_EQ(c.evidence["origin"], "dquot_alloc_inode");
+  EXPECT_EQ(evidence_json(c)["origin"], "dquot_alloc_inode");
 }
 
 // Gate-only mode, or a chain without a quota function (an ext4 origin that passed EDQUOT up): the errno
@@ -70,7 +70,7 @@ TEST(QuotaRule, WithoutAQuotaOriginTheErrnoDecides) {
     EXPECT_NE(c.summary.find("uid 65534 (or its group/project) is over its disk quota on /mnt/quota."),
               std::string::npos)
         << c.summary;
-    EXPECT_FALSE(c.evidence.contains("origin"));
+    EXPECT_FALSE(evidence_json(c).contains("origin"));
   }
 }
 
@@ -110,7 +110,7 @@ TEST(QuotaRule, AnXfsProjectAtItsHardLimitIsNamedWithItsNumbers) {
             "write(2) by dd (pid 118, container -) failed: XFS project 42 on /dev/loop1 at /srv/data has used "
             "1008.0 KiB of its 1.0 MiB hard limit (read after the failure), and the call asked for 64.0 KiB; XFS "
             "reports a project quota as ENOSPC while the filesystem has 280.0 MiB available.");
-  EXPECT_EQ(c.evidence["project_quota"]["at_failure"], false);
+  EXPECT_EQ(evidence_json(c)["project_quota"]["at_failure"], false);
   EXPECT_FALSE(c.read_after_ms.has_value());  // the event has no time
 
   // How long after the failure the projects were read: the event's monotonic time against the clock's then.
@@ -118,9 +118,9 @@ TEST(QuotaRule, AnXfsProjectAtItsHardLimitIsNamedWithItsNumbers) {
   timed.ktime_ns = 5'000'000'000;
   facts.now_ns = 5'012'500'000;
   EXPECT_EQ(diagnose(timed, facts).read_after_ms, 12u);
-  EXPECT_EQ(c.evidence["project_quota"]["project"], 42);
-  EXPECT_EQ(c.evidence["project_quota"]["bytes_hard"], 1 << 20);
-  EXPECT_EQ(c.evidence["projects_at_limit"].size(), 1u);
+  EXPECT_EQ(evidence_json(c)["project_quota"]["project"], 42);
+  EXPECT_EQ(evidence_json(c)["project_quota"]["bytes_hard"], 1 << 20);
+  EXPECT_EQ(evidence_json(c)["projects_at_limit"].size(), 1u);
 }
 
 TEST(QuotaRule, SeveralXfsProjectsAtTheirLimitAreAllCandidates) {
@@ -169,9 +169,9 @@ TEST(QuotaRule, TheProjectReadAtTheFailureIsNamedWithThoseNumbers) {
             "write(2) by dd (pid 118, container -) failed: XFS project 42 on /dev/loop1 at /srv/data had used "
             "1.0 MiB of its 1.0 MiB hard limit when the call asked for 64.0 KiB; XFS reports a project quota as "
             "ENOSPC, while the filesystem has 280.0 MiB available (read after the failure).");
-  EXPECT_EQ(c.evidence["project_quota"]["bytes"], 1 << 20);
-  EXPECT_EQ(c.evidence["project_quota"]["inodes"], 3);
-  EXPECT_EQ(c.evidence["project_quota"]["at_failure"], true);
+  EXPECT_EQ(evidence_json(c)["project_quota"]["bytes"], 1 << 20);
+  EXPECT_EQ(evidence_json(c)["project_quota"]["inodes"], 3);
+  EXPECT_EQ(evidence_json(c)["project_quota"]["at_failure"], true);
   EXPECT_EQ(facts.project_quota_reads, 0);
   // Only the filesystem's space was read later (and said to be): that read has its time too.
   Event timed = enospc_write_with_project(64 << 10, {42, 4096, 256, 256, 3, 0});
@@ -210,7 +210,7 @@ TEST(QuotaRule, AProjectOnAnUnmountedXfsKeepsItsNumbers) {
   EXPECT_EQ(c.summary,
             "openat(2) of /srv/data/vol/new by dd (pid 118, container -) failed: XFS project 42 (its filesystem is "
             "no longer mounted) had used 8 of its 8 inodes; XFS reports a project quota as ENOSPC.");
-  EXPECT_FALSE(c.evidence.contains("mount_point"));
+  EXPECT_FALSE(evidence_json(c).contains("mount_point"));
 }
 
 }  // namespace

@@ -44,8 +44,8 @@ TEST(Request, FallocateLargerThanWhatIsFreeOnAnEmptyTmpfs) {
   EXPECT_EQ(c.summary,
             "fallocate(2) by fallocate (pid 77, container -) failed: the tmpfs at /t has 256.0 KiB free of 256.0 KiB "
             "(size=256k), less than the 1.0 MiB the call asked for.");
-  EXPECT_EQ(c.evidence["bytes_requested"], 1 << 20);
-  EXPECT_EQ(c.evidence["bytes_used"], 0);
+  EXPECT_EQ(evidence_json(c)["bytes_requested"], 1 << 20);
+  EXPECT_EQ(evidence_json(c)["bytes_used"], 0);
 }
 
 TEST(Request, WriteOntoAFullTmpfsSaysFullAndWhatWasAsked) {
@@ -70,7 +70,7 @@ TEST(Request, WithoutArgumentsNothingIsClaimedAboutTheRequest) {
   EXPECT_EQ(c.summary,
             "writev(2) by fallocate (pid 77, container -) failed: the tmpfs at /t is full: 256.0 KiB of 256.0 KiB "
             "used.");
-  EXPECT_FALSE(c.evidence.contains("bytes_requested"));
+  EXPECT_FALSE(evidence_json(c).contains("bytes_requested"));
 }
 
 // sqlite3 on a small tmpfs: the write failed with 252 KiB of 256 KiB used; by the time the event is explained
@@ -88,8 +88,8 @@ TEST(Request, CountSummedAtTheFailureBeatsStatfsReadAfter) {
   EXPECT_EQ(c.summary,
             "pwrite64(2) by sqlite3 (pid 77, container -) failed: the tmpfs at /t has 4.0 KiB free of 256.0 KiB "
             "(size=256k), less than the 8.0 KiB the call asked for.");
-  EXPECT_EQ(c.evidence["bytes_used"], 63 * 4096);
-  EXPECT_EQ(c.evidence["bytes_used_at_failure"], true);
+  EXPECT_EQ(evidence_json(c)["bytes_used"], 63 * 4096);
+  EXPECT_EQ(evidence_json(c)["bytes_used_at_failure"], true);
 }
 
 // Without the summed count, usage is statfs's, read after the failure. Numbers that would have let the call
@@ -105,7 +105,7 @@ TEST(Request, UsageReadAfterThatWouldFitIsNotCalledFull) {
   EXPECT_EQ(c.summary,
             "pwrite64(2) by sqlite3 (pid 77, container -) failed: the tmpfs at /t could not hold the 4.0 KiB the "
             "call asked for; 200.0 KiB of 256.0 KiB are used now (read after the failure).");
-  EXPECT_EQ(c.evidence["bytes_used_at_failure"], false);
+  EXPECT_EQ(evidence_json(c)["bytes_used_at_failure"], false);
 }
 
 // No filesystem to read now and no summed count: the folded count is given as what it is.

@@ -50,9 +50,9 @@ TEST(StartDir, OpenatRelativeToADirfdOnAFullTmpfsWithoutAChain) {
   EXPECT_EQ(c.summary,
             "openat(2) of ./a/f07 by tar (pid 311, container -) failed: the tmpfs at /w/out has 8 inodes "
             "(nr_inodes=8), 8 in use, 0 free.");
-  EXPECT_EQ(c.evidence["at_failure"]["of"], "dirfd");
-  EXPECT_EQ(c.evidence["at_failure"]["free_inodes"], 0);
-  EXPECT_EQ(c.evidence["mount_point"], "/w/out");
+  EXPECT_EQ(evidence_json(c)["at_failure"]["of"], "dirfd");
+  EXPECT_EQ(evidence_json(c)["at_failure"]["free_inodes"], 0);
+  EXPECT_EQ(evidence_json(c)["mount_point"], "/w/out");
 }
 
 // An unnamed file (O_TMPFILE: Python's tempfile.TemporaryFile) in a directory of a tmpfs out of inodes: the
@@ -91,7 +91,7 @@ TEST(StartDir, AbsolutePathIsResolvedWhenTheProcessAndItsParentExitDuringTheLook
   facts.exits_during_lookup = {311, 310};
   Cause c = diagnose(e, facts);
   EXPECT_EQ(c.id, CauseId::TmpfsInodes) << c.summary;
-  EXPECT_EQ(c.evidence["mount_point"], "/run/w");
+  EXPECT_EQ(evidence_json(c)["mount_point"], "/run/w");
   EXPECT_EQ(facts.gone, (std::set<uint32_t>{310, 311}));
   // A relative path starts where only the failing process can tell: nobody else's view stands in for it.
   FakeFacts later;
@@ -115,7 +115,7 @@ TEST(StartDir, WorkingDirectoryEvidenceExplainsAGitLinkAfterTheProcessIsGone) {
   EXPECT_EQ(c.summary,
             "link(2) of .git/objects/c7/6cb043636b9a8745008a97d4050ec080404c6a by git (pid 311, container -) "
             "failed: the tmpfs has 8 inodes, 8 in use, 0 free.");
-  EXPECT_EQ(c.evidence["at_failure"]["of"], "cwd");
+  EXPECT_EQ(evidence_json(c)["at_failure"]["of"], "cwd");
 }
 
 TEST(StartDir, DeviceNumberReusedByALaterMountIsNotNamed) {
@@ -135,11 +135,11 @@ TEST(StartDir, DeviceNumberReusedByALaterMountIsNotNamed) {
   EXPECT_EQ(c.id, CauseId::TmpfsInodes);
   EXPECT_EQ(c.summary,
             "openat(2) of many/f12 by tar (pid 311, container -) failed: the tmpfs has 8 inodes, 8 in use, 0 free.");
-  EXPECT_FALSE(c.evidence.contains("mount_point")) << c.evidence.dump();
+  EXPECT_FALSE(evidence_json(c).contains("mount_point")) << evidence_json(c).dump();
   // The same mount, still there: named.
   f.mount_name = "tt";
   e.file = f;
-  EXPECT_EQ(diagnose(e, facts).evidence["mount_point"], "/w/tt");
+  EXPECT_EQ(evidence_json(diagnose(e, facts))["mount_point"], "/w/tt");
 }
 
 TEST(StartDir, MountNames) {
@@ -159,8 +159,8 @@ TEST(StartDir, ChainThroughShmemLinkIsTmpfsInodes) {
   Cause c = diagnose(e, facts);
   EXPECT_EQ(c.id, CauseId::TmpfsInodes);
   EXPECT_EQ(c.confidence, Confidence::High);
-  EXPECT_EQ(c.evidence["origin"], "shmem_link");
-  EXPECT_EQ(c.evidence["inodes_free"], 0);
+  EXPECT_EQ(evidence_json(c)["origin"], "shmem_link");
+  EXPECT_EQ(evidence_json(c)["inodes_free"], 0);
 }
 
 TEST(StartDir, FallocateBeyondTheSizeIsTmpfsBlocks) {
@@ -175,8 +175,8 @@ TEST(StartDir, FallocateBeyondTheSizeIsTmpfsBlocks) {
   Cause c = diagnose(e, facts);
   EXPECT_EQ(c.id, CauseId::TmpfsBlocks);
   EXPECT_EQ(c.confidence, Confidence::High);
-  EXPECT_EQ(c.evidence["bytes_max"], 256 * 4096);
-  EXPECT_EQ(c.evidence["at_failure"]["of"], "fd");
+  EXPECT_EQ(evidence_json(c)["bytes_max"], 256 * 4096);
+  EXPECT_EQ(evidence_json(c)["at_failure"]["of"], "fd");
 }
 
 TEST(StartDir, PathRelativeToADirfdIsResolvedFromThatFd) {
@@ -189,7 +189,7 @@ TEST(StartDir, PathRelativeToADirfdIsResolvedFromThatFd) {
   e.args[0] = 5;
   Cause c = diagnose(e, facts);
   EXPECT_EQ(c.id, CauseId::TmpfsInodes);
-  EXPECT_EQ(c.evidence["mount_point"], "/w/out");
+  EXPECT_EQ(evidence_json(c)["mount_point"], "/w/out");
 }
 
 TEST(StartDir, AtFdcwdIsTheWorkingDirectory) {
@@ -200,7 +200,7 @@ TEST(StartDir, AtFdcwdIsTheWorkingDirectory) {
   e.args[0] = static_cast<uint64_t>(static_cast<int64_t>(AT_FDCWD));
   Cause c = diagnose(e, facts);
   EXPECT_EQ(c.id, CauseId::TmpfsInodes);
-  EXPECT_EQ(c.evidence["mount_point"], "/w/out");
+  EXPECT_EQ(evidence_json(c)["mount_point"], "/w/out");
 }
 
 TEST(StartDir, DirfdCallWithoutItsArgumentsIsNotResolvedFromTheCwd) {

@@ -44,8 +44,8 @@ TEST(TmpfsChain, PathNowOnAnotherFilesystemIsNotDescribedAsTheTmpfs) {
   EXPECT_EQ(c.summary,
             "openat(2) of /x/big by cp (pid 4242, container -) failed: shmem_reserve_inode returned -28 (tmpfs inode "
             "accounting).");
-  EXPECT_EQ(c.evidence["origin"], "shmem_reserve_inode");
-  EXPECT_FALSE(c.evidence.contains("mount_point")) << c.evidence.dump();
+  EXPECT_EQ(evidence_json(c)["origin"], "shmem_reserve_inode");
+  EXPECT_FALSE(evidence_json(c).contains("mount_point")) << evidence_json(c).dump();
 }
 
 TEST(TmpfsChain, StatfsThatFailedIsNotATmpfs) {
@@ -86,7 +86,7 @@ TEST(TmpfsChain, SuperblockEvidenceGivesTheNumbersWhenTheMountIsGone) {
   Cause c = diagnose(e, facts);
   EXPECT_EQ(c.id, CauseId::TmpfsBlocks);
   EXPECT_EQ(c.summary, "write(2) by cp (pid 4242, container -) failed: the tmpfs is full: 64.0 KiB of 64.0 KiB used.");
-  EXPECT_EQ(c.evidence["bytes_max"], 65536);
+  EXPECT_EQ(evidence_json(c)["bytes_max"], 65536);
 }
 
 TEST(TmpfsChain, ResolvedTmpfsGivesMountPointAndNumbers) {
@@ -118,9 +118,9 @@ TEST(TmpfsChain, ParentDirectoryReadAtTheOriginGivesTheNumbersOfTheFailure) {
   EXPECT_EQ(c.summary,
             "openat(2) of /t1/e by cp (pid 4242, container -) failed: the tmpfs at /t1 has 4 inodes, 4 in use, 0 "
             "free.");
-  EXPECT_EQ(c.evidence["at_failure"]["of"], "parent");
-  EXPECT_EQ(c.evidence["inodes"], 4);
-  EXPECT_EQ(c.evidence["inodes_free"], 0);
+  EXPECT_EQ(evidence_json(c)["at_failure"]["of"], "parent");
+  EXPECT_EQ(evidence_json(c)["inodes"], 4);
+  EXPECT_EQ(evidence_json(c)["inodes_free"], 0);
 }
 
 TEST(TmpfsChain, SyscallRuleIgnoresAResolvedFilesystemThatIsNotTheFdsTmpfs) {

@@ -43,10 +43,10 @@ TEST(UcountRule, InitialNamespaceNamesTheGlobalSysctlWithTheCountAtTheFailure) {
   EXPECT_EQ(c.summary,
             "inotify_add_watch(2) of /srv/d13/ by inotifywait (pid 4242, container -) failed: "
             "fs.inotify.max_user_watches is 2 048 and uid 1000 holds 2 048 watches.");
-  EXPECT_EQ(c.evidence["limit"], "fs.inotify.max_user_watches");
-  EXPECT_EQ(c.evidence["watches"], 2048);
-  EXPECT_EQ(c.evidence["max"], 2048);
-  EXPECT_EQ(c.evidence["ucounts"]["levels"].size(), 1u);
+  EXPECT_EQ(evidence_json(c)["limit"], "fs.inotify.max_user_watches");
+  EXPECT_EQ(evidence_json(c)["watches"], 2048);
+  EXPECT_EQ(evidence_json(c)["max"], 2048);
+  EXPECT_EQ(evidence_json(c)["ucounts"]["levels"].size(), 1u);
 }
 
 TEST(UcountRule, ChildNamespaceLimitIsThatNamespacesNotTheHosts) {
@@ -58,7 +58,7 @@ TEST(UcountRule, ChildNamespaceLimitIsThatNamespacesNotTheHosts) {
             "inotify_add_watch(2) of /srv/d13/ by inotifywait (pid 4242, container -) failed: "
             "user.max_inotify_watches is 16 in user namespace 4026532178 and uid 0 holds 16 watches there.");
   EXPECT_EQ(c.summary.find("192 530"), std::string::npos) << c.summary;
-  EXPECT_EQ(c.evidence["userns"], kChildNs);
+  EXPECT_EQ(evidence_json(c)["userns"], kChildNs);
   EXPECT_NE(c.remedy.find("user.max_inotify_watches in user namespace 4026532178"), std::string::npos) << c.remedy;
 }
 
@@ -71,7 +71,7 @@ TEST(UcountRule, ParentLevelRefusingNamesTheParentAndWhereTheCallWasCharged) {
             "inotify_add_watch(2) of /srv/d13/ by inotifywait (pid 4242, container -) failed: "
             "fs.inotify.max_user_watches is 16 and uid 0 holds 16 watches, counting those of the user namespaces it "
             "owns; the call was charged to uid 0 in user namespace 4026532178.");
-  EXPECT_EQ(c.evidence["userns"], kInitNs);
+  EXPECT_EQ(evidence_json(c)["userns"], kInitNs);
 }
 
 // No level at its limit when read: said, and the confidence drops; never the host's numbers instead.
@@ -118,8 +118,8 @@ TEST(UcountRule, NamespaceLimitOfAChildNamespace) {
   EXPECT_EQ(c.summary,
             "unshare(2) by unshare (pid 77, container -) failed: user.max_mnt_namespaces is 0 in user namespace "
             "4026532178 and uid 0 has an unknown number of mount namespaces there.");
-  EXPECT_EQ(c.evidence["limit"], "user.max_mnt_namespaces");
-  EXPECT_TRUE(c.evidence["count"].is_null());
+  EXPECT_EQ(evidence_json(c)["limit"], "user.max_mnt_namespaces");
+  EXPECT_TRUE(evidence_json(c)["count"].is_null());
 }
 
 TEST(UcountRule, ChainOriginKeepsTheNumbers) {
@@ -130,7 +130,7 @@ TEST(UcountRule, ChainOriginKeepsTheNumbers) {
   EXPECT_EQ(c.id, CauseId::InotifyWatches);
   EXPECT_NE(c.summary.find("user.max_inotify_watches is 16 in user namespace 4026532178"), std::string::npos)
       << c.summary;
-  EXPECT_EQ(c.evidence["origin"], "inotify_new_watch");
+  EXPECT_EQ(evidence_json(c)["origin"], "inotify_new_watch");
 }
 
 // XFS reserves a buffered write's whole range before copying: a write larger than what is available fails with
@@ -159,7 +159,7 @@ TEST(DiskRule, WriteLargerThanWhatIsAvailable) {
                            "asked for (read after the failure)."),
             std::string::npos)
       << c.summary;
-  EXPECT_EQ(c.evidence["bytes_requested"], 0x390000);
+  EXPECT_EQ(evidence_json(c)["bytes_requested"], 0x390000);
 }
 
 // fanotify marks (v5.13+) are charged like inotify watches: to the group's user namespace and its ancestors.
@@ -179,9 +179,9 @@ TEST(UcountRule, FanotifyMarksInAChildNamespace) {
   EXPECT_EQ(c.summary,
             "fanotify_mark(2) of /srv/m7 by fagent (pid 4242, container -) failed: user.max_fanotify_marks is 40 in "
             "user namespace 4026532178 and uid 1000 holds 40 marks there.");
-  EXPECT_EQ(c.evidence["marks"], 40);
-  EXPECT_EQ(c.evidence["max_user_marks"], 40);
-  EXPECT_EQ(c.evidence["ucounts"]["kind"], "fanotify_marks");
+  EXPECT_EQ(evidence_json(c)["marks"], 40);
+  EXPECT_EQ(evidence_json(c)["max_user_marks"], 40);
+  EXPECT_EQ(evidence_json(c)["ucounts"]["kind"], "fanotify_marks");
 }
 
 TEST(UcountRule, FanotifyMarksAtTheHostLimit) {
@@ -196,7 +196,7 @@ TEST(UcountRule, FanotifyMarksAtTheHostLimit) {
   EXPECT_EQ(c.summary,
             "fanotify_mark(2) of /srv/m7 by fagent (pid 4242, container -) failed: fs.fanotify.max_user_marks is 40 "
             "and uid 65534 holds 40 marks.");
-  EXPECT_EQ(c.evidence["limit"], "fs.fanotify.max_user_marks");
+  EXPECT_EQ(evidence_json(c)["limit"], "fs.fanotify.max_user_marks");
 }
 
 }  // namespace

@@ -55,7 +55,7 @@ TEST(XattrRule, ATmpfsOutOfInodeSpaceAtTheFailure) {
   EXPECT_EQ(c.summary,
             "fsetxattr(2) by python3 (pid 515, container -) failed: the tmpfs has room for 1 more of its 8 inodes, "
             "from which user xattrs take their size (1 KiB an inode), and the call asked for 2.0 KiB of value.");
-  EXPECT_EQ(c.evidence["at_failure"], true);
+  EXPECT_EQ(evidence_json(c)["at_failure"], true);
 }
 
 // ext4: the inode's space and its xattr block, not a tmpfs's inodes.

@@ -99,7 +99,7 @@ TEST(EventJson, U64Reader) {
 // it is typed again and the evidence holds only what the rule put there.
 TEST(CauseJson, ReadAfterIsShownAsEvidenceAndReadBackTyped) {
   Cause c{CauseId::FsBlocks, Confidence::Medium, "full (read after the failure).", "free space",
-          json{{"mount_point", "/srv"}}, 37};
+          Evidence{.fs = FsRef{.mount_point = "/srv"}}, 37};
   json j = to_json(c);
   EXPECT_EQ(j["evidence"], (json{{"mount_point", "/srv"}, {"read_after_ms", 37}}));
   auto back = cause_from_json(j);

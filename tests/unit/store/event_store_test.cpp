@@ -35,9 +35,13 @@ TEST(EventStore, CausesComeBackWhole) {
                    .confidence = Confidence::Medium,
                    .summary = "openat(2) of /t/x by touch (pid 1, container -) failed: ...",
                    .remedy = "Remount.",
-                   .evidence = {{"inodes", 16}, {"free", 0}, {"used_pct", 99.5}, {"mount_point", "/t"}, {"neg", -3},
-                                {"statfs", {{"type", "tmpfs"}, {"big", 18446744073709551615ull}}}, {"none", nullptr},
-                                {"list", {1, "two", false}}}};
+                   .evidence = {.fs = FsRef{.mount_point = "/t",
+                                            .statfs = StatfsNumbers{.type = "tmpfs", .total_bytes = UINT64_MAX}},
+                                .detail = TmpfsEvidence{.at_failure = TmpfsAtFailure{"parent", 0, 0, 16, 0},
+                                                        .inodes = 16,
+                                                        .inodes_free = 0},
+                                .chain = std::vector<std::string>{"shmem_reserve_inode", "shmem_get_inode"},
+                                .origin = "shmem_reserve_inode"}};
   Event b = ev(2000, 2, "dd", "write");  // no cause
   uint64_t ida = s.add(a), idb = s.add(b);
   a.id = ida;

@@ -113,9 +113,9 @@ TEST(Pipeline, RecordBecomesAnExplainedAttributedEvent) {
   ASSERT_HAS_VALUE(e->cause);
   EXPECT_EQ(e->cause->id, CauseId::TmpfsInodes);
   EXPECT_EQ(e->cause->confidence, Confidence::High);
-  EXPECT_EQ(e->cause->evidence["at_failure"]["of"], "parent");
-  EXPECT_EQ(e->cause->evidence["inodes"], 4);
-  EXPECT_EQ(e->cause->evidence["inodes_free"], 0);
+  EXPECT_EQ(to_json(*e->cause)["evidence"]["at_failure"]["of"], "parent");
+  EXPECT_EQ(to_json(*e->cause)["evidence"]["inodes"], 4);
+  EXPECT_EQ(to_json(*e->cause)["evidence"]["inodes_free"], 0);
   EXPECT_EQ(p.pipeline.records(), 1u);
   EXPECT_EQ(p.pipeline.malformed(), 0u);
   EXPECT_EQ(p.pipeline.unexplained(), 0u);
