@@ -1,6 +1,7 @@
 #include "diagnose/diagnose.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -18,9 +19,9 @@
 namespace enospcd::diagnose {
 namespace {
 
-constexpr uint32_t kTmpfsMagic = 0x01021994;
-constexpr uint32_t kXfsMagic = 0x58465342;
-constexpr uint32_t kOverlayMagic = 0x794c7630;
+constexpr uint32_t kTmpfsMagic = TMPFS_MAGIC;
+constexpr uint32_t kXfsMagic = XFS_SUPER_MAGIC;
+constexpr uint32_t kOverlayMagic = OVERLAYFS_SUPER_MAGIC;
 
 // The cause an origin function points at; empty for a layer, or a function in no table (--probe).
 std::optional<CauseId> origin_cause(const std::string& func) {
@@ -432,7 +433,7 @@ Cause ipc_rule(const Event& e, const context::Sysctls& sc) {
                                    " exist");
 }
 
-constexpr uint32_t kDevptsMagic = 0x1cd1;
+constexpr uint32_t kDevptsMagic = DEVPTS_SUPER_MAGIC;
 constexpr uint64_t kPtyInstanceMaxDefault = 1 << 20;  // NR_UNIX98_PTY_MAX: a devpts mounted without max=
 
 std::string parent_dir(const std::string& path) {
@@ -793,8 +794,7 @@ std::optional<Cause> xattr_rule(const Event& e, HostFacts& facts, Confidence con
 // with ENOSPC: a task attached (tasks, cgroup.procs) to a cpuset without CPUs or memory nodes
 // (cpuset_can_attach()), or a cpuset that has tasks left without them (cpuset.cpus, cpuset.mems).
 bool on_a_cgroup_v1_file(const Event& e) {
-  constexpr uint32_t kCgroupMagic = 0x27e0eb;
-  return e.file && e.file->role == FileRole::Fd && e.file->magic == kCgroupMagic && kWriteSyscalls.count(e.syscall);
+  return e.file && e.file->role == FileRole::Fd && e.file->magic == CGROUP_SUPER_MAGIC && kWriteSyscalls.count(e.syscall);
 }
 
 std::optional<Cause> cpuset_rule(const Event& e, HostFacts& facts, Confidence) {
@@ -949,16 +949,14 @@ std::optional<Cause> project_quota_rule(const Event& e, HostFacts& facts, const 
   if (!fs || fs->fstype != "xfs" || e.project_quota) return std::nullopt;
   constexpr std::size_t kMaxProjects = 256;
   const uint64_t asked = std::max<uint64_t>(requested_bytes(e).value_or(0), 4096);
+  auto over_blocks = [&](const ProjectQuota& q) { return q.bytes_hard && q.bytes + asked > q.bytes_hard; };
+  auto over_inodes = [&](const ProjectQuota& q) { return inode_side && q.inodes_hard && q.inodes + 1 > q.inodes_hard; };
   std::vector<ProjectQuota> at_limit;
-  for (const ProjectQuota& q : facts.project_quotas(*fs, kMaxProjects)) {
-    bool blocks = q.bytes_hard && q.bytes + asked > q.bytes_hard;
-    bool inodes = inode_side && q.inodes_hard && q.inodes + 1 > q.inodes_hard;
-    if (blocks || inodes) at_limit.push_back(q);
-  }
+  for (const ProjectQuota& q : facts.project_quotas(*fs, kMaxProjects))
+    if (over_blocks(q) || over_inodes(q)) at_limit.push_back(q);
   if (at_limit.empty()) return std::nullopt;
   const ProjectQuota& q = at_limit.front();
-  const bool by_inodes = inode_side && q.inodes_hard && q.inodes + 1 > q.inodes_hard &&
-                         !(q.bytes_hard && q.bytes + asked > q.bytes_hard);
+  const bool by_inodes = !over_blocks(q);
   std::string usage = by_inodes ? grouped(q.inodes) + " of its " + grouped(q.inodes_hard) + " inodes"
                                 : format_bytes(q.bytes) + " of its " + format_bytes(q.bytes_hard) + " hard limit";
   std::string summary = opening(e) + ": ";

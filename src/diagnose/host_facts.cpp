@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/dqblk_xfs.h>
+#include <linux/magic.h>
 #include <linux/quota.h>
 #include <sys/fanotify.h>
 #include <sys/quota.h>
@@ -52,13 +53,12 @@ const context::MountInfo* mount_for(const std::vector<context::MountInfo>& mount
 // changed since the failure: only a regular file on a cgroup filesystem is read, opened without blocking (a
 // FIFO of the name would otherwise hang the explanation).
 std::optional<std::string> cgroup_file(const std::string& path) {
-  constexpr long kCgroupMagic = 0x27e0eb;  // CGROUP_SUPER_MAGIC
   int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) return std::nullopt;
   struct stat st{};
   struct statfs sfs{};
   std::optional<std::string> out;
-  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && fstatfs(fd, &sfs) == 0 && sfs.f_type == kCgroupMagic) {
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && fstatfs(fd, &sfs) == 0 && sfs.f_type == CGROUP_SUPER_MAGIC) {
     char buf[4096];
     ssize_t n = ::read(fd, buf, sizeof(buf));
     if (n >= 0) out = std::string(buf, static_cast<size_t>(n));

@@ -1,6 +1,5 @@
 #include "store/packed.h"
 
-#include <functional>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -113,9 +112,11 @@ void fields(A& a, X& x) {
 // Evidence is kept as CBOR text. Strings longer than kPoolMax are not pooled: they rarely repeat.
 constexpr std::size_t kPoolMax = 512;
 
+// Intern: the string pool's intern, called directly (no std::function per string).
+template <class Intern>
 class Packer {
  public:
-  explicit Packer(std::function<int64_t(std::string_view)> intern) : intern_(std::move(intern)) {}
+  explicit Packer(Intern intern) : intern_(std::move(intern)) {}
   std::string out;
 
   template <class T>
@@ -162,7 +163,7 @@ class Packer {
     number(static_cast<uint64_t>(s.size()) << 1);
     out.append(s);
   }
-  std::function<int64_t(std::string_view)> intern_;
+  Intern intern_;
 };
 
 class Unpacker {
