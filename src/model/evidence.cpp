@@ -4,6 +4,7 @@
 #include <tuple>
 #include <type_traits>
 
+#include "common/type_traits.h"
 #include "model/cause.h"
 
 namespace enospcd {
@@ -174,15 +175,6 @@ constexpr auto describe(const Evidence*) {
                     omittable("chain", &S::chain), omittable("origin", &S::origin),
                     omittable("overlay", &S::overlay)};
 }
-
-template <class T>
-struct is_optional : std::false_type {};
-template <class T>
-struct is_optional<std::optional<T>> : std::true_type {};
-template <class T>
-struct is_vector : std::false_type {};
-template <class T>
-struct is_vector<std::vector<T>> : std::true_type {};
 
 template <class S>
 void write_fields(nlohmann::json& j, const S& s);

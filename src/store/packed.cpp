@@ -5,17 +5,10 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "common/type_traits.h"
+
 namespace enospcd {
 namespace {
-
-template <class T>
-struct is_optional : std::false_type {};
-template <class T>
-struct is_optional<std::optional<T>> : std::true_type {};
-template <class T>
-struct is_vector : std::false_type {};
-template <class T>
-struct is_vector<std::vector<T>> : std::true_type {};
 
 // Each field list, once: A is the packing or the unpacking archive, X the struct (const when packing).
 template <class A, class X>

@@ -27,13 +27,7 @@ FakeFacts btrfs_facts(BtrfsSpace space) {
 }
 
 Event create_small_file() {
-  Event e;
-  e.pid = 812;
-  e.comm = "cp";
-  e.syscall = "openat";
-  e.errno_name = "ENOSPC";
-  e.err = 28;
-  e.ret = -28;
+  Event e = fakes::failing("openat", "cp", 812);
   e.path = "/var/lib/images/small/f48113";
   e.args_valid = true;
   e.args[0] = static_cast<uint64_t>(AT_FDCWD);

@@ -14,13 +14,7 @@ using fakes::FakeFacts;
 constexpr uint32_t kCgroupMagic = 0x27e0eb;
 
 Event cgroup_write(const std::string& file) {
-  Event e;
-  e.pid = 4242;
-  e.comm = "sh";
-  e.syscall = "write";
-  e.errno_name = "ENOSPC";
-  e.err = 28;
-  e.ret = -28;
+  Event e = fakes::failing("write", "sh", 4242);
   e.args_valid = true;
   e.args[0] = 1;
   e.args[2] = 5;

@@ -27,13 +27,7 @@ FakeFacts ext4_facts(uint64_t blocks_free, uint64_t inodes_free, uint32_t featur
 
 // touch, run by xargs, creating ./d/<long name> relative to its working directory fd 3 (openat).
 Event create_in_directory() {
-  Event e;
-  e.pid = 2001;
-  e.comm = "touch";
-  e.syscall = "openat";
-  e.errno_name = "ENOSPC";
-  e.err = 28;
-  e.ret = -28;
+  Event e = fakes::failing("openat", "touch", 2001);
   e.path = "d/" + std::string(250, 'x');
   e.args_valid = true;
   e.args[0] = 3;

@@ -12,13 +12,7 @@ namespace {
 using fakes::FakeFacts;
 
 Event epoll_add(std::optional<EpollWatches> w) {
-  Event e;
-  e.pid = 77;
-  e.comm = "python3";
-  e.syscall = "epoll_ctl";
-  e.errno_name = "ENOSPC";
-  e.err = 28;
-  e.ret = -28;
+  Event e = fakes::failing("epoll_ctl", "python3", 77);
   e.epoll = w;
   return e;
 }

@@ -87,6 +87,19 @@ class FakeFacts : public HostFacts {
 };
 
 // A filesystem as statfs and mountinfo describe it.
+// A syscall that failed with errno (ENOSPC unless said otherwise), by comm and pid.
+inline Event failing(std::string syscall, std::string comm, uint32_t pid, std::string errno_name = "ENOSPC",
+                     int32_t err = 28) {
+  Event e;
+  e.pid = pid;
+  e.comm = std::move(comm);
+  e.syscall = std::move(syscall);
+  e.errno_name = std::move(errno_name);
+  e.err = err;
+  e.ret = -err;
+  return e;
+}
+
 inline PathFs make_fs(std::string mount_point, std::string fstype, uint64_t magic, uint64_t blocks = 0,
                       uint64_t blocks_free = 0, uint64_t inodes = 0, uint64_t inodes_free = 0) {
   PathFs fs;

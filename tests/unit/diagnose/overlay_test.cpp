@@ -16,13 +16,7 @@ constexpr uint32_t kTmpfsMagic = 0x01021994;
 constexpr uint32_t kExt4Magic = 0xef53;
 
 Event write_through_overlay(uint64_t bytes) {
-  Event e;
-  e.pid = 515;
-  e.comm = "dd";
-  e.syscall = "write";
-  e.errno_name = "ENOSPC";
-  e.err = 28;
-  e.ret = -28;
+  Event e = fakes::failing("write", "dd", 515);
   e.args_valid = true;
   e.args[2] = bytes;
   FileInfo f;

@@ -17,13 +17,7 @@ constexpr uint64_t kDevptsMagic = 0x1cd1;
 constexpr uint64_t kDevtmpfsMagic = 0x01021994;
 
 Event ptmx_open(const std::string& path) {
-  Event e;
-  e.pid = 812;
-  e.comm = "python3";
-  e.syscall = "openat";
-  e.errno_name = "ENOSPC";
-  e.err = 28;
-  e.ret = -28;
+  Event e = fakes::failing("openat", "python3", 812);
   e.path = path;
   return e;
 }

@@ -18,14 +18,8 @@ FakeFacts quota_facts() {
 }
 
 Event edquot_write(std::vector<ChainLink> chain) {
-  Event e;
-  e.pid = 118;
+  Event e = fakes::failing("write", "enospc_trigger", 118, "EDQUOT", 122);
   e.uid = 65534;
-  e.comm = "enospc_trigger";
-  e.syscall = "write";
-  e.errno_name = "EDQUOT";
-  e.err = 122;
-  e.ret = -122;
   FileInfo f;
   f.dev = kDev;
   f.fstype = "ext4";

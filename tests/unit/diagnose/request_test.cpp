@@ -15,13 +15,7 @@ constexpr uint64_t kTmpfsMagic = 0x01021994;
 
 // used_exact: BPF summed every CPU's delta (else the count is the folded one).
 Event on_tmpfs(const std::string& syscall, uint64_t max_pages, uint64_t used_pages, bool used_exact = true) {
-  Event e;
-  e.pid = 77;
-  e.comm = "fallocate";
-  e.syscall = syscall;
-  e.errno_name = "ENOSPC";
-  e.err = 28;
-  e.ret = -28;
+  Event e = fakes::failing(syscall, "fallocate", 77);
   e.args_valid = true;
   FileInfo f;
   f.dev = 51;

@@ -20,14 +20,8 @@ using fakes::tmpfs_dir;
 constexpr uint64_t kTmpfsMagic = 0x01021994, kExt4Magic = 0xEF53;
 
 Event create(const std::string& syscall, const std::string& path) {
-  Event e;
-  e.pid = 311;
+  Event e = fakes::failing(syscall, "tar", 311);
   e.ppid = 1;
-  e.comm = "tar";
-  e.syscall = syscall;
-  e.errno_name = "ENOSPC";
-  e.err = 28;
-  e.ret = -28;
   e.path = path;
   e.has_mntns = true;
   e.mntns = 4026531841;

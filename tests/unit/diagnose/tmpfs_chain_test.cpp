@@ -15,14 +15,8 @@ using fakes::make_fs;
 constexpr uint64_t kTmpfsMagic = 0x01021994, kExt4Magic = 0xEF53;
 
 Event failing(const std::string& syscall, const std::string& path, std::vector<ChainLink> chain) {
-  Event e;
-  e.pid = 4242;
+  Event e = fakes::failing(syscall, "cp", 4242);
   e.ppid = 1;
-  e.comm = "cp";
-  e.syscall = syscall;
-  e.errno_name = "ENOSPC";
-  e.err = 28;
-  e.ret = -28;
   e.path = path;
   e.has_mntns = true;
   e.mntns = 4026532000;

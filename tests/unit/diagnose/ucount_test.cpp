@@ -14,14 +14,8 @@ constexpr uint32_t kChildNs = 4026532178u;
 constexpr uint32_t kInitNs = 4026531837u;
 
 Event inotify_event(std::vector<UcountLevel> levels) {
-  Event e;
-  e.pid = 4242;
+  Event e = fakes::failing("inotify_add_watch", "inotifywait", 4242);
   e.uid = 1000;
-  e.comm = "inotifywait";
-  e.syscall = "inotify_add_watch";
-  e.errno_name = "ENOSPC";
-  e.err = 28;
-  e.ret = -28;
   e.path = "/srv/d13/";
   if (!levels.empty()) e.ucounts = Ucounts{UcountKind::InotifyWatches, std::move(levels)};
   return e;

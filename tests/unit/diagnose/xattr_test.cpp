@@ -14,13 +14,7 @@ using fakes::make_fs;
 constexpr uint64_t kTmpfsMagic = 0x01021994;
 
 Event setxattr(const std::string& path, uint64_t size) {
-  Event e;
-  e.pid = 515;
-  e.comm = "python3";
-  e.syscall = "setxattr";
-  e.errno_name = "ENOSPC";
-  e.err = 28;
-  e.ret = -28;
+  Event e = fakes::failing("setxattr", "python3", 515);
   e.path = path;
   e.args_valid = true;
   e.args[3] = size;
