@@ -86,7 +86,6 @@ class FakeFacts : public HostFacts {
   std::map<std::string, uint64_t> directories;    // directory (as fs_for_path keys paths) -> its size in bytes
 };
 
-// A filesystem as statfs and mountinfo describe it.
 // A syscall that failed with errno (ENOSPC unless said otherwise), by comm and pid.
 inline Event failing(std::string syscall, std::string comm, uint32_t pid, std::string errno_name = "ENOSPC",
                      int32_t err = 28) {
@@ -100,6 +99,7 @@ inline Event failing(std::string syscall, std::string comm, uint32_t pid, std::s
   return e;
 }
 
+// A filesystem as statfs and mountinfo describe it.
 inline PathFs make_fs(std::string mount_point, std::string fstype, uint64_t magic, uint64_t blocks = 0,
                       uint64_t blocks_free = 0, uint64_t inodes = 0, uint64_t inodes_free = 0) {
   PathFs fs;
