@@ -28,6 +28,9 @@ volatile __u64 pty_reserve_addr = 0;
 /* Address of max_user_watches (fs.epoll.max_user_watches; kallsyms, set with mount_max_addr). */
 volatile __u64 max_user_watches_addr = 0;
 const volatile __u32 nr_epoll_ctl = ~0u;
+/* Numbers of the syscalls that make a directory (a cgroup, in a cgroup filesystem); ~0 when unknown. */
+const volatile __u32 nr_mkdir = ~0u;
+const volatile __u32 nr_mkdirat = ~0u;
 /* Numbers of the syscalls that open /dev/ptmx; ~0 when unknown. */
 const volatile __u32 nr_open = ~0u;
 const volatile __u32 nr_openat = ~0u;
@@ -417,6 +420,33 @@ static __noinline void fill_pty(struct enospcd_event *e)
 	e->flags |= ENOSPCD_EF_HAS_PTY;
 }
 
+/* The hierarchy the memory controller is bound to, at the failure of a mkdir: the memory controller refuses a
+ * new cgroup with ENOSPC when it has no id left for it (mem_cgroup_alloc()), and what holds ids are the
+ * hierarchy's cgroups, live and dying. Read through the task's own css_set, so no kernel symbol is needed. */
+static __noinline void fill_memcg(struct enospcd_event *e, struct task_struct *task)
+{
+	__u32 nr = e->syscall_nr;
+	if (e->err != 28 /* ENOSPC */ || (nr != nr_mkdir && nr != nr_mkdirat))
+		return;
+	if (!bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id))
+		return;
+	__u64 id = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+	struct css_set *cset = BPF_CORE_READ(task, cgroups);
+	struct cgroup_subsys_state *css = NULL;
+	if (!cset || id >= 64)
+		return;
+	__u64 slot = (__u64)cset + bpf_core_field_offset(struct css_set, subsys) + id * sizeof(void *);
+	if (bpf_probe_read_kernel(&css, sizeof(css), (const void *)slot) || !css)
+		return;
+	struct cgroup_root *root = BPF_CORE_READ(css, cgroup, root);
+	if (!root)
+		return;
+	e->memcg_hierarchy = BPF_CORE_READ(root, hierarchy_id);
+	e->memcg_descendants = BPF_CORE_READ(root, cgrp.nr_descendants);
+	e->memcg_dying = BPF_CORE_READ(root, cgrp.nr_dying_descendants);
+	e->flags |= ENOSPCD_EF_HAS_MEMCG;
+}
+
 /* The watches of the user an epoll instance is charged to, and the limit, at the failure of epoll_ctl (the
  * epoll fd is the first argument; on ENOSPC it is an epoll instance). */
 static __noinline void fill_epoll(struct enospcd_event *e, struct task_struct *task)
@@ -581,6 +611,7 @@ static __noinline int gate_failure(struct pt_regs *regs, long nr, long ret, stru
 		fill_ucounts(e, task);
 		fill_pty(e);
 		fill_epoll(e, task);
+		fill_memcg(e, task);
 	}
 	if (async_file)
 		fill_file_of(e, async_file);

@@ -23,7 +23,7 @@
 #define ENOSPCD_STACK_MAX 32
 /* errnos 1..ENOSPCD_ERRNO_MAX-1 can be watched (the kernel's errno space ends at 133, EHWPOISON). */
 #define ENOSPCD_ERRNO_MAX 256
-#define ENOSPCD_ORIGIN_MAX 48 /* program slots per attach kind in origins.bpf.c */
+#define ENOSPCD_ORIGIN_MAX 56 /* program slots per attach kind in origins.bpf.c */
 /* Syscall numbers below this get per-syscall path-argument metadata. */
 #define ENOSPCD_SYSCALL_MAX 512
 /* fexit slots for syscall entry functions in gate.bpf.c (targeted mode). */
@@ -104,6 +104,8 @@ enum enospcd_ret_kind {
 #define ENOSPCD_EF_HAS_PTY (1u << 14)
 /* epoll_* hold the epoll watches of the user the instance is charged to, read at the failure of epoll_ctl */
 #define ENOSPCD_EF_HAS_EPOLL (1u << 15)
+/* memcg_* were read: the cgroup hierarchy the memory controller is bound to, at the failure of a mkdir */
+#define ENOSPCD_EF_HAS_MEMCG (1u << 16)
 
 /* epoll_flags */
 #define ENOSPCD_EPF_SUMMED (1u << 0) /* epoll_watches is exact: every CPU's delta added to the percpu_counter */
@@ -265,6 +267,13 @@ struct enospcd_event {
 	__s64 epoll_max;
 	__u32 epoll_uid;
 	__u32 epoll_flags; /* ENOSPCD_EPF_* */
+	/* ENOSPCD_EF_HAS_MEMCG: the root of the hierarchy the memory controller is bound to (cgroup v2's, or a v1
+	 * hierarchy's), as the task's css_set names it: its live and dying descendants. The memory controller
+	 * refuses a new cgroup with ENOSPC once it has no id left (MEM_CGROUP_ID_MAX, mm/memcontrol.c). */
+	__u32 memcg_hierarchy; /* cgroup_root.hierarchy_id: 0 for cgroup v2 */
+	__s32 memcg_descendants;
+	__s32 memcg_dying;
+	__u32 memcg_pad;
 	char comm[ENOSPCD_COMM_LEN];
 	char cgroup_name[ENOSPCD_CGNAME_LEN];
 	char path[ENOSPCD_PATH_LEN];

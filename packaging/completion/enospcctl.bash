@@ -11,7 +11,7 @@ _enospcctl() {
   local global="--socket -o --output -v --verbose -h --help --version"
   local filters="--since --until --pid --comm --container --syscall --cause"
   local causes="mount_max tmpfs_inodes tmpfs_blocks fs_blocks fs_inodes fs_reserved_blocks quota inotify_watches
-    fanotify_marks epoll_watches namespace_limit sysv_ipc mqueue xattr_space writeback_error device pty bpf directory_index unknown"
+    fanotify_marks epoll_watches namespace_limit sysv_ipc mqueue xattr_space writeback_error device pty bpf directory_index cpuset cgroup_ids unknown"
 
   case $prev in
     -o | --output)

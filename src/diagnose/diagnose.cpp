@@ -838,6 +838,68 @@ std::optional<Cause> cpuset_rule(const Event& e, HostFacts& facts, Confidence) {
   return c;
 }
 
+// The memory controller gives every memory cgroup an id of 16 bits (MEM_CGROUP_ID_MAX, include/linux/
+// memcontrol.h): once all are taken, a new cgroup is refused with ENOSPC (mem_cgroup_alloc(); Debian's 6.12, which
+// keeps the ids in an xarray, refuses with EBUSY), whatever the hierarchy's own cgroup.max.descendants (which
+// refuses with EAGAIN). The ids are held by the memory cgroups that exist, the root's too; a removed (dying)
+// cgroup gives its id back when it goes offline, unless swapped-out memory is still charged to it. BPF read the
+// hierarchy's live and dying cgroups at the failure.
+constexpr uint64_t kMemcgIds = 65535;
+
+bool makes_a_directory(const Event& e) { return e.syscall == "mkdir" || e.syscall == "mkdirat"; }
+
+bool is_cgroup_magic(uint64_t magic) { return magic == CGROUP_SUPER_MAGIC || magic == CGROUP2_SUPER_MAGIC; }
+
+std::optional<Cause> cgroup_rule(const Event& e, HostFacts& facts, Confidence confidence) {
+  // In a cgroup filesystem: the chain's origin says so, or the directory BPF described at the failure, or else
+  // the path's filesystem now.
+  const bool origin_says = std::any_of(e.chain.begin(), e.chain.end(), [](const ChainLink& l) {
+    return origin_cause(l.func) == CauseId::CgroupIds;
+  });
+  std::optional<PathFs> fs;
+  if (!origin_says && !(e.file && is_cgroup_magic(e.file->magic))) {
+    fs = path_fs(e, facts);
+    if (!fs || !is_cgroup_magic(fs->stats.magic)) return std::nullopt;
+  }
+  std::string summary = opening(e) + ": the memory controller had no id left for a new cgroup: it gives out at most " +
+                        grouped(kMemcgIds) + ", one for each memory cgroup, the root's too";
+  Confidence conf = confidence == Confidence::High ? Confidence::High : Confidence::Medium;
+  CgroupIdsEvidence ev{kMemcgIds, std::nullopt};
+  if (e.memcg) {
+    const auto& m = *e.memcg;
+    const uint64_t live = static_cast<uint64_t>(std::max(0, m.descendants));
+    const uint64_t dying = static_cast<uint64_t>(std::max(0, m.dying));
+    ev.at_failure = MemcgAtFailure{m.hierarchy, m.descendants, m.dying};
+    const std::string hierarchy =
+        m.hierarchy == 0 ? std::string("cgroup v2") : "cgroup v1 hierarchy " + std::to_string(m.hierarchy);
+    summary += "; its hierarchy (" + hierarchy + ") held " + grouped(live) + " cgroups below its root at the failure";
+    // Within one of the ids (5.10's allocator stops one short): the live cgroups hold them. Short of that, dying
+    // cgroups may hold the rest, and only while swapped-out memory is charged to them; otherwise the ids did not
+    // run out and another of the cgroup's controllers refused it.
+    const uint64_t held = live + 1;
+    if (held + 1 >= kMemcgIds) {
+      if (dying == 1) summary += ", and 1 dying one, which gave its id back";
+      if (dying > 1) summary += ", and " + grouped(dying) + " dying ones, which gave their ids back";
+      conf = Confidence::High;
+    } else if (held + dying + 1 >= kMemcgIds) {
+      summary += ", and " + grouped(dying) + " dying ones: the other " + grouped(kMemcgIds - held) +
+                 " ids are theirs, kept while swapped-out memory is charged to them";
+    } else {
+      summary += " (and " + grouped(dying) + " dying): fewer than the ids, so another of the cgroup's controllers "
+                 "refused it";
+      conf = Confidence::Low;
+    }
+  }
+  Cause c = make(CauseId::CgroupIds, summary + ".",
+                 "Remove the cgroups that are no longer used (systemd-cgls lists them; a runtime or job runner that "
+                 "never removes its cgroups leaks them), or create the new cgroup where its parent does not enable "
+                 "the memory controller.",
+                 conf);
+  if (fs) c.evidence.fs = mount_point_of(*fs);
+  c.evidence.detail = ev;
+  return c;
+}
+
 bool on_a_device(const Event& e) {
   return e.file && e.file->role == FileRole::Fd && (S_ISCHR(e.file->mode) || S_ISBLK(e.file->mode));
 }
@@ -1060,6 +1122,7 @@ const std::vector<Rule>& rules() {
       {"bpf", {CauseId::Bpf}, is_bpf_call, bpf_rule},
       {"xattr", {CauseId::XattrSpace}, is_xattr_call, xattr_rule},
       {"cpuset", {CauseId::Cpuset}, on_a_cgroup_v1_file, cpuset_rule},
+      {"cgroup", {CauseId::CgroupIds}, makes_a_directory, cgroup_rule},
       {"device", {CauseId::Device}, on_a_device, device_rule},
       {"writeback", {CauseId::WritebackError}, is_writeback_call, writeback_rule},
       {"fs_space",

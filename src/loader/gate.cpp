@@ -123,6 +123,8 @@ void configure(gate_bpf* s, const GateConfig& cfg) {
   s->rodata->nr_openat = nr_or_none("openat");
   s->rodata->nr_openat2 = nr_or_none("openat2");
   s->rodata->nr_epoll_ctl = nr_or_none("epoll_ctl");
+  s->rodata->nr_mkdir = nr_or_none("mkdir");
+  s->rodata->nr_mkdirat = nr_or_none("mkdirat");
 }
 
 Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {

@@ -6,7 +6,7 @@
 namespace enospcd {
 namespace {
 
-constexpr std::array<std::pair<CauseId, std::string_view>, 21> kCauseNames = {{
+constexpr std::array<std::pair<CauseId, std::string_view>, 22> kCauseNames = {{
     {CauseId::MountMax, "mount_max"},
     {CauseId::TmpfsInodes, "tmpfs_inodes"},
     {CauseId::TmpfsBlocks, "tmpfs_blocks"},
@@ -27,6 +27,7 @@ constexpr std::array<std::pair<CauseId, std::string_view>, 21> kCauseNames = {{
     {CauseId::Bpf, "bpf"},
     {CauseId::DirectoryIndex, "directory_index"},
     {CauseId::Cpuset, "cpuset"},
+    {CauseId::CgroupIds, "cgroup_ids"},
     {CauseId::Unknown, "unknown"},
 }};
 static_assert(kCauseNames.size() == static_cast<size_t>(CauseId::Unknown) + 1, "a name for every cause id");

@@ -37,6 +37,7 @@ enum class CauseId : uint8_t {
   Bpf,
   DirectoryIndex,
   Cpuset,
+  CgroupIds,
   Unknown,
 };
 

@@ -131,6 +131,8 @@ std::optional<Event> decode_event(const void* data, std::size_t size, int64_t re
     if (raw.epoll_flags & ENOSPCD_EPF_MAX) w.max = raw.epoll_max;
     e.epoll = w;
   }
+  if (raw.flags & ENOSPCD_EF_HAS_MEMCG)
+    e.memcg = MemcgHierarchy{raw.memcg_hierarchy, raw.memcg_descendants, raw.memcg_dying};
   unsigned chain_len = raw.chain_len > ENOSPCD_CHAIN_MAX ? ENOSPCD_CHAIN_MAX : raw.chain_len;
   for (unsigned i = 0; i < chain_len; i++) {
     const auto& l = raw.chain[i];
@@ -339,6 +341,10 @@ nlohmann::json to_json(const Event& e) {
                           {"inodes_reserved", std::to_string(q.inodes_reserved)},
                           {"inodes_hard", std::to_string(q.inodes_hard)}};
   }
+  if (e.memcg)
+    j["memcg"] = {{"hierarchy", e.memcg->hierarchy},
+                  {"descendants", e.memcg->descendants},
+                  {"dying_descendants", e.memcg->dying}};
   if (e.pty) j["pty"] = {{"nr", e.pty->nr}, {"max", e.pty->max}, {"reserve", e.pty->reserve}};
   if (e.epoll)
     j["epoll"] = {{"uid", e.epoll->uid},
@@ -419,6 +425,15 @@ Event event_from_json(const nlohmann::json& j) {
       else if (!text.empty() && std::from_chars(text.data(), text.data() + text.size(), v).ptr == text.data() + text.size())
         e.epoll->max = v;
     }
+  }
+  if (auto m = j.find("memcg"); m != j.end() && m->is_object()) {
+    auto int_of = [&](const char* key) -> int64_t {
+      auto it = m->find(key);
+      return it != m->end() && it->is_number_integer() ? it->get<int64_t>() : 0;
+    };
+    e.memcg = MemcgHierarchy{static_cast<uint32_t>(std::clamp<int64_t>(int_of("hierarchy"), 0, UINT32_MAX)),
+                             static_cast<int32_t>(std::clamp<int64_t>(int_of("descendants"), INT32_MIN, INT32_MAX)),
+                             static_cast<int32_t>(std::clamp<int64_t>(int_of("dying_descendants"), INT32_MIN, INT32_MAX))};
   }
   if (j.contains("pty") && j["pty"].is_object())
     e.pty = PtyCounts{j["pty"].value("nr", 0u), j["pty"].value("max", 0u), j["pty"].value("reserve", 0u)};

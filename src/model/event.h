@@ -72,6 +72,12 @@ struct EpollWatches {
   std::optional<int64_t> max;
 };
 
+// The cgroup hierarchy the memory controller is bound to, read in BPF at the failure of a mkdir: its root's live
+// and dying descendants, whose memory cgroups hold the controller's ids.
+struct MemcgHierarchy {
+  uint32_t hierarchy = 0;  // 0: cgroup v2
+  int32_t descendants = 0, dying = 0;
+};
 
 struct Event {
   uint64_t id = 0;
@@ -118,6 +124,7 @@ struct Event {
   std::optional<ProjectQuotaUse> project_quota;
   std::optional<PtyCounts> pty;
   std::optional<EpollWatches> epoll;
+  std::optional<MemcgHierarchy> memcg;
   std::vector<ChainLink> chain;
   uint32_t chain_dropped = 0;  // links dropped between the innermost half and the outermost ones
   // The callers of the chain's outermost link, innermost first: the chain's way out to the syscall entry.

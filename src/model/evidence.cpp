@@ -169,6 +169,15 @@ constexpr auto describe(const DeviceEvidence*) {
   return std::tuple{field("device", &DeviceEvidence::device), field("rdev", &DeviceEvidence::rdev),
                     field("name", &DeviceEvidence::name)};
 }
+constexpr auto describe(const MemcgAtFailure*) {
+  using S = MemcgAtFailure;
+  return std::tuple{field("hierarchy", &S::hierarchy), field("descendants", &S::descendants),
+                    field("dying_descendants", &S::dying_descendants)};
+}
+constexpr auto describe(const CgroupIdsEvidence*) {
+  return std::tuple{field("memory_cgroup_ids", &CgroupIdsEvidence::memory_cgroup_ids),
+                    omittable("at_failure", &CgroupIdsEvidence::at_failure)};
+}
 constexpr auto describe(const Evidence*) {
   using S = Evidence;
   return std::tuple{flattened(&S::fs),          omittable("bytes_requested", &S::bytes_requested),
@@ -362,6 +371,9 @@ EvidenceDetail detail_from_json(CauseId id, const nlohmann::json& j) {
       break;
     case CauseId::Device:
       if (has("device")) return read_struct<DeviceEvidence>(j);
+      break;
+    case CauseId::CgroupIds:
+      if (has("memory_cgroup_ids")) return read_struct<CgroupIdsEvidence>(j);
       break;
     default:
       break;

@@ -225,11 +225,25 @@ struct DeviceEvidence {
   bool operator==(const DeviceEvidence&) const = default;
 };
 
+struct MemcgAtFailure {
+  uint32_t hierarchy = 0;  // 0: cgroup v2
+  int32_t descendants = 0, dying_descendants = 0;
+  bool operator==(const MemcgAtFailure&) const = default;
+};
+
+// A cgroup the memory controller had no id for: how many ids it gives out, and the cgroups of its hierarchy at
+// the failure.
+struct CgroupIdsEvidence {
+  uint64_t memory_cgroup_ids = 0;
+  std::optional<MemcgAtFailure> at_failure;
+  bool operator==(const CgroupIdsEvidence&) const = default;
+};
+
 using EvidenceDetail =
     std::variant<std::monostate, MountEvidence, TmpfsEvidence, BtrfsEvidence, ProjectQuotaEvidence,
                  DirectoryIndexEvidence, IpcEvidence, PtyEvidence, UcountEvidence, NamespaceEvidence,
                  InotifyHeldEvidence, FanotifyHeldEvidence, EpollEvidence, BpfEvidence, XattrEvidence, CpusetEvidence,
-                 DeviceEvidence>;
+                 DeviceEvidence, CgroupIdsEvidence>;
 
 struct Evidence {
   std::optional<FsRef> fs;

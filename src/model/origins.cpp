@@ -63,6 +63,9 @@ const std::vector<Origin>& origin_table() {
       {"devpts_new_index", "pty", "pty"},
       // /dev/full refuses every write (drivers/char/mem.c).
       {"write_full", "device", "device"},
+      // A new cgroup's memory controller state, refused when no memory cgroup id is left (mm/memcontrol.c:
+      // mem_cgroup_alloc() is inlined into it).
+      {"mem_cgroup_css_alloc", "cgroup", "cgroup_ids"},
       // overlayfs passes a write on to its upper layer: the layer the explanation names.
       {"ovl_write_iter", "overlay", ""},
   };

@@ -12,7 +12,8 @@ namespace enospcd {
 
 struct Origin {
   std::string_view func;
-  // mount, namespace, tmpfs, ext4, xattr, quota, inotify, fanotify, epoll, ipc, mqueue, device, overlay
+  // mount, namespace, tmpfs, ext4, xattr, quota, inotify, fanotify, epoll, ipc, mqueue, pty, device, cgroup,
+  // overlay
   std::string_view subsystem;
   // The cause id a failure of this function points at; empty for a layer the error passes through (overlayfs),
   // which names where the call went but not what refused it.

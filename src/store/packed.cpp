@@ -39,6 +39,11 @@ void fields_of_epoll(A& a, X& w) {
 }
 
 template <class A, class X>
+void fields_of_memcg(A& a, X& m) {
+  a(m.hierarchy), a(m.descendants), a(m.dying);
+}
+
+template <class A, class X>
 void fields_of_level(A& a, X& l) {
   a(l.userns), a(l.uid), a(l.count), a(l.max), a(l.initial);
 }
@@ -80,7 +85,7 @@ void fields_of_event(A& a, X& e) {
   a(e.syscall_nr), a(e.syscall), a(e.err), a(e.errno_name), a(e.ret), a(e.cgroup_id), a(e.cgroup_name);
   a(e.cgroup_name_truncated), a(e.mntns), a(e.mnt_count), a(e.mnt_pending), a(e.has_mntns), a(e.mount_max);
   a(e.ipc), a(e.userns), a(e.userns_max_mnt), a(e.ucounts), a(e.args_valid), a(e.args), a(e.path), a(e.path2);
-  a(e.path_truncated), a(e.file), a(e.upper), a(e.project_quota), a(e.pty), a(e.epoll), a(e.chain), a(e.chain_dropped), a(e.chain_outer);
+  a(e.path_truncated), a(e.file), a(e.upper), a(e.project_quota), a(e.pty), a(e.epoll), a(e.memcg), a(e.chain), a(e.chain_dropped), a(e.chain_outer);
   a(e.chain_outer_truncated), a(e.chain_outer_scanned), a(e.kstack), a(e.kstack_truncated), a(e.exe);
   a(e.cmdline), a(e.cgroup_path), a(e.container), a(e.cause);
 }
@@ -93,6 +98,7 @@ void fields(A& a, X& x) {
   else if constexpr (std::is_same_v<T, ProjectQuotaUse>) fields_of_project_quota(a, x);
   else if constexpr (std::is_same_v<T, PtyCounts>) fields_of_pty(a, x);
   else if constexpr (std::is_same_v<T, EpollWatches>) fields_of_epoll(a, x);
+  else if constexpr (std::is_same_v<T, MemcgHierarchy>) fields_of_memcg(a, x);
   else if constexpr (std::is_same_v<T, UcountLevel>) fields_of_level(a, x);
   else if constexpr (std::is_same_v<T, Ucounts>) fields_of_ucounts(a, x);
   else if constexpr (std::is_same_v<T, Event::IpcLimits>) fields_of_ipc(a, x);

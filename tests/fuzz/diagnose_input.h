@@ -132,7 +132,7 @@ inline const std::vector<std::string>& cause_origins() {
       "shmem_alloc_and_acct_page", "ext4_claim_free_clusters", "ext4_da_reserve_space", "__ext4_new_inode",
       "ext4_xattr_set_handle", "dquot_add_space", "dquot_add_inodes", "__dquot_alloc_space", "dquot_alloc_inode",
       "inotify_new_watch", "fanotify_add_new_mark", "ep_insert", "ipc_addid", "newseg", "mqueue_create_attr",
-      "alloc_mnt_ns", "copy_mnt_ns", "create_new_namespaces"};
+      "alloc_mnt_ns", "copy_mnt_ns", "create_new_namespaces", "mem_cgroup_css_alloc"};
   return v;
 }
 
@@ -150,12 +150,13 @@ inline const std::vector<std::string>& chain_functions() {
 
 constexpr std::initializer_list<const char*> kFstypes = {"", "tmpfs", "ext4", "xfs", "btrfs", "overlay", "nfs4"};
 
-// Superblock magics: none, tmpfs, ext2/3/4, xfs, btrfs, overlayfs.
-constexpr std::initializer_list<uint64_t> kMagics = {0, kTmpfsMagic, kExt4Magic, 0x58465342, 0x9123683E, 0x794c7630};
+// Superblock magics: none, tmpfs, ext2/3/4, xfs, btrfs, overlayfs, cgroup2, cgroup.
+constexpr std::initializer_list<uint64_t> kMagics = {0,          kTmpfsMagic, kExt4Magic, 0x58465342,
+                                                     0x9123683E, 0x794c7630,  0x63677270, 0x27e0eb};
 
 template <class Io>
 void visit(Io& io, diagnose::PathFs& fs) {
-  pick(io, fs.mount_point, {"/mnt/ci-cache", "/", "/tmp", "/var/lib/docker", "/home"}, 64);
+  pick(io, fs.mount_point, {"/mnt/ci-cache", "/", "/tmp", "/var/lib/docker", "/home", "/sys/fs/cgroup"}, 64);
   pick(io, fs.fstype, kFstypes, 16);
   pick(io, fs.source, {"tmpfs", "/dev/sda1", "/dev/loop0", "overlay", "none"}, 32);
   pick(io, fs.super_options,
@@ -257,6 +258,11 @@ void visit(Io& io, Event& e) {
     e.container = ContainerRef{};
     (container == 1 ? e.container->name : e.container->id) = v;
   }
+  maybe(io, e.memcg, [&](MemcgHierarchy& m) {
+    io.num(m.hierarchy);
+    pick_num(io, m.descendants, {0, 65533, 65534, -1});
+    pick_num(io, m.dying, {0, 1, 2000});
+  });
 }
 
 template <class Io>

@@ -250,6 +250,19 @@ std::map<std::string, DiagnoseScenario> diagnose_scenarios() {
   }
   {
     DiagnoseScenario s;
+    s.event = event("mkdir");
+    s.event.comm = "runc";
+    s.event.path = "/sys/fs/cgroup/jobs/j65533";
+    s.event.memcg = MemcgHierarchy{0, 65534, 12};
+    PathFs cg = ext4(0, 0, 0);
+    cg.mount_point = "/sys/fs/cgroup", cg.fstype = "cgroup2", cg.source = "cgroup2", cg.stats.magic = 0x63677270;
+    s.path_answers = {cg};
+    add("cgroup_ids", s);
+    s.event.chain = {link("mem_cgroup_css_alloc")};
+    add("cgroup_ids_chain", s);
+  }
+  {
+    DiagnoseScenario s;
     s.event = event("shmget");
     s.event.ipc = Event::IpcLimits{4026531839u, 32, 32, 256, 128};
     add("sysv_shm_ipcns", s);

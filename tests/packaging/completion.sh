@@ -44,6 +44,14 @@ done
 [[ $(complete_bash -o "") == $'table\nwide\njson' ]] || missing+=("bash: values of -o")
 [[ $(complete_bash events --cause tmpfs_i) == tmpfs_inodes ]] || missing+=("bash: values of --cause")
 [[ $(complete_bash --socket /tmp/x -o json sta) == status ]] || missing+=("bash: command after global options")
+# Every cause id of the daemon's table (src/model/cause.cpp) is a value of --cause.
+causes=$(sed -n -E 's/^ *\{CauseId::[A-Za-z]+, "([a-z_]+)"\},?$/\1/p' "$packaging_src/../src/model/cause.cpp")
+[[ $(wc -w <<<"$causes") -ge 20 ]] || die "could not read the cause ids from src/model/cause.cpp"
+offered_causes=$(complete_bash events --cause "")
+for c in $causes; do
+  grep -qx -- "$c" <<<"$offered_causes" || missing+=("bash: cause $c")
+  grep -qw -- "$c" "$zsh_file" || missing+=("zsh: cause $c")
+done
 
 if ((${#missing[@]})); then
   printf '  %s\n' "${missing[@]}" >&2

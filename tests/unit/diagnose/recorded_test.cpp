@@ -153,6 +153,13 @@ const Case kVmCases[] = {
     {"vm510_kretprobe_git_mkdir_out_of_inodes", CauseId::TmpfsInodes, Confidence::High,
      {"mkdir(2) of .git/objects/38 by git", "40 inodes", "40 in use, 0 free"},
      {"read after"}},
+    // coreutils mkdir of a cgroup once python3 had made 65 532 (6.1 gives out 65 535 memory cgroup ids); the
+    // cgroup python3's failed mkdir made and removed was still dying. Nothing is read from the host.
+    {"vm61_mkdir_memcg_ids_exhausted", CauseId::CgroupIds, Confidence::High,
+     {"mkdir(2) of /sys/fs/cgroup/jobs/one-more by mkdir", "no id left for a new cgroup",
+      "its hierarchy (cgroup v2) held 65 534 cgroups below its root at the failure, and 1 dying one, which gave its id "
+      "back."},
+     {"read after", "fewer than the ids"}},
     // fs.epoll.max_user_watches was 8 at the failure and is back at its default when the event is explained.
     {"vm61_python3_epoll_at_the_failure", CauseId::EpollWatches, Confidence::High,
      {"epoll_ctl(2) by python3", "fs.epoll.max_user_watches was 8 and uid 0 held 8 epoll watches at the failure."},

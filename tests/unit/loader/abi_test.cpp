@@ -59,7 +59,8 @@ TEST(Abi, EventMatchesBpfObject) {
                 M(enospcd_event, project_quota), M(enospcd_event, pty_nr), M(enospcd_event, pty_max),
                 M(enospcd_event, pty_reserve), M(enospcd_event, pty_pad), M(enospcd_event, epoll_watches),
                 M(enospcd_event, epoll_max), M(enospcd_event, epoll_uid), M(enospcd_event, epoll_flags),
-                M(enospcd_event, comm),
+                M(enospcd_event, memcg_hierarchy), M(enospcd_event, memcg_descendants),
+                M(enospcd_event, memcg_dying), M(enospcd_event, memcg_pad), M(enospcd_event, comm),
                 M(enospcd_event, cgroup_name), M(enospcd_event, path), M(enospcd_event, path2)});
 }
 

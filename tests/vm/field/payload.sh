@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the payload of the VM field test: the daemon, the host's own third-party programs (GNU coreutils cp and
-# dd, rsync, GNU tar, git, util-linux fallocate, unshare and ipcmk, sqlite3, xfsprogs' mkfs.xfs and xfs_quota, python3
+# Builds the payload of the VM field test: the daemon, the host's own third-party programs (GNU coreutils cp, dd
+# and mkdir, rsync, GNU tar, git, util-linux fallocate, unshare and ipcmk, sqlite3, xfsprogs' mkfs.xfs and xfs_quota, python3
 # with the part of its standard library that
 # shutil needs) and an ext4 image on which the scenario mounts its tmpfs instances. run-vm.sh adds the shared
 # libraries of every ELF in the payload (ldd).
@@ -17,7 +17,7 @@ daemon=$2
 
 # Programs by absolute path, so that a pyenv shim or /usr/local copy never stands in for Debian's binary.
 declare -A programs=(
-  [cp]=/usr/bin/cp:coreutils [dd]=/usr/bin/dd:coreutils [rsync]=/usr/bin/rsync:rsync [tar]=/usr/bin/tar:tar
+  [cp]=/usr/bin/cp:coreutils [dd]=/usr/bin/dd:coreutils [mkdir]=/usr/bin/mkdir:coreutils [rsync]=/usr/bin/rsync:rsync [tar]=/usr/bin/tar:tar
   [git]=/usr/bin/git:git [fallocate]=/usr/bin/fallocate:util-linux [unshare]=/usr/bin/unshare:util-linux
   [sqlite3]=/usr/bin/sqlite3:sqlite3 [ipcmk]=/usr/bin/ipcmk:util-linux
   [mkfs.xfs]=/usr/sbin/mkfs.xfs:xfsprogs [xfs_quota]=/usr/sbin/xfs_quota:xfsprogs

@@ -141,6 +141,25 @@ while True:
 print("enospc=%d" % n)
 print("late=%d" % late)
 '
+# A job runner that never removes its cgroups: one per job under a parent that enables the memory controller,
+# until the kernel refuses one. Then removes them all.
+cgroup_fill='
+import os, sys
+n = 0
+try:
+    while True:
+        os.mkdir("%s/job%d" % (sys.argv[1], n))
+        n += 1
+except OSError as e:
+    print("created=%d" % n)
+    print("enospc=%d" % (e.errno == 28))
+'
+cgroup_drain='
+import os, sys
+for d in os.listdir(sys.argv[1]):
+    if d.startswith("job"):
+        os.rmdir(os.path.join(sys.argv[1], d))
+'
 py_enospc() { sed -n 's/^enospc=\([0-9]*\)$/\1/p' /tmp/case.out | awk '{ s += $1 } END { print s + 0 }'; }
 
 run_mode() {
@@ -168,6 +187,25 @@ run_mode() {
     in_case $B/python3 -c "$mknod_fill" /mnt/disk/un
     case_end $(grep -o 'enospc=[0-9]*' /tmp/case.out) $(grep -o 'late=[0-9]*' /tmp/case.out)
     umount /mnt/disk/un
+
+    # The memory controller out of cgroup ids (65 535): python3 makes cgroups until the kernel refuses one, then
+    # coreutils mkdir is refused the next; the hierarchy's cgroups as the kernel counted them right after. Only
+    # where the ids are an idr (mem_cgroup_idr, ENOSPC): Debian's 6.12 keeps them in an xarray and refuses with
+    # EBUSY. Once, in this run: filling the ids takes 20-30 s under emulation.
+    if grep -q ' mem_cgroup_idr$' /proc/kallsyms; then
+      case_begin cgroup_ids
+      echo +memory >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
+      mkdir -p /sys/fs/cgroup/jobs && echo +memory >/sys/fs/cgroup/jobs/cgroup.subtree_control
+      in_case $B/python3 -c "$cgroup_fill" /sys/fs/cgroup/jobs
+      live=$(sed -n 's/^nr_descendants //p' /sys/fs/cgroup/cgroup.stat)
+      in_case $B/mkdir /sys/fs/cgroup/jobs/one-more
+      case_end enospc=$(($(py_enospc) + $(lines 'No space left on device'))) live=$live \
+        $(grep -o 'created=[0-9]*' /tmp/case.out)
+      $B/python3 -c "$cgroup_drain" /sys/fs/cgroup/jobs
+      rmdir /sys/fs/cgroup/jobs
+    else
+      echo "ENOSPCD-FIELD-CASE $mode cgroup_ids skipped=no-mem_cgroup_idr"
+    fi
   fi
 
   # cp of a 1 MiB file onto a 256 KiB tmpfs, three times (each truncates the partial copy and fails again).
