@@ -18,6 +18,8 @@
 
 #define AT_FDCWD -100 /* include/uapi/linux/fcntl.h */
 #define TMPFS_MAGIC 0x01021994 /* include/uapi/linux/magic.h */
+#define EXT4_SUPER_MAGIC 0xEF53
+#define EXT4_FEATURE_INCOMPAT_64BIT 0x80
 #define ENOSPCD_PF_KTHREAD 0x00200000 /* include/linux/sched.h */
 
 /* Watched errno set, fixed at load time. With one errno the test is one load and one compare: the value kept
@@ -203,6 +205,49 @@ __noinline __s64 percpu_deltas(__u64 counters)
 }
 #endif
 
+/* A percpu_counter as percpu_counter_sum() counts it, where every CPU's delta can be read; *exact is cleared
+ * where it cannot (the folded count alone). */
+static __always_inline __s64 counter_sum(struct percpu_counter *c, bool *exact)
+{
+	__s64 v = BPF_CORE_READ(c, count);
+#ifdef ENOSPCD_PERCPU_SUM
+	__s64 deltas = percpu_deltas((__u64)BPF_CORE_READ(c, counters));
+	if (deltas != ENOSPCD_DELTAS_UNKNOWN)
+		return v + deltas;
+#endif
+	*exact = false;
+	return v;
+}
+
+/* ext4's space and inodes as ext4_statfs() counts them, at this moment: what refused a write or a new inode. */
+static __noinline void fill_ext4(struct enospcd_file_info *f, struct super_block *sb)
+{
+	struct ext4_sb_info *sbi = BPF_CORE_READ(sb, s_fs_info);
+	struct ext4_super_block *es = sbi ? BPF_CORE_READ(sbi, s_es) : NULL;
+	if (!es)
+		return;
+	__u32 bits = BPF_CORE_READ(sbi, s_cluster_bits);
+	if (bits > 16)
+		return;
+	__u64 blocks = BPF_CORE_READ(es, s_blocks_count_lo), reserved = BPF_CORE_READ(es, s_r_blocks_count_lo);
+	if (BPF_CORE_READ(es, s_feature_incompat) & EXT4_FEATURE_INCOMPAT_64BIT) {
+		blocks |= (__u64)BPF_CORE_READ(es, s_blocks_count_hi) << 32;
+		reserved |= (__u64)BPF_CORE_READ(es, s_r_blocks_count_hi) << 32;
+	}
+	bool exact = true;
+	__s64 free = counter_sum(&sbi->s_freeclusters_counter, &exact) - counter_sum(&sbi->s_dirtyclusters_counter, &exact);
+	__s64 ifree = counter_sum(&sbi->s_freeinodes_counter, &exact);
+	__s64 resv = BPF_CORE_READ(sbi, s_resv_clusters.counter);
+	__u64 overhead = (__u64)BPF_CORE_READ(sbi, s_overhead) << bits;
+	f->ext4_blocks = blocks > overhead ? blocks - overhead : 0;
+	f->ext4_free_blocks = free > 0 ? (__u64)free << bits : 0;
+	f->ext4_reserved_blocks = reserved + (resv > 0 ? (__u64)resv << bits : 0);
+	f->ext4_inodes = BPF_CORE_READ(es, s_inodes_count);
+	f->ext4_free_inodes = ifree > 0 ? ifree : 0;
+	f->ext4_block_size = BPF_CORE_READ(sb, s_blocksize);
+	f->flags |= ENOSPCD_FI_EXT4 | (exact ? ENOSPCD_FI_EXT4_SUMMED : 0);
+}
+
 /* Describe an inode: superblock, fs type, and for tmpfs its inode and block accounting as they are now. `vmnt`
  * (the mount it was reached through) names the mount point, which tells apart filesystems that reuse a device
  * number after an unmount. Returns false when the inode has no superblock. */
@@ -245,6 +290,8 @@ static __always_inline bool fill_inode_info(struct enospcd_file_info *f, struct 
 			f->shmem_max_inodes = BPF_CORE_READ(si, max_inodes);
 			f->shmem_free_inodes = shmem_free_inodes(si);
 		}
+	} else if (f->magic == EXT4_SUPER_MAGIC) {
+		fill_ext4(f, sb);
 	}
 	return true;
 }

@@ -175,6 +175,10 @@ struct enospcd_chain_link {
 /* shmem_used_blocks is exact, as percpu_counter_sum() counts: the folded count plus every CPU's delta. Without
  * it, it is the folded count alone, short by up to a batch per CPU (a small tmpfs can look empty). */
 #define ENOSPCD_FI_USED_SUMMED (1u << 0)
+/* ext4_* were read (an ext4 superblock), and with every CPU's delta added to the free counts (else the folded
+ * counts alone, short by up to a batch per CPU). */
+#define ENOSPCD_FI_EXT4 (1u << 1)
+#define ENOSPCD_FI_EXT4_SUMMED (1u << 2)
 
 /* Superblock evidence of the file behind an fd argument (or the path's mount, where cheap). */
 struct enospcd_file_info {
@@ -189,6 +193,16 @@ struct enospcd_file_info {
 	__u64 shmem_free_inodes;
 	__u32 flags;     /* ENOSPCD_FI_* */
 	__u32 pad;
+	/* ext4 only (ENOSPCD_FI_EXT4), as ext4_statfs() counts them, in blocks of ext4_block_size: the blocks
+	 * (less the filesystem's own overhead), the free ones (free clusters less those delayed allocation holds),
+	 * those kept from unprivileged writers (the root reserve and ext4's reserved clusters), and the inodes. */
+	__u64 ext4_blocks;
+	__u64 ext4_free_blocks;
+	__u64 ext4_reserved_blocks;
+	__u64 ext4_inodes;
+	__u64 ext4_free_inodes;
+	__u32 ext4_block_size;
+	__u32 ext4_pad;
 	char fstype[ENOSPCD_FSTYPE_LEN];
 	char name[ENOSPCD_FNAME_LEN]; /* the file's dentry name (last path component) */
 	char mnt_name[ENOSPCD_FNAME_LEN]; /* the name its mount is mounted on (the mount point's last component,

@@ -117,8 +117,27 @@ std::optional<PathFs> path_fs(const Event& e, HostFacts& facts) {
 std::optional<PathFs> target_fs(const Event& e, HostFacts& facts) {
   std::optional<PathFs> fs;
   if (e.file) fs = facts.fs_for_dev(e.pid, e.file->dev, e.file->mount_name);
-  if (!fs && !e.path.empty()) fs = path_fs(e, facts);
+  if (!fs && !e.path.empty()) return path_fs(e, facts);
+  // An ext4's space and inodes as BPF read them at the failure replace statfs's numbers now.
+  if (fs && e.file->ext4 && fs->stats.magic == EXT4_SUPER_MAGIC) {
+    const auto& x = *e.file->ext4;
+    auto& s = fs->stats;
+    s.block_size = x.block_size;
+    s.blocks = x.blocks;
+    s.blocks_free = x.free_blocks;
+    s.blocks_avail = x.free_blocks > x.reserved_blocks ? x.free_blocks - x.reserved_blocks : 0;
+    s.inodes = x.inodes;
+    s.inodes_free = x.free_inodes;
+    fs->numbers_at_failure = true;
+    fs->numbers_exact = x.exact;
+  }
   return fs;
+}
+
+// How a summary ends that rests on a filesystem's numbers: read at the failure, or after it.
+std::string numbers_end(const PathFs& fs) {
+  if (!fs.numbers_at_failure) return " (read after the failure).";
+  return fs.numbers_exact ? "." : " (the free counts folded so far, short by up to a batch per CPU).";
 }
 
 // The bytes a write or fallocate asked for, from its arguments as read at the failure.
@@ -315,8 +334,9 @@ std::optional<Cause> disk_rule(const Event& e, const std::optional<PathFs>& fs, 
   std::string fsdesc = fs->fstype + " " + fs->source + " at " + fs->mount_point;
   Evidence ev;
   ev.fs = fs_ref(*fs);
-  // These numbers are statfs's, read when the event is explained, not at the failure: the summary says so.
-  const std::string end = std::string(kReadAfter) + ".";
+  // statfs's numbers, read when the event is explained, unless BPF read the superblock's at the failure: the
+  // summary says which.
+  const std::string end = numbers_end(*fs);
   if (inode_side && s.inodes && s.inodes_free == 0) {
     Cause c = make(CauseId::FsInodes,
                    opening(e) + ": " + fsdesc + " has used all " + grouped(s.inodes) + " inodes while " +

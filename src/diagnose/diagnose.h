@@ -25,6 +25,10 @@ struct PathFs {
   std::string source;
   std::string super_options;  // e.g. "rw,size=1024k,nr_inodes=16"
   context::FsStats stats;
+  // The numbers in stats are BPF's, read at the failure (an ext4's superblock), not statfs's now; exact: with
+  // every CPU's delta added to the free counts.
+  bool numbers_at_failure = false;
+  bool numbers_exact = true;
 };
 
 // One project's quota as XFS keeps it: usage and hard limits (0: none), in bytes and inodes.

@@ -43,6 +43,10 @@ FileInfo file_from_raw(const enospcd_file_info& raw) {
   f.shmem_max_inodes = raw.shmem_max_inodes;
   f.shmem_free_inodes = raw.shmem_free_inodes;
   f.shmem_used_exact = (raw.flags & ENOSPCD_FI_USED_SUMMED) != 0;
+  if ((raw.flags & ENOSPCD_FI_EXT4) && raw.ext4_block_size)
+    f.ext4 = FileInfo::Ext4Counts{raw.ext4_blocks,      raw.ext4_free_blocks, raw.ext4_reserved_blocks,
+                                  raw.ext4_inodes,      raw.ext4_free_inodes, raw.ext4_block_size,
+                                  (raw.flags & ENOSPCD_FI_EXT4_SUMMED) != 0};
   return f;
 }
 
@@ -214,6 +218,14 @@ nlohmann::json file_to_json(const FileInfo& f) {
                    {"used_blocks_exact", f.shmem_used_exact},
                    {"max_inodes", f.shmem_max_inodes},
                    {"free_inodes", f.shmem_free_inodes}};
+  if (f.ext4)
+    fj["ext4"] = {{"blocks", f.ext4->blocks},
+                  {"free_blocks", f.ext4->free_blocks},
+                  {"reserved_blocks", f.ext4->reserved_blocks},
+                  {"inodes", f.ext4->inodes},
+                  {"free_inodes", f.ext4->free_inodes},
+                  {"block_size", f.ext4->block_size},
+                  {"exact", f.ext4->exact}};
   return fj;
 }
 
@@ -240,6 +252,16 @@ FileInfo file_from_json(const nlohmann::json& fj) {
     f.shmem_used_exact = t.value("used_blocks_exact", false);
     f.shmem_max_inodes = t.value("max_inodes", uint64_t{0});
     f.shmem_free_inodes = t.value("free_inodes", uint64_t{0});
+  }
+  if (auto x = fj.find("ext4"); x != fj.end() && x->is_object()) {
+    auto size = x->find("block_size");
+    const uint64_t bs = size != x->end() ? json_u64(*size).value_or(0) : 0;
+    auto exact = x->find("exact");
+    if (bs && bs <= UINT32_MAX)
+      f.ext4 = FileInfo::Ext4Counts{u64_member(*x, "blocks"),      u64_member(*x, "free_blocks"),
+                                    u64_member(*x, "reserved_blocks"), u64_member(*x, "inodes"),
+                                    u64_member(*x, "free_inodes"), static_cast<uint32_t>(bs),
+                                    exact != x->end() && exact->is_boolean() && exact->get<bool>()};
   }
   return f;
 }

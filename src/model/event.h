@@ -46,6 +46,13 @@ struct FileInfo {
   // shmem_used_blocks is the exact sum (every CPU's delta added), not the folded count that lags by up to a
   // batch per CPU.
   bool shmem_used_exact = false;
+  // ext4 only: its space and inodes as ext4_statfs() counts them, read at the failure.
+  struct Ext4Counts {
+    uint64_t blocks = 0, free_blocks = 0, reserved_blocks = 0, inodes = 0, free_inodes = 0;
+    uint32_t block_size = 0;
+    bool exact = false;  // every CPU's delta added to the free counts
+  };
+  std::optional<Ext4Counts> ext4;
 };
 
 // The XFS project quota the file evidence's inode is charged to, read in BPF at the failure (XFS refuses a

@@ -20,7 +20,12 @@ template <class A, class X>
 void fields_of_file(A& a, X& f) {
   a(f.role), a(f.dev), a(f.magic), a(f.ino), a(f.mode), a(f.rdev), a(f.fstype), a(f.name), a(f.mount_name);
   a(f.shmem_max_blocks), a(f.shmem_used_blocks), a(f.shmem_max_inodes), a(f.shmem_free_inodes);
-  a(f.shmem_used_exact);
+  a(f.shmem_used_exact), a(f.ext4);
+}
+
+template <class A, class X>
+void fields_of_ext4(A& a, X& x) {
+  a(x.blocks), a(x.free_blocks), a(x.reserved_blocks), a(x.inodes), a(x.free_inodes), a(x.block_size), a(x.exact);
 }
 
 template <class A, class X>
@@ -95,6 +100,7 @@ void fields(A& a, X& x) {
   using T = std::remove_const_t<X>;
   if constexpr (std::is_same_v<T, ChainLink>) fields_of_link(a, x);
   else if constexpr (std::is_same_v<T, FileInfo>) fields_of_file(a, x);
+  else if constexpr (std::is_same_v<T, FileInfo::Ext4Counts>) fields_of_ext4(a, x);
   else if constexpr (std::is_same_v<T, ProjectQuotaUse>) fields_of_project_quota(a, x);
   else if constexpr (std::is_same_v<T, PtyCounts>) fields_of_pty(a, x);
   else if constexpr (std::is_same_v<T, EpollWatches>) fields_of_epoll(a, x);

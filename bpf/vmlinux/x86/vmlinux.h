@@ -56,6 +56,7 @@ struct cgroup_subsys_state;
 struct cred;
 struct css_set;
 struct dentry;
+struct ext4_super_block;
 struct fdtable;
 struct file;
 struct file_system_type;
@@ -381,6 +382,25 @@ struct shmem_sb_info {
 	struct percpu_counter used_blocks;
 	long unsigned int max_inodes;
 	long unsigned int free_ispace;
+};
+
+struct ext4_sb_info {
+	long unsigned int s_overhead;
+	unsigned int s_cluster_bits;
+	struct ext4_super_block *s_es;
+	atomic64_t s_resv_clusters;
+	struct percpu_counter s_freeclusters_counter;
+	struct percpu_counter s_freeinodes_counter;
+	struct percpu_counter s_dirtyclusters_counter;
+};
+
+struct ext4_super_block {
+	__le32 s_inodes_count;
+	__le32 s_blocks_count_lo;
+	__le32 s_r_blocks_count_lo;
+	__le32 s_feature_incompat;
+	__le32 s_blocks_count_hi;
+	__le32 s_r_blocks_count_hi;
 };
 
 struct bpf_array {

@@ -93,9 +93,16 @@ TEST(FsCauses, Ext4BlocksFilledByRoot) {
 
   auto events = expect_diagnosed(report, t, "write", "fs_blocks", 3);
   expect_summaries_contain(events, "ext4 " + fs.device() + " at " + fs.path() + " is full: ");
-  // statfs's numbers, read when the event is explained: the summary says so.
-  expect_summaries_contain(events, " available of " + human_bytes(total) + " (read after the failure).");
-  for (const auto& e : events) EXPECT_EQ(e["file"]["fstype"], "ext4") << e.dump(2);
+  // The superblock's numbers, read in BPF at the failure: the total is statfs's (the filesystem's own overhead
+  // left out), and nothing is said to be read after.
+  expect_summaries_contain(events, " available of " + human_bytes(total) + ".");
+  for (const auto& e : events) {
+    EXPECT_EQ(e["file"]["fstype"], "ext4") << e.dump(2);
+    EXPECT_EQ(e["file"]["ext4"].value("blocks", uint64_t{0}) * e["file"]["ext4"].value("block_size", uint64_t{0}),
+              total)
+        << e.dump(2);
+    EXPECT_EQ(e["cause"]["summary"].get<std::string>().find("read after"), std::string::npos) << e.dump(2);
+  }
 }
 
 // ext4 with mkfs's default 5% root reserve: uid 65534 writes into a 0777 directory until ENOSPC, and root can
@@ -123,15 +130,15 @@ TEST(FsCauses, Ext4ReservedBlocksHitByNonRoot) {
   expect_summaries_contain(events, "ext4 " + fs.device() + " at " + fs.path() + " has ");
   for (const auto& e : events) {
     EXPECT_EQ(e["uid"], kNobody);
-    // The numbers are statfs's at the moment of diagnosis (they move a little while ext4's delayed allocation
-    // settles): free space, the part of it only root may use, and the little uid 65534 may still use.
+    // The numbers are the superblock's at the failure, read in BPF: free space, the part of it only root may
+    // use, and the little uid 65534 may still use.
     const json& st = e["cause"]["evidence"]["statfs"];
     uint64_t free = st.value("free_bytes", uint64_t{0}), avail = st.value("avail_bytes", uint64_t{0});
     EXPECT_GT(free, avail) << e.dump(2);
     EXPECT_LE(avail, 1u << 20) << e.dump(2);
     expect_summaries_contain({e}, " has " + human_bytes(free) + " free, but " + human_bytes(free - avail) +
                                       " of it is reserved for root; uid 65534 may use only " + human_bytes(avail) +
-                                      " (read after the failure).");
+                                      ".");
   }
   // Root's own failure, at the very end, is plain fs_blocks.
   expect_diagnosed(report, root, "write", "fs_blocks", 1);

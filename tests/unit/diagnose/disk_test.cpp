@@ -83,6 +83,29 @@ TEST(DiskRule, ACreateWithoutInodesIsNamedWhileSpaceIsFree) {
             "65 536 inodes while 351.6 MiB of space are free (read after the failure).");
 }
 
+// BPF read the superblock's counts at the failure: they explain it, not statfs's now, after the space was freed.
+TEST(DiskRule, TheSuperblocksNumbersOfTheFailureBeatStatfsNow) {
+  FakeFacts facts = ext4_facts(200000, 190000, 60000);  // freed since: 781 MiB free now
+  Event e = append(0);
+  e.file->ext4 = FileInfo::Ext4Counts{.blocks = 262144, .free_blocks = 100, .reserved_blocks = 100,
+                                      .inodes = 65536, .free_inodes = 60000, .block_size = 4096, .exact = true};
+  Cause c = diagnose(e, facts);
+  EXPECT_EQ(c.id, CauseId::FsBlocks);
+  EXPECT_EQ(c.summary,
+            "write(2) of /srv/log/app.log by logger (pid 640, container -) failed: ext4 /dev/vdb at /srv is full: "
+            "0 B available of 1.0 GiB.");
+  const auto ev = evidence_json(c);
+  EXPECT_EQ(ev["statfs"]["free_bytes"], 100u * 4096);
+  EXPECT_EQ(ev["statfs"]["reserved_bytes"], 100u * 4096);
+  EXPECT_FALSE(ev.contains("read_after_ms"));
+
+  // Without every CPU's delta the free counts are the folded ones, and the summary says so.
+  e.file->ext4->exact = false;
+  EXPECT_NE(diagnose(e, facts).summary.find("0 B available of 1.0 GiB (the free counts folded so far, short by up "
+                                            "to a batch per CPU)."),
+            std::string::npos);
+}
+
 // An fsync that reports ENOSPC: the data was accepted earlier and could not be written back.
 TEST(DiskRule, FsyncReportsAFailedWriteback) {
   FakeFacts facts = ext4_facts(0, 0, 60000);

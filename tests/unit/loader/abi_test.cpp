@@ -84,7 +84,10 @@ TEST(Abi, CountersAndChainsMatchBpfObjects) {
                {M(enospcd_file_info, dev), M(enospcd_file_info, magic), M(enospcd_file_info, ino),
                 M(enospcd_file_info, mode), M(enospcd_file_info, rdev), M(enospcd_file_info, shmem_max_blocks), M(enospcd_file_info, shmem_used_blocks),
                 M(enospcd_file_info, shmem_max_inodes), M(enospcd_file_info, shmem_free_inodes),
-                M(enospcd_file_info, flags), M(enospcd_file_info, pad),
+                M(enospcd_file_info, flags), M(enospcd_file_info, pad), M(enospcd_file_info, ext4_blocks),
+                M(enospcd_file_info, ext4_free_blocks), M(enospcd_file_info, ext4_reserved_blocks),
+                M(enospcd_file_info, ext4_inodes), M(enospcd_file_info, ext4_free_inodes),
+                M(enospcd_file_info, ext4_block_size), M(enospcd_file_info, ext4_pad),
                 M(enospcd_file_info, fstype), M(enospcd_file_info, name), M(enospcd_file_info, mnt_name)});
   check_struct("gate.bpf.o", "enospcd_project_quota", sizeof(enospcd_project_quota),
                {M(enospcd_project_quota, id), M(enospcd_project_quota, blocksize),
