@@ -23,6 +23,8 @@ constexpr uint32_t kTmpfsMagic = TMPFS_MAGIC;
 constexpr uint32_t kXfsMagic = XFS_SUPER_MAGIC;
 constexpr uint32_t kOverlayMagic = OVERLAYFS_SUPER_MAGIC;
 
+bool is_cgroup_magic(uint64_t magic) { return magic == CGROUP_SUPER_MAGIC || magic == CGROUP2_SUPER_MAGIC; }
+
 // The cause an origin function points at; empty for a layer, or a function in no table (--probe).
 std::optional<CauseId> origin_cause(const std::string& func) {
   const Origin* o = find_origin(func);
@@ -106,7 +108,7 @@ std::optional<PathFs> path_fs(const Event& e, HostFacts& facts) {
     if (!viewer || std::find(tried.begin(), tried.end(), *viewer) != tried.end()) return std::nullopt;
     // A relative path starts at the failing process's cwd or directory fd, which only that process can tell.
     if (*viewer != e.pid && relative) return std::nullopt;
-    if (auto fs = facts.fs_for_path(*viewer, e.path, *dirfd)) return fs;
+    if (auto fs = facts.fs_for_path_once(*viewer, e.path, *dirfd)) return fs;
     tried.push_back(*viewer);
   }
   return std::nullopt;
@@ -329,7 +331,8 @@ std::optional<Cause> tmpfs_rule(const Event& e, const std::optional<PathFs>& res
 
 std::optional<Cause> disk_rule(const Event& e, const std::optional<PathFs>& fs, bool inode_side,
                                Confidence confidence) {
-  if (!fs) return std::nullopt;
+  // A cgroup filesystem holds no blocks: its statfs says nothing of what refused.
+  if (!fs || is_cgroup_magic(fs->stats.magic)) return std::nullopt;
   const auto& s = fs->stats;
   std::string fsdesc = fs->fstype + " " + fs->source + " at " + fs->mount_point;
   Evidence ev;
@@ -868,8 +871,6 @@ constexpr uint64_t kMemcgIds = 65535;
 
 bool makes_a_directory(const Event& e) { return e.syscall == "mkdir" || e.syscall == "mkdirat"; }
 
-bool is_cgroup_magic(uint64_t magic) { return magic == CGROUP_SUPER_MAGIC || magic == CGROUP2_SUPER_MAGIC; }
-
 std::optional<Cause> cgroup_rule(const Event& e, HostFacts& facts, Confidence confidence) {
   // In a cgroup filesystem: the chain's origin says so, or the directory BPF described at the failure, or else
   // the path's filesystem now.
@@ -1296,7 +1297,9 @@ uint64_t HostFacts::monotonic_ns() {
 }
 
 Cause diagnose(const Event& e, HostFacts& facts) {
+  facts.path_answers_.clear();
   Cause c = explain(e, facts);
+  facts.path_answers_.clear();
   // Numbers read from the host when the event is explained are said to be in the summary; how long after the
   // failure that was is in the evidence.
   if (c.summary.find(kReadAfterWords) != std::string::npos && e.ktime_ns) {

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
+#include <tuple>
 #include <string>
 #include <utility>
 #include <vector>
@@ -62,6 +64,13 @@ bool mount_name_matches(const std::string& mount_point, const std::string& mount
 class HostFacts {
  public:
   virtual ~HostFacts() = default;
+  // fs_for_path, asked of the host once per diagnosis: rules that look at the same path share the answer (each
+  // ask reads the process's mountinfo).
+  std::optional<PathFs> fs_for_path_once(uint32_t pid, const std::string& path, int dirfd) {
+    auto key = std::make_tuple(pid, path, dirfd);
+    if (auto it = path_answers_.find(key); it != path_answers_.end()) return it->second;
+    return path_answers_[key] = fs_for_path(pid, path, dirfd);
+  }
   virtual const context::Sysctls& sysctls() = 0;
   // The filesystem of path as process pid sees it; a relative path starts at its directory fd dirfd, or at its
   // working directory for AT_FDCWD.
@@ -123,6 +132,9 @@ class HostFacts {
   virtual uint64_t monotonic_ns();
   // Most repeated mount sources ("overlay under /var/lib/docker", count) in the namespace of pid.
   virtual std::vector<std::pair<std::string, uint64_t>> top_mount_sources(uint32_t pid, uint32_t mntns) = 0;
+ private:
+  friend Cause diagnose(const Event& e, HostFacts& facts);
+  std::map<std::tuple<uint32_t, std::string, int>, std::optional<PathFs>> path_answers_;
 };
 
 // The live implementation (procfs, statfs, sysctls), with short caches so storms do not re-read the host.

@@ -106,6 +106,21 @@ TEST(CgroupIds, NotForAMkdirOutsideACgroupFilesystem) {
   EXPECT_EQ(c.id, CauseId::FsInodes) << c.summary;
 }
 
+// The cgroup rule and the filesystem rules both ask where a failed mkdir's path is: the host is asked once.
+TEST(CgroupIds, AFailedMkdirElsewhereAsksTheHostOnce) {
+  FakeFacts facts;
+  facts.by_path["/run/t/d"] = fakes::make_fs("/run/t", "tmpfs", 0x01021994, 64, 60, 8, 0);
+  Event e = fakes::failing("mkdir", "mkdir", 3003);
+  e.path = "/run/t/d";
+  e.memcg = MemcgHierarchy{0, 40, 0};
+  Cause c = diagnose(e, facts);
+  EXPECT_EQ(c.id, CauseId::TmpfsInodes) << c.summary;
+  EXPECT_EQ(facts.path_lookups, 1);
+  // And again for the next event: answers are not kept from one diagnosis to the next.
+  diagnose(e, facts);
+  EXPECT_EQ(facts.path_lookups, 2);
+}
+
 // Without BPF's numbers (an older journal): the limit, and no count.
 TEST(CgroupIds, WithoutTheNumbersTheLimitIsStillNamed) {
   FakeFacts facts = cgroup_facts();

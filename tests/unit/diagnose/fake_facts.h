@@ -26,6 +26,7 @@ class FakeFacts : public HostFacts {
   }
   // A path relative to a directory fd is looked up as "fd<N>:<path>".
   std::optional<PathFs> fs_for_path(uint32_t viewer, const std::string& path, int dirfd) override {
+    path_lookups++;
     // A viewer that exits while its view is read answers nothing and is gone for the next pick.
     if (exits_during_lookup.count(viewer)) {
       gone.insert(viewer);
@@ -79,6 +80,7 @@ class FakeFacts : public HostFacts {
   std::map<std::string, uint64_t> ptys;  // devpts directory -> ptys allocated there
   std::vector<ProjectQuota> projects;    // the filesystem's project quotas (any filesystem asked)
   int project_quota_reads = 0;
+  int path_lookups = 0;  // fs_for_path calls (each reads a mountinfo on a live host)
   std::map<uint64_t, CpusetState> cpusets;  // by fd
   uint64_t now_ns = 0;  // the clock when the facts are read; 0: before every event
   std::optional<uint32_t> ext4_features;          // s_feature_incompat of any ext4 asked
