@@ -278,14 +278,10 @@ static __always_inline bool fill_inode_info(struct enospcd_file_info *f, struct 
 		struct shmem_sb_info *si = BPF_CORE_READ(sb, s_fs_info);
 		if (si) {
 			f->shmem_max_blocks = BPF_CORE_READ(si, max_blocks);
-			__s64 used = BPF_CORE_READ(si, used_blocks.count);
-#ifdef ENOSPCD_PERCPU_SUM
-			__s64 deltas = percpu_deltas((__u64)BPF_CORE_READ(si, used_blocks.counters));
-			if (deltas != ENOSPCD_DELTAS_UNKNOWN) {
-				used += deltas;
+			bool exact = true;
+			__s64 used = counter_sum(&si->used_blocks, &exact);
+			if (exact)
 				f->flags |= ENOSPCD_FI_USED_SUMMED;
-			}
-#endif
 			f->shmem_used_blocks = used < 0 ? 0 : used;
 			f->shmem_max_inodes = BPF_CORE_READ(si, max_inodes);
 			f->shmem_free_inodes = shmem_free_inodes(si);

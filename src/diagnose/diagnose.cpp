@@ -136,9 +136,13 @@ std::optional<PathFs> target_fs(const Event& e, HostFacts& facts) {
   return fs;
 }
 
+// Said of numbers that were not read at the failure but when the event is explained (statfs of a path).
+constexpr std::string_view kReadAfterWords = "read after the failure";
+constexpr std::string_view kReadAfter = " (read after the failure)";
+
 // How a summary ends that rests on a filesystem's numbers: read at the failure, or after it.
 std::string numbers_end(const PathFs& fs) {
-  if (!fs.numbers_at_failure) return " (read after the failure).";
+  if (!fs.numbers_at_failure) return std::string(kReadAfter) + ".";
   return fs.numbers_exact ? "." : " (the free counts folded so far, short by up to a batch per CPU).";
 }
 
@@ -221,9 +225,6 @@ Cause mount_max(const Event& e, HostFacts& facts, Confidence confidence) {
   return c;
 }
 
-// Said of numbers that were not read at the failure but when the event is explained (statfs of a path).
-constexpr std::string_view kReadAfterWords = "read after the failure";
-constexpr std::string_view kReadAfter = " (read after the failure)";
 
 // A tmpfs's inodes: those of the superblock BPF read at the failure (of the call's file or directory), else
 // statfs's of the filesystem resolved now; nr_inodes= from its mount options as they are now, beside numbers of
