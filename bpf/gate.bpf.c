@@ -65,26 +65,27 @@ struct {
 /* All zeroes, copied over a fresh ring-buffer reservation (too large for an inline memset). */
 const volatile struct enospcd_event zero_event = {};
 
+/* The six arguments of the syscall, from the saved user registers, with libbpf's per-architecture CO-RE
+ * accessors (x86: di si dx r10 r8 r9; arm64: orig_x0 then x1..x5, x0 being overwritten by the return value).
+ * libbpf before 1.2 names five; the sixth is the architecture's next argument register. */
+#ifndef PT_REGS_PARM6_CORE_SYSCALL
 #if defined(__TARGET_ARCH_x86)
-static __always_inline void read_syscall_args(struct pt_regs *regs, __u64 *args)
-{
-	args[0] = BPF_CORE_READ(regs, di);
-	args[1] = BPF_CORE_READ(regs, si);
-	args[2] = BPF_CORE_READ(regs, dx);
-	args[3] = BPF_CORE_READ(regs, r10);
-	args[4] = BPF_CORE_READ(regs, r8);
-	args[5] = BPF_CORE_READ(regs, r9);
-}
+#define PT_REGS_PARM6_CORE_SYSCALL(x) BPF_CORE_READ(x, r9)
 #elif defined(__TARGET_ARCH_arm64)
-static __always_inline void read_syscall_args(struct pt_regs *regs, __u64 *args)
-{
-	args[0] = BPF_CORE_READ(regs, orig_x0);
-	for (int i = 1; i < 6; i++)
-		args[i] = BPF_CORE_READ(regs, regs[i]);
-}
+#define PT_REGS_PARM6_CORE_SYSCALL(x) BPF_CORE_READ(x, regs[5])
 #else
 #error "unsupported architecture"
 #endif
+#endif
+static __always_inline void read_syscall_args(struct pt_regs *regs, __u64 *args)
+{
+	args[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	args[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	args[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	args[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
+	args[4] = PT_REGS_PARM5_CORE_SYSCALL(regs);
+	args[5] = PT_REGS_PARM6_CORE_SYSCALL(regs);
+}
 
 /* Remove this thread's chain: copied into *out when given, else counted as discarded (the syscall ended
  * some other way, so the chain must not reach a later event). */

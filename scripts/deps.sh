@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building, running and testing enospcd needs on Debian 12, skipping what is already there;
-# with --runtime only what building and running it needs.
+# with --runtime only what building and running it needs; with --arm64 only what the arm64 cross build needs
+# (scripts/build-arm64.sh): Debian's cross compiler and the arm64 -dev packages, installed beside the host's
+# through multiarch (dpkg --add-architecture arm64).
 set -euo pipefail
 
 packages=(
@@ -14,6 +16,8 @@ test_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev curl e2fsprogs util-linux procps
   # VM kernel matrix and container tests
   qemu-system-x86 busybox-static cpio podman runc containerd docker.io
+  # arm64 VM tier: the arm64 build (below) booted on Debian's arm64 kernels
+  qemu-system-arm
   # VM field cases: the third-party programs copied into the guest
   coreutils tar rsync git python3
   # host field cases: inotify watches, XFS, btrfs, sqlite3 on a tmpfs
@@ -25,7 +29,21 @@ test_packages=(
   # packaging tests: .deb build and install into a clean root, systemd units, Prometheus, shell completion
   prometheus debootstrap systemd-container python3-yaml dpkg-dev man-db libcap2-bin zsh
 )
-[[ ${1:-} == --runtime ]] || packages+=("${test_packages[@]}")
+# The arm64 cross build: cmake, clang and bpftool of the host; compiler and libraries of the target. The
+# header-only libraries (nlohmann-json, CLI11) are architecture-independent and come with the host's build set.
+arm64_packages=(
+  g++-aarch64-linux-gnu libc6-dev:arm64 libbpf-dev:arm64 libelf-dev:arm64 zlib1g-dev:arm64 libspdlog-dev:arm64
+  libfmt-dev:arm64 libmicrohttpd-dev:arm64 libsystemd-dev:arm64 libcurl4-openssl-dev:arm64 dpkg-dev
+)
+case ${1:-} in
+  --runtime) ;;
+  --arm64) packages+=("${arm64_packages[@]}") ;;
+  *) packages+=("${test_packages[@]}" "${arm64_packages[@]}") ;;
+esac
+if [[ " ${packages[*]} " == *:arm64\ * ]] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  [[ $(id -u) -eq 0 ]] || { echo "deps.sh: the arm64 build needs 'dpkg --add-architecture arm64'; run as root" >&2; exit 1; }
+  dpkg --add-architecture arm64
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -119,14 +119,17 @@ struct Prefixes {
   std::vector<const char*> compat;  // the first one the kernel has
 };
 
-Prefixes arch_prefixes() {
-#if defined(__x86_64__)
-  return {"__x64_sys_", {"__ia32_compat_sys_", "__ia32_sys_"}};
-#elif defined(__aarch64__)
-  return {"__arm64_sys_", {"__arm64_compat_sys_"}};
-#else
-#error "unsupported architecture"
-#endif
+// The syscall wrappers' prefixes of each architecture (x86_64 since v4.17, arm64 since v4.19): native, then
+// compat. The kernel's own BTF tells which ones it has: the set whose native read(2) entry it holds.
+const Prefixes kPrefixes[] = {
+    {"__x64_sys_", {"__ia32_compat_sys_", "__ia32_sys_"}},
+    {"__arm64_sys_", {"__arm64_compat_sys_"}},
+};
+
+const Prefixes* probe_prefixes(const BtfFunctions& btf_functions) {
+  for (const auto& p : kPrefixes)
+    if (btf_functions.count(std::string(p.native) + "read")) return &p;
+  return nullptr;
 }
 
 }  // namespace
@@ -169,10 +172,16 @@ Result<std::vector<std::string>> targeted_set(const std::vector<int>& errnos, co
 }
 
 std::vector<EntryFunctions> entry_functions(const std::vector<std::string>& syscalls, const BtfFunctions& btf_functions) {
-  const Prefixes p = arch_prefixes();
+  const Prefixes* found = probe_prefixes(btf_functions);
+  static const Prefixes kNone = {"", {}};
+  const Prefixes& p = found ? *found : kNone;
   std::vector<EntryFunctions> out;
   for (const auto& s : syscalls) {
     EntryFunctions e{s, {}};
+    if (!found) {
+      out.push_back(std::move(e));
+      continue;
+    }
     // The function the syscall table names first: __x64_sys_sendfile exists too, but x86_64's sendfile(2) is
     // sendfile64's.
     for (const std::string& name : {entry_name(s), s}) {

@@ -33,8 +33,9 @@ struct EntryFunctions {
   std::vector<std::string> functions;  // native first; empty when the kernel has none by these names
 };
 
-// For an architecture's prefixes: x86_64 "__x64_sys_" with compat "__ia32_compat_sys_" else "__ia32_sys_";
-// arm64 "__arm64_sys_" with compat "__arm64_compat_sys_".
+// By the prefixes the kernel's BTF shows (its native read(2) entry): x86_64 "__x64_sys_" with compat
+// "__ia32_compat_sys_" else "__ia32_sys_"; arm64 "__arm64_sys_" with compat "__arm64_compat_sys_". A kernel
+// with neither gets no functions.
 // Entry functions by name, with the id of their prototype in the kernel's BTF.
 using BtfFunctions = std::map<std::string, uint32_t, std::less<>>;
 std::vector<EntryFunctions> entry_functions(const std::vector<std::string>& syscalls, const BtfFunctions& btf_functions);

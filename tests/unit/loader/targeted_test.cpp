@@ -56,10 +56,9 @@ TEST(TargetedSet, EditsAddAndDropInOrder) {
 }
 
 TEST(TargetedEntries, NativeThenCompatByTheNamesTheKernelHas) {
-#if defined(__x86_64__)
   BtfFunctions btf = {{"__x64_sys_openat", 1},       {"__ia32_compat_sys_openat", 1}, {"__ia32_sys_openat", 1},
                       {"__x64_sys_mkdir", 1},        {"__ia32_sys_mkdir", 2},         {"__x64_sys_sendfile64", 1}, {"__x64_sys_sendfile", 1},
-                      {"__ia32_compat_sys_sendfile", 1}, {"__x64_sys_epoll_ctl", 2}};
+                      {"__ia32_compat_sys_sendfile", 1}, {"__x64_sys_epoll_ctl", 2}, {"__x64_sys_read", 1}};
   auto e = entry_functions({"openat", "mkdir", "sendfile", "epoll_ctl", "fanotify_mark"}, btf);
   ASSERT_EQ(e.size(), 5u);
   EXPECT_EQ(e[0].functions, (std::vector<std::string>{"__x64_sys_openat", "__ia32_compat_sys_openat"}));
@@ -69,13 +68,25 @@ TEST(TargetedEntries, NativeThenCompatByTheNamesTheKernelHas) {
   EXPECT_EQ(e[2].functions, (std::vector<std::string>{"__x64_sys_sendfile64", "__ia32_compat_sys_sendfile"}));
   EXPECT_EQ(e[3].functions, (std::vector<std::string>{"__x64_sys_epoll_ctl"}));
   EXPECT_TRUE(e[4].functions.empty());
-#elif defined(__aarch64__)
-  BtfFunctions btf = {{"__arm64_sys_openat", 1}, {"__arm64_compat_sys_openat", 1}, {"__arm64_sys_write", 1}};
-  auto e = entry_functions({"openat", "write", "fallocate"}, btf);
+}
+
+// The prefixes come from the kernel's BTF, whatever the machine the daemon was built on.
+TEST(TargetedEntries, Arm64KernelsEnterThroughTheirOwnWrappers) {
+  BtfFunctions btf = {{"__arm64_sys_openat", 1}, {"__arm64_compat_sys_openat", 1}, {"__arm64_sys_write", 1},
+                      {"__arm64_sys_read", 1}, {"__arm64_sys_sendfile64", 1}, {"__arm64_compat_sys_sendfile", 1}};
+  auto e = entry_functions({"openat", "write", "fallocate", "sendfile"}, btf);
+  ASSERT_EQ(e.size(), 4u);
   EXPECT_EQ(e[0].functions, (std::vector<std::string>{"__arm64_sys_openat", "__arm64_compat_sys_openat"}));
   EXPECT_EQ(e[1].functions, (std::vector<std::string>{"__arm64_sys_write"}));
   EXPECT_TRUE(e[2].functions.empty());
-#endif
+  EXPECT_EQ(e[3].functions, (std::vector<std::string>{"__arm64_sys_sendfile64", "__arm64_compat_sys_sendfile"}));
+}
+
+TEST(TargetedEntries, AKernelWithoutKnownWrappersGetsNoFunctions) {
+  BtfFunctions btf = {{"__se_sys_openat", 1}, {"__do_sys_openat", 1}};
+  auto e = entry_functions({"openat"}, btf);
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_TRUE(e[0].functions.empty());
 }
 
 // docs/targeted.md's table lists the same syscalls, in the same order, as the daemon's.
