@@ -18,6 +18,7 @@
 #define ENOSPCD_PATH_LEN 256
 #define ENOSPCD_CGNAME_LEN 128 /* cri-containerd-<64 hex>.scope is 85 */
 #define ENOSPCD_FSTYPE_LEN 16
+#define ENOSPCD_PEEK_MAX 256   /* bytes of kernel memory one run of the gate's peek_kernel copies */
 #define ENOSPCD_FNAME_LEN 64
 #define ENOSPCD_CHAIN_MAX 8
 #define ENOSPCD_STACK_MAX 32

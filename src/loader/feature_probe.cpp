@@ -57,6 +57,8 @@ FeatureProbe::Kallsyms FeatureProbe::read_kallsyms() {
   static const std::set<std::string, std::less<>> kDataWanted = {"sysctl_mount_max", "__per_cpu_offset", "pty_count",
                                                                    "pty_limit", "pty_reserve",
                                                                    "max_user_watches"};
+  static const std::set<std::string, std::less<>> kTextWanted = {"count_mounts", "devpts_new_index", "ep_insert",
+                                                                   "do_epoll_ctl"};
   Kallsyms k;
   const std::string text = read_kallsyms_text();
   k.names.reserve(text.size() / 2);
@@ -65,6 +67,7 @@ FeatureProbe::Kallsyms FeatureProbe::read_kallsyms() {
     if (l.type == 'T' || l.type == 't') {
       k.sorted.push_back(static_cast<uint32_t>(k.names.size()));
       k.names.append(l.name).push_back('\0');
+      if (l.module.empty() && kTextWanted.count(l.name)) k.text.emplace(std::string(l.name), l.addr);
     } else if ((l.type == 'D' || l.type == 'd' || l.type == 'B' || l.type == 'b') && kDataWanted.count(l.name)) {
       k.data[std::string(l.name)] = l.addr;
     }
@@ -111,6 +114,11 @@ bool FeatureProbe::has_kernel_symbol(const std::string& name) { return kallsyms(
 uint64_t FeatureProbe::kernel_data_symbol(const std::string& name) {
   auto it = kallsyms().data.find(name);
   return it == kallsyms().data.end() ? 0 : it->second;
+}
+
+uint64_t FeatureProbe::kernel_text_address(const std::string& name) {
+  auto it = kallsyms().text.find(name);
+  return it == kallsyms().text.end() ? 0 : it->second;
 }
 
 std::string FeatureProbe::kernel_release() {

@@ -34,6 +34,9 @@ class FeatureProbe {
   // Address of a kernel data symbol from /proc/kallsyms (0 when absent or hidden by kptr_restrict); only the
   // few symbols the tracer reads are indexed.
   virtual uint64_t kernel_data_symbol(const std::string& name);
+  // Address of one of the few functions whose code tells where a global is when kallsyms lists no data
+  // symbols (count_mounts, ...: KernelData::readers); 0 when absent or hidden.
+  virtual uint64_t kernel_text_address(const std::string& name);
   // Starts reading /proc/kallsyms in the background (on a loaded host this competes with the caller).
   void preload();
   // Frees the symbol index once start-up has decided what to attach (a few MB on a distribution kernel);
@@ -52,6 +55,7 @@ class FeatureProbe {
     std::string names;
     std::vector<uint32_t> sorted;
     std::map<std::string, uint64_t> data;
+    std::map<std::string, uint64_t> text;  // the functions of kernel_text_address() only
     bool has_text(std::string_view name) const;
   };
   static Kallsyms read_kallsyms();

@@ -19,6 +19,7 @@
 #include "targeted.skel.h"
 #include "loader/errno_filter.h"
 #include "loader/targeted.h"
+#include "loader/text_refs.h"
 
 namespace enospcd {
 namespace {
@@ -143,6 +144,7 @@ Result<gate_bpf*> try_rung(const GateConfig& cfg, GateMode mode) {
   bpf_program__set_autoload(s->progs.targeted_failure, false);
   bpf_program__set_autoload(s->progs.targeted_check, targeted);
   bpf_program__set_autoload(s->progs.async_io_uring, cfg.io_uring);
+  bpf_program__set_autoload(s->progs.peek_kernel, true);
   bpf_program__set_autoload(s->progs.async_aio_fentry, cfg.aio == GateConfig::Aio::Fentry);
   bpf_program__set_autoload(s->progs.async_aio_kprobe, cfg.aio == GateConfig::Aio::Kprobe);
   // kiocb_done() is traced the way aio_complete_rw() is.
@@ -360,6 +362,8 @@ Result<std::unique_ptr<GateTracer>> GateTracer::start(const GateConfig& cfg, Fea
       return make_error("cannot load BPF programs: " + describe_errno(r.error().code), r.error().code);
   }
   if (!t->skel_) return make_error("no syscall-exit hook could be attached (" + reasons + ")");
+  // What kallsyms left out is looked for in the code now that peek_kernel is loaded.
+  if (!cfg.kernel_data.readers.empty()) t->set_kernel_data(cfg.kernel_data);
   if (rung_cfg.io_uring) t->io_uring_ = attach_io_uring(t->skel_, rung_cfg);
   if (rung_cfg.aio != GateConfig::Aio::None) t->aio_ = attach_aio(t->skel_, rung_cfg.aio);
   t->attach_time_ = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
@@ -604,13 +608,95 @@ Result<void> GateTracer::set_handler(Handler h) {
 }
 
 void GateTracer::set_kernel_data(const KernelData& k) {
-  kernel_data_ = k;
-  write_kernel_data(skel_, k);
-  for (auto& [proto, f] : failure_objs_) write_kernel_data(f, k);
+  kernel_data_ = complete_from_text(k);
+  write_kernel_data(skel_, kernel_data_);
+  for (auto& [proto, f] : failure_objs_) write_kernel_data(f, kernel_data_);
+}
+
+std::optional<std::vector<uint8_t>> GateTracer::peek(uint64_t addr, uint32_t n) {
+  if (!skel_ || n == 0 || n > ENOSPCD_PEEK_MAX) return std::nullopt;
+  int fd = bpf_program__fd(skel_->progs.peek_kernel);
+  if (fd < 0) return std::nullopt;
+  skel_->bss->peek_addr = addr;
+  skel_->bss->peek_len = n;
+  skel_->bss->peek_err = -1;
+  LIBBPF_OPTS(bpf_test_run_opts, opts);
+  if (bpf_prog_test_run_opts(fd, &opts) != 0 || skel_->bss->peek_err != 0) return std::nullopt;
+  const auto* buf = reinterpret_cast<const uint8_t*>(skel_->bss->peek_buf);
+  return std::vector<uint8_t>(buf, buf + n);
+}
+
+namespace {
+// A global the gate reads at a failure, where to look for it when kallsyms does not list it: the functions
+// that load it, and the sysctl that shows its value (the candidate whose value is the sysctl's, alone, is it).
+struct TextGlobal {
+  const char* name;
+  uint64_t KernelData::*field;
+  const char* sysctl;
+  uint8_t size;
+  std::vector<const char*> readers;
+};
+
+const std::vector<TextGlobal>& text_globals() {
+  static const std::vector<TextGlobal> g = {
+      {"sysctl_mount_max", &KernelData::mount_max, "/proc/sys/fs/mount-max", 4, {"count_mounts"}},
+      {"pty_limit", &KernelData::pty_limit, "/proc/sys/kernel/pty/max", 4, {"devpts_new_index"}},
+      {"pty_reserve", &KernelData::pty_reserve, "/proc/sys/kernel/pty/reserve", 4, {"devpts_new_index"}},
+      {"max_user_watches", &KernelData::max_user_watches, "/proc/sys/fs/epoll/max_user_watches", 8,
+       {"ep_insert", "do_epoll_ctl"}},
+  };
+  return g;
+}
+
+constexpr uint64_t kReaderBytes = 2048;
+
+std::optional<uint64_t> read_sysctl_number(const char* path) {
+  std::ifstream in(path);
+  uint64_t v = 0;
+  if (!(in >> v)) return std::nullopt;
+  return v;
+}
+}  // namespace
+
+KernelData GateTracer::complete_from_text(KernelData k) {
+  for (const auto& g : text_globals()) {
+    if (k.*g.field) continue;
+    auto want = read_sysctl_number(g.sysctl);
+    if (!want) continue;
+    for (const char* fn : g.readers) {
+      auto at = k.readers.find(fn);
+      if (at == k.readers.end() || !at->second) continue;
+      // The first 2 KiB of the function (ep_insert() is inlined deep into do_epoll_ctl()): a load found past its
+      // end, in the next function, is ruled out by the value check like any other.
+      std::vector<uint8_t> code;
+      for (uint64_t off = 0; off < kReaderBytes; off += ENOSPCD_PEEK_MAX) {
+        auto chunk = peek(at->second + off, ENOSPCD_PEEK_MAX);
+        if (!chunk) break;
+        code.insert(code.end(), chunk->begin(), chunk->end());
+      }
+      if (code.empty()) continue;
+      std::vector<uint64_t> matches;
+      for (const auto& load : global_loads(native_arch(), at->second, code.data(), code.size())) {
+        if (load.size != g.size) continue;
+        auto v = peek(load.addr, load.size);
+        uint64_t value = 0;
+        if (v) std::memcpy(&value, v->data(), load.size);  // little-endian on both architectures
+        if (v && value == *want) matches.push_back(load.addr);
+      }
+      if (matches.size() != 1) continue;
+      k.*g.field = matches.front();
+      k.found_in_text.push_back(std::string(g.name) + ": in " + fn + "()'s code");
+      spdlog::info("kallsyms lists no {}: found where {}() loads it (its value is {}'s)", g.name, fn, g.sysctl);
+      break;
+    }
+  }
+  return k;
 }
 
 KernelData read_kernel_data(FeatureProbe& probe) {
   KernelData k;
+  for (const char* fn : {"count_mounts", "devpts_new_index", "ep_insert", "do_epoll_ctl"})
+    if (uint64_t a = probe.kernel_text_address(fn)) k.readers.emplace(fn, a);
   k.mount_max = probe.kernel_data_symbol("sysctl_mount_max");
   k.per_cpu_offset = probe.kernel_data_symbol("__per_cpu_offset");
   k.pty_count = probe.kernel_data_symbol("pty_count");

@@ -43,6 +43,11 @@ struct KernelData {
   // ptys open on the host and kernel.pty.max and kernel.pty.reserve as they were
   uint64_t pty_count = 0, pty_limit = 0, pty_reserve = 0;
   uint64_t max_user_watches = 0;  // fs.epoll.max_user_watches as it was
+  // Text addresses of the functions that read those globals, where they are looked for when kallsyms lists no
+  // data symbols (a kernel without KALLSYMS_ALL): GateTracer::set_kernel_data() decodes their code.
+  std::map<std::string, uint64_t, std::less<>> readers;
+  // How each global was found, for the log: "sysctl_mount_max: in count_mounts()'s code", ...
+  std::vector<std::string> found_in_text;
 };
 KernelData read_kernel_data(FeatureProbe& probe);
 
@@ -109,8 +114,13 @@ class GateTracer : public CounterSource {
 
   // Ring buffer consumption: handler runs on the calling thread for every record.
   Result<void> set_handler(Handler h);
-  // Settable while attached: kallsyms is read after attaching.
+  // Settable while attached: kallsyms is read after attaching. Globals kallsyms does not list are looked for
+  // in the code of the functions that read them (loader/text_refs.h), checked against the sysctl's value.
   void set_kernel_data(const KernelData& k);
+  const KernelData& kernel_data() const { return kernel_data_; }
+  // n (<= ENOSPCD_PEEK_MAX) bytes of kernel memory at addr, copied by the gate's peek_kernel program; nullopt
+  // when it cannot run (BPF_PROG_TEST_RUN of raw tracepoint programs: v5.10) or the address does not read.
+  std::optional<std::vector<uint8_t>> peek(uint64_t addr, uint32_t n);
   int ring_epoll_fd() const;
   int poll(int timeout_ms);     // returns records consumed, or -errno
   // Drains without waiting; returns the records consumed, or -errno.
@@ -140,6 +150,7 @@ class GateTracer : public CounterSource {
   GateTracer() = default;
   static int on_record(void* ctx, void* data, std::size_t size);
   void release_targeted();
+  KernelData complete_from_text(KernelData k);
 
   gate_bpf* skel_ = nullptr;
   ring_buffer* ring_ = nullptr;

@@ -20,6 +20,9 @@ std::string errno_text(int err) {
   switch (err) {
     case EPERM:
     case EACCES: return "refused by the kernel (" + std::string(strerror(err)) + ")";
+    // The kernel's internal ENOTSUPP, which strerror() does not know: no trampoline for this function (arm64
+    // before v6.4, and kernels without DYNAMIC_FTRACE_WITH_DIRECT_CALLS, load fexit programs but cannot attach).
+    case 524: return "not supported by this kernel (ENOTSUPP)";
     default: break;
   }
   return strerror(err);
@@ -276,7 +279,7 @@ Result<void> OriginTracer::load_and_attach(const OriginConfig& cfg, OriginMode m
     origins_bpf__destroy(s);
     return make_error(errno_text(-err), -err);
   }
-  int live = 0;
+  int live = 0, fexit_live = 0, fexit_failed = 0, fexit_errno = 0;
   std::string first_error;
   for (std::size_t slot = 0; slot < candidates.size(); slot++) {
     OriginStatus& st = ladder_.status[static_cast<std::size_t>(candidates[slot])];
@@ -289,8 +292,10 @@ Result<void> OriginTracer::load_and_attach(const OriginConfig& cfg, OriginMode m
       st.mode = OriginMode::Unavailable;
       st.reason = origin_mode_name(slot_mode[slot]) + " attach failed: " + errno_text(e);
       if (first_error.empty()) first_error = st.reason;
+      if (slot_mode[slot] == OriginMode::Fexit && fexit_failed++ == 0) fexit_errno = e;
       continue;
     }
+    fexit_live += slot_mode[slot] == OriginMode::Fexit;
     // The skeleton destroys links it knows; keep ours alive through the program's link list.
     links_.push_back(link);
     st.mode = slot_mode[slot];
@@ -299,6 +304,12 @@ Result<void> OriginTracer::load_and_attach(const OriginConfig& cfg, OriginMode m
   }
   skel_ = s;
   if (live == 0) return make_error("attached nothing: " + first_error);
+  // Not one function took a trampoline (only the kretprobes of functions with too many arguments for one are
+  // live): the kernel cannot attach fexit at all, and the next rung puts every function on a kretprobe.
+  if (mode == OriginMode::Fexit && fexit_live == 0 && fexit_failed > 0) {
+    detach();
+    return make_error("attach failed on every function: " + errno_text(fexit_errno), fexit_errno);
+  }
   return {};
 }
 

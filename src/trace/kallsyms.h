@@ -7,13 +7,15 @@
 #include <string_view>
 #include <vector>
 
+#include "common/names.h"
 #include "trace/symbolizer.h"
 
 namespace enospcd {
 
 // Symbolized frames without the tracer's own: BPF programs and trampolines ("[bpf]" frames) and the ftrace
-// call site at a traced function's entry (func+0x5, or func+0x9 behind an ENDBR) that a trampoline leaves.
-std::vector<std::string> strip_tracer_frames(const std::vector<std::string>& frames);
+// call site at a traced function's entry that a trampoline leaves right after them: x86_64's func+0x5 (func+0x9
+// behind an ENDBR), arm64's func+0x8 (the "bl" after "mov x9, x30"; func+0xc behind a BTI landing pad).
+std::vector<std::string> strip_tracer_frames(const std::vector<std::string>& frames, Arch arch = native_arch());
 
 class Kallsyms : public Symbolizer {
  public:

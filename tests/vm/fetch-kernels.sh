@@ -3,14 +3,18 @@
 # modules a scenario may need to insmod (the cloud kernels build in tmpfs, ext4, BTF, kprobes and ftrace, but
 # loop, overlay, xfs, btrfs, quota_v2 are modules), in a layout run-vm.sh reads:
 #
-#   CACHE_DIR/kernels/<name>/vmlinuz  vmlinux (uncompressed ELF, for PVH boot)  config  release  package  version
-#                            features  format  .complete
+#   CACHE_DIR/kernels/<name>/vmlinuz  vmlinux (amd64: uncompressed ELF, for PVH boot)  config  release  package
+#                            version  features  format  arch (x86_64 or arm64; an entry without it is x86_64)
+#                            btf (the kernel's raw BTF, as /sys/kernel/btf/vmlinux shows it)  .complete
 #                            modules/*.ko (decompressed)  modules/<module>.load (insmod order of the module and
 #                            its dependencies, dependencies first)  builtin.list (wanted modules built in)
-#   CACHE_DIR/apt/<suite>/   private apt state (sources.list, lists, archives): the host's apt is never touched
+#                            arm64 only: busybox (static, arm64: PID 1 of the initramfs), bpftool (arm64, for
+#                            payloads), userland (package and version of those two)
+#   CACHE_DIR/apt/<suite>[-arm64]/  private apt state (sources.list, lists, archives): the host's apt is never touched
 #
 # Usage: fetch-kernels.sh [--kernel NAME]... [--refresh] [--quiet] [CACHE_DIR]
-#   NAME: 5.10 (bullseye), 6.1 (bookworm), 6.12 (bookworm-backports); default: all of them.
+#   NAME: 5.10 (bullseye), 6.1 (bookworm), 6.12 (bookworm-backports), all amd64; default: these three.
+#         arm64-6.1 (bookworm), arm64-6.12 (bookworm-backports): linux-image-cloud-arm64, only when named.
 #   --refresh  re-resolve the newest package even when a kernel is cached (otherwise a cached kernel needs no network)
 # Environment: ENOSPCD_VM_CACHE (default CACHE_DIR), ENOSPCD_VM_MIRROR (Debian mirror URI; default: the one the
 #   host's apt sources use for Debian), ENOSPCD_VM_KEYRING (default /usr/share/keyrings/debian-archive-keyring.gpg).
@@ -30,9 +34,17 @@ usage() {
   exit 2
 }
 
-# name -> Debian suite. The metapackage linux-image-cloud-amd64 of the suite points at the newest kernel ABI.
-declare -A suite_of=([5.10]=bullseye [6.1]=bookworm [6.12]=bookworm-backports)
+# name -> Debian suite. The metapackage linux-image-cloud-<arch> of the suite points at the newest kernel ABI.
+declare -A suite_of=([5.10]=bullseye [6.1]=bookworm [6.12]=bookworm-backports
+  [arm64-6.1]=bookworm [arm64-6.12]=bookworm-backports)
+# name -> Debian architecture, amd64 when not listed. The cloud-arm64 flavour boots on qemu's "-M virt" (PL011
+# console, GIC, PSCI and the architected timer built in), like the cloud-amd64 one on a plain PC.
+declare -A debarch_of=([arm64-6.1]=arm64 [arm64-6.12]=arm64)
+# Debian architecture -> the "arch" file of an entry (the kernel's name for it, what run-vm.sh switches on).
+declare -A kernel_arch_of=([amd64]=x86_64 [arm64]=arm64)
+# The default set; the arm64 kernels (another qemu, ~25 MB each) are fetched when named.
 all_kernels=(5.10 6.1 6.12)
+known_kernels=(5.10 6.1 6.12 arm64-6.1 arm64-6.12)
 # module:CONFIG option. Cached when the option is =m, listed in builtin.list when =y.
 optional_modules=(loop:BLK_DEV_LOOP ext4:EXT4_FS overlay:OVERLAY_FS xfs:XFS_FS btrfs:BTRFS_FS quota_v2:QFMT_V2 fuse:FUSE_FS)
 # Bumped when the layout of a cache entry changes: older entries are then fetched again.
@@ -67,7 +79,7 @@ while (($#)); do
 done
 ((${#kernels[@]})) || kernels=("${all_kernels[@]}")
 for k in "${kernels[@]}"; do
-  [[ -n ${suite_of[$k]:-} ]] || die "unknown kernel '$k' (known: ${all_kernels[*]})"
+  [[ -n ${suite_of[$k]:-} ]] || die "unknown kernel '$k' (known: ${known_kernels[*]})"
 done
 cache_dir=${cache_dir:-$(default_cache_dir)}
 
@@ -112,15 +124,22 @@ detect_mirror() {
   echo "${uri:-http://deb.debian.org/debian}" | sed 's:/*$::'
 }
 
-# Private apt state per suite: one suite per state dir keeps "the candidate of linux-image-cloud-amd64" unambiguous.
+# Private apt state per suite and architecture: one suite per state dir keeps "the candidate of
+# linux-image-cloud-amd64" unambiguous. APT::Architectures pins the state to one architecture: otherwise apt takes
+# the host's foreign architectures from dpkg. amd64 keeps the state dir it always had (apt/<suite>).
 apt_opts=()
-setup_apt() {
-  local suite=$1 d=$cache_dir/apt/$1
+apt_dir=
+apt_arch=
+setup_apt() { # suite, Debian architecture
+  local suite=$1 arch=$2 d=$cache_dir/apt/$1
+  [[ $arch == amd64 ]] || d+=-$arch
+  apt_dir=$d
+  apt_arch=$arch
   mkdir -p "$d/lists/partial" "$d/archives/partial" "$d/state"
   : >"$d/state/status"
   # Host hooks (e.g. AppStream's refresh after "update") are about the host's apt state, not this private one.
   printf '#clear APT::Update::Post-Invoke-Success;\n#clear APT::Update::Post-Invoke;\n' >"$d/apt.conf"
-  printf 'deb [arch=amd64 signed-by=%s] %s %s main\n' "$keyring" "$mirror" "$suite" >"$d/sources.list"
+  printf 'deb [arch=%s signed-by=%s] %s %s main\n' "$arch" "$keyring" "$mirror" "$suite" >"$d/sources.list"
   apt_opts=(
     -c "$d/apt.conf"
     -o "Dir::Etc::SourceList=$d/sources.list" -o Dir::Etc::SourceParts=/dev/null
@@ -128,39 +147,46 @@ setup_apt() {
     -o "Dir::State=$d/state" -o "Dir::State::Lists=$d/lists" -o "Dir::State::status=$d/state/status"
     -o "Dir::Cache=$d" -o "Dir::Cache::Archives=$d/archives"
     -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=
-    -o APT::Architecture=amd64 -o Acquire::Languages=none
+    -o "APT::Architecture=$arch" -o "APT::Architectures=$arch" -o Acquire::Languages=none
     -o "APT::Sandbox::User=$(id -un)" -o Acquire::Retries=2 -o Acquire::http::Timeout=30
   )
 }
 
 declare -A updated=()
-update_suite() {
+update_suite() { # suite (of the state setup_apt made last)
   local suite=$1 log
-  [[ -z ${updated[$suite]:-} ]] || return 0
-  say "updating package lists of $suite from $mirror"
+  [[ -z ${updated[$apt_dir]:-} ]] || return 0
+  say "updating package lists of $suite ($apt_arch) from $mirror"
   log=$(apt-get "${apt_opts[@]}" -q update 2>&1) || true
   # apt-get update exits 0 on some fetch failures: judge by the index files it left behind.
-  if ! compgen -G "$cache_dir/apt/$suite/lists/*_dists_${suite}_main_binary-amd64_Packages*" >/dev/null; then
+  if ! compgen -G "$apt_dir/lists/*_dists_${suite}_main_binary-${apt_arch}_Packages*" >/dev/null; then
     echo "$log" | tail -n 5 >&2
     if grep -qiE 'could not resolve|temporary failure|could not connect|connection (failed|refused|timed out)|unable to connect|network is unreachable|no route' <<<"$log"; then
       die_nonet "cannot reach the Debian mirror $mirror (no network?); set ENOSPCD_VM_MIRROR to use another one"
     fi
     die "apt-get update of $suite from $mirror produced no package list (see messages above)"
   fi
-  updated[$suite]=1
+  updated[$apt_dir]=1
 }
 
-pkg_exists() { apt-cache "${apt_opts[@]}" show --no-all-versions "$1" >/dev/null 2>&1; }
+# A real package with a candidate: "apt-cache show" also succeeds, printing nothing, for a name that is only
+# referenced (bookworm-backports' lists mention busybox-static without having it).
+pkg_exists() {
+  local out
+  out=$(apt-cache "${apt_opts[@]}" show --no-all-versions "$1" 2>/dev/null) || return 1
+  [[ $'\n'$out == *$'\n'"Package: $1"$'\n'* ]]
+}
 
 # linux-image-cloud-amd64 Depends: linux-image-6.1.0-50-cloud-amd64 (= 6.1.176-1) -> the unsigned flavour of it
 # (identical kernel without the EFI signature; it exists for every Debian kernel, the signed one is the fallback).
+# Same for arm64 (linux-image-cloud-arm64).
 resolve_package() {
   local dep
-  dep=$(apt-cache "${apt_opts[@]}" show --no-all-versions linux-image-cloud-amd64 2>/dev/null |
+  dep=$(apt-cache "${apt_opts[@]}" show --no-all-versions "linux-image-cloud-$apt_arch" 2>/dev/null |
     sed -n 's/^Depends: *\(linux-image-[^ ,]*\).*/\1/p') || true
   dep=${dep%%$'\n'*}
   if [[ -z $dep ]]; then
-    dep=$(apt-cache "${apt_opts[@]}" search --names-only '^linux-image-[0-9.+a-z-]*-cloud-amd64-unsigned$' 2>/dev/null |
+    dep=$(apt-cache "${apt_opts[@]}" search --names-only "^linux-image-[0-9.+a-z-]*-cloud-$apt_arch-unsigned\$" 2>/dev/null |
       awk '{ print $1 }' | sort -V | tail -n 1) || true
     [[ -n $dep ]] || return 1
   fi
@@ -248,21 +274,103 @@ extract_vmlinux() { # bzImage, output; fails if the payload is not an x86-64 ELF
   [[ $(od -An -N5 -tx1 "$out" | tr -d ' ') == 7f454c4602 ]]
 }
 
+# apt-get download into DIR. A network failure exits 75 (callers skip), any other failure 1.
+download_pkg() { # package, dir
+  (cd "$2" && apt-get "${apt_opts[@]}" -q download "$1" >"$2/download.log" 2>&1) || {
+    tail -n 5 "$2/download.log" >&2
+    if grep -qiE 'could not resolve|temporary failure|could not connect|connection (failed|refused|timed out)|unable to connect|network is unreachable|no route' "$2/download.log"; then
+      die_nonet "cannot download $1 from $mirror (no network?)"
+    fi
+    die "apt-get download $1 failed"
+  }
+}
+
+elf_machine() { od -An -tu2 -j 18 -N2 "$1" | tr -d ' '; } # e_machine: 62 x86-64, 183 AArch64
+
+# The kernel's BTF as a raw blob (what /sys/kernel/btf/vmlinux is in the guest), for host tools that need the
+# target kernel's types. From a vmlinux ELF: its .BTF section. An arm64 Image has no section table, so the
+# struct btf_header is searched for: magic 0xeb9f (bytes 9f eb), version 1, flags 0, hdr_len 24, then type_off,
+# type_len, str_off, str_len (u32, little-endian); the blob is 24 + str_off + str_len bytes. The largest
+# consistent candidate wins (a BPF light skeleton built into the kernel carries a small BTF of its own).
+bpftool_host=$(command -v bpftool || echo /usr/sbin/bpftool)
+extract_btf() { # uncompressed kernel (vmlinux ELF or arm64 Image), output; fails when none is found
+  local img=$1 out=$2 o best=-1 best_len=0 toff tlen soff slen size len
+  if [[ $(od -An -N4 -tx1 "$img" | tr -d ' ') == 7f454c46 ]] && command -v objcopy >/dev/null; then
+    objcopy -O binary --only-section=.BTF "$img" "$out" 2>/dev/null && [[ -s $out ]] || return 1
+  else
+    size=$(stat -c %s "$img")
+    while read -r o; do
+      read -r toff tlen soff slen < <(od -An -tu4 -j $((o + 8)) -N16 "$img")
+      [[ -n $slen ]] || continue
+      len=$((24 + soff + slen))
+      ((toff == 0 && soff >= tlen && slen > 0 && o + len <= size && len > best_len)) || continue
+      best=$o best_len=$len
+    done < <(LC_ALL=C grep -obUaP '\x9f\xeb\x01\x00\x18\x00\x00\x00' "$img" | cut -d: -f1)
+    ((best >= 0)) || return 1
+    dd if="$img" of="$out" bs=1M iflag=skip_bytes,count_bytes skip="$best" count="$best_len" status=none || return 1
+  fi
+  # bpftool parses every type and string of the blob: a truncated or misplaced one fails here.
+  [[ ! -x $bpftool_host ]] || "$bpftool_host" btf dump file "$out" >/dev/null 2>&1
+}
+
+# qemu-system-aarch64 -kernel takes an arm64 Image ("ARM\x64" at offset 56), also gzip-compressed; Debian's
+# packages (6.1, 6.12) ship it uncompressed. An EFI zboot image (CONFIG_EFI_ZBOOT: a PE file with "zimg" at
+# offset 4) needs QEMU 9.1 to boot, Debian 12 has 7.2. Sets arm64_plain to the uncompressed Image (for the BTF),
+# arm64_why to the reason of a failure.
+arm64_plain=
+arm64_why=
+check_arm64_image() { # packaged vmlinuz, scratch file for the decompressed Image
+  arm64_plain=$1
+  if [[ $(od -An -tx1 -N2 "$1" | tr -d ' ') == 1f8b ]]; then
+    gzip -dc "$1" >"$2" || { arm64_why="cannot gunzip it"; return 1; }
+    arm64_plain=$2
+  fi
+  if [[ $(od -An -c -j 4 -N4 "$arm64_plain" | tr -d ' ') == zimg ]]; then
+    arm64_why="an EFI zboot image (CONFIG_EFI_ZBOOT), which Debian 12's QEMU 7.2 cannot boot"
+    return 1
+  fi
+  [[ $(od -An -c -j 56 -N4 "$arm64_plain" | tr -d ' ') == ARMd ]] || { arm64_why="not an arm64 Image"; return 1; }
+}
+
+# The userland an arm64 guest needs and the host cannot provide: busybox-static for /init (the host's busybox is
+# x86-64) and bpftool for payloads (installing bpftool:arm64 would replace the host's own; its libraries libelf1,
+# zlib1g, libcap2 and libc6 are Multi-Arch: same, run-vm.sh copies them from the host's arm64 dirs like any
+# payload's). Each comes from the kernel's suite when it has the package (bookworm-backports' bpftool matches its
+# kernel), else from the base suite (bookworm-backports has no busybox-static).
+fetch_userland() { # suite, Debian architecture, scratch dir, out dir, package, path in the package, entry file
+  local suite=$1 arch=$2 scratch=$3/$5 out=$4 pkg=$5 path=$6 file=$7 s debs
+  local -a suites=("$suite")
+  [[ $suite != *-backports ]] || suites+=("${suite%-backports}")
+  for s in "${suites[@]}"; do
+    setup_apt "$s" "$arch"
+    update_suite "$s"
+    pkg_exists "$pkg" || continue
+    say "downloading $pkg ($arch) from $s"
+    rm -rf "$scratch"
+    mkdir -p "$scratch/root"
+    download_pkg "$pkg" "$scratch"
+    debs=("$scratch"/*.deb)
+    [[ -f ${debs[0]} ]] || die "apt-get download $pkg left no .deb"
+    dpkg-deb -x "${debs[0]}" "$scratch/root"
+    [[ -f $scratch/root/$path ]] || die "$pkg ($arch, $s) has no /$path"
+    [[ $(elf_machine "$scratch/root/$path") == 183 ]] || die "/$path of $pkg ($arch, $s) is not an AArch64 ELF"
+    install -m 0755 "$scratch/root/$path" "$out/$file"
+    echo "$file $pkg $(dpkg-deb -f "${debs[0]}" Version) $s" >>"$out/userland"
+    return 0
+  done
+  die "no $pkg ($arch) in ${suites[*]} (mirror $mirror)"
+}
+
 fetch_one() {
-  local k=$1 suite=${suite_of[$1]} kdir=$cache_dir/kernels/$1 pkg tmp deb rel cfg opt v feat=() files=()
-  setup_apt "$suite"
+  local k=$1 suite=${suite_of[$1]} debarch=${debarch_of[$1]:-amd64} kdir=$cache_dir/kernels/$1 pkg tmp deb rel cfg
+  local opt v src feat=() files=() essentials=()
+  setup_apt "$suite" "$debarch"
   update_suite "$suite"
-  pkg=$(resolve_package) || die "no cloud kernel package found in $suite (mirror $mirror)"
-  say "$k: downloading $pkg from $suite"
+  pkg=$(resolve_package) || die "no cloud kernel package found in $suite for $debarch (mirror $mirror)"
+  say "$k: downloading $pkg ($debarch) from $suite"
   tmp=$(mktemp -d "$cache_dir/tmp.$k.XXXXXX")
   tmp_dirs+=("$tmp")
-  (cd "$tmp" && apt-get "${apt_opts[@]}" -q download "$pkg" >"$tmp/download.log" 2>&1) || {
-    tail -n 5 "$tmp/download.log" >&2
-    if grep -qiE 'could not resolve|temporary failure|could not connect|connection (failed|refused|timed out)|unable to connect|network is unreachable|no route' "$tmp/download.log"; then
-      die_nonet "cannot download $pkg from $mirror (no network?)"
-    fi
-    die "apt-get download $pkg failed"
-  }
+  download_pkg "$pkg" "$tmp"
   files=("$tmp"/*.deb)
   [[ -f ${files[0]} ]] || die "apt-get download $pkg left no .deb"
   deb=${files[0]}
@@ -274,8 +382,13 @@ fetch_one() {
   cfg=$tmp/root/boot/config-$rel
   [[ -f $cfg ]] || die "$pkg has no /boot/config-$rel"
 
-  # Boot and BPF essentials must be built in: the initramfs has no way to load them.
-  for opt in BLK_DEV_INITRD RD_GZIP DEVTMPFS SERIAL_8250_CONSOLE BPF_SYSCALL DEBUG_INFO_BTF TMPFS SHMEM; do
+  # Boot and BPF essentials must be built in: the initramfs has no way to load them. The console is the PC's
+  # 8250 UART on amd64, the virt machine's PL011 on arm64, where poweroff goes through PSCI.
+  case $debarch in
+    amd64) essentials=(SERIAL_8250_CONSOLE) ;;
+    arm64) essentials=(SERIAL_AMBA_PL011_CONSOLE ARM_PSCI_FW) ;;
+  esac
+  for opt in BLK_DEV_INITRD RD_GZIP DEVTMPFS "${essentials[@]}" BPF_SYSCALL DEBUG_INFO_BTF TMPFS SHMEM; do
     v=$(config_value "$cfg" "$opt")
     [[ $v == y ]] || die "$k ($rel): CONFIG_$opt=$v, the VM tier needs it built in"
   done
@@ -306,12 +419,33 @@ fetch_one() {
   done
 
   cp "$tmp/root/boot/vmlinuz-$rel" "$tmp/out/vmlinuz"
-  if [[ $(config_value "$cfg" PVH) == y ]] && extract_vmlinux "$tmp/out/vmlinuz" "$tmp/out/vmlinux"; then
-    feat+=(PVH=y)
-  else
-    rm -f "$tmp/out/vmlinux"
-    say "note: $k ($rel): no PVH-bootable vmlinux (CONFIG_PVH=$(config_value "$cfg" PVH)), run-vm.sh boots the bzImage"
-  fi
+  case $debarch in
+    amd64)
+      if [[ $(config_value "$cfg" PVH) == y ]] && extract_vmlinux "$tmp/out/vmlinuz" "$tmp/out/vmlinux"; then
+        feat+=(PVH=y)
+      else
+        rm -f "$tmp/out/vmlinux"
+        say "note: $k ($rel): no PVH-bootable vmlinux (CONFIG_PVH=$(config_value "$cfg" PVH)), run-vm.sh boots the bzImage"
+      fi
+      # The BTF is a by-product on amd64 (the arm64 entries need it for cross builds): its absence is not fatal.
+      src=$tmp/out/vmlinux
+      [[ -f $src ]] || { src=$tmp/vmlinux; extract_vmlinux "$tmp/out/vmlinuz" "$src" || src=; }
+      if [[ -z $src ]] || ! extract_btf "$src" "$tmp/out/btf"; then
+        rm -f "$tmp/out/btf"
+        say "note: $k ($rel): no BTF extracted from vmlinux (the entry has no btf file)"
+      fi
+      rm -f "$tmp/vmlinux"
+      ;;
+    arm64)
+      check_arm64_image "$tmp/out/vmlinuz" "$tmp/Image" || die "$k ($rel): /boot/vmlinuz-$rel: $arm64_why"
+      extract_btf "$arm64_plain" "$tmp/out/btf" || die "$k ($rel): no valid BTF blob found in the kernel Image"
+      rm -f "$tmp/Image"
+      fetch_userland "$suite" "$debarch" "$tmp/userland" "$tmp/out" busybox-static bin/busybox busybox
+      fetch_userland "$suite" "$debarch" "$tmp/userland" "$tmp/out" bpftool usr/sbin/bpftool bpftool
+      rm -rf "$tmp/userland"
+      ;;
+  esac
+  echo "${kernel_arch_of[$debarch]}" >"$tmp/out/arch"
   cp "$cfg" "$tmp/out/config"
   echo "$rel" >"$tmp/out/release"
   echo "$pkg" >"$tmp/out/package"
@@ -326,7 +460,7 @@ fetch_one() {
   [[ ! -e $kdir ]] || mv "$kdir" "$kdir.old"
   mv "$tmp/out" "$kdir"
   rm -rf "$kdir.old" "$tmp"
-  say "$k: cached $rel ($(cat "$kdir/version")); modules: $(cd "$kdir/modules" && ls -- *.load 2>/dev/null | sed 's/\.load$//' | tr '\n' ' ')"
+  say "$k: cached $rel ($(cat "$kdir/version"), $debarch); modules: $(cd "$kdir/modules" && ls -- *.load 2>/dev/null | sed 's/\.load$//' | tr '\n' ' ')"
 }
 
 tmp_dirs=()
@@ -340,6 +474,16 @@ trap 'exit 130' INT TERM
 is_cached() {
   local d=$cache_dir/kernels/$1
   [[ $refresh == 0 && -f $d/.complete && $(cat "$d/format" 2>/dev/null) == "$cache_format" ]]
+}
+
+# Entries cached before btf was part of the layout (same format: they stay valid) get it from their vmlinux once,
+# without network (0.5 s), when the cache is writable; a read-only cache stays as it is.
+backfill_btf() {
+  local d=$cache_dir/kernels/$1 t
+  [[ -f $d/vmlinux && ! -e $d/btf && -w $d ]] || return 0
+  t=$(mktemp "$d/.btf.XXXXXX") || return 0
+  tmp_dirs+=("$t")
+  if extract_btf "$d/vmlinux" "$t" && chmod 0644 "$t"; then mv "$t" "$d/btf"; else rm -f "$t"; fi
 }
 
 # A complete cache needs neither network nor write access (it may be a read-only CI cache).
@@ -366,5 +510,6 @@ if ((need_fetch)); then
 fi
 
 for k in "${kernels[@]}"; do
+  backfill_btf "$k"
   echo "$k $(cat "$cache_dir/kernels/$k/release") $cache_dir/kernels/$k/vmlinuz"
 done

@@ -3,7 +3,7 @@
 # timeout with exit 124, a kernel panic or a VM that stops without the exit line is a failure (125), and no qemu
 # or work dir is left behind.
 #
-# Usage: harness-test.sh [--cache DIR] [--log-dir DIR] [KERNEL]   (default kernel 6.1)
+# Usage: harness-test.sh [--cache DIR] [--log-dir DIR] [KERNEL]   (default kernel 6.1; arm64-6.1 etc. work too)
 # Exit codes: 0 passed, 1 failed, 77 skipped (no qemu, or kernel not cached and no network).
 set -euo pipefail
 export LC_ALL=C
@@ -22,7 +22,12 @@ while (($#)); do
   esac
 done
 
-command -v "${QEMU:-qemu-system-x86_64}" >/dev/null || { echo "$prog: SKIP: qemu-system-x86_64 not installed"; exit 77; }
+# The qemu run-vm.sh will pick: fetch-kernels.sh's arm64 kernels are named arm64-*.
+case $kernel in
+  arm64-*) qemu=${QEMU:-qemu-system-aarch64} ;;
+  *) qemu=${QEMU:-qemu-system-x86_64} ;;
+esac
+command -v "$qemu" >/dev/null || { echo "$prog: SKIP: $qemu not installed"; exit 77; }
 
 # Work dirs live under a private TMPDIR so that "nothing left behind" is checkable while other runs go on.
 work=$(mktemp -d "${TMPDIR:-/tmp}/enospcd-vm-harness.XXXXXX")

@@ -30,6 +30,7 @@ grep -E "map_type ringbuf is" /tmp/features.txt | sed 's/^/INFO bpftool: /'
 for f in /sys/kernel/tracing/kprobe_events /sys/kernel/tracing/available_filter_functions /sys/kernel/tracing/events/syscalls/sys_exit_mount; do
   if [ -e "$f" ]; then pass "$f present"; else fail "$f missing"; fi
 done
+info "machine $(uname -m): $(grep -c . /sys/kernel/tracing/available_filter_functions) functions in available_filter_functions"
 
 # --- ENOSPC origin candidates: kallsyms, ftrace (fentry/fexit need it) and BTF (fexit needs a BTF FUNC) ---------
 # Mount path, tmpfs inode/block accounting (names differ by kernel), a few ext4 allocators. Functions returning
@@ -125,25 +126,32 @@ else
 fi
 
 # busybox sh runs its own applets before searching PATH (mke2fs is one): call the payload's by path.
+# An arm64 payload has no mke2fs (the host's is x86-64): the host made the same file system, /payload/ext4.img.
+ext4_img=
 if [ -x /payload/sbin/mke2fs ]; then
   export MKE2FS_CONFIG=/payload/etc/mke2fs.conf
   if truncate -s 16M /tmp/ext4.img && /payload/sbin/mke2fs -q -F -t ext4 -N 64 /tmp/ext4.img >/tmp/mke2fs.out 2>&1; then
-    if mount -t ext4 -o loop /tmp/ext4.img /mnt/ext4; then
-      pass "loop-mounted ext4 ($(grep /mnt/ext4 /proc/mounts | cut -d ' ' -f 1))"
-      if out=$(vmprobe fill-blocks /mnt/ext4/big 2>&1); then pass "ext4 blocks: $out"; else fail "ext4 blocks: $out"; fi
-      chain ext4-blocks || true
-      rm -f /mnt/ext4/big
-      if out=$(vmprobe fill-inodes /mnt/ext4 2>&1); then pass "ext4 inodes: $out"; else fail "ext4 inodes: $out"; fi
-      chain ext4-inodes || true
-      umount /mnt/ext4
-    else
-      fail "mount -o loop ext4 (loop module: $(grep -c '^loop ' /proc/modules) loaded)"
-    fi
+    ext4_img=/tmp/ext4.img
   else
     fail "mke2fs: $(cat /tmp/mke2fs.out)"
   fi
+elif [ -f /payload/ext4.img ]; then
+  if cp /payload/ext4.img /tmp/ext4.img; then ext4_img=/tmp/ext4.img; else fail "cp /payload/ext4.img /tmp/ext4.img"; fi
 else
   info "mke2fs not in the payload: loop/ext4 check skipped"
+fi
+if [ -n "$ext4_img" ]; then
+  if mount -t ext4 -o loop "$ext4_img" /mnt/ext4; then
+    pass "loop-mounted ext4 ($(grep /mnt/ext4 /proc/mounts | cut -d ' ' -f 1))"
+    if out=$(vmprobe fill-blocks /mnt/ext4/big 2>&1); then pass "ext4 blocks: $out"; else fail "ext4 blocks: $out"; fi
+    chain ext4-blocks || true
+    rm -f /mnt/ext4/big
+    if out=$(vmprobe fill-inodes /mnt/ext4 2>&1); then pass "ext4 inodes: $out"; else fail "ext4 inodes: $out"; fi
+    chain ext4-inodes || true
+    umount /mnt/ext4
+  else
+    fail "mount -o loop ext4 (loop module: $(grep -c '^loop ' /proc/modules) loaded)"
+  fi
 fi
 
 echo 0 >$tr/events/vmtest/enable 2>/dev/null

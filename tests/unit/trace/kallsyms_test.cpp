@@ -46,10 +46,34 @@ TEST(Kallsyms, StripTracerFrames) {
                                     "attach_recursive_mnt+0x5",
                                     "path_mount+0xa01",
                                     "__x64_sys_mount+0x116"};
-  EXPECT_EQ(strip_tracer_frames(fexit),
+  EXPECT_EQ(strip_tracer_frames(fexit, Arch::x86_64),
             (std::vector<std::string>{"attach_recursive_mnt+0x278", "path_mount+0xa01", "__x64_sys_mount+0x116"}));
   std::vector<std::string> kret = {"shmem_mknod+0x2d", "path_openat+0xf28", "foo+0x5"};
-  EXPECT_EQ(strip_tracer_frames(kret), kret);
+  EXPECT_EQ(strip_tracer_frames(kret, Arch::x86_64), kret);
+}
+
+// arm64's trampolines are called from the traced function's second instruction: the frame they leave is func+0x8
+// (a stack taken by an origin's fexit program on Debian's arm64 6.12, with write(2)'s entry traced too).
+TEST(Kallsyms, StripTracerFramesOnArm64) {
+  std::vector<std::string> fexit = {"bpf_prog_3f0c_origin_fexit_12+0x1c4 [bpf]",
+                                    "bpf_trampoline_6442510305+0x70 [bpf]",
+                                    "dquot_add_space+0x8",
+                                    "__dquot_alloc_space+0x100",
+                                    "bpf_trampoline_6442510302+0x80 [bpf]",
+                                    "__dquot_alloc_space+0x8",
+                                    "ext4_da_reserve_space+0x48",
+                                    "ksys_write+0x7c",
+                                    "__arm64_sys_write+0x24",
+                                    "bpf_trampoline_6442468735+0x5c [bpf]",
+                                    "__arm64_sys_write+0xc",
+                                    "invoke_syscall+0x60"};
+  EXPECT_EQ(strip_tracer_frames(fexit, Arch::aarch64),
+            (std::vector<std::string>{"__dquot_alloc_space+0x100", "ext4_da_reserve_space+0x48", "ksys_write+0x7c",
+                                      "__arm64_sys_write+0x24", "invoke_syscall+0x60"}));
+  // Without a trampoline before it, +0x8 is a real return address; x86's entry sites mean nothing here.
+  std::vector<std::string> kret = {"shmem_mknod+0x8", "bpf_trampoline_1+0x5c [bpf]", "path_openat+0x5", "foo+0x8"};
+  EXPECT_EQ(strip_tracer_frames(kret, Arch::aarch64),
+            (std::vector<std::string>{"shmem_mknod+0x8", "path_openat+0x5", "foo+0x8"}));
 }
 
 }  // namespace
