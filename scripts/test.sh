@@ -4,8 +4,7 @@
 # the client and the tests again with AddressSanitizer and UndefinedBehaviorSanitizer and runs the unit, live
 # and vm tiers on that build: a memory error or undefined behaviour on any path they drive ends the program and
 # fails its test. The VM tests that run the daemon (chains, field) run on the sanitizer build only; the harness's
-# own VM tests on the first. The arm64 build (scripts/build-arm64.sh) is made before the sanitizer pass, whose
-# VM tests boot it on Debian's arm64 kernels.
+# own VM tests on the first. The arm64 build (scripts/build-arm64.sh) comes right after the first build.
 # Extra arguments go to both ctest runs. Exits non-zero when anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +13,9 @@ status=0
 
 cmake --preset default >/dev/null
 cmake --build --preset default
+# The arm64 build and its package: the packaging tests check the package, and the sanitizer pass's VM tests boot
+# it on Debian's arm64 kernels (the arm64 build itself is not sanitized).
+scripts/build-arm64.sh >/dev/null || status=1
 # clang-tidy (the lint tier) takes one core for the rest of the run, beside the tests, which mostly wait on the
 # kernel, and the sanitizer build; its verdict is collected at the end.
 tidy_log=build/clang-tidy.log
@@ -21,10 +23,6 @@ TIDY_JOBS=1 scripts/tidy.sh build >"$tidy_log" 2>&1 &
 tidy_pid=$!
 # Live tests mount filesystems and load BPF: they run one at a time.
 (cd build && ctest --output-on-failure --timeout 1800 -E '^vm_(chains|field)_' -LE '^lint$' "$@") || status=1
-
-# The arm64 build, for the VM tests that boot it on Debian's arm64 kernels (in the sanitizer pass below, with the
-# other daemon VM tests; the arm64 build itself is not sanitized).
-scripts/build-arm64.sh >/dev/null || status=1
 
 cmake --preset sanitize >/dev/null
 cmake --build --preset sanitize

@@ -36,7 +36,7 @@ bool decode_ldr(uint32_t insn, unsigned* rt, unsigned* rn, uint64_t* off, uint8_
   *size = top == 0xb9400000u ? 4 : 8;
   *rt = insn & 0x1fu;
   *rn = (insn >> 5) & 0x1fu;
-  *off = ((insn >> 10) & 0xfffu) * *size;
+  *off = static_cast<uint64_t>((insn >> 10) & 0xfffu) * *size;
   return true;
 }
 
