@@ -29,13 +29,8 @@ project_version=$(sed -n 's/^CMAKE_PROJECT_VERSION:[A-Z]*=//p' "$arm64_build/CMa
 [[ $(field Version) == "$project_version"-* ]] || die "Version '$(field Version)' is not the project's $project_version"
 depends=$(field Depends)
 
-# The files of the amd64 package (deb_install.sh checks that list against the README's build).
-dpkg-deb -c "$deb" | awk '{print $1, $6}' >"$scratch/contents"
-for f in ./usr/sbin/enospcd ./usr/bin/enospcctl ./usr/share/man/man8/enospcd.8.gz ./usr/share/man/man1/enospcctl.1.gz \
-  ./lib/systemd/system/enospcd.service ./lib/systemd/system/enospcd.socket ./usr/lib/tmpfiles.d/enospcd.conf \
-  ./etc/default/enospcd ./usr/share/bash-completion/completions/enospcctl ./usr/share/zsh/vendor-completions/_enospcctl; do
-  grep -q " $f\$" "$scratch/contents" || die "the package lacks $f"
-done
+# The files of the amd64 package.
+check_deb_contents "$deb" "$scratch/contents"
 dpkg-deb -x "$deb" "$scratch/root"
 
 build_id() { readelf -n "$1" | sed -n 's/^ *Build ID: //p'; }

@@ -42,13 +42,7 @@ for d in adduser libbpf1 libc6 libcurl4; do
   [[ ", $depends," == *", $d "* || ", $depends," == *", $d,"* ]] ||
     die "Depends lacks $d (dpkg-shlibdeps should have found the libraries): $depends"
 done
-dpkg-deb -c "$deb" | awk '{print $1, $6}' >"$scratch/contents"
-for f in ./usr/sbin/enospcd ./usr/bin/enospcctl ./usr/share/man/man8/enospcd.8.gz ./usr/share/man/man1/enospcctl.1.gz \
-  ./lib/systemd/system/enospcd.service ./lib/systemd/system/enospcd.socket ./usr/lib/tmpfiles.d/enospcd.conf \
-  ./etc/default/enospcd ./usr/share/bash-completion/completions/enospcctl ./usr/share/zsh/vendor-completions/_enospcctl; do
-  grep -q " $f\$" "$scratch/contents" || die "the package lacks $f"
-done
-grep -q '^-rwxr-xr-x ./usr/sbin/enospcd$' "$scratch/contents" || die "/usr/sbin/enospcd is not 0755"
+check_deb_contents "$deb" "$scratch/contents"
 dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles >"$scratch/conffiles"
 [[ $(cat "$scratch/conffiles") == /etc/default/enospcd ]] || die "conffiles is '$(cat "$scratch/conffiles")'"
 

@@ -148,6 +148,19 @@ enter_fresh_root() { # tarball dir
 # The commands configure their build directory as RelWithDebInfo: they run on the test's own build directory
 # only when it is configured so already, else on a build directory of their own below it.
 # ENOSPCD_PACKAGING_DEB=FILE skips the build and uses FILE (then the build commands go untested: say so).
+# The files every enospcd package holds, with the daemon executable: dies naming what is missing. Writes the
+# package's listing ("mode path" per entry) to out.
+check_deb_contents() { # deb out
+  local deb=$1 out=$2 f
+  dpkg-deb -c "$deb" | awk '{print $1, $6}' >"$out"
+  for f in ./usr/sbin/enospcd ./usr/bin/enospcctl ./usr/share/man/man8/enospcd.8.gz ./usr/share/man/man1/enospcctl.1.gz \
+    ./lib/systemd/system/enospcd.service ./lib/systemd/system/enospcd.socket ./usr/lib/tmpfiles.d/enospcd.conf \
+    ./etc/default/enospcd ./usr/share/bash-completion/completions/enospcctl ./usr/share/zsh/vendor-completions/_enospcctl; do
+    grep -q " $f\$" "$out" || die "the package lacks $f"
+  done
+  grep -q '^-rwxr-xr-x ./usr/sbin/enospcd$' "$out" || die "/usr/sbin/enospcd is not 0755"
+}
+
 readme_build_deb() { # source_dir build_dir scratch
   local source_dir=$1 build=$2 scratch=$3 build_type readme_build debs
   if [[ -n ${ENOSPCD_PACKAGING_DEB:-} ]]; then
