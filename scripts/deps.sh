@@ -2,7 +2,8 @@
 # Installs what building, running and testing enospcd needs on Debian 12, skipping what is already there;
 # with --runtime only what building and running it needs; with --arm64 only what the arm64 cross build needs
 # (scripts/build-arm64.sh): Debian's cross compiler and the arm64 -dev packages, installed beside the host's
-# through multiarch (dpkg --add-architecture arm64).
+# through multiarch (dpkg --add-architecture arm64), and the arm64 runtime libraries of the VM field cases'
+# third-party programs.
 set -euo pipefail
 
 packages=(
@@ -34,11 +35,20 @@ test_packages=(
 arm64_packages=(
   g++-aarch64-linux-gnu libc6-dev:arm64 libbpf-dev:arm64 libelf-dev:arm64 zlib1g-dev:arm64 libspdlog-dev:arm64
   libfmt-dev:arm64 libmicrohttpd-dev:arm64 libsystemd-dev:arm64 libcurl4-openssl-dev:arm64 dpkg-dev
+  # VM field cases on the arm64 kernels: tests/vm/field/payload.sh extracts Debian's arm64 programs (coreutils,
+  # rsync, tar, git, util-linux, sqlite3, xfsprogs, python3.11) from their .debs without installing them, and
+  # run-vm.sh takes their shared libraries from the multiarch dirs, so those are installed here (all Multi-Arch:
+  # same, beside the amd64 ones; their own dependencies come with them).
+  libselinux1:arm64 libacl1:arm64 libattr1:arm64 libpcre2-8-0:arm64 libpopt0:arm64 liblz4-1:arm64 libzstd1:arm64
+  libxxhash0:arm64 libssl3:arm64 zlib1g:arm64 libsqlite3-0:arm64 libreadline8:arm64 libblkid1:arm64
+  libuuid1:arm64 libinih1:arm64 liburcu8:arm64 libedit2:arm64 libexpat1:arm64
 )
+# On an arm64 host the native compiler and -dev packages are the arm64 ones: the build set has them.
+[[ $(dpkg --print-architecture) != arm64 ]] || arm64_packages=()
 case ${1:-} in
   --runtime) ;;
-  --arm64) packages+=("${arm64_packages[@]}") ;;
-  *) packages+=("${test_packages[@]}" "${arm64_packages[@]}") ;;
+  --arm64) packages+=(${arm64_packages[@]+"${arm64_packages[@]}"}) ;;
+  *) packages+=("${test_packages[@]}" ${arm64_packages[@]+"${arm64_packages[@]}"}) ;;
 esac
 if [[ " ${packages[*]} " == *:arm64\ * ]] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
   [[ $(id -u) -eq 0 ]] || { echo "deps.sh: the arm64 build needs 'dpkg --add-architecture arm64'; run as root" >&2; exit 1; }

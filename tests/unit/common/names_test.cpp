@@ -18,6 +18,23 @@ TEST(SyscallNames, KnownNumbersBothArchitectures) {
   EXPECT_EQ(syscall_name(99999, Arch::x86_64), "syscall_99999");
 }
 
+// arm64's table is asm-generic's as arm64 builds it (glibc's sysdeps/unix/sysv/linux/aarch64/arch-syscall.h has
+// the same): the 64-bit names of the __NR3264 numbers, sync_file_range at 84 (sync_file_range2 is the other
+// architectures' branch), none of the time64 calls of 32-bit targets, no legacy open or mkdir.
+TEST(SyscallNames, Arm64TakesTheGenericTableAsArm64BuildsIt) {
+  EXPECT_EQ(syscall_name(84, Arch::aarch64), "sync_file_range");
+  EXPECT_EQ(syscall_name(79, Arch::aarch64), "newfstatat");
+  EXPECT_EQ(syscall_name(71, Arch::aarch64), "sendfile");
+  EXPECT_EQ(syscall_name(62, Arch::aarch64), "lseek");
+  EXPECT_EQ(syscall_name(38, Arch::aarch64), "renameat");
+  EXPECT_EQ(syscall_name(163, Arch::aarch64), "getrlimit");
+  EXPECT_EQ(syscall_name(435, Arch::aarch64), "clone3");
+  EXPECT_EQ(syscall_name(403, Arch::aarch64), "syscall_403");
+  for (const char* gone : {"sync_file_range2", "fstatat", "clock_gettime64", "futex_time64", "fcntl64", "open", "mkdir"})
+    EXPECT_FALSE(syscall_number(gone, Arch::aarch64)) << gone;
+  EXPECT_EQ(syscall_number("sync_file_range", Arch::aarch64), 84u);
+}
+
 TEST(SyscallNames, RoundTrip) {
   for (const char* name : {"openat", "mkdirat", "mount", "fallocate", "inotify_add_watch", "move_mount"}) {
     auto nr = syscall_number(name, Arch::x86_64);

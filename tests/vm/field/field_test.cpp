@@ -3,9 +3,11 @@
 // while the daemon traces with chains (fexit, then forced kretprobes). Some failures are read by the daemon
 // only after the process, its mount namespace or its tmpfs is gone, or name a path relative to a dirfd. The
 // daemon must exit cleanly (and, in a sanitizer build, without a sanitizer report), list every failure the
-// programs themselves reported, under the program's name, and explain each with a tmpfs cause.
+// programs themselves reported, under the program's name, and explain each with a tmpfs cause. The arm64
+// kernels boot the arm64 build of this tree (scripts/build-arm64.sh) with Debian's arm64 builds of the programs.
 //
-// ENOSPCD_VM_FIELD_DAEMON=/path/to/enospcd runs the cases against another build of the daemon;
+// ENOSPCD_VM_FIELD_DAEMON=/path/to/enospcd runs the cases against another build of the daemon (the x86_64
+// kernels; ENOSPCD_VM_FIELD_ARM64_DAEMON for the arm64 ones);
 // ENOSPCD_VM_FIELD_KEEP=DIR keeps each kernel's console log (with the daemon's reports) as DIR/<kernel>.log, from
 // which the recorded events of tests/unit/diagnose/fixtures are taken.
 #include <gtest/gtest.h>
@@ -20,6 +22,8 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <string>
+#include <vector>
 
 namespace {
 
@@ -54,9 +58,17 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-std::string daemon_path() {
-  const char* d = std::getenv("ENOSPCD_VM_FIELD_DAEMON");
-  return d && *d ? d : ENOSPCD_DAEMON;
+// arm64 kernels of the matrix ("arm64-6.1") boot the arm64 build of this tree under qemu-system-aarch64.
+bool is_arm64(const std::string& kernel) { return kernel.rfind("arm64-", 0) == 0; }
+
+// Debian's arm64 6.1 is built without DYNAMIC_FTRACE_WITH_DIRECT_CALLS: fexit programs load there but no
+// function takes their trampoline (ENOTSUPP).
+bool fexit_attaches(const std::string& kernel) { return kernel != "arm64-6.1"; }
+
+std::string daemon_path(const std::string& kernel) {
+  const char* d = std::getenv(is_arm64(kernel) ? "ENOSPCD_VM_FIELD_ARM64_DAEMON" : "ENOSPCD_VM_FIELD_DAEMON");
+  if (d && *d) return d;
+  return is_arm64(kernel) ? std::string(ENOSPCD_ARM64_BUILD_DIR) + "/src/daemon/enospcd" : ENOSPCD_DAEMON;
 }
 
 std::string between(const std::string& text, const std::string& begin, const std::string& end, bool* found) {
@@ -118,15 +130,24 @@ VmRun boot_once(const std::string& kernel) {
   std::string dir = mkdtemp(tmpl);
   std::string payload = dir + "/payload", log = dir + "/console.log";
   std::string vm = ENOSPCD_VM_DIR;
-  int status = std::system((vm + "/field/payload.sh " + payload + " " + daemon_path() + " 2>" + dir + "/payload.err").c_str());
+  // The programs are the host's for x86_64, Debian's arm64 packages for arm64 (payload.sh tells by the daemon).
+  int status = std::system((vm + "/field/payload.sh " + payload + " " + daemon_path(kernel) + " --arch " +
+                            (is_arm64(kernel) ? "arm64" : "x86_64") + " 2>" + dir + "/payload.err")
+                               .c_str());
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     std::string why = read_file(dir + "/payload.err");
     if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
       r.skip = why;
+    else if (WIFEXITED(status) && WEXITSTATUS(status) == 75)
+      r.exit_code = 75, r.log = why;  // an arm64 package neither cached nor downloadable: as an uncached kernel
     else
       r.log = "payload.sh failed: " + why;
     std::system(("rm -rf " + dir).c_str());
     return r;
+  }
+  if (std::string versions = read_file(payload + "/userland"); !versions.empty()) {
+    std::replace(versions.begin(), versions.end(), '\n', ';');
+    std::printf("[%s] Debian's arm64 programs: %s\n", kernel.c_str(), versions.c_str());
   }
   auto t0 = std::chrono::steady_clock::now();
   // The sanitizer build needs more memory than the default 1 GiB leaves once the initramfs is unpacked, and
@@ -170,8 +191,19 @@ const VmRun& boot(const std::string& kernel) {
 
 std::string tail(const std::string& s, size_t n = 6000) { return s.substr(s.size() > n ? s.size() - n : 0); }
 
-// Sanitizer frames of the guest's daemon, "(/payload/enospcd+0x1234)", resolved with the host's copy.
-std::string symbolize(const std::string& text) {
+// A number as the daemon's summaries write it: groups of three digits split by a space ("4 096").
+std::string grouped(long n) {
+  std::string digits = std::to_string(n), out;
+  for (size_t i = 0; i < digits.size(); i++) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ' ';
+    out += digits[i];
+  }
+  return out;
+}
+
+// Sanitizer frames of the guest's daemon, "(/payload/enospcd+0x1234)", resolved with the host's copy (the
+// cross binutils' addr2line for the arm64 build).
+std::string symbolize(const std::string& text, const std::string& kernel) {
   static const std::string frame = "(/payload/enospcd+0x";
   std::string out;
   std::istringstream lines(text);
@@ -182,7 +214,8 @@ std::string symbolize(const std::string& text) {
     auto end = at == std::string::npos ? at : line.find(')', at);
     if (end != std::string::npos) {
       std::string offset = line.substr(at + frame.size(), end - at - frame.size());
-      std::string cmd = "addr2line -C -f -i -p -e " + daemon_path() + " 0x" + offset + " 2>/dev/null";
+      const std::string addr2line = is_arm64(kernel) ? "aarch64-linux-gnu-addr2line" : "addr2line";
+      std::string cmd = addr2line + " -C -f -i -p -e " + daemon_path(kernel) + " 0x" + offset + " 2>/dev/null";
       if (offset.find_first_not_of("0123456789abcdef") == std::string::npos)
         if (FILE* p = popen(cmd.c_str(), "r")) {
           char buf[512];
@@ -215,9 +248,14 @@ std::string chain_text(const json& e) {
   return s;
 }
 
-// A frame of the syscall entry, or of the io_uring worker a request may run in.
-bool entry_frame(const std::string& f) {
-  for (const char* p : {"do_syscall_64", "entry_SYSCALL_64", "__x64_sys_", "io_wq_worker", "ret_from_fork"})
+// A frame of the architecture's syscall entry, or of the io_uring worker a request may run in. arm64 enters from
+// the el0t_64_sync vector through el0_svc and invoke_syscall into the __arm64_sys_ wrapper.
+bool entry_frame(const std::string& f, const std::string& kernel) {
+  static const std::vector<std::string> x86 = {"do_syscall_64", "entry_SYSCALL_64", "__x64_sys_", "io_wq_worker",
+                                               "ret_from_fork"};
+  static const std::vector<std::string> arm64 = {"el0t_64_sync", "el0_svc", "invoke_syscall", "__arm64_sys_",
+                                                 "io_wq_worker", "ret_from_fork"};
+  for (const auto& p : is_arm64(kernel) ? arm64 : x86)
     if (f.rfind(p, 0) == 0) return true;
   return false;
 }
@@ -244,30 +282,40 @@ class VmField : public ::testing::TestWithParam<std::tuple<std::string, std::str
  protected:
   void SetUp() override {
     if (geteuid() != 0 && !std::getenv("CI")) GTEST_SKIP() << "needs root for the VM harness";
-    if (std::system("command -v qemu-system-x86_64 >/dev/null") != 0) {
-      if (std::getenv("CI")) FAIL() << "qemu-system-x86_64 missing in CI";
-      GTEST_SKIP() << "qemu-system-x86_64 is not installed";
-    }
     const auto& [kernel, mode] = GetParam();
+    const std::string qemu = is_arm64(kernel) ? "qemu-system-aarch64" : "qemu-system-x86_64";
+    if (std::system(("command -v " + qemu + " >/dev/null").c_str()) != 0) {
+      if (std::getenv("CI")) FAIL() << qemu << " missing in CI";
+      GTEST_SKIP() << qemu << " is not installed";
+    }
+    if (is_arm64(kernel) && access(daemon_path(kernel).c_str(), X_OK) != 0) {
+      std::string why = "no arm64 daemon at " + daemon_path(kernel) + " (scripts/build-arm64.sh makes it)";
+      if (std::getenv("CI")) FAIL() << why;
+      GTEST_SKIP() << why;
+    }
     run_ = &boot(kernel);
     if (!run_->skip.empty()) {
       if (std::getenv("CI")) FAIL() << run_->skip;
       GTEST_SKIP() << run_->skip;
     }
-    if (run_->exit_code == 75) GTEST_SKIP() << "kernel " << kernel << " neither cached nor downloadable";
+    if (run_->exit_code == 75)
+      GTEST_SKIP() << "kernel " << kernel << (is_arm64(kernel) ? " or its arm64 programs" : "")
+                   << " neither cached nor downloadable: " << tail(run_->log, 400);
     ASSERT_EQ(run_->exit_code, 0) << tail(run_->log);
     ASSERT_TRUE(run_->modes.count(mode)) << "no output for mode " << mode << "\n" << tail(run_->log);
     m_ = &run_->modes.at(mode);
-    // auto: targeted mode with origins on fexit; gate: the sys_exit gate (tp_btf) with origins on fexit.
-    expected_mode_ = mode == "kretprobe" ? "kretprobe" : "fexit";
-    expected_gate_ = mode == "auto" ? "targeted" : "tp_btf";
+    // auto: targeted mode with origins on fexit; gate: the sys_exit gate (tp_btf) with origins on fexit. Where
+    // fexit does not attach (arm64-6.1) the origins fall back to kretprobes, and auto mode, which tries targeted
+    // mode only where the origins found fexit working, takes the tp_btf gate.
+    expected_mode_ = mode == "kretprobe" || !fexit_attaches(kernel) ? "kretprobe" : "fexit";
+    expected_gate_ = mode == "auto" && fexit_attaches(kernel) ? "targeted" : "tp_btf";
   }
 
   // The report, or a failure that shows how the daemon ended.
   const json* report() {
     if (m_->has_report) return &m_->report;
     ADD_FAILURE() << "no JSON report in mode " << std::get<1>(GetParam()) << " (daemon exit " << m_->daemon_rc
-                  << "); daemon stderr:\n" << symbolize(m_->daemon_stderr);
+                  << "); daemon stderr:\n" << symbolize(m_->daemon_stderr, std::get<0>(GetParam()));
     return nullptr;
   }
 
@@ -375,7 +423,7 @@ class VmField : public ::testing::TestWithParam<std::tuple<std::string, std::str
 
 TEST_P(VmField, DaemonExitsCleanlyWithoutSanitizerReport) {
   std::string err = m_->daemon_stderr;
-  std::string shown = symbolize(err);
+  std::string shown = symbolize(err, std::get<0>(GetParam()));
   // The first case after which the daemon was no longer running.
   std::string gone;
   for (const auto& [name, c] : m_->cases)
@@ -392,6 +440,15 @@ TEST_P(VmField, DaemonExitsCleanlyWithoutSanitizerReport) {
     EXPECT_EQ((*r)["status"]["mode"], "chains") << (*r)["status"].dump(1);
     // Where fexit works targeted mode is the default; --gate tp_btf and --kretprobe take the sys_exit gate.
     EXPECT_EQ((*r)["status"]["gate"]["mode"], expected_gate_) << (*r)["status"]["gate"].dump(1);
+    // Where fexit does not attach, the daemon says so and puts every origin it traces on a kretprobe.
+    if (!fexit_attaches(std::get<0>(GetParam())) && std::get<1>(GetParam()) != "kretprobe") {
+      EXPECT_NE((*r)["status"].value("mode_reason", "").find("fexit attach failed on every function: not supported "
+                                                             "by this kernel (ENOTSUPP)"),
+                std::string::npos)
+          << (*r)["status"].dump(1);
+      for (const auto& o : (*r)["status"]["origins"])
+        EXPECT_TRUE(o["mode"] == "kretprobe" || o["mode"] == "unavailable") << o.dump();
+    }
     // Events whose diagnosis threw are kept without a cause and counted here.
     EXPECT_EQ((*r)["status"]["counters"].value("events_unexplained", 0), 0);
     for (const auto& [loss, n] : (*r)["status"]["counters"]["losses"].items())
@@ -416,6 +473,16 @@ TEST_P(VmField, TargetedModeNoticesASyscallOutsideItsSetAndAddsIt) {
   auto ev = events_of("untargeted");
   record("untargeted", ev, reported);
   ASSERT_FALSE(ev.empty());
+  if (!fexit_attaches(std::get<0>(GetParam()))) {
+    // No targeted mode without fexit: the auto run's tp_btf gate sees every syscall, so every failure counts.
+    EXPECT_EQ((*r)["status"]["gate"]["mode"], "tp_btf") << (*r)["status"]["gate"].dump(1);
+    EXPECT_TRUE((*r)["status"]["gate"]["targeted"].is_null()) << (*r)["status"]["gate"].dump(1);
+    EXPECT_EQ(static_cast<long>(ev.size()), reported) << c->second.output;
+    for (const auto& e : ev) EXPECT_EQ(e["cause"].value("id", ""), "tmpfs_inodes") << e.dump(1);
+    GTEST_SKIP() << "targeted mode needs fexit, which this kernel does not attach (ENOTSUPP): the auto run took the "
+                    "tp_btf gate, which counted all "
+                 << reported << " failures";
+  }
   const std::string syscall = ev.back()["syscall"];
   EXPECT_TRUE(syscall == "mknod" || syscall == "mknodat") << syscall;
   long late_events = 0;
@@ -434,7 +501,10 @@ TEST_P(VmField, TargetedModeNoticesASyscallOutsideItsSetAndAddsIt) {
   EXPECT_NE(std::find(tg["added"].begin(), tg["added"].end(), syscall), tg["added"].end()) << tg.dump(1);
   EXPECT_GE(tg["untargeted_failures"].value(syscall, 0), 1) << tg.dump(1);
   EXPECT_GE(tg["check"]["runs"].get<int>(), 2) << tg.dump(1);
-  EXPECT_GE(tg["syscalls"].get<int>(), 60) << tg.dump(1);
+  // The set is the daemon's whole ENOSPC table, not a few syscalls. arm64 has none of the table's 15 legacy path
+  // syscalls (open, creat, mkdir, mknod, symlink, link, rename, unlink, rmdir, chmod, chown, lchown, utime, utimes,
+  // futimesat), only their *at successors, so its set is that much smaller.
+  EXPECT_GE(tg["syscalls"].get<int>(), is_arm64(std::get<0>(GetParam())) ? 60 - 15 : 60) << tg.dump(1);
   EXPECT_NE(m_->daemon_stderr.find("a syscall outside the set; adding it"), std::string::npos) << m_->daemon_stderr;
 }
 
@@ -445,7 +515,8 @@ TEST_P(VmField, MkdirOfACgroupWhenTheMemoryControllerHasNoIdLeft) {
   if (std::get<1>(GetParam()) != "auto") GTEST_SKIP() << "the ids are filled once, in the auto run";
   auto c = m_->cases.find("cgroup_ids");
   ASSERT_NE(c, m_->cases.end()) << tail(run_->log);
-  if (c->second.kv.count("skipped"))
+  // Told by the mem_cgroup_idr symbol, or where kallsyms lists no data symbols by the refusal's errno.
+  if (c->second.kv.count("skipped") || (c->second.kv.count("errno") && c->second.kv.at("errno") == "16"))
     GTEST_SKIP() << "this kernel keeps the memory cgroup ids in an xarray and refuses with EBUSY, not ENOSPC";
   const long reported = std::atol(c->second.kv.count("enospc") ? c->second.kv.at("enospc").c_str() : "-1");
   const long live = std::atol(c->second.kv.count("live") ? c->second.kv.at("live").c_str() : "-1");
@@ -456,7 +527,9 @@ TEST_P(VmField, MkdirOfACgroupWhenTheMemoryControllerHasNoIdLeft) {
   ASSERT_GE(live, created + 2) << c->second.output;
   char thousands[48];
   std::snprintf(thousands, sizeof(thousands), "%ld %03ld", live / 1000, live % 1000);
-  check_other("cgroup_ids", "", "mkdir", "cgroup_ids", {"mem_cgroup_css_alloc"},
+  // arm64 has no mkdir(2): glibc's mkdir() is mkdirat there.
+  const std::string mkdir = is_arm64(std::get<0>(GetParam())) ? "mkdirat" : "mkdir";
+  check_other("cgroup_ids", "", mkdir, "cgroup_ids", {"mem_cgroup_css_alloc"},
               std::string("the memory controller had no id left for a new cgroup: it gives out at most 65 535, one for each "
               "memory cgroup, the root's too; its hierarchy (cgroup v2) held ") + thousands + 
                   " cgroups below its root at the failure");
@@ -475,7 +548,8 @@ TEST_P(VmField, MkdirOfACgroupWhenTheMemoryControllerHasNoIdLeft) {
 }
 
 // The three runs count the same failures of every case: targeted mode (auto), the sys_exit gate with the same
-// fexit origins (gate), and with kretprobe origins.
+// fexit origins (gate), and with kretprobe origins. Where fexit does not attach (arm64-6.1) the auto and gate runs
+// are the same configuration (tp_btf, kretprobe origins), still two runs of the programs to compare.
 TEST_P(VmField, TargetedModeCountsWhatTheGateCounts) {
   if (std::get<1>(GetParam()) != "auto") GTEST_SKIP() << "compared once, from the auto run";
   for (const std::string other : {"gate", "kretprobe"}) {
@@ -615,6 +689,23 @@ TEST_P(VmField, PythonOpenptyOverKernelPtyMax) {
   ASSERT_NE(c, m_->cases.end()) << "the scenario printed no result for pty_max\n" << tail(run_->log);
   long limit = std::atol(c->second.kv.count("limit") ? c->second.kv.at("limit").c_str() : "0");
   ASSERT_GT(limit, 1) << c->second.output;
+  // BPF reads the count where kallsyms lists pty_count. A kernel built without KALLSYMS_ALL (Debian's arm64 6.1)
+  // does not, and the daemon has no other way to it (docs/api.md, "pty"): it names the host's numbers when it
+  // explains the event, by then the limit put back, and says they were read after the failure.
+  if (c->second.kv.count("pty_count_listed") && c->second.kv.at("pty_count_listed") == "0") {
+    const long max_after = std::atol(c->second.kv.count("max_after") ? c->second.kv.at("max_after").c_str() : "0");
+    ASSERT_GT(max_after, limit) << c->second.output;
+    check_other("pty_max", "python3", "openat", "pty", {"devpts_new_index"},
+                "kernel.pty.max is " + grouped(max_after) + " with ");
+    for (const auto& e : events_of("pty_max")) {
+      EXPECT_EQ(e["path"], "/dev/ptmx");
+      EXPECT_FALSE(e.contains("pty")) << e.dump(1);
+      EXPECT_NE(e["cause"].value("summary", "").find(" open on the host (read after the failure)."), std::string::npos)
+          << e["cause"].dump(1);
+      EXPECT_EQ(e["cause"].value("confidence", ""), "medium") << e["cause"].dump(1);
+    }
+    return;
+  }
   check_other("pty_max", "python3", "openat", "pty", {"devpts_new_index"},
               "kernel.pty.max is " + std::to_string(limit) + " and " + std::to_string(limit - 1) +
                   " ptys were open on the host at the failure.");
@@ -678,13 +769,24 @@ TEST_P(VmField, EveryChainRunsFromWhereTheErrorWasMadeToTheSyscall) {
       "shmem_inode_acct_blocks",  "shmem_inode_acct_block", "shmem_acct_block",      "shmem_alloc_and_add_folio",
       "shmem_alloc_and_acct_folio", "shmem_alloc_and_acct_page", "shmem_fallocate",
       "write_full", "ep_insert", "do_epoll_ctl", "newary", "devpts_new_index", "mem_cgroup_css_alloc"};
+  // Where the kernel inlined every block accounting function into the page cache lookup (Debian's arm64 6.1, whose
+  // BTF has none of them), a block failure's innermost traced link is that lookup.
+  static const std::set<std::string> accounting = {"shmem_inode_acct_blocks",    "shmem_inode_acct_block",
+                                                   "shmem_acct_block",           "shmem_alloc_and_add_folio",
+                                                   "shmem_alloc_and_acct_folio", "shmem_alloc_and_acct_page"};
+  bool accounting_in_kernel = false;
+  for (const auto& o : (*r)["status"]["origins"])
+    if (accounting.count(o["func"].get<std::string>()) &&
+        (o["mode"] != "unavailable" || o.value("reason", "").rfind("not in this kernel", 0) != 0))
+      accounting_in_kernel = true;
   size_t retried = 0;
   for (const auto& e : (*r)["events"]) {
     // XFS's quota reservation is not an origin: that case's chain is the event's, checked by its own test.
     if (e.value("cgroup", "") == "xfs_project") continue;
     auto f = funcs(e);
     ASSERT_FALSE(f.empty()) << "no chain:\n" << e.dump(1);
-    EXPECT_TRUE(makers.count(f.front())) << "innermost link " << f.front() << ": " << chain_text(e);
+    EXPECT_TRUE(makers.count(f.front()) || (!accounting_in_kernel && f.front() == "shmem_get_folio_gfp"))
+        << "innermost link " << f.front() << ": " << chain_text(e);
     EXPECT_EQ(std::set<std::string>(f.begin(), f.end()).size(), f.size()) << chain_text(e);
     EXPECT_FALSE(e.contains("chain_dropped")) << chain_text(e);
     for (const auto& l : e["chain"]) retried += l.value("returns", 1) > 1;
@@ -698,7 +800,9 @@ TEST_P(VmField, EveryChainRunsFromWhereTheErrorWasMadeToTheSyscall) {
     } else if (expected_mode_ == "kretprobe") {
       EXPECT_TRUE(e.value("chain_outer_scanned", false)) << chain_text(e);
     }
-    bool reaches = std::any_of(outer.begin(), outer.end(), [](const json& x) { return entry_frame(x.get<std::string>()); });
+    bool reaches = std::any_of(outer.begin(), outer.end(), [&](const json& x) {
+      return entry_frame(x.get<std::string>(), std::get<0>(GetParam()));
+    });
     EXPECT_TRUE(reaches) << "the chain's way out stops short: " << chain_text(e) << "\n" << e.dump(1);
   }
   std::printf("[%s %s] %zu events, %zu links counting retries; e.g. %s\n", std::get<0>(GetParam()).c_str(),
@@ -722,11 +826,12 @@ TEST_P(VmField, NoUnknownCauseWhereTheChainHoldsAShmemOrigin) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Kernels, VmField,
-                         ::testing::Combine(::testing::Values("5.10", "6.1", "6.12"),
+                         ::testing::Combine(::testing::Values("5.10", "6.1", "6.12", "arm64-6.1", "arm64-6.12"),
                                             ::testing::Values("auto", "gate", "kretprobe")),
                          [](const auto& info) {
                            std::string k = std::get<0>(info.param);
                            std::replace(k.begin(), k.end(), '.', '_');
+                           std::replace(k.begin(), k.end(), '-', '_');
                            return "linux_" + k + "_" + std::get<1>(info.param);
                          });
 
