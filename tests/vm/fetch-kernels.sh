@@ -50,17 +50,8 @@ optional_modules=(loop:BLK_DEV_LOOP ext4:EXT4_FS overlay:OVERLAY_FS xfs:XFS_FS b
 # Bumped when the layout of a cache entry changes: older entries are then fetched again.
 readonly cache_format=3
 
-default_cache_dir() {
-  if [[ -n ${ENOSPCD_VM_CACHE:-} ]]; then
-    echo "$ENOSPCD_VM_CACHE"
-  elif [[ -n ${XDG_CACHE_HOME:-} ]]; then
-    echo "$XDG_CACHE_HOME/enospcd-vm"
-  elif [[ -w /var/cache ]]; then
-    echo /var/cache/enospcd-vm
-  else
-    echo "${HOME:?}/.cache/enospcd-vm"
-  fi
-}
+# shellcheck source=cache-dir.sh
+. "$(dirname "${BASH_SOURCE[0]}")/cache-dir.sh"
 
 kernels=()
 refresh=0

@@ -95,17 +95,8 @@ else
   # The host's objcopy knows no AArch64 ELF; the cross binutils' does (debug info is 93% of the arm64 build).
   aarch64-linux-gnu-objcopy --strip-debug "$daemon" "$out/enospcd"
 
-  default_cache_dir() {
-    if [[ -n ${ENOSPCD_VM_CACHE:-} ]]; then
-      echo "$ENOSPCD_VM_CACHE"
-    elif [[ -n ${XDG_CACHE_HOME:-} ]]; then
-      echo "$XDG_CACHE_HOME/enospcd-vm"
-    elif [[ -w /var/cache ]]; then
-      echo /var/cache/enospcd-vm
-    else
-      echo "${HOME:?}/.cache/enospcd-vm"
-    fi
-  }
+  # shellcheck source=../cache-dir.sh
+  . "$(dirname "${BASH_SOURCE[0]}")/../cache-dir.sh"
   debs=$(default_cache_dir)/userland-arm64
   mkdir -p "$debs"
   # The interpreter of the same minor version as the host's standard library (python3.11-minimal has
