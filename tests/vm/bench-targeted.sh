@@ -5,6 +5,9 @@
 # results. Ratios are formed inside one VM run; absolute numbers are TCG's, not a real CPU's.
 #
 #   tests/vm/bench-targeted.sh BUILD_DIR OUT_DIR [KERNEL...]     (default kernels: 6.1 6.12; ROUNDS=5)
+#
+# For the arm64 kernels BUILD_DIR is the arm64 build (build-arm64, with its enospcd-bench target built) and
+# RENDER_BENCH a build of enospcd-bench for this host, which renders the results (default: BUILD_DIR's).
 set -euo pipefail
 build=${1:?usage: bench-targeted.sh BUILD_DIR OUT_DIR [KERNEL...]}
 out=${2:?usage: bench-targeted.sh BUILD_DIR OUT_DIR [KERNEL...]}
@@ -41,6 +44,6 @@ for k in "${kernels[@]}"; do
     --log "$log" >/dev/null
   tr -d '\r' <"$log" | awk '/^BEGIN-JSON/{p=1;next} /^END-JSON/{p=0} p' >"$out/targeted-$k.json"
   tr -d '\r' <"$log" | grep '^STARTUP ' >"$out/startup-$k.txt"
-  "$bench" render "$out/targeted-$k.json" --markdown "$out/targeted-$k.md"
+  "${RENDER_BENCH:-$bench}" render "$out/targeted-$k.json" --markdown "$out/targeted-$k.md"
   echo "$k: $out/targeted-$k.json, $out/targeted-$k.md, $out/startup-$k.txt"
 done
