@@ -83,12 +83,20 @@ class RealDaemon {
   std::unique_ptr<DaemonProcess> proc_;
 };
 
-// openat(2) failures with ENOSPC on a tmpfs of 4 inodes, by a shell that stays alive a moment so that the
-// daemon reads its exe and cmdline.
-void fill_tmpfs(const TmpfsMount& mnt, int failures) {
+// openat(2) failures with ENOSPC on a tmpfs of 4 inodes, by a shell that stays alive until the daemon lists them
+// (at most 20 s), so that it reads the shell's exe and cmdline however slowly it runs (a sanitizer build on a
+// loaded machine).
+void fill_tmpfs(RealDaemon& d, const TmpfsMount& mnt, int failures) {
+  const std::string stop = d.dir() + "/filled";
   std::string cmd = "for i in $(seq 1 " + std::to_string(3 + failures) + "); do : > " + mnt.path() +
-                    "/obj$i.o; done 2>/dev/null; sleep 1";
-  run({"bash", "-c", cmd});
+                    "/obj$i.o; done 2>/dev/null; for j in $(seq 1 200); do [ -e " + stop + " ] && break; sleep 0.1; done";
+  std::thread shell([cmd] { run({"bash", "-c", cmd}); });
+  for (int i = 0; i < 100; i++) {
+    if (d.get("/v1/events?syscall=openat&cause=tmpfs_inodes")["events"].size() >= static_cast<size_t>(failures)) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  std::ofstream(stop) << "";
+  shell.join();
 }
 
 std::string json_kind(const json& j) {
@@ -193,7 +201,7 @@ TEST(DaemonApi, DocumentationMatchesTheDaemon) {
   ASSERT_TRUE(d.start()) << d.log();
   TmpfsMount mnt("nr_inodes=4,size=64k");
   ASSERT_TRUE(mnt.ok());
-  fill_tmpfs(mnt, 4);
+  fill_tmpfs(d, mnt, 4);
   std::this_thread::sleep_for(500ms);
 
   json events = d.get("/v1/events?limit=1&syscall=openat&cause=tmpfs_inodes");
@@ -295,7 +303,7 @@ TEST(DaemonApi, IdsSurviveADoubleBasedJsonReader) {
   ASSERT_TRUE(d.start()) << d.log();
   TmpfsMount mnt("nr_inodes=4,size=64k");
   ASSERT_TRUE(mnt.ok());
-  fill_tmpfs(mnt, 5);
+  fill_tmpfs(d, mnt, 5);
   std::this_thread::sleep_for(500ms);
 
   // What JavaScript reads from the daemon's answers, with JSON.parse (numbers are doubles there).
@@ -348,7 +356,7 @@ TEST(DaemonApi, ResetForgetsEverythingAndARestartDoesNotBringItBack) {
   ASSERT_TRUE(d.start()) << d.log();
   TmpfsMount mnt("nr_inodes=4,size=64k");
   ASSERT_TRUE(mnt.ok());
-  fill_tmpfs(mnt, 3);
+  fill_tmpfs(d, mnt, 3);
   std::this_thread::sleep_for(1500ms);  // in the journal, and in its snapshot
   ASSERT_FALSE(d.get("/v1/top")["top"].empty());
   ASSERT_FALSE(d.get("/v1/events")["events"].empty());
