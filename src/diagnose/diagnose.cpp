@@ -225,7 +225,6 @@ Cause mount_max(const Event& e, HostFacts& facts, Confidence confidence) {
   return c;
 }
 
-
 // A tmpfs's inodes: those of the superblock BPF read at the failure (of the call's file or directory), else
 // statfs's of the filesystem resolved now; nr_inodes= from its mount options as they are now, beside numbers of
 // the failure only while they agree (no remount since).

@@ -659,6 +659,19 @@ std::optional<uint64_t> read_sysctl_number(const char* path) {
 }  // namespace
 
 KernelData GateTracer::complete_from_text(KernelData k) {
+  // The first 2 KiB of a reader (ep_insert() is inlined deep into do_epoll_ctl()), read once however many globals
+  // it loads (devpts_new_index: pty_limit and pty_reserve): a load found past its end, in the next function, is
+  // ruled out by the value check like any other.
+  std::map<std::string, std::vector<uint8_t>, std::less<>> codes;
+  auto code_of = [&](const char* fn, uint64_t addr) -> const std::vector<uint8_t>& {
+    auto [it, fresh] = codes.try_emplace(fn);
+    for (uint64_t off = 0; fresh && off < kReaderBytes; off += ENOSPCD_PEEK_MAX) {
+      auto chunk = peek(addr + off, ENOSPCD_PEEK_MAX);
+      if (!chunk) break;
+      it->second.insert(it->second.end(), chunk->begin(), chunk->end());
+    }
+    return it->second;
+  };
   for (const auto& g : text_globals()) {
     if (k.*g.field) continue;
     auto want = read_sysctl_number(g.sysctl);
@@ -666,14 +679,7 @@ KernelData GateTracer::complete_from_text(KernelData k) {
     for (const char* fn : g.readers) {
       auto at = k.readers.find(fn);
       if (at == k.readers.end() || !at->second) continue;
-      // The first 2 KiB of the function (ep_insert() is inlined deep into do_epoll_ctl()): a load found past its
-      // end, in the next function, is ruled out by the value check like any other.
-      std::vector<uint8_t> code;
-      for (uint64_t off = 0; off < kReaderBytes; off += ENOSPCD_PEEK_MAX) {
-        auto chunk = peek(at->second + off, ENOSPCD_PEEK_MAX);
-        if (!chunk) break;
-        code.insert(code.end(), chunk->begin(), chunk->end());
-      }
+      const std::vector<uint8_t>& code = code_of(fn, at->second);
       if (code.empty()) continue;
       std::vector<uint64_t> matches;
       for (const auto& load : global_loads(native_arch(), at->second, code.data(), code.size())) {
@@ -695,8 +701,9 @@ KernelData GateTracer::complete_from_text(KernelData k) {
 
 KernelData read_kernel_data(FeatureProbe& probe) {
   KernelData k;
-  for (const char* fn : {"count_mounts", "devpts_new_index", "ep_insert", "do_epoll_ctl"})
-    if (uint64_t a = probe.kernel_text_address(fn)) k.readers.emplace(fn, a);
+  for (const auto& g : text_globals())
+    for (const char* fn : g.readers)
+      if (uint64_t a = probe.kernel_text_address(fn)) k.readers.emplace(fn, a);
   k.mount_max = probe.kernel_data_symbol("sysctl_mount_max");
   k.per_cpu_offset = probe.kernel_data_symbol("__per_cpu_offset");
   k.pty_count = probe.kernel_data_symbol("pty_count");

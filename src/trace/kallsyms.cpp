@@ -9,17 +9,14 @@ namespace enospcd {
 
 std::vector<std::string> strip_tracer_frames(const std::vector<std::string>& frames, Arch arch) {
   const std::string_view sites[2] = {arch == Arch::aarch64 ? "+0x8" : "+0x5", arch == Arch::aarch64 ? "+0xc" : "+0x9"};
-  auto ends_with = [](const std::string& f, std::string_view s) {
-    return f.size() > s.size() && f.compare(f.size() - s.size(), s.size(), s) == 0;
-  };
   std::vector<std::string> out;
   bool after_bpf = false;
   for (const auto& f : frames) {
-    if (f.size() >= 6 && f.compare(f.size() - 6, 6, " [bpf]") == 0) {
+    if (f.ends_with(" [bpf]")) {
       after_bpf = true;
       continue;
     }
-    bool entry_site = ends_with(f, sites[0]) || ends_with(f, sites[1]);
+    bool entry_site = f.ends_with(sites[0]) || f.ends_with(sites[1]);
     if (after_bpf && entry_site) {
       after_bpf = false;
       continue;
